@@ -1,0 +1,73 @@
+import type { ConfigKey } from './schema.js';
+
+/** How a flag or environment string becomes the value the schema expects. */
+export type FieldKind = 'string' | 'bool' | 'number' | 'duration' | 'list';
+
+export interface FieldSpec {
+  kind: FieldKind;
+  help: string;
+}
+
+/** One line per configuration key; `satisfies` makes the compiler check no key lacks a flag and env name. */
+export const FIELDS = {
+  dir: { kind: 'string', help: 'state directory (default: $MESHCA_HOME or ./.meshca)' },
+  grpcAddr: { kind: 'string', help: 'gRPC (Istio CA API) listen address host:port' },
+  httpAddr: { kind: 'string', help: 'HTTP (health, metrics, JSON API) listen address host:port' },
+  plaintext: { kind: 'bool', help: 'serve gRPC without TLS (local use only)' },
+  trustDomain: { kind: 'string', help: 'SPIFFE trust domain of issued identities' },
+  trustDomainAliases: { kind: 'list', help: 'other trust domains a CSR may name for the same workload (comma-separated)' },
+  cluster: { kind: 'string', help: 'cluster whose intermediate signs workloads' },
+  defaultTtl: { kind: 'duration', help: 'TTL when the request gives none' },
+  maxTtl: { kind: 'duration', help: 'largest TTL a request may ask for' },
+  maxCsrBytes: { kind: 'number', help: 'largest CSR accepted, in bytes' },
+  servingSans: { kind: 'list', help: 'DNS names and IPs of the gRPC serving certificate (comma-separated)' },
+  servingTtl: { kind: 'duration', help: 'lifetime of the serving certificate (renewed at half life)' },
+  audience: { kind: 'list', help: 'accepted token audiences (comma-separated)' },
+  localTokens: { kind: 'bool', help: 'accept tokens from the local issuer (`meshca token`)' },
+  jwksFile: { kind: 'string', help: 'JWKS file whose keys verify bearer tokens' },
+  jwksIssuer: { kind: 'string', help: 'issuer (iss) required of tokens verified with --jwks-file' },
+  oidcIssuer: { kind: 'string', help: 'OIDC issuer URL; its discovery document names the JWKS' },
+  kubeconfig: { kind: 'string', help: 'kubeconfig for TokenReview ("in-cluster" for the pod service account)' },
+  impersonationAllow: { kind: 'list', help: 'SPIFFE IDs allowed to send ImpersonatedIdentity (comma-separated)' },
+  rateLimit: { kind: 'number', help: 'certificate requests per second per caller (0: unlimited)' },
+  rateBurst: { kind: 'number', help: 'burst per caller above the rate (default: twice the rate)' },
+  logLevel: { kind: 'string', help: 'log level: fatal, error, warn, info, debug, trace, silent' },
+  keyAlgorithm: { kind: 'string', help: 'key algorithm for a root and intermediate created on first start' },
+  rootDays: { kind: 'number', help: 'lifetime in days of a root created on first start' },
+  intermediateDays: { kind: 'number', help: 'lifetime in days of an intermediate created on first start' },
+  auditFlushMs: { kind: 'number', help: 'audit rows are written in one transaction at most this often' },
+  auditBatchSize: { kind: 'number', help: 'audit rows per transaction before an early flush' },
+} as const satisfies Record<ConfigKey, FieldSpec>;
+
+export const CONFIG_KEYS = Object.keys(FIELDS) as ConfigKey[];
+
+/** grpcAddr -> --grpc-addr */
+export function flagName(key: ConfigKey): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** grpcAddr -> MESHCA_GRPC_ADDR */
+export function envName(key: ConfigKey): string {
+  return `MESHCA_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/**
+ * Turns a string from env or a flag into the shape the schema expects. A value that does not
+ * convert is passed through unchanged so that the schema's error names the field and the value.
+ */
+export function coerce(key: ConfigKey, raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw;
+  switch (FIELDS[key].kind) {
+    case 'bool':
+      return TRUE.has(raw.toLowerCase()) ? true : FALSE.has(raw.toLowerCase()) ? false : raw;
+    case 'number':
+      return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
+    case 'list':
+      return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    default:
+      return raw;
+  }
+}

@@ -1,0 +1,88 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { invalid } from '../pki/errors.js';
+import { CONFIG_KEYS, coerce, envName, flagName } from './fields.js';
+import { ConfigSchema, type ConfigInput, type ConfigKey, type ServeConfig } from './schema.js';
+
+export const CONFIG_FILE_NAME = 'meshca.yaml';
+
+export interface LoadOptions {
+  /** Explicit config file (--config); when absent, MESHCA_CONFIG, then <dir>/meshca.yaml if it exists. */
+  configFile?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values from flags, keyed by config key (commander's camelCase names match). */
+  flags?: Partial<Record<ConfigKey, unknown>>;
+}
+
+type Source = string;
+
+/** Defaults < meshca.yaml < MESHCA_* environment < flags. Every error names the field and where its value came from. */
+export function loadConfig(o: LoadOptions = {}): ServeConfig & { configFile?: string } {
+  const env = o.env ?? process.env;
+  const flags = o.flags ?? {};
+  const merged: Record<string, unknown> = {};
+  const sources: Partial<Record<string, Source>> = {};
+
+  const dirHint = (flags.dir as string | undefined) ?? env.MESHCA_DIR ?? env.MESHCA_HOME ?? '.meshca';
+  const file = o.configFile ?? env.MESHCA_CONFIG ?? (existsSync(join(dirHint, CONFIG_FILE_NAME)) ? join(dirHint, CONFIG_FILE_NAME) : undefined);
+  if (file !== undefined) {
+    const doc = readConfigFile(file);
+    for (const [k, v] of Object.entries(doc)) {
+      merged[k] = v;
+      sources[k] = file;
+    }
+  }
+  for (const key of CONFIG_KEYS) {
+    const raw = env[envName(key)];
+    if (raw !== undefined && raw !== '') {
+      merged[key] = coerce(key, raw);
+      sources[key] = `env ${envName(key)}`;
+    }
+  }
+  for (const key of CONFIG_KEYS) {
+    if (flags[key] !== undefined) {
+      merged[key] = coerce(key, flags[key]);
+      sources[key] = `flag ${flagName(key)}`;
+    }
+  }
+  const config = validateConfig(merged, sources);
+  return { ...config, dir: resolve(config.dir ?? env.MESHCA_HOME ?? '.meshca'), configFile: file };
+}
+
+/** Validates an in-memory configuration (for startServer); unset keys take their defaults. */
+export function resolveConfig(input: ConfigInput & { dir: string }): ServeConfig {
+  const c = validateConfig(input, {});
+  return { ...c, dir: resolve(input.dir) };
+}
+
+function validateConfig(input: Record<string, unknown>, sources: Partial<Record<string, Source>>): z.output<typeof ConfigSchema> {
+  const r = ConfigSchema.safeParse(input);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => {
+    if (i.code === 'unrecognized_keys') {
+      const where = i.keys.map((k) => sources[k]).find(Boolean);
+      return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}${where ? ` (in ${where})` : ''}`;
+    }
+    const key = String(i.path[0] ?? '');
+    const path = i.path.map(String).join('.');
+    const from = sources[key] ? ` (from ${sources[key]})` : '';
+    return `field "${path}"${from}: ${i.message}`;
+  });
+  throw invalid('bad_config', `invalid configuration: ${problems.join('; ')}`);
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw invalid('bad_config', `config file ${file} does not exist`);
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    const where = e instanceof YAMLParseError && e.linePos ? ` line ${e.linePos[0].line}` : '';
+    throw invalid('bad_config', `config file ${file}${where} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, e);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw invalid('bad_config', `config file ${file} must hold a mapping of fields`);
+  return doc as Record<string, unknown>;
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { KEY_ALGORITHMS } from '../pki/keys.js';
+import { isSpiffeId } from '../pki/spiffe.js';
+import { durationSeconds } from './duration.js';
+
+const DAY = 86_400;
+
+/** Accepts "24h"-style strings or a number of seconds; the parsed value is always seconds. */
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const s = durationSeconds(v);
+  if (s === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a positive duration such as 90s, 15m, 24h or 30d, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return s;
+});
+
+/** host:port with a numeric port; port 0 asks the kernel for a free one (tests read the bound port back). */
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:15012');
+
+const trustDomain = z.string().regex(/^[a-z0-9._-]{1,255}$/, 'expected a SPIFFE trust domain: lowercase letters, digits, ".", "-", "_"');
+
+const spiffeId = z.string().refine(isSpiffeId, { message: 'expected a SPIFFE ID such as spiffe://cluster.local/ns/istio-system/sa/istiod' });
+
+/**
+ * The whole `meshca serve` configuration. Keys are flat on purpose: each maps mechanically to a
+ * YAML key, a flag (--kebab-case) and an environment variable (MESHCA_SNAKE_CASE), see fields.ts.
+ */
+export const ConfigSchema = z
+  .strictObject({
+    dir: z.string().min(1).optional(),
+    grpcAddr: hostPort.default('127.0.0.1:15012'),
+    httpAddr: hostPort.default('127.0.0.1:15014'),
+    plaintext: z.boolean().default(false),
+    trustDomain: trustDomain.default('cluster.local'),
+    trustDomainAliases: z.array(trustDomain).default([]),
+    cluster: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a DNS label (lowercase letters, digits, "-")').default('default'),
+    defaultTtl: duration.default(DAY),
+    maxTtl: duration.default(90 * DAY),
+    maxCsrBytes: z.int().min(512).max(1 << 20).default(32 * 1024),
+    servingSans: z.array(z.string().min(1)).min(1).default(['istiod.istio-system.svc', 'localhost', '127.0.0.1']),
+    servingTtl: duration.default(DAY),
+    audience: z.array(z.string().min(1)).min(1).default(['istio-ca']),
+    localTokens: z.boolean().default(true),
+    jwksFile: z.string().min(1).optional(),
+    jwksIssuer: z.string().min(1).optional(),
+    oidcIssuer: z.url().optional(),
+    kubeconfig: z.string().min(1).optional(),
+    impersonationAllow: z.array(spiffeId).default([]),
+    rateLimit: z.number().min(0).default(100),
+    rateBurst: z.int().min(1).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ec-p256'),
+    rootDays: z.int().min(1).max(36_500).default(3650),
+    intermediateDays: z.int().min(1).max(36_500).default(365),
+    auditFlushMs: z.int().min(0).max(60_000).default(5),
+    auditBatchSize: z.int().min(1).max(100_000).default(500),
+  })
+  .superRefine((c, ctx) => {
+    if (c.defaultTtl > c.maxTtl) {
+      ctx.addIssue({ code: 'custom', path: ['defaultTtl'], message: `default TTL ${c.defaultTtl}s is above the maximum TTL ${c.maxTtl}s` });
+    }
+  });
+
+/** What a YAML file, env or flags may give (all optional). */
+export type ConfigInput = z.input<typeof ConfigSchema>;
+/** The validated configuration with every default filled in; durations are seconds. */
+export type ServeConfig = z.output<typeof ConfigSchema> & { dir: string };
+export type ConfigKey = keyof ConfigInput;
