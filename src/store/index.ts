@@ -1,0 +1,76 @@
+/**
+ * Persistence behind one small interface. SQLite (src/store/sqlite) is the embedded default; a
+ * PostgreSQL implementation will sit behind the same interface, so every method is async-friendly
+ * and the SQL stays portable (no AUTOINCREMENT, times as integer milliseconds).
+ */
+
+export type Outcome = 'issued' | 'refused';
+
+/** One issuance attempt, successful or not. */
+export interface AuditEntry {
+  time: Date;
+  outcome: Outcome;
+  /** Machine reason: "issued" or the MeshcaError reason (identity_mismatch, token_expired, ...). */
+  reason: string;
+  /** The identity requested (CSR SAN) or certified; '' when unknown. */
+  identity: string;
+  /** Who asked: the authenticated caller identity, or '' when authentication failed. */
+  caller: string;
+  /** How the caller authenticated: local-token, jwks, oidc, token-review, mtls, or ''. */
+  method: string;
+  /** Cluster whose intermediate signs. */
+  cluster: string;
+  /** ClusterID the client announced, when any. */
+  clientCluster?: string;
+  serial?: string;
+  notBefore?: Date;
+  notAfter?: Date;
+  /** The refusal message (never a token or key). */
+  message?: string;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+}
+
+export interface AuditQuery {
+  identity?: string;
+  outcome?: Outcome;
+  reason?: string;
+  /** Default 100, at most 1000. */
+  limit?: number;
+}
+
+/** A signing key of the local token issuer; the private key is PKCS#8 PEM, encrypted when a passphrase is set. */
+export interface TokenKeyRecord {
+  kid: string;
+  alg: string;
+  privateKeyPem: string;
+  createdAt: Date;
+}
+
+export interface Store {
+  /** Key/value CA metadata (root fingerprint, intermediate fingerprint, creation time, ...). */
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  /**
+   * Queues an audit row without blocking the request; rows are written in batches. Returns at once:
+   * the hot path must not wait for the disk. `flush()` and `close()` write everything queued.
+   */
+  appendAudit(entry: AuditEntry): void;
+  flush(): Promise<void>;
+  queryAudit(q: AuditQuery): Promise<AuditRecord[]>;
+
+  listTokenKeys(): Promise<TokenKeyRecord[]>;
+  addTokenKey(k: TokenKeyRecord): Promise<void>;
+
+  /** Writes every queued row, then closes. No row may be lost on a clean shutdown. */
+  close(): Promise<void>;
+}
+
+export const META = {
+  rootFingerprint: 'root.fingerprint256',
+  rootCreatedAt: 'root.created_at',
+  intermediatePrefix: 'intermediate.fingerprint256.',
+} as const;

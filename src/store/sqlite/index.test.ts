@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { AuditEntry } from '../index.js';
+import { DB_FILE_NAME, SqliteStore, openSqliteStore } from './index.js';
+import { MIGRATIONS } from './migrations.js';
+
+function entry(over: Partial<AuditEntry> = {}): AuditEntry {
+  return { time: new Date(1_700_000_000_000), outcome: 'issued', reason: 'issued', identity: 'spiffe://cluster.local/ns/a/sa/b', caller: 'x', method: 'local-token', cluster: 'default', ...over };
+}
+
+test('migrations apply once; the file is private', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir);
+  assert.equal(s.schemaVersion(), MIGRATIONS[MIGRATIONS.length - 1].version);
+  await s.setMeta('k', 'v1');
+  await s.setMeta('k', 'v2');
+  await s.close();
+  assert.equal(statSync(join(dir, DB_FILE_NAME)).mode & 0o777, 0o600);
+  const again = openSqliteStore(dir);
+  assert.equal(await again.getMeta('k'), 'v2');
+  assert.equal(await again.getMeta('missing'), undefined);
+  await again.close();
+});
+
+test('audit rows are batched and none is lost on close', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 1000 });
+  for (let i = 0; i < 250; i++) s.appendAudit(entry({ serial: `s${i}`, notBefore: new Date(1), notAfter: new Date(2) }));
+  s.appendAudit(entry({ outcome: 'refused', reason: 'token_expired', identity: '', caller: '', method: '', message: 'token expired' }));
+  assert.equal(s.pendingAudit(), 251, 'nothing written before the flush interval');
+  await s.close();
+  const r = openSqliteStore(dir);
+  const all = await r.queryAudit({ limit: 1000 });
+  assert.equal(all.length, 251);
+  assert.equal(all[0].reason, 'token_expired', 'newest first');
+  assert.equal(all[0].serial, undefined);
+  assert.equal(all[1].serial, 's249');
+  assert.deepEqual(all[1].notAfter, new Date(2));
+  assert.equal((await r.queryAudit({ outcome: 'refused' })).length, 1);
+  assert.equal((await r.queryAudit({ identity: 'spiffe://cluster.local/ns/a/sa/b', limit: 5 })).length, 5);
+  await r.close();
+});
+
+test('a full batch is written at once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 10 });
+  for (let i = 0; i < 10; i++) s.appendAudit(entry());
+  assert.equal(s.pendingAudit(), 0);
+  assert.equal((await s.queryAudit({})).length, 10);
+  await s.close();
+});
+
+test('token keys round-trip', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir);
+  await s.addTokenKey({ kid: 'a', alg: 'ES256', privateKeyPem: 'PEM', createdAt: new Date(5) });
+  assert.deepEqual(await s.listTokenKeys(), [{ kid: 'a', alg: 'ES256', privateKeyPem: 'PEM', createdAt: new Date(5) }]);
+  await s.close();
+});
+
+test('a corrupt database is a clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  writeFileSync(join(dir, DB_FILE_NAME), 'this is not sqlite '.repeat(100));
+  assert.throws(() => new SqliteStore(join(dir, DB_FILE_NAME)), /state database .*meshca\.db is unreadable/);
+});

@@ -1,0 +1,239 @@
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { MeshcaError } from '../../pki/errors.js';
+import { PRIVATE_MODE } from '../../util/fs.js';
+import type { AuditEntry, AuditQuery, AuditRecord, Store, TokenKeyRecord } from '../index.js';
+import { MIGRATIONS } from './migrations.js';
+
+export const DB_FILE_NAME = 'meshca.db';
+
+export interface SqliteStoreOptions {
+  /** Queued audit rows are written at most this many milliseconds after the first one (0: next tick). */
+  flushMs?: number;
+  /** A flush starts early once this many rows are queued. */
+  batchSize?: number;
+  /** Told about a failed background flush; the rows stay queued for the next attempt. */
+  onError?: (e: unknown) => void;
+}
+
+interface AuditRow {
+  id: number;
+  time: number;
+  outcome: string;
+  reason: string;
+  identity: string;
+  caller: string;
+  method: string;
+  cluster: string;
+  client_cluster: string | null;
+  serial: string | null;
+  not_before: number | null;
+  not_after: number | null;
+  message: string | null;
+}
+
+/** Most rows kept in memory while the disk refuses writes; beyond it the oldest are dropped and reported. */
+const MAX_QUEUED = 100_000;
+
+export function openSqliteStore(dir: string, o: SqliteStoreOptions = {}): SqliteStore {
+  return new SqliteStore(join(dir, DB_FILE_NAME), o);
+}
+
+export class SqliteStore implements Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly flushMs: number;
+  private readonly batchSize: number;
+  private readonly onError: (e: unknown) => void;
+  private queue: AuditEntry[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly insertAudit: Database.Statement;
+  private readonly writeBatch: (rows: AuditEntry[]) => void;
+
+  constructor(path: string, o: SqliteStoreOptions = {}) {
+    this.path = path;
+    this.flushMs = o.flushMs ?? 5;
+    this.batchSize = o.batchSize ?? 500;
+    this.onError = o.onError ?? (() => {});
+    mkdirSync(dirname(path), { recursive: true });
+    // Create the file 0600 before SQLite does: it holds token-issuer keys.
+    if (!existsSync(path)) closeSync(openSync(path, 'a', PRIVATE_MODE));
+    try {
+      this.db = new Database(path, { timeout: 5000 });
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.migrate();
+    } catch (e) {
+      if (e instanceof MeshcaError) throw e;
+      throw new MeshcaError('failed_precondition', 'corrupt_state', `the state database ${path} is unreadable: ${(e as Error).message}`, { cause: e });
+    }
+    for (const side of ['-wal', '-shm']) {
+      if (existsSync(path + side)) chmodSync(path + side, PRIVATE_MODE);
+    }
+    this.insertAudit = this.db.prepare(
+      `INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster, client_cluster, serial, not_before, not_after, message)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.writeBatch = this.db.transaction((rows: AuditEntry[]) => {
+      for (const r of rows) {
+        this.insertAudit.run(
+          r.time.getTime(),
+          r.outcome,
+          r.reason,
+          r.identity,
+          r.caller,
+          r.method,
+          r.cluster,
+          r.clientCluster ?? null,
+          r.serial ?? null,
+          r.notBefore?.getTime() ?? null,
+          r.notAfter?.getTime() ?? null,
+          r.message ?? null,
+        );
+      }
+    });
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+    const latest = MIGRATIONS[MIGRATIONS.length - 1].version;
+    const newest = Math.max(0, ...applied);
+    if (newest > latest) {
+      throw new MeshcaError(
+        'failed_precondition',
+        'schema_too_new',
+        `the state database ${this.path} has schema version ${newest}, newer than this meshca understands (${latest}); run a newer meshca`,
+      );
+    }
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      })();
+    }
+  }
+
+  schemaVersion(): number {
+    return (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v;
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return (this.db.prepare('SELECT value FROM ca_meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.db
+      .prepare('INSERT INTO ca_meta (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+      .run(key, value, Date.now());
+  }
+
+  appendAudit(entry: AuditEntry): void {
+    if (this.closed) throw new MeshcaError('unavailable', 'store_closed', 'the store is closed');
+    this.queue.push(entry);
+    if (this.queue.length >= this.batchSize) this.flushQuietly();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.flushQuietly(), this.flushMs);
+      // A pending flush must not keep a finished process alive; close() flushes whatever is left.
+      this.timer.unref();
+    }
+  }
+
+  /** Background flushes report through onError and keep the rows; only flush() and close() throw. */
+  private flushQuietly(): void {
+    try {
+      this.flushNow();
+    } catch {
+      /* reported by flushNow through onError */
+    }
+  }
+
+  /** Writes everything queued in one transaction; on failure the rows go back to the front of the queue. */
+  private flushNow(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.queue.length === 0) return;
+    const rows = this.queue;
+    this.queue = [];
+    try {
+      this.writeBatch(rows);
+    } catch (e) {
+      this.queue = rows.concat(this.queue).slice(-MAX_QUEUED);
+      this.onError(e);
+      throw e;
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.flushNow();
+  }
+
+  pendingAudit(): number {
+    return this.queue.length;
+  }
+
+  async queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.identity) {
+      where.push('identity = ?');
+      args.push(q.identity);
+    }
+    if (q.outcome) {
+      where.push('outcome = ?');
+      args.push(q.outcome);
+    }
+    if (q.reason) {
+      where.push('reason = ?');
+      args.push(q.reason);
+    }
+    const limit = Math.min(Math.max(1, Math.floor(q.limit ?? 100)), 1000);
+    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`;
+    return (this.db.prepare(sql).all(...args) as AuditRow[]).map(fromRow);
+  }
+
+  async listTokenKeys(): Promise<TokenKeyRecord[]> {
+    const rows = this.db.prepare('SELECT kid, alg, private_key_pem, created_at FROM token_keys ORDER BY created_at DESC, kid').all() as {
+      kid: string;
+      alg: string;
+      private_key_pem: string;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({ kid: r.kid, alg: r.alg, privateKeyPem: r.private_key_pem, createdAt: new Date(r.created_at) }));
+  }
+
+  async addTokenKey(k: TokenKeyRecord): Promise<void> {
+    this.db.prepare('INSERT INTO token_keys (kid, alg, private_key_pem, created_at) VALUES (?, ?, ?, ?)').run(k.kid, k.alg, k.privateKeyPem, k.createdAt.getTime());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flushNow();
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+function fromRow(r: AuditRow): AuditRecord {
+  const rec: AuditRecord = {
+    id: r.id,
+    time: new Date(r.time),
+    outcome: r.outcome as AuditRecord['outcome'],
+    reason: r.reason,
+    identity: r.identity,
+    caller: r.caller,
+    method: r.method,
+    cluster: r.cluster,
+  };
+  if (r.client_cluster !== null) rec.clientCluster = r.client_cluster;
+  if (r.serial !== null) rec.serial = r.serial;
+  if (r.not_before !== null) rec.notBefore = new Date(r.not_before);
+  if (r.not_after !== null) rec.notAfter = new Date(r.not_after);
+  if (r.message !== null) rec.message = r.message;
+  return rec;
+}
