@@ -24,10 +24,12 @@ export const DEFAULT_BACKDATE_SECONDS = 60;
 
 /** A random positive serial with 128 bits of randomness (RFC 5280 allows up to 20 octets). */
 export function randomSerial(random: (n: number) => Buffer = randomBytes): Buffer {
-  let s = random(16);
-  if (s.every((b) => b === 0)) s[15] = 1;
-  if (s[0] & 0x80) s = Buffer.concat([Buffer.from([0]), s]);
-  return s;
+  const s = random(16);
+  // A leading 0x00 before a byte below 0x80 is illegal DER padding (openssl and Node refuse the
+  // certificate, once in 256 issuances) and would shrink the serial below 16 octets; a nonzero
+  // first byte avoids both and also rules out a zero serial.
+  if (s[0] === 0) s[0] = 1;
+  return s[0] & 0x80 ? Buffer.concat([Buffer.from([0]), s]) : s;
 }
 
 export interface CertificateTemplate {
