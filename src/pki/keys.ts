@@ -200,7 +200,9 @@ export function parsePrivateKeyPem(pem: string | Buffer, what = 'private key', p
     return createPrivateKey({ key: pem, format: 'pem', passphrase });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (/passphrase|encrypted|bad decrypt/i.test(msg)) {
+    // Without a passphrase OpenSSL only says "interrupted or cancelled", so look at the PEM header too.
+    const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem.toString());
+    if (encrypted || /passphrase|encrypted|bad decrypt/i.test(msg)) {
       throw invalid('encrypted_key', `${what}: the key is encrypted and no valid passphrase was given`, e);
     }
     throw invalid('bad_private_key', `${what}: not a readable PEM private key`, e);
