@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
+import { register as serve } from './serve.js';
+import { register as token } from './token.js';
 
 /** Every CLI command registers itself here: one file per command in this folder. */
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [];
+export const COMMANDS: Register[] = [
+  serve,
+  token,
+];

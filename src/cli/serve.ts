@@ -1,0 +1,59 @@
+import { Option, type Command } from 'commander';
+import { CONFIG_KEYS, FIELDS, flagName, loadConfig, type ConfigKey } from '../config/index.js';
+import { createLogger, startServer } from '../server/index.js';
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+/** One flag per configuration key, generated from the schema's field table so none can be forgotten. */
+function configOptions(): Option[] {
+  return CONFIG_KEYS.map((key) => {
+    const f = FIELDS[key];
+    const flag = flagName(key);
+    if (f.kind === 'bool') return new Option(`${flag} [bool]`, f.help);
+    if (f.kind === 'list') return new Option(`${flag} <list>`, `${f.help}; repeatable`).argParser(collect);
+    return new Option(`${flag} <value>`, f.help);
+  });
+}
+
+/**
+ * `meshca serve`: the Istio-compatible CA. Prints one JSON line on stdout once both listeners are
+ * bound ({"event":"listening","grpc":"host:port","http":"host:port",...}); logs go to stderr.
+ */
+export function register(program: Command): void {
+  const cmd = program
+    .command('serve')
+    .description('run the Istio-compatible CA server (gRPC CreateCertificate, HTTP health/metrics/API)')
+    .option('--config <file>', 'YAML configuration file (default: $MESHCA_CONFIG, or meshca.yaml in the state directory)');
+  for (const o of configOptions()) cmd.addOption(o);
+  cmd.action(async (opts: Record<string, unknown>) => {
+    const flags: Partial<Record<ConfigKey, unknown>> = {};
+    for (const key of CONFIG_KEYS) if (opts[key] !== undefined) flags[key] = opts[key];
+    const config = loadConfig({ configFile: opts.config as string | undefined, flags });
+    const log = createLogger(config.logLevel);
+    const server = await startServer(config, { logger: log });
+    process.stdout.write(
+      `${JSON.stringify({
+        event: 'listening',
+        grpc: server.grpcAddress,
+        http: server.httpAddress,
+        tls: !config.plaintext,
+        dir: config.dir,
+        rootFingerprint: server.rootFingerprint,
+        createdRoot: server.createdRoot,
+      })}\n`,
+    );
+    log.info({ grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null }, 'meshca serving');
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        log.info({ signal }, 'shutting down');
+        resolve();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    await server.close();
+    log.info({}, 'stopped; audit flushed');
+  });
+}

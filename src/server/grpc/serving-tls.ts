@@ -1,0 +1,73 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Authority } from '../../ca/authority.js';
+import { issueServingCertificate, type ServingCertificate } from '../../ca/serving.js';
+import { ServingCertificateProvider } from './tls.js';
+
+export interface ServingTlsOptions {
+  sans: string[];
+  ttlSeconds: number;
+  now: () => Date;
+  log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  onIssue?: (c: ServingCertificate) => void;
+}
+
+/** Retry delay after a failed renewal: soon, but not in a tight loop. */
+const RETRY_MS = 60_000;
+
+/**
+ * The gRPC serving certificate, issued from the authority's current signer and renewed at half
+ * life (as workloads do), pushed to the running server through the certificate provider.
+ */
+export class ServingTls {
+  private readonly provider = new ServingCertificateProvider();
+  private timer: NodeJS.Timeout | undefined;
+  current: ServingCertificate | undefined;
+
+  constructor(
+    private readonly authority: Authority,
+    private readonly o: ServingTlsOptions,
+  ) {
+    this.renew();
+  }
+
+  credentials(): grpc.ServerCredentials {
+    return this.provider.credentials();
+  }
+
+  /** Client certificates must chain to a root we trust and through our issuing CA. */
+  private trustedCaPem(): string {
+    const s = this.authority.signer;
+    const certs = [s.cert, ...s.chain, ...this.authority.roots];
+    return [...new Set(certs.map((c) => c.pem))].join('');
+  }
+
+  renew(): void {
+    const now = this.o.now();
+    const c = issueServingCertificate(this.authority.signer, this.o.sans, this.o.ttlSeconds, now);
+    this.current = c;
+    this.provider.update({ certChainPem: c.certChainPem, keyPem: c.keyPem, trustedCaPem: this.trustedCaPem() });
+    this.o.onIssue?.(c);
+    this.o.log?.info({ sans: c.sans, notAfter: c.notAfter.toISOString() }, 'serving certificate issued');
+    this.schedule(Math.max(1000, (c.notAfter.getTime() - now.getTime()) / 2));
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    // setTimeout takes at most ~24.8 days; a longer wait is reached in steps.
+    const step = Math.min(ms, 2 ** 31 - 1);
+    this.timer = setTimeout(() => {
+      if (step < ms) return this.schedule(ms - step);
+      try {
+        this.renew();
+      } catch (e) {
+        this.o.log?.error({ err: e }, 'serving certificate renewal failed; retrying');
+        this.schedule(RETRY_MS);
+      }
+    }, step);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}

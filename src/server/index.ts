@@ -1,0 +1,198 @@
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import { LocalTokenIssuer, createAuthenticator } from '../auth/index.js';
+import { Authority } from '../ca/authority.js';
+import { bootstrapCa } from '../ca/bootstrap.js';
+import { IssuanceService } from '../ca/issuance.js';
+import { RateLimiter } from '../ca/rate-limit.js';
+import { CaState, signerFromBundle } from '../ca/state.js';
+import { resolveConfig, type ConfigInput, type ServeConfig } from '../config/index.js';
+import { MeshcaError } from '../pki/errors.js';
+import { openSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
+import { CA_SERVICE, createCertificateHandler } from './grpc/service.js';
+import { createHttpServer } from './http/index.js';
+import { ServerMetrics } from './metrics.js';
+import { ServingTls } from './grpc/serving-tls.js';
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Passphrase of the keys at rest; default $MESHCA_KEY_PASSPHRASE. */
+  passphrase?: string;
+  now?: () => Date;
+}
+
+export interface RunningServer {
+  config: ServeConfig;
+  grpcAddress: string;
+  httpAddress: string;
+  grpcPort: number;
+  httpPort: number;
+  rootPem: string;
+  rootFingerprint: string;
+  createdRoot: boolean;
+  createdIntermediate: boolean;
+  /** Mints a local-issuer token (what `meshca token` prints); for tests and benchmarks. */
+  issueToken(r: { namespace: string; serviceAccount: string; ttlSeconds?: number; audience?: string[] }): Promise<string>;
+  /** Stops accepting requests, lets in-flight ones finish, writes every queued audit row. */
+  close(): Promise<void>;
+}
+
+export function createLogger(level: string): Logger {
+  // Logs go to stderr so that stdout carries only the one-line "listening" record a script parses.
+  return pino({ level, base: { name: 'meshca' } }, pino.destination({ dest: 2, sync: true }));
+}
+
+function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
+}
+
+function joinHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Starts the CA: state directory and store, CA bootstrap (first start creates root and
+ * intermediate, later starts reuse them), authenticator, gRPC (Istio CA API) and HTTP listeners.
+ */
+export async function startServer(input: ServeConfig | (ConfigInput & { dir: string }), o: StartOptions = {}): Promise<RunningServer> {
+  // loadConfig adds where the file came from; it is not a setting.
+  const { configFile: _file, ...settings } = input as ServeConfig & { configFile?: string };
+  const config = resolveConfig(settings as ConfigInput & { dir: string });
+  const log = o.logger ?? createLogger(config.logLevel);
+  const now = o.now ?? (() => new Date());
+  const passphrase = o.passphrase ?? (process.env.MESHCA_KEY_PASSPHRASE || undefined);
+  const store = openSqliteStore(config.dir, {
+    flushMs: config.auditFlushMs,
+    batchSize: config.auditBatchSize,
+    onError: (e) => log.error({ err: e }, 'audit write failed; rows stay queued'),
+  });
+  const cleanup: (() => Promise<void> | void)[] = [() => store.close()];
+  const closeAll = async () => {
+    for (const f of cleanup.reverse()) await f();
+  };
+  try {
+    return await start(config, store, log, now, passphrase, cleanup, closeAll);
+  } catch (e) {
+    await closeAll().catch(() => {});
+    throw e;
+  }
+}
+
+async function start(
+  config: ServeConfig,
+  store: SqliteStore,
+  log: Logger,
+  now: () => Date,
+  passphrase: string | undefined,
+  cleanup: (() => Promise<void> | void)[],
+  closeAll: () => Promise<void>,
+): Promise<RunningServer> {
+  const state = new CaState(config.dir, { passphrase });
+  const boot = await bootstrapCa(state, store, { cluster: config.cluster, trustDomain: config.trustDomain, keyAlgorithm: config.keyAlgorithm, rootDays: config.rootDays, intermediateDays: config.intermediateDays, now: now() });
+  if (boot.createdRoot) log.info({ fingerprint: boot.bundle.roots[0].fingerprint256, dir: config.dir }, 'created a new root');
+  if (boot.createdIntermediate) log.info({ cluster: config.cluster }, 'created the cluster intermediate');
+  if (boot.rootReplaced) log.warn(boot.rootReplaced, 'the root differs from the one recorded at the last start (replaced by an import?)');
+
+  const authority = new Authority(
+    { signer: signerFromBundle(boot.bundle), roots: boot.bundle.roots },
+    {
+      trustDomain: config.trustDomain,
+      trustDomainAliases: config.trustDomainAliases,
+      defaultTtlSeconds: config.defaultTtl,
+      maxTtlSeconds: config.maxTtl,
+      maxCsrBytes: config.maxCsrBytes,
+      impersonationAllow: config.impersonationAllow,
+    },
+    now,
+  );
+  const local = await LocalTokenIssuer.open(store, { passphrase });
+  const authenticator = await createAuthenticator({
+    trustDomain: config.trustDomain,
+    trustDomainAliases: config.trustDomainAliases,
+    audience: config.audience,
+    local: config.localTokens ? local : undefined,
+    jwksFile: config.jwksFile,
+    jwksIssuer: config.jwksIssuer,
+    oidcIssuer: config.oidcIssuer,
+    kubeconfig: config.kubeconfig,
+    issuers: () => [authority.signer.cert.node],
+    now,
+  });
+  const metrics = new ServerMetrics();
+  metrics.setHierarchy(config.cluster, [authority.signer.cert, ...authority.signer.chain], authority.roots);
+  const service = new IssuanceService({ authenticator, authority, store, limiter: new RateLimiter(config.rateLimit, config.rateBurst), cluster: config.cluster, observer: metrics, now });
+
+  let tls: ServingTls | undefined;
+  if (!config.plaintext) {
+    tls = new ServingTls(authority, { sans: config.servingSans, ttlSeconds: config.servingTtl, now, log, onIssue: (c) => metrics.setServingExpiry(c.notAfter) });
+    cleanup.push(() => tls?.stop());
+  }
+  const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': Math.max(4 << 20, config.maxCsrBytes * 4) });
+  grpcServer.addService(CA_SERVICE, { CreateCertificate: createCertificateHandler(service, log) });
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials() : grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${config.grpcAddr}: ${err.message}`, { cause: err })) : resolve(port),
+    ),
+  );
+  cleanup.push(() => shutdownGrpc(grpcServer));
+
+  const http = createHttpServer({
+    authority,
+    store,
+    registry: metrics.registry,
+    trustDomain: config.trustDomain,
+    cluster: config.cluster,
+    serving: () => tls?.current,
+    notReady: () => authority.notReadyReason(),
+    now,
+    log,
+  });
+  const hp = splitHostPort(config.httpAddr);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (err) => reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for HTTP on ${config.httpAddr}: ${err.message}`, { cause: err })));
+    http.listen(hp.port, hp.host, () => resolve());
+  });
+  cleanup.push(() => closeHttp(http));
+  const httpPort = (http.address() as AddressInfo).port;
+
+  const grpcHost = splitHostPort(config.grpcAddr).host;
+  const root = authority.roots[authority.roots.length - 1];
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    grpcPort,
+    httpPort,
+    grpcAddress: joinHostPort(grpcHost, grpcPort),
+    httpAddress: joinHostPort(hp.host, httpPort),
+    rootPem: root.pem,
+    rootFingerprint: root.fingerprint256,
+    createdRoot: boot.createdRoot,
+    createdIntermediate: boot.createdIntermediate,
+    issueToken: (r) => local.issue({ namespace: r.namespace, serviceAccount: r.serviceAccount, ttlSeconds: r.ttlSeconds ?? 3600, audience: r.audience ?? config.audience, now: now() }),
+    close: () => (closing ??= closeAll()),
+  };
+}
+
+/** Lets in-flight calls finish for a few seconds, then cuts the rest off. */
+function shutdownGrpc(server: grpc.Server, graceMs = 5000): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+function closeHttp(http: HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    http.close(() => resolve());
+    http.closeIdleConnections();
+  });
+}
