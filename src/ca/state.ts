@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { certLabel, parseCertificate, parseCertificates, type ParsedCertificate } from '../pki/certificate.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
 import type { Signer } from '../pki/issue.js';
-import { generateKeyPair, keyMatches, parsePrivateKeyPem, type KeyAlgorithm } from '../pki/keys.js';
+import { checkKeyPolicy, generateKeyPair, keyMatches, parsePrivateKeyPem, type KeyAlgorithm } from '../pki/keys.js';
 import type { SubjectSpec } from '../pki/name.js';
 import { createIntermediateCertificate, createRootCertificate } from '../pki/profiles.js';
 import { PRIVATE_MODE, type FileToWrite, writeFilesAtomic } from '../util/fs.js';
@@ -94,6 +94,7 @@ export class CaState {
     const certs = parseCertificates(certPem, 'root certificate');
     if (certs.length !== 1) throw invalid('bad_root', `root certificate file holds ${certs.length} certificates; give exactly one`);
     const cert = certs[0];
+    checkKeyPolicy(cert.keyInfo, `root certificate ${certLabel(cert)}`);
     if (!cert.isCA) throw invalid('not_ca', `${certLabel(cert)} is not a CA certificate (basicConstraints CA:TRUE missing)`);
     if (!cert.selfIssued || !cert.node.verify(cert.publicKey)) {
       throw invalid('not_self_signed', `${certLabel(cert)} is not self-signed; import the top of your hierarchy as the root`);
@@ -172,6 +173,18 @@ export class CaState {
     const bundle: CaBundle = { caCert: cert, caKey: kp.privateKey, chain: [cert, root.cert], roots: [root.cert] };
     writeFilesAtomic(dir, istioBundleFiles(bundle, this.passphrase));
     return { ...bundle, clamped };
+  }
+
+  hasCluster(name: string): boolean {
+    return existsSync(join(this.clusterDir(name), 'ca-cert.pem'));
+  }
+
+  /** Stores a validated plugin-CA bundle made elsewhere (see bundle-check.ts) as a cluster's intermediate. */
+  adoptCluster(cluster: string, bundle: CaBundle, o: { force?: boolean } = {}): void {
+    if (this.hasCluster(cluster) && !o.force) {
+      throw new MeshcaError('already_exists', 'cluster_exists', `cluster "${cluster}" already has an intermediate in ${this.clusterDir(cluster)}; pass --force to replace it`);
+    }
+    writeFilesAtomic(this.clusterDir(cluster), istioBundleFiles(bundle, this.passphrase));
   }
 
   listClusters(): string[] {
