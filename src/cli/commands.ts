@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as agent } from './agent.js';
 import { register as serve } from './serve.js';
 import { register as token } from './token.js';
 
@@ -8,4 +9,5 @@ export type Register = (program: Command) => void;
 export const COMMANDS: Register[] = [
   serve,
   token,
+  agent,
 ];
