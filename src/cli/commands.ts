@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { register as agent } from './agent.js';
+import { register as genCa } from './gen-ca.js';
+import { register as pcaApi } from './pca-api.js';
 import { register as serve } from './serve.js';
 import { register as token } from './token.js';
 
@@ -10,4 +12,6 @@ export const COMMANDS: Register[] = [
   serve,
   token,
   agent,
+  genCa,
+  pcaApi,
 ];

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { invalid } from '../pki/errors.js';
+import { PcaService, parseAccessKey, startPcaApi, type AccessKey, type PcaCa, type UsageMode } from '../server/pca/index.js';
+import { openState, parseIntOption, withDir } from './options.js';
+
+interface PcaApiOptions {
+  dir?: string;
+  addr: string;
+  region?: string;
+  account: string;
+  pcaAccessKey: string[];
+  pcaAccessKeysFile?: string;
+  pcaInsecure?: boolean;
+  pcaInjectThrottle: number;
+  pcaIssueDelay: number;
+  pcaUsageMode: 'general-purpose' | 'short-lived';
+  listArns?: boolean;
+  quiet?: boolean;
+}
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+/** Lines of ID:SECRET; blank lines and # comments skipped. Keeps secrets out of `ps`. */
+export function readAccessKeysFile(path: string): AccessKey[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw invalid('bad_flag', `--pca-access-keys-file ${path} cannot be read: ${(e as Error).message}`, e);
+  }
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l, i) => parseAccessKey(l, `${path} line ${i + 1}`));
+}
+
+export function accessKeysFrom(o: { pcaAccessKey?: string[]; pcaAccessKeysFile?: string }): AccessKey[] {
+  const keys = (o.pcaAccessKey ?? []).map((k) => parseAccessKey(k));
+  if (o.pcaAccessKeysFile) keys.push(...readAccessKeysFile(o.pcaAccessKeysFile));
+  return keys;
+}
+
+function caLine(ca: PcaCa): string {
+  return `${ca.arn}\t${ca.type}\t${ca.name}\t${ca.cert.subject}`;
+}
+
+/** The PCA-flavoured options shared with `meshca serve --pca-api`. */
+export function addPcaOptions(cmd: Command): Command {
+  return cmd
+    .option('--region <region>', 'region in the ARNs and the SigV4 scope (default: $AWS_REGION or us-east-1)')
+    .option('--account <id>', '12-digit account id in the ARNs', '000000000000')
+    .option('--pca-access-key <ID:SECRET>', 'access key accepted in SigV4 signatures (repeatable)', collect, [])
+    .option('--pca-access-keys-file <file>', 'file of ID:SECRET lines (keeps secrets off the command line)')
+    .option('--pca-insecure', 'allow running without access keys, on a loopback address only')
+    .option('--pca-inject-throttle <n>', 'testing: the first N IssueCertificate calls answer ThrottlingException', parseIntOption('--pca-inject-throttle', 0, 1_000_000), 0)
+    .option('--pca-issue-delay <ms>', 'testing: GetCertificate answers RequestInProgressException for this long', parseIntOption('--pca-issue-delay', 0, 3_600_000), 0)
+    .addOption(
+      new Option('--pca-usage-mode <mode>', 'CA usage mode reported and enforced (short-lived: validity at most 7 days)')
+        .choices(['general-purpose', 'short-lived'])
+        .default('general-purpose'),
+    );
+}
+
+export function usageModeOf(v: string): UsageMode {
+  return v === 'short-lived' ? 'SHORT_LIVED_CERTIFICATE' : 'GENERAL_PURPOSE';
+}
+
+/** `meshca pca-api`: the ACM PCA JSON API over the CAs in the state directory, standalone. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('pca-api')
+    .description('serve an AWS Private CA (ACM PCA) compatible API backed by the CAs in the state directory')
+    .option('--addr <host:port>', 'listen address (port 0 picks a free port)', '127.0.0.1:8443')
+    .option('--list-arns', 'print the CA ARNs and exit')
+    .option('--quiet', 'do not log each call');
+  addPcaOptions(cmd);
+  withDir(cmd).action(async (o: PcaApiOptions) => {
+    const state = openState(o);
+    const region = o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    if (!/^\d{12}$/.test(o.account)) throw invalid('bad_flag', `--account must be 12 digits, got "${o.account}"`);
+    const warn = (m: string): void => void process.stderr.write(`meshca: warning: ${m}\n`);
+    if (o.listArns) {
+      const service = new PcaService({ state, region, account: o.account, warn });
+      for (const ca of service.list()) process.stdout.write(`${caLine(ca)}\n`);
+      return;
+    }
+    const api = await startPcaApi({
+      state,
+      addr: o.addr,
+      region,
+      account: o.account,
+      accessKeys: accessKeysFrom(o),
+      insecure: o.pcaInsecure,
+      injectThrottle: o.pcaInjectThrottle,
+      issueDelayMs: o.pcaIssueDelay,
+      usageMode: usageModeOf(o.pcaUsageMode),
+      warn,
+      onCall: o.quiet
+        ? undefined
+        : (r) =>
+            process.stdout.write(
+              `${new Date().toISOString()} ${r.operation || '-'} ${r.status}${r.errorType ? ` ${r.errorType}` : ''}${r.idempotencyToken ? ` token=${r.idempotencyToken}` : ''}${r.certificateArn ? ` ${r.certificateArn}` : ''}\n`,
+            ),
+    });
+    const cas = api.cas();
+    process.stdout.write(`PCA-compatible API listening on ${api.url} (region ${region}, account ${o.account}, ${accessKeysFrom(o).length > 0 ? 'SigV4 required' : 'UNAUTHENTICATED'})\n`);
+    if (cas.length === 0) warn(`no CA with a key in ${state.dir}; run \`meshca init\` first`);
+    for (const ca of cas) process.stdout.write(`CA ${caLine(ca)}\n`);
+    const stop = (): void => {
+      void api.close().then(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    // The listening server keeps the process alive until a signal.
+  });
+}

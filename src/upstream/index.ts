@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import type { ParsedCertificate } from '../pki/certificate.js';
+import { MeshcaError, invalid } from '../pki/errors.js';
+import { awsPcaUpstreamSchema } from './awspca/config.js';
+import { filesUpstreamSchema } from './files/config.js';
+import { localUpstreamSchema } from './local/config.js';
+
+/**
+ * "Who signs our CA": one small contract, one folder per implementation (local, files, awspca,
+ * later k8s-csr). Like SPIRE's upstream authority plugins, an upstream only mints certificates and
+ * reports its roots; rotation and scheduling live in meshca's core (src/ca/intermediate-manager.ts).
+ */
+export interface Upstream {
+  /** The registry type name: "local", "files", "awspca". */
+  readonly type: string;
+  /** Where certificates come from, for logs and errors: a path, an ARN. */
+  readonly source: string;
+  /** Checks that the upstream can sign (reachable, active, right kind). Cheap enough to call at start. */
+  check(): Promise<void>;
+  /** Signs an intermediate CA from a CSR. */
+  signIntermediate(req: SignIntermediateRequest): Promise<UpstreamChain>;
+  /** Registration-authority mode: signs a workload CSR directly. Only some upstreams can. */
+  signWorkload?(req: SignWorkloadRequest): Promise<UpstreamChain>;
+  /** The root certificates the upstream chains to (usually one). */
+  roots(): Promise<ParsedCertificate[]>;
+  /** Releases connections; the upstream must not be used afterwards. */
+  close?(): void;
+}
+
+export interface SignIntermediateRequest {
+  /** PEM PKCS#10 request; its subject and public key are certified as they are. */
+  csrPem: string;
+  /** Wanted lifetime. An upstream may shorten it (issuer expiry, policy) but never lengthen it. */
+  ttlSeconds: number;
+  /** basicConstraints pathLen of the new CA; default 0 (it signs only workloads). */
+  pathLen?: number;
+  signal?: AbortSignal;
+}
+
+export interface SignWorkloadRequest {
+  csrPem: string;
+  ttlSeconds: number;
+  signal?: AbortSignal;
+}
+
+export interface UpstreamChain {
+  cert: ParsedCertificate;
+  /** Issuers above `cert`, nearest first, ending with the root. */
+  chain: ParsedCertificate[];
+}
+
+export interface UpstreamContext {
+  /** State directory, for upstreams that keep material there (local). */
+  stateDir?: string;
+  /** Passphrase for encrypted keys on disk. */
+  passphrase?: string;
+  now?: () => Date;
+  /** Warnings that should reach the operator (for example a SHORT_LIVED_CERTIFICATE CA used for intermediates). */
+  warn?: (message: string) => void;
+}
+
+type Loader = (config: never, ctx: UpstreamContext) => Promise<Upstream>;
+
+interface Registration {
+  schema: z.ZodType<{ type: string }>;
+  load: Loader;
+}
+
+// Implementations are loaded on first use so that, for example, the AWS SDK is only imported
+// by processes that talk to AWS; their config schemas are small and always available.
+const REGISTRY = new Map<string, Registration>([
+  ['local', { schema: localUpstreamSchema, load: async (c, ctx) => (await import('./local/index.js')).createLocalUpstream(c, ctx) }],
+  ['files', { schema: filesUpstreamSchema, load: async (c, ctx) => (await import('./files/index.js')).createFilesUpstream(c, ctx) }],
+  ['awspca', { schema: awsPcaUpstreamSchema, load: async (c, ctx) => (await import('./awspca/index.js')).createAwsPcaUpstream(c, ctx) }],
+]);
+
+/** Adds an upstream type (for example k8s-csr) under its name. */
+export function registerUpstream<C extends { type: string }>(
+  type: string,
+  schema: z.ZodType<C>,
+  create: (config: C, ctx: UpstreamContext) => Upstream | Promise<Upstream>,
+): void {
+  if (REGISTRY.has(type)) throw new MeshcaError('already_exists', 'upstream_registered', `upstream type "${type}" is already registered`);
+  REGISTRY.set(type, { schema, load: async (c, ctx) => create(c as C, ctx) });
+}
+
+export function upstreamTypes(): string[] {
+  return [...REGISTRY.keys()].sort();
+}
+
+/** The config schema of one upstream type, for config files that embed an `upstream:` block. */
+export function upstreamSchema(type: string): z.ZodType<{ type: string }> | undefined {
+  return REGISTRY.get(type)?.schema;
+}
+
+export { awsPcaUpstreamSchema, filesUpstreamSchema, localUpstreamSchema };
+export type { AwsPcaUpstreamConfig } from './awspca/config.js';
+export type { FilesUpstreamConfig } from './files/config.js';
+export type { LocalUpstreamConfig } from './local/config.js';
+
+/** Validates an `upstream:` config block against its type's schema and builds the upstream. */
+export async function createUpstream(config: unknown, ctx: UpstreamContext = {}, where = 'upstream'): Promise<Upstream> {
+  const type = (config as { type?: unknown } | null)?.type;
+  if (typeof type !== 'string') throw invalid('bad_upstream', `${where}.type is required; one of ${upstreamTypes().join(', ')}`);
+  const reg = REGISTRY.get(type);
+  if (!reg) throw invalid('bad_upstream', `${where}.type "${type}" is unknown; use one of ${upstreamTypes().join(', ')}`);
+  const parsed = reg.schema.safeParse(config);
+  if (!parsed.success) throw invalid('bad_upstream', formatZodIssues(parsed.error, where));
+  return reg.load(parsed.data as never, ctx);
+}
+
+/** "upstream.arn: expected string" lines, one per problem, with the field path spelled out. */
+export function formatZodIssues(error: z.ZodError, where: string): string {
+  return error.issues
+    .map((i) => {
+      const path = [where, ...i.path.map(String)].filter((p) => p !== '').join('.');
+      if (i.code === 'unrecognized_keys') return i.keys.map((k) => `${path ? `${path}.` : ''}${k}: unknown field`).join('\n');
+      return `${path || '(top level)'}: ${i.message}`;
+    })
+    .join('\n');
+}
