@@ -33,6 +33,11 @@ export function register(program: Command): void {
     const config = loadConfig({ configFile: opts.config as string | undefined, flags });
     const log = createLogger(config.logLevel);
     const server = await startServer(config, { logger: log });
+    // Handlers go in before the "listening" line: a supervisor may send SIGTERM as soon as it reads it.
+    const stopped = new Promise<string>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
     process.stdout.write(
       `${JSON.stringify({
         event: 'listening',
@@ -45,14 +50,7 @@ export function register(program: Command): void {
       })}\n`,
     );
     log.info({ grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null }, 'meshca serving');
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        log.info({ signal }, 'shutting down');
-        resolve();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    log.info({ signal: await stopped }, 'shutting down');
     await server.close();
     log.info({}, 'stopped; audit flushed');
   });
