@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { CONFIG_KEYS, FIELDS, flagName, loadConfig, type ConfigKey } from '../config/index.js';
+import { CONFIG_KEYS, ConfigSchema, FIELDS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
 import { createLogger, startServer } from '../server/index.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -8,12 +8,16 @@ function collect(value: string, previous: string[] | undefined): string[] {
 
 /** One flag per configuration key, generated from the schema's field table so none can be forgotten. */
 function configOptions(): Option[] {
+  const defaults = ConfigSchema.parse({}) as Record<string, unknown>;
   return CONFIG_KEYS.map((key) => {
     const f = FIELDS[key];
     const flag = flagName(key);
-    if (f.kind === 'bool') return new Option(`${flag} [bool]`, f.help);
-    if (f.kind === 'list') return new Option(`${flag} <list>`, `${f.help}; repeatable`).argParser(collect);
-    return new Option(`${flag} <value>`, f.help);
+    const d = defaults[key];
+    // Shown in --help only: the real defaults come from the schema when loadConfig runs.
+    const shown = d === undefined || (Array.isArray(d) && d.length === 0) ? '' : ` (default: ${f.kind === 'duration' ? formatDuration(d as number) : Array.isArray(d) ? d.join(',') : String(d)})`;
+    if (f.kind === 'bool') return new Option(`${flag} [bool]`, f.help + shown);
+    if (f.kind === 'list') return new Option(`${flag} <list>`, `${f.help}; repeatable${shown}`).argParser(collect);
+    return new Option(`${flag} <value>`, f.help + shown);
   });
 }
 

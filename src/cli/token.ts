@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { LocalTokenIssuer } from '../auth/index.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { openState, parseDuration, withDir } from './options.js';
@@ -26,10 +26,11 @@ export function register(program: Command): void {
     .description('print a signed service-account token that `meshca serve` accepts (embedded mode)')
     .requiredOption('-n, --namespace <ns>', 'Kubernetes namespace')
     .requiredOption('-s, --service-account <sa>', 'service account name')
-    .option('--ttl <duration>', 'token lifetime (e.g. 10m, 1h)', (v) => parseDuration(v, '--ttl'), 3600)
-    .option('--audience <aud>', 'token audience; repeatable (default: istio-ca)', collect, [] as string[]);
+    .addOption(new Option('--ttl <duration>', 'token lifetime (e.g. 10m, 1h)').argParser((v) => parseDuration(v, '--ttl')).default(3600, '1h'))
+    .addOption(new Option('--audience <aud>', 'token audience; repeatable').argParser(collect).default([], 'istio-ca'));
   withDir(cmd).action(async (o: TokenOptions) => {
-    const state = openState(o);
+    // Same state directory as `meshca serve`, which also honours $MESHCA_DIR.
+    const state = openState({ dir: o.dir ?? (process.env.MESHCA_DIR || undefined) });
     const store = openSqliteStore(state.dir);
     try {
       const issuer = await LocalTokenIssuer.open(store, { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
