@@ -35,8 +35,20 @@ function leafFile(chainFile: string, out: string): string {
   return out;
 }
 
+/** Node's X509Certificate agrees that each certificate is issued and signed by the next, up to a self-signed root. */
+function assertNodeChain(file: string): void {
+  const chain = x509s(file);
+  for (let i = 0; i + 1 < chain.length; i++) {
+    assert.equal(chain[i].checkIssued(chain[i + 1]), true, `${file}: #${i + 1} not issued by #${i + 2}`);
+    assert.equal(chain[i].verify(chain[i + 1].publicKey), true, `${file}: #${i + 1} signature`);
+  }
+  const top = chain[chain.length - 1];
+  assert.equal(top.verify(top.publicKey), true, `${file}: does not end with a self-signed root`);
+}
+
 /** openssl verifies the workload chain for both TLS roles, strictly, and the leaf carries the identity. */
 function assertWorkloadChainVerifies(dir: string, rootFile: string, spiffeId: string): void {
+  assertNodeChain(join(dir, 'cert-chain.pem'));
   const leaf = leafFile(join(dir, 'cert-chain.pem'), join(dir, 'leaf.pem'));
   for (const purpose of ['sslclient', 'sslserver']) {
     const v = opensslVerify(rootFile, leaf, join(dir, 'cert-chain.pem'), ['-purpose', purpose]);
@@ -286,6 +298,24 @@ describe('meshca CLI (process level)', () => {
     }
   });
 
+  it('finds its state in --dir, then $MESHCA_HOME, then ./.meshca; init --force replaces the root', async () => {
+    const t = tempDir();
+    try {
+      const home = join(t.path, 'home');
+      await runMeshca(['init', '--key', 'ec-p256'], { env: { MESHCA_HOME: home } }).then((r) => assert.equal(r.code, 0, r.stderr));
+      assert.ok(existsSync(join(home, 'root', 'root-cert.pem')));
+      await runMeshca(['init', '--key', 'ec-p256'], { cwd: t.path }).then((r) => assert.equal(r.code, 0, r.stderr));
+      const cwdRoot = join(t.path, '.meshca', 'root', 'root-cert.pem');
+      const first = readFileSync(cwdRoot, 'utf8');
+      const forced = await runMeshca(['init', '--key', 'ec-p256', '--cn', 'Second Root', '--force'], { cwd: t.path });
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.notEqual(readFileSync(cwdRoot, 'utf8'), first);
+      assert.match(x509Text(cwdRoot), /Subject: O = cluster\.local, CN = Second Root\n/);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it('init, intermediate, issue: the bundle, the Secret and workload chains check out with openssl and Node', async () => {
     const t = tempDir();
     try {
@@ -489,6 +519,7 @@ describe('meshca CLI (process level)', () => {
       await ok(['intermediate', '--dir', dir, '--cluster', 'c1', '--out', out, '--key', 'ec-p256', '--pathlen', '0']);
       const v = opensslVerify(rsaRoot.cert, join(out, 'ca-cert.pem'));
       assert.equal(v.code, 0, v.stderr);
+      assertNodeChain(join(out, 'cert-chain.pem'));
       const rootSki = /X509v3 Subject Key Identifier:\s+(\S+)/.exec(x509Text(rsaRoot.cert))?.[1];
       const caText = x509Text(join(out, 'ca-cert.pem'));
       assert.ok(rootSki && caText.includes(rootSki), 'intermediate AKI names the openssl root SKI');
