@@ -1,0 +1,23 @@
+import { join } from 'node:path';
+import { CaState } from '../ca/state.js';
+import { FileResourceStore } from '../resources/file-store.js';
+import { FileSecretSink } from '../resources/file-secrets.js';
+import { awsPcaUpstreamFor } from './issuers/awspca-factory.js';
+import { acquireLock } from './lock.js';
+import type { Controllers } from './reconcile.js';
+
+/**
+ * The embedded (single state directory) wiring: resources and secrets as files under the state
+ * directory, meshca's own hierarchy from CaState, the real AWS PCA upstream, and a lock file.
+ * A Kubernetes wiring (issue 7) supplies another ResourceStore and SecretSink, nothing else.
+ */
+export function embeddedControllers(dir: string, o: { passphrase?: string } = {}): Controllers & { store: FileResourceStore; secrets: FileSecretSink } {
+  const state = new CaState(dir, { passphrase: o.passphrase });
+  return {
+    store: new FileResourceStore(state.dir),
+    secrets: new FileSecretSink(state.dir),
+    state,
+    upstreams: awsPcaUpstreamFor,
+    lock: () => acquireLock(join(state.dir, 'resources', '.reconcile.lock')),
+  };
+}

@@ -1,0 +1,10 @@
+export * from './clock.js';
+export * from './context.js';
+export * from './reconcile.js';
+export * from './embedded.js';
+export { reconcileCertificate, reconcileCertificates, renewalTime, nextKeySecretName } from './certificates/index.js';
+export { reconcileRequest } from './certificaterequests.js';
+export { reconcileIssuers } from './issuer-status.js';
+export { reconcileRootTrustPolicy, reconcileRootTrustPolicies, cacertsRef, intermediateRenewalTime } from './roottrustpolicy.js';
+export { decideApproval } from './approval.js';
+export * from './issuers/index.js';
