@@ -53,7 +53,7 @@ export class IssuanceService {
       const notReady = this.d.authority.notReadyReason();
       if (notReady) throw new MeshcaError('unavailable', 'ca_not_ready', `the CA cannot sign: ${notReady}`);
       caller = await this.d.authenticator.authenticate(req.credentials);
-      this.d.limiter.take(caller.caller, Date.now());
+      this.d.limiter.take(caller.caller, this.now().getTime());
       const r = this.d.authority.sign({ csr: req.csr, caller, ttlSeconds: req.ttlSeconds, metadata: req.metadata });
       this.d.store.appendAudit({
         time: this.now(),
