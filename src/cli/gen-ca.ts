@@ -6,8 +6,8 @@ import { createCsr } from '../pki/csr.js';
 import { MeshcaError, errorMessage, invalid } from '../pki/errors.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { parseGetistioConfig, type GenCaPlan } from '../resources/getistio.js';
-import { awsPcaUpstreamSchema, createAwsPcaUpstream } from '../upstream/awspca/index.js';
 import { PRIVATE_MODE, writeFileAtomic } from '../util/fs.js';
+import { applyCacertsSecret } from './gen-ca-kube.js';
 
 interface GenCaOptions {
   configFile: string;
@@ -23,51 +23,6 @@ const SECRET_NAME = 'cacerts';
 
 function stamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
-
-/**
- * Creates or replaces the cacerts Secret through the Kubernetes API, like getistio. Only called when
- * --kubeconfig or --context is given. Untested against a real API server in this repository's CI.
- */
-export async function applyCacertsSecret(o: {
-  kubeconfig?: string;
-  context?: string;
-  namespace: string;
-  files: { name: string; data: string | Uint8Array }[];
-  override: boolean;
-}): Promise<'created' | 'replaced'> {
-  const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-  else kc.loadFromDefault();
-  if (o.context) kc.setCurrentContext(o.context);
-  const api = kc.makeApiClient(k8s.CoreV1Api);
-  const data: Record<string, string> = {};
-  for (const f of o.files) data[f.name] = Buffer.from(f.data).toString('base64');
-  const body = { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: SECRET_NAME, namespace: o.namespace }, data };
-  let exists = true;
-  try {
-    await api.readNamespacedSecret({ name: SECRET_NAME, namespace: o.namespace });
-  } catch (e) {
-    if ((e as { code?: number }).code !== 404) {
-      throw new MeshcaError('unavailable', 'kube_api', `cannot read secret ${o.namespace}/${SECRET_NAME}: ${errorMessage(e)}`, { cause: e });
-    }
-    exists = false;
-  }
-  if (exists && !o.override) {
-    throw new MeshcaError(
-      'already_exists',
-      'secret_exists',
-      `secret ${o.namespace}/${SECRET_NAME} already exists; set certificateParameters.secretOptions.overrideExistingCACertsSecret: true to replace it`,
-    );
-  }
-  try {
-    if (exists) await api.replaceNamespacedSecret({ name: SECRET_NAME, namespace: o.namespace, body });
-    else await api.createNamespacedSecret({ namespace: o.namespace, body });
-  } catch (e) {
-    throw new MeshcaError('unavailable', 'kube_api', `cannot ${exists ? 'replace' : 'create'} secret ${o.namespace}/${SECRET_NAME}: ${errorMessage(e)}`, { cause: e });
-  }
-  return exists ? 'replaced' : 'created';
 }
 
 /** Refuses to overwrite a key already written by an earlier run, unless --force. */
@@ -92,6 +47,8 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
   checkOutDir(outDir, o.force);
   const key = generateKeyPair(`rsa-${plan.keyLength}`).privateKey;
   const csr = createCsr({ key, subject: plan.subject, sans: plan.sans, isCA: true });
+  // Loaded here, not at the top: every meshca command would otherwise pay for importing the AWS SDK.
+  const { awsPcaUpstreamSchema, createAwsPcaUpstream } = await import('../upstream/awspca/index.js');
   const upstream = createAwsPcaUpstream(
     awsPcaUpstreamSchema.parse({
       type: 'awspca',
@@ -130,6 +87,7 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
     kubeconfig: o.kubeconfig,
     context: o.context,
     namespace: plan.namespace,
+    name: SECRET_NAME,
     files: istioBundleFiles(bundle),
     override: plan.overrideExisting,
   });
