@@ -1,13 +1,18 @@
 import type { Command } from 'commander';
 import { register as agent } from './agent.js';
+import { register as apply } from './apply.js';
 import { register as caImport } from './ca-import.js';
+import { register as cluster } from './cluster.js';
 import { register as compareRoots } from './compare-roots.js';
+import { register as del } from './delete.js';
 import { register as genCa } from './gen-ca.js';
+import { register as get } from './get.js';
 import { register as init } from './init.js';
 import { register as inspect } from './inspect.js';
 import { register as intermediate } from './intermediate.js';
 import { register as issue } from './issue.js';
 import { register as pcaApi } from './pca-api.js';
+import { register as reconcile } from './reconcile.js';
 import { register as root } from './root.js';
 import { register as serve } from './serve.js';
 import { register as token } from './token.js';
@@ -30,4 +35,9 @@ export const COMMANDS: Register[] = [
   inspect,
   verify,
   compareRoots,
+  apply,
+  get,
+  del,
+  reconcile,
+  cluster,
 ];
