@@ -112,6 +112,7 @@ export class PcaService {
     this.store = new PcaStore(join(o.state.dir, 'pca'));
     this.throttleLeft = o.injectThrottle ?? 0;
     this.now = o.now ?? (() => new Date());
+    this.store.pruneTokens(this.now().getTime(), TOKEN_TTL_MS);
     this.reload();
   }
 

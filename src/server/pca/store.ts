@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../util/fs.js';
 
@@ -65,6 +65,21 @@ export class PcaStore {
 
   saveToken(caArn: string, token: string, t: StoredToken): void {
     writeFileAtomic(this.tokenPath(caArn, token), JSON.stringify(t));
+  }
+
+  /** Drops tokens older than maxAgeMs: they no longer mean anything, and would pile up forever. */
+  pruneTokens(now: number, maxAgeMs: number): number {
+    const dir = join(this.dir, 'idempotency');
+    if (!existsSync(dir)) return 0;
+    let removed = 0;
+    for (const name of readdirSync(dir)) {
+      const t = readJson<StoredToken>(join(dir, name));
+      if (!t || now - t.createdAt >= maxAgeMs) {
+        rmSync(join(dir, name), { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 }
 

@@ -155,6 +155,10 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
     assert.ok(out.cert.notAfter.getTime() - clock <= 7 * 86_400_000 + 1000);
     await upstream.signIntermediate({ csrPem: csrPem(), ttlSeconds: 365 * 86_400 });
     assert.deepEqual(h.issueInputs[1].Validity, { Type: 'DAYS', Value: 7 });
+    // Outside RA mode, on a GENERAL_PURPOSE CA (cert-manager's AWSPCAIssuer), the TTL is asked for as is.
+    const general = setup();
+    await general.upstream.signWorkload({ csrPem: leafCsr, ttlSeconds: 30 * 86_400 });
+    assert.deepEqual(general.h.issueInputs[0].Validity, { Type: 'DAYS', Value: 30 });
   });
 
   it('checks at start that the CA is ACTIVE, and reports its root', async () => {

@@ -29,6 +29,8 @@ export interface SdkClientOptions {
   region: string;
   endpointUrl?: string;
   requestTimeoutMs: number;
+  /** Default: the SDK's credential chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 function withTimeout(ms: number, signal?: AbortSignal): AbortSignal {
@@ -46,6 +48,7 @@ export function sdkPcaCalls(o: SdkClientOptions): PcaCalls {
   const client = new ACMPCAClient({
     region: o.region,
     maxAttempts: 1,
+    ...(o.credentials ? { credentials: o.credentials } : {}),
     ...(o.endpointUrl ? { endpoint: o.endpointUrl } : {}),
   });
   const opts = (signal?: AbortSignal) => ({ abortSignal: withTimeout(o.requestTimeoutMs, signal) });

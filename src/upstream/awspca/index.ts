@@ -17,6 +17,8 @@ export { SHORT_LIVED_MAX_SECONDS } from './templates.js';
 export interface AwsPcaDeps {
   /** Replaces the SDK (unit tests). */
   calls?: PcaCalls;
+  /** Explicit keys (for example from a Kubernetes Secret) instead of the SDK's default chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   retryHooks?: RetryHooks;
   /** IdempotencyToken source; one token per certificate request, reused by its retries. */
   newToken?: () => string;
@@ -75,7 +77,7 @@ export class AwsPcaUpstream implements Upstream {
     this.now = ctx.now ?? (() => new Date());
     this.calls =
       deps.calls ??
-      sdkPcaCalls({ region: config.region ?? arn.region, endpointUrl: config.endpointUrl, requestTimeoutMs: config.requestTimeoutMs });
+      sdkPcaCalls({ region: config.region ?? arn.region, endpointUrl: config.endpointUrl, requestTimeoutMs: config.requestTimeoutMs, credentials: deps.credentials });
   }
 
   private retried<T>(operation: string, op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -118,10 +120,16 @@ export class AwsPcaUpstream implements Upstream {
     return out;
   }
 
-  /** RA mode: the workload CSR itself goes to PCA, capped at 7 days as PCA's short-lived mode requires. */
+  /**
+   * The workload CSR itself goes to PCA. In RA mode (and on a SHORT_LIVED_CERTIFICATE CA) validity is
+   * capped at 7 days as PCA's short-lived mode requires; otherwise (cert-manager's AWSPCAIssuer, a
+   * GENERAL_PURPOSE CA) the requested TTL is asked for as is.
+   */
   async signWorkload(req: SignWorkloadRequest): Promise<UpstreamChain> {
     const template = this.config.workloadTemplateArn ?? endEntityTemplateArn(this.partition);
-    return this.issue(req.csrPem, template, Math.min(req.ttlSeconds, SHORT_LIVED_MAX_SECONDS), false, req.signal);
+    const d = await this.described(req.signal);
+    const capped = this.mode === 'ra' || d.UsageMode === 'SHORT_LIVED_CERTIFICATE';
+    return this.issue(req.csrPem, template, capped ? Math.min(req.ttlSeconds, SHORT_LIVED_MAX_SECONDS) : req.ttlSeconds, false, req.signal);
   }
 
   private async issue(csrPem: string, templateArn: string, ttlSeconds: number, isCA: boolean, signal?: AbortSignal): Promise<UpstreamChain> {
