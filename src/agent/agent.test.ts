@@ -70,7 +70,7 @@ test('token issuance writes cert-chain.pem, key.pem (0600) and root-cert.pem for
   assert.equal(parseCertificates(f.chain).length, 2, 'leaf + intermediate, root kept apart');
   assert.equal(f.root, ca.root.pem);
   assert.equal(f.leaf.notAfter.getTime() - clock.t, 600_000);
-  assert.deepEqual(readdirSync(cfg.outDir).sort(), ['cert-chain.pem', 'key.pem', 'root-cert.pem']);
+  assert.deepEqual(readdirSync(cfg.outDir).filter((n) => !n.startsWith('.')).sort(), ['cert-chain.pem', 'key.pem', 'root-cert.pem']);
   const call = ca.calls[0];
   assert.equal(call.auth.kind, 'token');
   assert.equal(call.req.validityDuration, 600);
@@ -197,4 +197,11 @@ test('an agent that cannot reach the CA at start keeps retrying with capped back
   await runAgent(cfg, { client: ca, clock, random: () => 0.5, readFile }, stop.signal);
   assert.deepEqual(clock.sleeps.slice(0, 12), [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300].map((s) => s * 1000));
   assert.equal(clock.sleeps[12], 1_800_000);
+});
+
+test('--identity asks for another SPIFFE ID; a CA that does not grant it refuses and nothing is written', async () => {
+  const { clock, ca, cfg, readFile } = setup({ identity: 'spiffe://cluster.local/ns/shop/sa/admin' });
+  await assert.rejects(issueOnce(cfg, { client: ca, now: clock.now, readFile }), { code: 'permission_denied', message: /requests identity spiffe:\/\/cluster.local\/ns\/shop\/sa\/admin/ });
+  assert.deepEqual(parseCsr(ca.calls[0].req.csr).sans.uris, ['spiffe://cluster.local/ns/shop/sa/admin']);
+  assert.deepEqual(readdirSync(cfg.outDir), []);
 });

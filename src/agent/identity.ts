@@ -1,6 +1,6 @@
 import type { ParsedCertificate } from '../pki/certificate.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
-import { isSpiffeId, workloadSpiffeId } from '../pki/spiffe.js';
+import { isSpiffeId, parseWorkloadId, workloadSpiffeId } from '../pki/spiffe.js';
 
 /** Who the agent asks to be certified as. */
 export interface AgentIdentity {
@@ -74,6 +74,11 @@ export function identityFromCertificate(cert: ParsedCertificate, what = 'certifi
       `${what} must carry exactly one SPIFFE URI SAN to renew from, found ${ids.length === 0 ? 'none' : ids.join(', ')}`,
     );
   }
-  const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(ids[0]);
-  return { spiffeId: ids[0], ...(m ? { namespace: m[1], serviceAccount: m[2] } : {}) };
+  return identityFromSpiffeId(ids[0]);
+}
+
+/** A validated SPIFFE ID, with namespace and service account when it is an Istio workload ID. */
+export function identityFromSpiffeId(id: string): AgentIdentity {
+  const w = parseWorkloadId(id);
+  return { spiffeId: id, ...(w ? { namespace: w.namespace, serviceAccount: w.serviceAccount } : {}) };
 }

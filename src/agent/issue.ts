@@ -4,9 +4,10 @@ import { certsToPem, parseCertificates, type ParsedCertificate } from '../pki/ce
 import { createCsr } from '../pki/csr.js';
 import { MeshcaError, isMeshcaError } from '../pki/errors.js';
 import { generateKeyPair, keyMatches, parsePrivateKeyPem, privateKeyToPem, type KeyAlgorithm } from '../pki/keys.js';
-import { PRIVATE_MODE, writeFilesAtomic } from '../util/fs.js';
+import { PRIVATE_MODE } from '../util/fs.js';
 import type { CallAuth, CaClient } from './client.js';
-import { identityFromCertificate, identityFromToken, type AgentIdentity } from './identity.js';
+import { identityFromCertificate, identityFromSpiffeId, identityFromToken, type AgentIdentity } from './identity.js';
+import { publishFiles } from './publish.js';
 import { acceptResponse } from './response.js';
 
 export const CERT_CHAIN_FILE = 'cert-chain.pem';
@@ -27,6 +28,11 @@ export interface AgentConfig {
   certDir?: string;
   clusterId?: string;
   workloadName?: string;
+  /**
+   * The SPIFFE ID to ask for instead of the one the credentials imply, as istio-agent takes its
+   * identity from the pod's configuration; the CA decides whether the credentials allow it.
+   */
+  identity?: string;
 }
 
 /** The certificate the agent currently holds and serves from its output directory. */
@@ -109,7 +115,7 @@ export interface IssueResult {
   auth: 'mtls' | 'token';
 }
 
-/** One issuance: fresh key, CSR for the identity, CreateCertificate, checks, atomic write. */
+/** One issuance: fresh key, CSR for the identity, CreateCertificate, checks, atomic publication. */
 export async function issueOnce(cfg: AgentConfig, deps: IssueDeps, current?: HeldCertificate): Promise<IssueResult> {
   const list = attempts(cfg, deps, current);
   for (let i = 0; ; i++) {
@@ -124,7 +130,9 @@ export async function issueOnce(cfg: AgentConfig, deps: IssueDeps, current?: Hel
 }
 
 async function attempt(cfg: AgentConfig, deps: IssueDeps, a: Attempt): Promise<HeldCertificate> {
-  const { call, identity } = a.credentials();
+  const creds = a.credentials();
+  const { call } = creds;
+  const identity = cfg.identity ? identityFromSpiffeId(cfg.identity) : creds.identity;
   // A new key on every issuance, as istio-agent does: a renewal also rotates the key.
   const keys = generateKeyPair(cfg.keyAlgorithm);
   const csr = createCsr({ key: keys.privateKey, sans: { uris: [identity.spiffeId] } });
@@ -140,13 +148,10 @@ async function attempt(cfg: AgentConfig, deps: IssueDeps, a: Attempt): Promise<H
   const ok = acceptResponse(res, { publicKey: keys.publicKey, spiffeId: identity.spiffeId, now: new Date(receivedAt) });
   const certChainPem = certsToPem(ok.chain);
   const keyPem = privateKeyToPem(keys.privateKey);
-  // cert-chain.pem is renamed before key.pem, the order in which TLS stacks read them, which
-  // keeps the window where a reader could pair a new certificate with the old key to the
-  // microseconds between two renames.
-  writeFilesAtomic(cfg.outDir, [
+  publishFiles(cfg.outDir, [
     { name: CERT_CHAIN_FILE, data: certChainPem },
     { name: KEY_FILE, data: keyPem, mode: PRIVATE_MODE },
     { name: ROOT_CERT_FILE, data: certsToPem(ok.roots) },
-  ]);
+  ], new Date(receivedAt));
   return { identity, leaf: ok.leaf, certChainPem, keyPem, receivedAt };
 }

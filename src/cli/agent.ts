@@ -7,7 +7,7 @@ import { issueOnce, loadCertDir, type AgentConfig } from '../agent/issue.js';
 import { DEFAULT_RENEW_AT } from '../agent/schedule.js';
 import { MeshcaError, invalid } from '../errors.js';
 import { parseKeyAlgorithm } from '../pki/keys.js';
-import { validateTrustDomain } from '../pki/spiffe.js';
+import { parseSpiffeId, validateTrustDomain } from '../pki/spiffe.js';
 import { parseDuration } from './options.js';
 
 interface AgentFlags {
@@ -25,6 +25,7 @@ interface AgentFlags {
   clusterId?: string;
   workloadName?: string;
   plaintext?: boolean;
+  identity?: string;
 }
 
 function toConfig(f: AgentFlags): AgentConfig {
@@ -44,6 +45,7 @@ function toConfig(f: AgentFlags): AgentConfig {
     certDir: f.certDir && resolve(f.certDir),
     clusterId: f.clusterId,
     workloadName: f.workloadName,
+    identity: f.identity === undefined ? undefined : (parseSpiffeId(f.identity), f.identity),
   };
 }
 
@@ -114,6 +116,7 @@ export function register(program: Command): void {
     .option('--once', 'issue one certificate, print a summary and exit (non-zero with the CA\'s message on failure)')
     .option('--renew-at <fraction>', 'renew after this fraction of the lifetime (±10% jitter)', String(DEFAULT_RENEW_AT))
     .option('--ttl <duration>', 'requested certificate lifetime, e.g. 1h (validity_duration; default: the CA\'s)')
+    .option('--identity <spiffe-id>', "SPIFFE ID to request (default: the token's service account, or the current certificate's)")
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the identity', 'cluster.local')
     .option('--cluster-id <id>', 'cluster name sent as the ClusterID header and metadata')
     .option('--workload-name <name>', 'sent as WorkloadName metadata')
