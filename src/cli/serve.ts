@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { CONFIG_KEYS, ConfigSchema, FIELDS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
+import { isClusterWorker, runWorker, startCluster, workerCount } from '../server/cluster.js';
 import { createLogger, startServer } from '../server/index.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -32,11 +33,12 @@ export function register(program: Command): void {
     .option('--config <file>', 'YAML configuration file (default: $MESHCA_CONFIG, or meshca.yaml in the state directory)');
   for (const o of configOptions()) cmd.addOption(o);
   cmd.action(async (opts: Record<string, unknown>) => {
+    if (isClusterWorker()) return runWorker();
     const flags: Partial<Record<ConfigKey, unknown>> = {};
     for (const key of CONFIG_KEYS) if (opts[key] !== undefined) flags[key] = opts[key];
     const config = loadConfig({ configFile: opts.config as string | undefined, flags });
     const log = createLogger(config.logLevel);
-    const server = await startServer(config, { logger: log });
+    const server = workerCount(config) > 1 ? await startCluster(config, { logger: log }) : await startServer(config, { logger: log });
     // Handlers go in before the "listening" line: a supervisor may send SIGTERM as soon as it reads it.
     const stopped = new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -55,6 +55,7 @@ export const ConfigSchema = z
     intermediateDays: z.int().min(1).max(36_500).default(365),
     auditFlushMs: z.int().min(0).max(60_000).default(5),
     auditBatchSize: z.int().min(1).max(100_000).default(500),
+    workers: z.int().min(0).max(64).default(1),
   })
   .superRefine((c, ctx) => {
     if (c.defaultTtl > c.maxTtl) {

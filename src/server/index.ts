@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
 import { LocalTokenIssuer, createAuthenticator } from '../auth/index.js';
 import { Authority } from '../ca/authority.js';
 import { bootstrapCa } from '../ca/bootstrap.js';
@@ -21,7 +22,15 @@ export interface StartOptions {
   /** Passphrase of the keys at rest; default $MESHCA_KEY_PASSPHRASE. */
   passphrase?: string;
   now?: () => Date;
+  /**
+   * single: gRPC and HTTP in this process (default). With several worker processes (src/server/
+   * cluster.ts) the primary serves HTTP and aggregates the workers' metrics, and each worker serves
+   * gRPC on the shared port.
+   */
+  role?: ServerRole;
 }
+
+export type ServerRole = 'single' | 'primary' | 'worker';
 
 export interface RunningServer {
   config: ServeConfig;
@@ -74,7 +83,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
     for (const f of cleanup.reverse()) await f();
   };
   try {
-    return await start(config, store, log, now, passphrase, cleanup, closeAll);
+    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single');
   } catch (e) {
     await closeAll().catch(() => {});
     throw e;
@@ -89,6 +98,7 @@ async function start(
   passphrase: string | undefined,
   cleanup: (() => Promise<void> | void)[],
   closeAll: () => Promise<void>,
+  role: ServerRole,
 ): Promise<RunningServer> {
   const state = new CaState(config.dir, { passphrase });
   const boot = await bootstrapCa(state, store, { cluster: config.cluster, trustDomain: config.trustDomain, keyAlgorithm: config.keyAlgorithm, rootDays: config.rootDays, intermediateDays: config.intermediateDays, now: now() });
@@ -122,41 +132,54 @@ async function start(
     now,
   });
   const metrics = new ServerMetrics();
+  if (role === 'worker') {
+    // A worker answers the primary's metric requests over the cluster IPC channel; prom-client
+    // installs that listener when an AggregatorRegistry is constructed.
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([metrics.registry]);
+  }
   metrics.setHierarchy(config.cluster, [authority.signer.cert, ...authority.signer.chain], authority.roots);
   const service = new IssuanceService({ authenticator, authority, store, limiter: new RateLimiter(config.rateLimit, config.rateBurst), cluster: config.cluster, observer: metrics, now });
 
   let tls: ServingTls | undefined;
-  if (!config.plaintext) {
-    tls = new ServingTls(authority, { sans: config.servingSans, ttlSeconds: config.servingTtl, now, log, onIssue: (c) => metrics.setServingExpiry(c.notAfter) });
-    cleanup.push(() => tls?.stop());
+  let grpcPort = 0;
+  if (role !== 'primary') {
+    if (!config.plaintext) {
+      tls = new ServingTls(authority, { sans: config.servingSans, ttlSeconds: config.servingTtl, now, log, onIssue: (c) => metrics.setServingExpiry(c.notAfter) });
+      cleanup.push(() => tls?.stop());
+    }
+    const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': Math.max(4 << 20, config.maxCsrBytes * 4) });
+    grpcServer.addService(CA_SERVICE, { CreateCertificate: createCertificateHandler(service, log) });
+    grpcPort = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials() : grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${config.grpcAddr}: ${err.message}`, { cause: err })) : resolve(port),
+      ),
+    );
+    cleanup.push(() => shutdownGrpc(grpcServer));
   }
-  const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': Math.max(4 << 20, config.maxCsrBytes * 4) });
-  grpcServer.addService(CA_SERVICE, { CreateCertificate: createCertificateHandler(service, log) });
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials() : grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${config.grpcAddr}: ${err.message}`, { cause: err })) : resolve(port),
-    ),
-  );
-  cleanup.push(() => shutdownGrpc(grpcServer));
 
-  const http = createHttpServer({
-    authority,
-    store,
-    registry: metrics.registry,
-    trustDomain: config.trustDomain,
-    cluster: config.cluster,
-    serving: () => tls?.current,
-    notReady: () => authority.notReadyReason(),
-    now,
-    log,
-  });
+  let httpPort = 0;
   const hp = splitHostPort(config.httpAddr);
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', (err) => reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for HTTP on ${config.httpAddr}: ${err.message}`, { cause: err })));
-    http.listen(hp.port, hp.host, () => resolve());
-  });
-  cleanup.push(() => closeHttp(http));
-  const httpPort = (http.address() as AddressInfo).port;
+  if (role !== 'worker') {
+    const aggregator = role === 'primary' ? new AggregatorRegistry() : undefined;
+    const http = createHttpServer({
+      authority,
+      store,
+      registry: aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : metrics.registry,
+      trustDomain: config.trustDomain,
+      cluster: config.cluster,
+      serving: () => tls?.current,
+      notReady: () => authority.notReadyReason(),
+      now,
+      log,
+    });
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', (err) => reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for HTTP on ${config.httpAddr}: ${err.message}`, { cause: err })));
+      http.listen(hp.port, hp.host, () => resolve());
+    });
+    cleanup.push(() => closeHttp(http));
+    httpPort = (http.address() as AddressInfo).port;
+  }
 
   const grpcHost = splitHostPort(config.grpcAddr).host;
   const root = authority.roots[authority.roots.length - 1];

@@ -6,7 +6,9 @@ import type { ErrorCode } from '../pki/errors.js';
 /**
  * Prometheus metrics for one server. Each server gets its own registry so that several can run in
  * one process (tests, benchmarks). Besides meshca's own names, istiod's CA metric names are kept
- * so that existing dashboards and alerts work unchanged.
+ * so that existing dashboards and alerts work unchanged. With several worker processes the
+ * primary sums counters and histograms over the workers (prom-client's AggregatorRegistry); expiry
+ * gauges take the minimum, the earliest expiry being the one to alert on.
  */
 export class ServerMetrics implements IssuanceObserver {
   readonly registry = new Registry();
@@ -38,15 +40,15 @@ export class ServerMetrics implements IssuanceObserver {
       registers,
     });
     this.inflight = new Gauge({ name: 'meshca_inflight_requests', help: 'Certificate requests being processed', registers });
-    this.caExpiry = new Gauge({ name: 'meshca_ca_cert_expiry_timestamp_seconds', help: 'NotAfter of the issuing intermediate, Unix seconds', labelNames: ['cluster'], registers });
-    this.rootExpiry = new Gauge({ name: 'meshca_root_cert_expiry_timestamp_seconds', help: 'Earliest NotAfter of the trusted roots, Unix seconds', registers });
-    this.servingExpiry = new Gauge({ name: 'meshca_serving_cert_expiry_timestamp_seconds', help: 'NotAfter of the gRPC serving certificate, Unix seconds', registers });
+    this.caExpiry = new Gauge({ name: 'meshca_ca_cert_expiry_timestamp_seconds', aggregator: 'min', help: 'NotAfter of the issuing intermediate, Unix seconds', labelNames: ['cluster'], registers });
+    this.rootExpiry = new Gauge({ name: 'meshca_root_cert_expiry_timestamp_seconds', aggregator: 'min', help: 'Earliest NotAfter of the trusted roots, Unix seconds', registers });
+    this.servingExpiry = new Gauge({ name: 'meshca_serving_cert_expiry_timestamp_seconds', aggregator: 'min', help: 'NotAfter of the gRPC serving certificate, Unix seconds', registers });
     this.csrCount = new Counter({ name: 'citadel_server_csr_count', help: 'The number of CSRs received (istiod parity)', registers });
     this.successCount = new Counter({ name: 'citadel_server_success_cert_issuance_count', help: 'The number of certificates issued (istiod parity)', registers });
     this.signErrCount = new Counter({ name: 'citadel_server_csr_sign_err_count', help: 'The number of refused or failed CSRs (istiod parity)', labelNames: ['error'], registers });
     this.authFailCount = new Counter({ name: 'citadel_server_authentication_failure_count', help: 'The number of authentication failures (istiod parity)', registers });
-    this.citadelRootExpiry = new Gauge({ name: 'citadel_server_root_cert_expiry_timestamp', help: 'Unix timestamp at which the root expires (istiod parity)', registers });
-    this.citadelChainExpiry = new Gauge({ name: 'citadel_server_cert_chain_expiry_timestamp', help: 'Unix timestamp at which the CA chain expires (istiod parity)', registers });
+    this.citadelRootExpiry = new Gauge({ name: 'citadel_server_root_cert_expiry_timestamp', aggregator: 'min', help: 'Unix timestamp at which the root expires (istiod parity)', registers });
+    this.citadelChainExpiry = new Gauge({ name: 'citadel_server_cert_chain_expiry_timestamp', aggregator: 'min', help: 'Unix timestamp at which the CA chain expires (istiod parity)', registers });
   }
 
   begin(): void {

@@ -1,13 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 import { httpStatusOf, toMeshcaError } from '../../errors.js';
 import { MeshcaError } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import { auditDocument, caDocument, type CaView } from './api.js';
 
+/** Where /metrics comes from: one registry, or the aggregate of the worker processes. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  contentType: string;
+}
+
 export interface HttpDeps extends CaView {
   store: Store;
-  registry: Registry;
+  registry: MetricsSource;
   /** Why the server cannot serve certificates yet, or undefined when it can. */
   notReady: () => string | undefined;
   now?: () => Date;

@@ -1,0 +1,44 @@
+import { readFileSync, readdirSync } from 'node:fs';
+
+function status(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function kb(s: string | undefined, field: string): number {
+  const m = s && new RegExp(`${field}:\\s+(\\d+) kB`).exec(s);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** The process and its descendants (cluster workers), from /proc. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const s = status(Number(d));
+    const pp = s && /PPid:\s+(\d+)/.exec(s);
+    if (pp) children.set(Number(pp[1]), [...(children.get(Number(pp[1])) ?? []), Number(d)]);
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    out.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  return out;
+}
+
+/** Current RSS and peak RSS (VmHWM) summed over the process tree, in bytes. */
+export function treeMemory(pid: number): { rss: number; peak: number } {
+  let rss = 0;
+  let peak = 0;
+  for (const p of processTree(pid)) {
+    const s = status(p);
+    rss += kb(s, 'VmRSS');
+    peak += kb(s, 'VmHWM');
+  }
+  return { rss, peak };
+}
