@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { parseGoDuration, formatGoDuration } from './duration.js';
 import { loadManifests } from './load.js';
 import { MeshcaError } from '../pki/errors.js';
+import { expandShellVars, SEED_VARS } from '../../test/fixtures/manifests/expand.js';
 
 const FIXTURES = new URL('../../../test/fixtures/manifests/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');
@@ -21,7 +22,7 @@ function problems(text: string): string[] {
 
 describe('loadManifests', () => {
   it('accepts the seed AWSPCAIssuer + Certificate pair as written', () => {
-    const docs = loadManifests(fixture('istio-ca-awspca.yaml'), 'seed');
+    const docs = loadManifests(expandShellVars(fixture('istio-ca-awspca.yaml'), SEED_VARS), 'seed');
     assert.deepEqual(docs.map((d) => d.object.kind.kind), ['AWSPCAIssuer', 'Certificate']);
     const cert = docs[1].object.resource!;
     assert.equal(cert.metadata.namespace, 'istio-system');

@@ -6,12 +6,13 @@ import { loadManifests } from '../../resources/load.js';
 import type { AwsPcaIssuer, Certificate } from '../../resources/certmanager.js';
 import { getCondition } from '../../resources/meta.js';
 import { readFileSync } from 'node:fs';
+import { expandShellVars, SEED_VARS } from '../../../test/fixtures/manifests/expand.js';
 import { fakePca, harness, type Harness } from '../testing/harness.js';
 
 const T0 = new Date('2030-01-01T00:00:00Z');
 const harnesses: Harness[] = [];
 after(() => harnesses.forEach((h) => h.cleanup()));
-const seed = readFileSync(new URL('../../../../test/fixtures/manifests/istio-ca-awspca.yaml', import.meta.url), 'utf8');
+const seed = expandShellVars(readFileSync(new URL('../../../../test/fixtures/manifests/istio-ca-awspca.yaml', import.meta.url), 'utf8'), SEED_VARS);
 
 async function applySeed(h: Harness): Promise<void> {
   for (const d of loadManifests(seed, 'seed')) await h.store.apply(d.object.kind, d.object.resource!, T0);
