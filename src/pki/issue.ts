@@ -1,11 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { certLabel, type ParsedCertificate } from './certificate.js';
 import { parseCsr, type ParsedCsr } from './csr.js';
-import { MeshcaError, invalid } from './errors.js';
+import { MeshcaError, invalid, isMeshcaError } from './errors.js';
 import type { SubjectAltNames } from './extensions.js';
 import type { KeyInfo } from './keys.js';
 import { encodePem } from './pem.js';
-import { createLeafCertificate } from './profiles.js';
+import { LIBRARY_DECIDES, createLeafFast, leafSignerFor, leafSpki, parseCsrFast, type FastCsr } from './fast/index.js';
+import { createLeafCertificate, type LeafResult } from './profiles.js';
 
 /** The CA that signs workloads: its certificate and key, and the chain above it up to the root. */
 export interface Signer {
@@ -37,7 +38,7 @@ export interface IssuedCertificate {
 }
 
 /** Refuses any SAN the caller may not claim; returns the URIs to certify. */
-export function authorizeCsrSans(csr: ParsedCsr, identities: string[]): string[] {
+export function authorizeCsrSans(csr: Pick<ParsedCsr, 'sans'>, identities: string[]): string[] {
   const { uris, dnsNames, ipAddresses, emailAddresses, other } = csr.sans;
   const extra = [
     ...dnsNames.map((d) => `DNS:${d}`),
@@ -66,8 +67,32 @@ export function authorizeCsrSans(csr: ParsedCsr, identities: string[]): string[]
  * The one entry point for workload issuance: CSR in, chain out. Parses and verifies the CSR,
  * checks its SANs against the caller's identities, and signs the leaf profile. A faster encoder
  * can replace the body without touching callers.
+ *
+ * This is the lean path (src/pki/fast): same checks, errors and certificate bytes as the
+ * library path below, several times faster. Requests the lean parser refuses on encoding
+ * grounds alone are given to the library path, which decides them as it always has.
  */
 export function issueWorkloadCertificate(signer: Signer, req: WorkloadRequest): IssuedCertificate {
+  let csr: FastCsr;
+  try {
+    csr = parseCsrFast(req.csr);
+  } catch (e) {
+    if (isMeshcaError(e) && LIBRARY_DECIDES.has(e.reason)) return issueWorkloadCertificateLibrary(signer, req);
+    throw e;
+  }
+  const uris = authorizeCsrSans(csr, req.identities);
+  const leaf = createLeafFast(leafSignerFor(signer.cert, signer.key), {
+    spki: leafSpki(csr),
+    uris,
+    ttlSeconds: req.ttlSeconds,
+    now: req.now,
+    serial: req.serial,
+  });
+  return issued(signer, leaf, csr.keyInfo, uris);
+}
+
+/** The same issuance on the library encoder (asn1-schema); kept for cross-checks and benchmarks. */
+export function issueWorkloadCertificateLibrary(signer: Signer, req: WorkloadRequest): IssuedCertificate {
   const csr = parseCsr(req.csr);
   const uris = authorizeCsrSans(csr, req.identities);
   const leaf = createLeafCertificate({
@@ -79,6 +104,10 @@ export function issueWorkloadCertificate(signer: Signer, req: WorkloadRequest): 
     now: req.now,
     serial: req.serial,
   });
+  return issued(signer, leaf, csr.keyInfo, uris);
+}
+
+function issued(signer: Signer, leaf: LeafResult, keyInfo: KeyInfo, uris: string[]): IssuedCertificate {
   const certPem = encodePem('CERTIFICATE', leaf.der);
   return {
     certDer: leaf.der,
@@ -87,7 +116,7 @@ export function issueWorkloadCertificate(signer: Signer, req: WorkloadRequest): 
     serialHex: leaf.serial.toString('hex').replace(/^(00)+(?=.)/, ''),
     notBefore: leaf.notBefore,
     notAfter: leaf.notAfter,
-    keyInfo: csr.keyInfo,
+    keyInfo,
     sans: { uris },
   };
 }
