@@ -56,6 +56,7 @@ export const ConfigSchema = z
     auditFlushMs: z.int().min(0).max(60_000).default(5),
     auditBatchSize: z.int().min(1).max(100_000).default(500),
     workers: z.int().min(0).max(64).default(1),
+    grpcTransport: z.enum(['h2', 'grpc-js']).default('h2'),
   })
   .superRefine((c, ctx) => {
     if (c.defaultTtl > c.maxTtl) {

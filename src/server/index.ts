@@ -12,7 +12,9 @@ import { CaState, signerFromBundle } from '../ca/state.js';
 import { resolveConfig, type ConfigInput, type ServeConfig } from '../config/index.js';
 import { MeshcaError } from '../pki/errors.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
-import { CA_SERVICE, createCertificateHandler } from './grpc/service.js';
+import { createH2GrpcServer } from './grpc/h2.js';
+import { METHOD_PATH } from './grpc/proto.js';
+import { CA_SERVICE, createCertificateHandler, h2CreateCertificateHandler } from './grpc/service.js';
 import { createHttpServer } from './http/index.js';
 import { ServerMetrics } from './metrics.js';
 import { ServingTls } from './grpc/serving-tls.js';
@@ -148,14 +150,27 @@ async function start(
       tls = new ServingTls(authority, { sans: config.servingSans, ttlSeconds: config.servingTtl, now, log, onIssue: (c) => metrics.setServingExpiry(c.notAfter) });
       cleanup.push(() => tls?.stop());
     }
-    const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': Math.max(4 << 20, config.maxCsrBytes * 4) });
-    grpcServer.addService(CA_SERVICE, { CreateCertificate: createCertificateHandler(service, log) });
-    grpcPort = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials() : grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${config.grpcAddr}: ${err.message}`, { cause: err })) : resolve(port),
-      ),
-    );
-    cleanup.push(() => shutdownGrpc(grpcServer));
+    const gp = splitHostPort(config.grpcAddr);
+    const bindError = (err: Error) => new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${config.grpcAddr}: ${err.message}`, { cause: err });
+    if (config.grpcTransport === 'h2') {
+      const m = tls?.material;
+      const h2 = createH2GrpcServer({
+        routes: { [METHOD_PATH]: h2CreateCertificateHandler(service, log) },
+        maxMessageBytes: Math.max(4 << 20, config.maxCsrBytes * 4),
+        tls: m ? { cert: m.certChainPem, key: m.keyPem, ca: m.trustedCaPem } : undefined,
+        onError: (e) => log.error({ err: e }, 'gRPC call failed'),
+      });
+      tls?.subscribe((n) => h2.updateTls({ cert: n.certChainPem, key: n.keyPem, ca: n.trustedCaPem }));
+      grpcPort = await h2.listen(gp.host, gp.port).catch((e: Error) => Promise.reject(bindError(e)));
+      cleanup.push(() => h2.close());
+    } else {
+      const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': Math.max(4 << 20, config.maxCsrBytes * 4) });
+      grpcServer.addService(CA_SERVICE, { CreateCertificate: createCertificateHandler(service, log) });
+      grpcPort = await new Promise<number>((resolve, reject) =>
+        grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials() : grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(bindError(err)) : resolve(port))),
+      );
+      cleanup.push(() => shutdownGrpc(grpcServer));
+    }
   }
 
   let httpPort = 0;

@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { bearerToken } from '../../auth/index.js';
 import type { IssuanceService } from '../../ca/issuance.js';
 import { grpcStatusOf, toMeshcaError } from '../../errors.js';
+import { MeshcaError } from '../../pki/errors.js';
+import type { UnaryHandler } from './h2.js';
 import { METHOD_PATH, decodeRequest, encodeResponse, type CertificateRequest, type CertificateResponse } from './proto.js';
 
 /** The Istio CA service definition, built by hand so that the wire format lives in one file (proto.ts). */
@@ -53,6 +55,41 @@ export function createCertificateHandler(service: IssuanceService, log?: Handler
           if (err.code === 'internal') log?.error({ err, peer: call.getPeer() }, 'certificate request failed');
           else log?.debug({ reason: err.reason, peer: call.getPeer() }, 'certificate request refused');
           callback({ code: grpcStatusOf(err), details: err.message });
+        },
+      );
+  };
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The same method on the hand-written HTTP/2 transport (h2.ts): decode, issue, encode. */
+export function h2CreateCertificateHandler(service: IssuanceService, log?: HandlerLogger): UnaryHandler {
+  return (call) => {
+    let req: CertificateRequest;
+    try {
+      req = decodeRequest(call.message);
+    } catch (e) {
+      throw new MeshcaError('internal', 'bad_message', `cannot decode IstioCertificateRequest: ${(e as Error).message}`, { cause: e });
+    }
+    const md = req.metadata;
+    const clusterId = typeof md.ClusterID === 'string' ? md.ClusterID : headerValue(call.headers['clusterid']);
+    return service
+      .issue({
+        credentials: { token: bearerToken(headerValue(call.headers.authorization)), peerCertDer: call.peerCertDer },
+        csr: req.csr,
+        ttlSeconds: req.validitySeconds,
+        metadata: md,
+        clientCluster: clusterId,
+      })
+      .then(
+        (r) => encodeResponse({ certChain: r.chain, roots: r.roots }),
+        (e: unknown) => {
+          const err = toMeshcaError(e);
+          if (err.code === 'internal') log?.error({ err, peer: call.peer }, 'certificate request failed');
+          else log?.debug({ reason: err.reason, peer: call.peer }, 'certificate request refused');
+          throw err;
         },
       );
   };

@@ -11,6 +11,13 @@ export interface ServingTlsOptions {
   onIssue?: (c: ServingCertificate) => void;
 }
 
+export interface ServingMaterial {
+  certChainPem: string;
+  keyPem: string;
+  /** CAs that client certificates (mTLS renewals) must chain to. */
+  trustedCaPem: string;
+}
+
 /** Retry delay after a failed renewal: soon, but not in a tight loop. */
 const RETRY_MS = 60_000;
 
@@ -21,7 +28,9 @@ const RETRY_MS = 60_000;
 export class ServingTls {
   private readonly provider = new ServingCertificateProvider();
   private timer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<(m: ServingMaterial) => void>();
   current: ServingCertificate | undefined;
+  material: ServingMaterial | undefined;
 
   constructor(
     private readonly authority: Authority,
@@ -32,6 +41,11 @@ export class ServingTls {
 
   credentials(): grpc.ServerCredentials {
     return this.provider.credentials();
+  }
+
+  /** For transports other than grpc-js: called with every new serving certificate. */
+  subscribe(l: (m: ServingMaterial) => void): void {
+    this.listeners.add(l);
   }
 
   /** Client certificates must chain to a root we trust and through our issuing CA. */
@@ -45,7 +59,9 @@ export class ServingTls {
     const now = this.o.now();
     const c = issueServingCertificate(this.authority.signer, this.o.sans, this.o.ttlSeconds, now);
     this.current = c;
-    this.provider.update({ certChainPem: c.certChainPem, keyPem: c.keyPem, trustedCaPem: this.trustedCaPem() });
+    this.material = { certChainPem: c.certChainPem, keyPem: c.keyPem, trustedCaPem: this.trustedCaPem() };
+    this.provider.update(this.material);
+    for (const l of this.listeners) l(this.material);
     this.o.onIssue?.(c);
     this.o.log?.info({ sans: c.sans, notAfter: c.notAfter.toISOString() }, 'serving certificate issued');
     this.schedule(Math.max(1000, (c.notAfter.getTime() - now.getTime()) / 2));
