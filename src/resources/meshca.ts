@@ -37,7 +37,17 @@ export const ApprovalPolicySpecSchema = z.strictObject({
 export type ApprovalPolicySpec = z.infer<typeof ApprovalPolicySpecSchema>;
 export type ApprovalPolicy = Resource<ApprovalPolicySpec, { conditions?: Condition[] }>;
 
-/** Phases of a root rotation, in order. Each is recorded before the next starts, so a crash resumes where it stopped. */
+/**
+ * Phases of a root rotation, in order; each names the milestone reached. Each is recorded before
+ * the work that follows it starts, and that work is idempotent, so a crash resumes where it stopped:
+ *  - NewRootCreated: the new root exists (stored); every cluster's root-cert.pem is widened to old + new.
+ *  - TrustBundleExpanded: every cluster carries both roots. After the workload window (so every
+ *    workload has learnt the new root) intermediates are re-issued under the new root.
+ *  - IntermediatesReissued: every cluster's intermediate chains to the new root; workloads renew onto it.
+ *  - WorkloadsRenewed: the workload window has passed since; the old root is withdrawn everywhere.
+ *  - OldRootWithdrawn: no cluster trusts the old root any more; the new root becomes the policy's root.
+ *  - Complete.
+ */
 export const ROTATION_PHASES = [
   'Pending',
   'NewRootCreated',
@@ -50,6 +60,7 @@ export const ROTATION_PHASES = [
 export type RotationPhase = (typeof ROTATION_PHASES)[number];
 
 export const RootRotationSpecSchema = z.strictObject({
+  /** Namespace defaults to gloo-mesh, where Gloo keeps its RootTrustPolicy. */
   rootTrustPolicyRef: z.strictObject({ name: objectName, namespace: namespaceName.optional() }),
   newRoot: z
     .strictObject({
@@ -67,9 +78,10 @@ export const RootRotationSpecSchema = z.strictObject({
     })
     .optional(),
   /**
-   * How long every workload needs to pick up a certificate chained to the new root after the
-   * intermediates change: the workload certificate TTL (Istio default 24h). The old root is
-   * withdrawn only after this much time has passed.
+   * How long every workload needs to renew its certificate, and with it its copy of the trust
+   * bundle: the workload certificate TTL (Istio's default 24h). Waited twice: after the trust
+   * bundles widen (before any peer presents a chain to the new root) and after the intermediates
+   * change (before the old root is withdrawn).
    */
   workloadRenewalWindow: goDuration.optional(),
   /** Stop after this phase (for staged rollouts); resume by raising or removing it. */
@@ -88,7 +100,9 @@ export interface RootRotationStatus {
   conditions?: Condition[];
   oldRootFingerprint?: string;
   newRootFingerprint?: string;
-  /** When the intermediates were re-issued under the new root: the workload window starts here. */
+  /** When every cluster carried both roots: the first workload window starts here. */
+  trustExpandedAt?: string;
+  /** When every intermediate chained to the new root: the second workload window starts here. */
   intermediatesReissuedAt?: string;
   history?: RotationPhaseRecord[];
   message?: string;
