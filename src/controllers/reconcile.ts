@@ -51,7 +51,7 @@ export async function reconcileAll(c: Controllers, o: { now: Date; dryRun?: bool
   let nextWakeup: Date | undefined;
   let passes = 0;
   try {
-    const max = o.dryRun ? 1 : (o.maxPasses ?? 4);
+    const max = o.dryRun ? 1 : (o.maxPasses ?? 8);
     for (; passes < max; ) {
       passes++;
       const ctx: ControllerContext = {

@@ -10,3 +10,4 @@ export * from './store.js';
 export * from './file-store.js';
 export * from './secrets.js';
 export * from './file-secrets.js';
+export * from './watch.js';
