@@ -36,6 +36,18 @@ export function record(ctx: ControllerContext, e: ReconcileEvent): void {
   ctx.events.push(e);
 }
 
+/**
+ * Runs one object's reconcile so that its failure is reported and the pass goes on with the
+ * other objects (one bad Certificate must not stop every renewal).
+ */
+export async function guarded(ctx: ControllerContext, object: string, f: () => Promise<void>): Promise<void> {
+  try {
+    await f();
+  } catch (e) {
+    record(ctx, { object, action: 'error', message: e instanceof Error ? e.message : String(e), warning: true });
+  }
+}
+
 export function wakeAt(ctx: ControllerContext, at: Date | undefined): void {
   if (!at || at.getTime() <= ctx.now.getTime()) return;
   if (!ctx.nextWakeup || at.getTime() < ctx.nextWakeup.getTime()) ctx.nextWakeup = at;

@@ -1,6 +1,6 @@
 import { errorMessage } from '../pki/errors.js';
 import { objectKey, setCondition } from '../resources/meta.js';
-import { issuerDeps, record, type ControllerContext } from './context.js';
+import { guarded, issuerDeps, record, type ControllerContext } from './context.js';
 import { backendFor, ISSUER_KIND_INFOS, type FoundIssuer } from './issuers/index.js';
 
 /**
@@ -34,7 +34,7 @@ export async function reconcileIssuer(ctx: ControllerContext, found: FoundIssuer
 export async function reconcileIssuers(ctx: ControllerContext): Promise<void> {
   for (const kind of ISSUER_KIND_INFOS) {
     for (const object of await ctx.store.list<FoundIssuer['object']>(kind)) {
-      await reconcileIssuer(ctx, { kind, object });
+      await guarded(ctx, `${kind.kind} ${objectKey(object.metadata)}`, () => reconcileIssuer(ctx, { kind, object }));
     }
   }
 }

@@ -3,10 +3,10 @@ import type { CertificateRequest } from '../resources/certmanager.js';
 import { CERTIFICATE_REQUEST } from '../resources/kinds.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { SecretSink } from '../resources/secrets.js';
-import { reconcileRequest } from './certificaterequests.js';
+import { reconcileRequest, requestLabel } from './certificaterequests.js';
 import { ANNOTATIONS } from './certificates/policy.js';
 import { reconcileCertificates } from './certificates/index.js';
-import type { ControllerContext, ReconcileEvent } from './context.js';
+import { guarded, type ControllerContext, type ReconcileEvent } from './context.js';
 import { reconcileIssuers } from './issuer-status.js';
 import type { UpstreamFactory } from './issuers/types.js';
 import { reconcileRootRotations } from './rootrotation.js';
@@ -33,7 +33,9 @@ export interface ReconcileReport {
 async function reconcileStandaloneRequests(ctx: ControllerContext): Promise<void> {
   for (const cr of await ctx.store.list<CertificateRequest>(CERTIFICATE_REQUEST)) {
     if (cr.metadata.annotations?.[ANNOTATIONS.certificateName]) continue;
-    await reconcileRequest(ctx, cr);
+    await guarded(ctx, requestLabel(cr), async () => {
+      await reconcileRequest(ctx, cr);
+    });
   }
 }
 

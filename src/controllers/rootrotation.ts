@@ -12,7 +12,7 @@ import { ROTATION_PHASES } from '../resources/meshca.js';
 import { objectKey, setCondition } from '../resources/meta.js';
 import { MANAGED_BY_LABEL, OWNER_ANNOTATION, type SecretRef } from '../resources/secrets.js';
 import { caFromSecret, type SigningCa } from './ca-material.js';
-import { record, wakeAt, type ControllerContext } from './context.js';
+import { guarded, record, wakeAt, type ControllerContext } from './context.js';
 import { basePlan, generatedRootOptions, type TrustPlan } from './trust-plan.js';
 import { CACERTS } from '../resources/file-secrets.js';
 
@@ -301,7 +301,7 @@ async function save(ctx: ControllerContext, rot: RootRotation, status: RootRotat
 }
 
 export async function reconcileRootRotations(ctx: ControllerContext): Promise<void> {
-  for (const rot of await ctx.store.list<RootRotation>(ROOT_ROTATION)) await reconcileRootRotation(ctx, rot);
+  for (const rot of await ctx.store.list<RootRotation>(ROOT_ROTATION)) await guarded(ctx, label(rot), () => reconcileRootRotation(ctx, rot));
 }
 
 export { ROTATION_PHASES };

@@ -12,7 +12,7 @@ import type { Cluster } from '../resources/meshca.js';
 import { objectKey, setCondition } from '../resources/meta.js';
 import { MANAGED_BY_LABEL, OWNER_ANNOTATION, type SecretRef, type StoredSecret } from '../resources/secrets.js';
 import { caFromSecret, type SigningCa } from './ca-material.js';
-import { record, wakeAt, type ControllerContext } from './context.js';
+import { guarded, record, wakeAt, type ControllerContext } from './context.js';
 import { basePlan, type TrustPlan } from './trust-plan.js';
 import { rotationPlan } from './rootrotation.js';
 
@@ -232,6 +232,6 @@ async function save(ctx: ControllerContext, rtp: RootTrustPolicy, status: RootTr
 
 export async function reconcileRootTrustPolicies(ctx: ControllerContext): Promise<void> {
   for (const rtp of await ctx.store.list<RootTrustPolicy>(ROOT_TRUST_POLICY)) {
-    await reconcileRootTrustPolicy(ctx, rtp);
+    await guarded(ctx, label(rtp), () => reconcileRootTrustPolicy(ctx, rtp));
   }
 }

@@ -166,6 +166,17 @@ describe('certificates controller', () => {
     assert.equal((await h.secrets.get({ namespace: 'default', name: 'web' }))?.data['tls.crt'].toString(), 'mine');
   });
 
+  it('a failure inside issuance (a key secret it does not own) is a failed attempt, and other certificates still issue', async () => {
+    const { h } = setup();
+    await h.secrets.put({ namespace: 'default', name: 'web-next-private-key' }, { data: { 'tls.key': Buffer.from('x') } }, { user: true });
+    await h.apply(gen.selfSignedIssuer(), gen.certificate('web'), gen.certificate('api'));
+    const r = await h.reconcile(T0);
+    const web = await h.get<Certificate>('Certificate', 'web');
+    assert.match(getCondition(web.status?.conditions, 'Issuing')!.message, /refusing to replace secret default\/web-next-private-key/);
+    assert.equal(web.status?.failedIssuanceAttempts, 1);
+    assert.ok(r.events.some((e) => e.object === 'Certificate default/api' && e.action === 'issued'));
+  });
+
   it('reissues when the spec changes, keeps the key with rotationPolicy Never', async () => {
     const { h } = setup();
     await h.apply(gen.selfSignedIssuer(), gen.certificate('web', withDNSNames('a.example'), withPrivateKey({ algorithm: 'ECDSA', rotationPolicy: 'Never' })));

@@ -2,7 +2,8 @@ import type { Certificate, CertificateRequest, CertificateStatus } from '../../r
 import { CERTIFICATE, CERTIFICATE_REQUEST } from '../../resources/kinds.js';
 import { getCondition, objectKey, removeCondition, setCondition } from '../../resources/meta.js';
 import { OWNER_ANNOTATION, secretLabel } from '../../resources/secrets.js';
-import { certManagerBackoff, record, wakeAt, type ControllerContext } from '../context.js';
+import { certManagerBackoff, guarded, record, wakeAt, type ControllerContext } from '../context.js';
+import { errorMessage } from '../../pki/errors.js';
 import { runIssuance } from './issue.js';
 import { checkRenewal, checkSecret, renewalTime, type Verdict } from './policy.js';
 import { certificateOwner } from './secret.js';
@@ -64,7 +65,13 @@ export async function reconcileCertificate(ctx: ControllerContext, cert: Certifi
 
   if (issuing?.status === 'True' && !ctx.dryRun) {
     const renewal = !!seen.view;
-    const outcome = await runIssuance(ctx, cert);
+    let outcome: Awaited<ReturnType<typeof runIssuance>>;
+    try {
+      outcome = await runIssuance(ctx, cert);
+    } catch (e) {
+      // Anything unexpected (a key secret someone else owns, a store error) is a failed attempt, with backoff.
+      outcome = { state: 'failed', message: errorMessage(e) };
+    }
     if (outcome.state === 'issued') {
       status.revision = (status.revision ?? 0) + 1;
       delete status.lastFailureTime;
@@ -120,6 +127,6 @@ async function save(ctx: ControllerContext, cert: Certificate, status: Certifica
 
 export async function reconcileCertificates(ctx: ControllerContext): Promise<void> {
   for (const cert of await ctx.store.list<Certificate>(CERTIFICATE)) {
-    await reconcileCertificate(ctx, cert);
+    await guarded(ctx, label(cert), () => reconcileCertificate(ctx, cert));
   }
 }

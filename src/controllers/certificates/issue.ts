@@ -45,9 +45,14 @@ async function nextPrivateKey(ctx: ControllerContext, cert: Certificate): Promis
   const owner = certificateOwner(cert);
   const ref = { namespace: ns, name: nextKeySecretName(cert.metadata.name) };
   const stored = await ctx.secrets.get(ref);
-  if (stored?.data['tls.key']) {
-    const k = parsePrivateKeyPem(stored.data['tls.key'], `secret ${ns}/${ref.name}`);
-    if (keyMismatches(cert.spec, k).length === 0) return k;
+  // Only a key this Certificate stored itself is reused; anything else is refused by put() below.
+  if (stored?.data['tls.key'] && stored.annotations?.[OWNER_ANNOTATION] === owner) {
+    try {
+      const k = parsePrivateKeyPem(stored.data['tls.key'], `secret ${ns}/${ref.name}`);
+      if (keyMismatches(cert.spec, k).length === 0) return k;
+    } catch {
+      // Unreadable: replaced below.
+    }
   }
   let key: KeyObject | undefined;
   if (cert.spec.privateKey?.rotationPolicy === 'Never') {
