@@ -8,3 +8,4 @@ export { reconcileIssuers } from './issuer-status.js';
 export { reconcileRootTrustPolicy, reconcileRootTrustPolicies, cacertsRef, intermediateRenewalTime } from './roottrustpolicy.js';
 export { decideApproval } from './approval.js';
 export * from './issuers/index.js';
+export * from './loop.js';
