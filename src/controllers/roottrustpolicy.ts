@@ -151,7 +151,7 @@ export async function reconcileRootTrustPolicy(ctx: ControllerContext, rtp: Root
       const existing = await ctx.secrets.get(ref);
       const existingOwner = existing?.annotations?.[OWNER_ANNOTATION];
       if (existing && existingOwner !== owner) {
-        throw Object.assign(new Error(`${what} exists and is ${existingOwner ? `managed by ${existingOwner}` : 'not managed by meshca'}; refusing to replace it (remove it to let this policy issue one)`), { blocked: true });
+        throw new Error(`${what} exists and is ${existingOwner ? `managed by ${existingOwner}` : 'not managed by meshca'}; refusing to replace it (remove it to let this policy issue one)`);
       }
       const current = readCurrent(existing, what);
       const why = reissueReason(current, plan, o, now);

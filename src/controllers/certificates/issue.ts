@@ -1,9 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { createCsr } from '../../pki/csr.js';
+import { createCsr, parseCsr } from '../../pki/csr.js';
 import { keyMatches, parsePrivateKeyPem } from '../../pki/keys.js';
-import { parseCsr } from '../../pki/csr.js';
 import type { SubjectSpec } from '../../pki/name.js';
-import type { Certificate, CertificateRequest, CertificateRequestSpec } from '../../resources/certmanager.js';
+import { certificateDurationMs, type Certificate, type CertificateRequest, type CertificateRequestSpec } from '../../resources/certmanager.js';
 import { formatGoDuration } from '../../resources/duration.js';
 import { apiVersionOf, CERTIFICATE_REQUEST } from '../../resources/kinds.js';
 import { getCondition } from '../../resources/meta.js';
@@ -13,7 +12,6 @@ import type { ControllerContext } from '../context.js';
 import { encodeKey, generateKeyFor } from './keys.js';
 import { ANNOTATIONS, keyMismatches, requestMismatches } from './policy.js';
 import { certificateOwner, certificateSecret } from './secret.js';
-import { certificateDurationMs } from '../../resources/certmanager.js';
 
 export type IssueOutcome =
   | { state: 'issued'; request: CertificateRequest }

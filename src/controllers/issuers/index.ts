@@ -1,7 +1,6 @@
 import { MeshcaError } from '../../pki/errors.js';
 import { normalizeIssuerRef, type AwsPcaIssuer, type Issuer, type IssuerRef } from '../../resources/certmanager.js';
 import { AWSPCA_CLUSTER_ISSUER, AWSPCA_ISSUER, CLUSTER_ISSUER, ISSUER, qualifiedName, type KindInfo } from '../../resources/kinds.js';
-import type { Resource } from '../../resources/meta.js';
 import type { ResourceStore } from '../../resources/store.js';
 import { awsCredentials, awsPcaBackend } from './awspca.js';
 import { caBackend } from './ca.js';
@@ -51,4 +50,3 @@ export function issuerRefLabel(ref: IssuerRef): string {
   return `${r.kind}.${r.group}/${r.name}`;
 }
 
-export type AnyIssuer = Resource;
