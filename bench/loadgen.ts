@@ -29,6 +29,8 @@ export interface LoadSpec {
   sample?: number;
   /** Open this many idle connections after one call each, then report (memory test). */
   idleConnections?: number;
+  /** Open loop: start calls at this many per second (latency at a given load), instead of a closed loop. */
+  rate?: number;
 }
 
 interface PoolEntry {
@@ -180,6 +182,7 @@ async function main() {
     for (const s of [...extra, ...sessions]) s.close();
     return;
   }
+  if (spec.rate) return openLoop(sessions);
   const quota = spec.total ? { left: spec.total } : undefined;
   const workers: Promise<void>[] = [];
   for (let i = 0; i < spec.concurrency; i++) workers.push(worker(sessions[i % Math.max(1, sessions.length)], quota));
@@ -201,6 +204,55 @@ async function main() {
   }
   for (const s of sessions) s.close();
   agent.destroy();
+}
+
+/** Starts calls at a fixed rate whatever the latency, so queueing shows up in the percentiles. */
+async function openLoop(sessions: ClientHttp2Session[]) {
+  const started = performance.now();
+  let launched = 0;
+  let inflight = 0;
+  let measureStart = 0;
+  const end = started + spec.warmupMs + spec.durationMs;
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const now = performance.now();
+      if (!measuring && now >= started + spec.warmupMs) {
+        measuring = true;
+        measureStart = now;
+      }
+      if (now >= end) {
+        clearInterval(tick);
+        measuring = false;
+        const wait = setInterval(() => inflight === 0 && (clearInterval(wait), resolve()), 5);
+        return;
+      }
+      const due = Math.floor(((now - started) / 1000) * spec.rate!);
+      for (; launched < due; launched++) {
+        const p = pick();
+        const t0 = performance.now();
+        const counted = measuring;
+        inflight++;
+        grpcCall(sessions[launched % sessions.length], p).then(
+          () => {
+            inflight--;
+            if (counted) {
+              ok++;
+              latencies.push(performance.now() - t0);
+            }
+          },
+          (e: Error) => {
+            inflight--;
+            if (counted) {
+              failed++;
+              errors[e.message.slice(0, 120)] = (errors[e.message.slice(0, 120)] ?? 0) + 1;
+            }
+          },
+        );
+      }
+    }, 1);
+  });
+  report(end - measureStart);
+  for (const s of sessions) s.close();
 }
 
 function report(elapsedMs: number) {
