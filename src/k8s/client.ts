@@ -30,6 +30,7 @@ export class KubeClient {
     readonly coordination: k8s.CoordinationV1Api,
     readonly authentication: k8s.AuthenticationV1Api,
     private readonly watcher: k8s.Watch,
+    private readonly MicroTime: typeof k8s.V1MicroTime,
     /** The namespace of the current context (or of the pod), for namespaced objects meshca owns. */
     readonly namespace: string,
   ) {}
@@ -62,8 +63,17 @@ export class KubeClient {
       kc.makeApiClient(lib.CoordinationV1Api),
       kc.makeApiClient(lib.AuthenticationV1Api),
       new lib.Watch(kc),
+      lib.V1MicroTime,
       namespace || 'default',
     );
+  }
+
+  /**
+   * A Lease's renewTime and acquireTime are MicroTime: the API server refuses millisecond
+   * precision, and client-node's V1MicroTime serializes with six fractional digits.
+   */
+  microTime(d: Date): Date {
+    return new this.MicroTime(d.getTime());
   }
 
   get server(): string {
