@@ -149,13 +149,7 @@ export class Authority {
     this.checkCsrSize(req.csr);
     const ttlSeconds = this.ttlFor(req.ttlSeconds);
     const identities = this.identitiesFor(req.caller, req.metadata);
-    const issue = (ids: string[]) => issueWorkloadCertificate(this.material.signer, { csr: req.csr, identities: ids, ttlSeconds, now: this.now() });
-    let issued = issue(identities);
-    if (identities.length > 1 && (issued.sans.uris?.length ?? 0) > 1) {
-      // The CSR named no URI (or several), so every allowed alias was certified; an SVID carries
-      // exactly one SPIFFE ID. Rare (aliases configured and a SAN-less CSR): sign again with the primary one.
-      issued = issue([identities[0]]);
-    }
+    const issued = issueWorkloadCertificate(this.material.signer, { csr: req.csr, identities, ttlSeconds, now: this.now() });
     return { issued, chain: issued.chain, roots: this.rootPems, identity: issued.sans.uris?.[0] ?? '' };
   }
 }

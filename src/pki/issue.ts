@@ -37,7 +37,11 @@ export interface IssuedCertificate {
   sans: Partial<SubjectAltNames>;
 }
 
-/** Refuses any SAN the caller may not claim; returns the URIs to certify. */
+/**
+ * Refuses any SAN the caller may not claim; returns the one URI to certify. An X.509-SVID carries
+ * exactly one SPIFFE ID: the CSR's when it names one, else the caller's primary identity (the
+ * others are trust-domain aliases or impersonation candidates, never all at once).
+ */
 export function authorizeCsrSans(csr: Pick<ParsedCsr, 'sans'>, identities: string[]): string[] {
   const { uris, dnsNames, ipAddresses, emailAddresses, other } = csr.sans;
   const extra = [
@@ -48,6 +52,9 @@ export function authorizeCsrSans(csr: Pick<ParsedCsr, 'sans'>, identities: strin
   ];
   if (extra.length > 0) {
     throw new MeshcaError('permission_denied', 'san_not_allowed', `CSR requests ${extra.join(', ')}; only the caller's SPIFFE identity may be certified`);
+  }
+  if (uris.length > 1) {
+    throw invalid('multiple_uris', `CSR requests ${uris.length} URI SANs (${uris.join(', ')}); an SVID carries exactly one SPIFFE ID`);
   }
   for (const u of uris) {
     if (!identities.includes(u)) {
@@ -60,7 +67,7 @@ export function authorizeCsrSans(csr: Pick<ParsedCsr, 'sans'>, identities: strin
   }
   if (uris.length > 0) return uris;
   if (identities.length === 0) throw invalid('no_identity', 'no identity to certify: the CSR has no URI SAN and the caller has none');
-  return identities;
+  return [identities[0]];
 }
 
 /**
