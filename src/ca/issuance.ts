@@ -4,6 +4,7 @@ import { MeshcaError, type ErrorCode } from '../pki/errors.js';
 import type { Store } from '../store/index.js';
 import { requestedIdentity, type Authority, type SignResult } from './authority.js';
 import type { RateLimiter } from './rate-limit.js';
+import type { WorkloadSigner } from './workload-signer.js';
 
 export interface IssueRequest {
   credentials: Credentials;
@@ -28,6 +29,8 @@ export interface IssuanceDeps {
   limiter: RateLimiter;
   /** Cluster whose intermediate signs, for the audit. */
   cluster: string;
+  /** Signs remotely (RA mode) instead of the Authority's local, synchronous sign. */
+  workloadSigner?: WorkloadSigner;
   observer?: IssuanceObserver;
   now?: () => Date;
 }
@@ -54,7 +57,9 @@ export class IssuanceService {
       if (notReady) throw new MeshcaError('unavailable', 'ca_not_ready', `the CA cannot sign: ${notReady}`);
       caller = await this.d.authenticator.authenticate(req.credentials);
       this.d.limiter.take(caller.caller, this.now().getTime());
-      const r = this.d.authority.sign({ csr: req.csr, caller, ttlSeconds: req.ttlSeconds, metadata: req.metadata });
+      const signReq = { csr: req.csr, caller, ttlSeconds: req.ttlSeconds, metadata: req.metadata };
+      // The local signer stays synchronous (no extra await on the hot path); a remote one is awaited.
+      const r = this.d.workloadSigner ? await this.d.workloadSigner.sign(signReq) : this.d.authority.sign(signReq);
       this.d.store.appendAudit({
         time: this.now(),
         outcome: 'issued',

@@ -53,6 +53,7 @@ export function register(program: Command): void {
         dir: config.dir,
         rootFingerprint: server.rootFingerprint,
         createdRoot: server.createdRoot,
+        ...(server.pcaApiUrl ? { pcaApi: server.pcaApiUrl } : {}),
       })}\n`,
     );
     log.info({ grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null }, 'meshca serving');

@@ -1,4 +1,5 @@
 import type { ConfigKey } from './schema.js';
+import { UPSTREAM_FIELDS } from './upstream.js';
 
 /** How a flag or environment string becomes the value the schema expects. */
 export type FieldKind = 'string' | 'bool' | 'number' | 'duration' | 'list';
@@ -39,6 +40,7 @@ export const FIELDS = {
   auditBatchSize: { kind: 'number', help: 'audit rows per transaction before an early flush' },
   grpcTransport: { kind: 'string', help: 'gRPC transport: h2 (hand-written on node:http2, faster) or grpc-js' },
   workers: { kind: 'number', help: 'gRPC worker processes sharing the port (0: one per CPU core; 1: a single process)' },
+  ...UPSTREAM_FIELDS,
 } as const satisfies Record<ConfigKey, FieldSpec>;
 
 export const CONFIG_KEYS = Object.keys(FIELDS) as ConfigKey[];

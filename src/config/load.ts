@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { invalid } from '../pki/errors.js';
 import { CONFIG_KEYS, coerce, envName, flagName } from './fields.js';
 import { ConfigSchema, type ConfigInput, type ConfigKey, type ServeConfig } from './schema.js';
+import { flattenUpstreamBlock } from './upstream.js';
 
 export const CONFIG_FILE_NAME = 'meshca.yaml';
 
@@ -28,7 +29,7 @@ export function loadConfig(o: LoadOptions = {}): ServeConfig & { configFile?: st
   const dirHint = (flags.dir as string | undefined) ?? env.MESHCA_DIR ?? env.MESHCA_HOME ?? '.meshca';
   const file = o.configFile ?? env.MESHCA_CONFIG ?? (existsSync(join(dirHint, CONFIG_FILE_NAME)) ? join(dirHint, CONFIG_FILE_NAME) : undefined);
   if (file !== undefined) {
-    const doc = readConfigFile(file);
+    const doc = flattenUpstreamBlock(readConfigFile(file), file);
     for (const [k, v] of Object.entries(doc)) {
       merged[k] = v;
       sources[k] = file;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { KEY_ALGORITHMS } from '../pki/keys.js';
 import { isSpiffeId } from '../pki/spiffe.js';
 import { durationSeconds } from './duration.js';
+import { UPSTREAM_SHAPE, refineUpstream } from './upstream.js';
 
 const DAY = 86_400;
 
@@ -57,8 +58,11 @@ export const ConfigSchema = z
     auditBatchSize: z.int().min(1).max(100_000).default(500),
     workers: z.int().min(0).max(64).default(1),
     grpcTransport: z.enum(['h2', 'grpc-js']).default('h2'),
+    // Upstream CA (local, files, AWS PCA) and the in-process PCA-compatible API: config/upstream.ts.
+    ...UPSTREAM_SHAPE,
   })
   .superRefine((c, ctx) => {
+    refineUpstream(c, ctx);
     if (c.defaultTtl > c.maxTtl) {
       ctx.addIssue({ code: 'custom', path: ['defaultTtl'], message: `default TTL ${c.defaultTtl}s is above the maximum TTL ${c.maxTtl}s` });
     }

@@ -32,14 +32,21 @@ interface ReadyMessage {
 
 export async function startCluster(config: ServeConfig, o: StartOptions & { logger: Logger }): Promise<RunningServer> {
   const log = o.logger;
-  const primary = await startServer(config, { ...o, role: 'primary' });
-  const n = workerCount(config);
   const workers = new Set<Worker>();
+  // Only the primary talks to the upstream CA; after it renews the intermediate (and has persisted
+  // it), each worker reloads the bundle from the state directory.
+  const reloadWorkers = (): void => {
+    for (const w of workers) if (w.isConnected()) w.send({ cmd: 'reload-ca' });
+  };
+  const primary = await startServer(config, { ...o, role: 'primary', onCaChanged: reloadWorkers });
+  const n = workerCount(config);
   let stopping = false;
+  // Workers neither serve the PCA API nor need its secrets in their environment.
+  const workerConfig = JSON.stringify({ ...config, pcaApi: undefined, pcaAccessKey: [], pcaAccessKeysFile: undefined });
 
   const fork = (): Promise<number> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
+      const w = cluster.fork({ [CONFIG_ENV]: workerConfig });
       workers.add(w);
       let ready = false;
       w.on('message', (m: ReadyMessage) => {
@@ -114,6 +121,7 @@ export async function runWorker(): Promise<void> {
   };
   process.on('message', (m: { cmd?: string }) => {
     if (m?.cmd === 'shutdown') void stop();
+    if (m?.cmd === 'reload-ca') server.reloadCa?.();
   });
   process.on('disconnect', () => void stop());
   process.send?.({ event: 'ready', grpcPort: server.grpcPort } satisfies ReadyMessage);

@@ -18,6 +18,10 @@ import { CA_SERVICE, createCertificateHandler, h2CreateCertificateHandler } from
 import { createHttpServer } from './http/index.js';
 import { ServerMetrics } from './metrics.js';
 import { ServingTls } from './grpc/serving-tls.js';
+import type { RemoteServingTls } from './remote-serving-tls.js';
+import { servePcaApi } from './serve-pca-api.js';
+import { withRegistries } from './upstream-metrics.js';
+import { wireUpstream } from './upstream-wiring.js';
 
 export interface StartOptions {
   logger?: Logger;
@@ -30,6 +34,8 @@ export interface StartOptions {
    * gRPC on the shared port.
    */
   role?: ServerRole;
+  /** The primary calls this after the upstream renewed the intermediate (cluster.ts tells the workers to reload). */
+  onCaChanged?: () => void;
 }
 
 export type ServerRole = 'single' | 'primary' | 'worker';
@@ -48,6 +54,10 @@ export interface RunningServer {
   issueToken(r: { namespace: string; serviceAccount: string; ttlSeconds?: number; audience?: string[] }): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, writes every queued audit row. */
   close(): Promise<void>;
+  /** URL of the PCA-compatible API (`--pca-api`), when served. */
+  pcaApiUrl?: string;
+  /** Workers: reload the intermediate the primary renewed and persisted. */
+  reloadCa?(): void;
 }
 
 export function createLogger(level: string): Logger {
@@ -85,7 +95,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
     for (const f of cleanup.reverse()) await f();
   };
   try {
-    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single');
+    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', o.onCaChanged);
   } catch (e) {
     await closeAll().catch(() => {});
     throw e;
@@ -101,25 +111,27 @@ async function start(
   cleanup: (() => Promise<void> | void)[],
   closeAll: () => Promise<void>,
   role: ServerRole,
+  onCaChanged?: () => void,
 ): Promise<RunningServer> {
   const state = new CaState(config.dir, { passphrase });
-  const boot = await bootstrapCa(state, store, { cluster: config.cluster, trustDomain: config.trustDomain, keyAlgorithm: config.keyAlgorithm, rootDays: config.rootDays, intermediateDays: config.intermediateDays, now: now() });
-  if (boot.createdRoot) log.info({ fingerprint: boot.bundle.roots[0].fingerprint256, dir: config.dir }, 'created a new root');
-  if (boot.createdIntermediate) log.info({ cluster: config.cluster }, 'created the cluster intermediate');
-  if (boot.rootReplaced) log.warn(boot.rootReplaced, 'the root differs from the one recorded at the last start (replaced by an import?)');
+  // An upstream CA (files, AWS PCA) supplies the intermediate, or in RA mode every certificate: upstream-wiring.ts.
+  const pcaApi = role === 'worker' ? undefined : servePcaApi(config);
+  const up = config.upstream === 'local' ? undefined : await wireUpstream({ config, state, store, log, now, passphrase, role });
+  if (up) cleanup.push(() => up.close());
+  const boot = up ? undefined : await bootstrapCa(state, store, { cluster: config.cluster, trustDomain: config.trustDomain, keyAlgorithm: config.keyAlgorithm, rootDays: config.rootDays, intermediateDays: config.intermediateDays, now: now() });
+  if (boot?.createdRoot) log.info({ fingerprint: boot.bundle.roots[0].fingerprint256, dir: config.dir }, 'created a new root');
+  if (boot?.createdIntermediate) log.info({ cluster: config.cluster }, 'created the cluster intermediate');
+  if (boot?.rootReplaced) log.warn(boot.rootReplaced, 'the root differs from the one recorded at the last start (replaced by an import?)');
 
-  const authority = new Authority(
-    { signer: signerFromBundle(boot.bundle), roots: boot.bundle.roots },
-    {
-      trustDomain: config.trustDomain,
-      trustDomainAliases: config.trustDomainAliases,
-      defaultTtlSeconds: config.defaultTtl,
-      maxTtlSeconds: config.maxTtl,
-      maxCsrBytes: config.maxCsrBytes,
-      impersonationAllow: config.impersonationAllow,
-    },
-    now,
-  );
+  const policy = {
+    trustDomain: config.trustDomain,
+    trustDomainAliases: config.trustDomainAliases,
+    defaultTtlSeconds: config.defaultTtl,
+    maxTtlSeconds: config.maxTtl,
+    maxCsrBytes: config.maxCsrBytes,
+    impersonationAllow: config.impersonationAllow,
+  };
+  const authority = boot ? new Authority({ signer: signerFromBundle(boot.bundle), roots: boot.bundle.roots }, policy, now) : up!.createAuthority(policy, now);
   const local = await LocalTokenIssuer.open(store, { passphrase });
   const authenticator = await createAuthenticator({
     trustDomain: config.trustDomain,
@@ -130,7 +142,7 @@ async function start(
     jwksIssuer: config.jwksIssuer,
     oidcIssuer: config.oidcIssuer,
     kubeconfig: config.kubeconfig,
-    issuers: () => [authority.signer.cert.node],
+    issuers: () => (up ? up.issuers() : [authority.signer.cert.node]),
     now,
   });
   const metrics = new ServerMetrics();
@@ -141,13 +153,26 @@ async function start(
     AggregatorRegistry.setRegistries([metrics.registry]);
   }
   metrics.setHierarchy(config.cluster, [authority.signer.cert, ...authority.signer.chain], authority.roots);
-  const service = new IssuanceService({ authenticator, authority, store, limiter: new RateLimiter(config.rateLimit, config.rateBurst), cluster: config.cluster, observer: metrics, now });
+  const service = new IssuanceService({ authenticator, authority, store, limiter: new RateLimiter(config.rateLimit, config.rateBurst), cluster: config.cluster, observer: metrics, workloadSigner: up?.workloadSigner, now });
 
-  let tls: ServingTls | undefined;
+  let tls: ServingTls | RemoteServingTls | undefined;
+  // A renewed intermediate (or a worker's reload of it): new requests sign with it, requests in flight
+  // finish with the signer they already hold, and the serving certificate follows.
+  up?.onSwap((m) => {
+    authority.setMaterial(m);
+    metrics.setHierarchy(config.cluster, [m.signer.cert, ...m.signer.chain], m.roots);
+    try {
+      if (tls instanceof ServingTls) tls.renew();
+    } catch (e) {
+      log.error({ err: e }, 'serving certificate from the new intermediate failed; the current one stays');
+    }
+    onCaChanged?.();
+  });
   let grpcPort = 0;
   if (role !== 'primary') {
     if (!config.plaintext) {
-      tls = new ServingTls(authority, { sans: config.servingSans, ttlSeconds: config.servingTtl, now, log, onIssue: (c) => metrics.setServingExpiry(c.notAfter) });
+      const servingOptions = { sans: config.servingSans, ttlSeconds: config.servingTtl, now, log, onIssue: (c: { notAfter: Date }) => metrics.setServingExpiry(c.notAfter) };
+      tls = up?.startServingTls ? await up.startServingTls(servingOptions) : new ServingTls(authority, servingOptions);
       cleanup.push(() => tls?.stop());
     }
     const gp = splitHostPort(config.grpcAddr);
@@ -180,11 +205,12 @@ async function start(
     const http = createHttpServer({
       authority,
       store,
-      registry: aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : metrics.registry,
+      registry: withRegistries(aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : metrics.registry, up?.metrics ? [up.metrics.registry] : []),
       trustDomain: config.trustDomain,
       cluster: config.cluster,
       serving: () => tls?.current,
       notReady: () => authority.notReadyReason(),
+      readyDetail: up?.readyDetail && (() => ({ upstream: up.readyDetail!() })),
       now,
       log,
     });
@@ -194,6 +220,12 @@ async function start(
     });
     cleanup.push(() => closeHttp(http));
     httpPort = (http.address() as AddressInfo).port;
+  }
+  let pcaApiUrl: string | undefined;
+  if (pcaApi) {
+    const api = await pcaApi.start(state, log);
+    cleanup.push(() => api.close());
+    pcaApiUrl = api.url;
   }
 
   const grpcHost = splitHostPort(config.grpcAddr).host;
@@ -207,8 +239,10 @@ async function start(
     httpAddress: joinHostPort(hp.host, httpPort),
     rootPem: root.pem,
     rootFingerprint: root.fingerprint256,
-    createdRoot: boot.createdRoot,
-    createdIntermediate: boot.createdIntermediate,
+    createdRoot: boot?.createdRoot ?? false,
+    createdIntermediate: boot?.createdIntermediate ?? up?.createdIntermediate ?? false,
+    pcaApiUrl,
+    reloadCa: up && (() => up.reload()),
     issueToken: (r) => local.issue({ namespace: r.namespace, serviceAccount: r.serviceAccount, ttlSeconds: r.ttlSeconds ?? 3600, audience: r.audience ?? config.audience, now: now() }),
     close: () => (closing ??= closeAll()),
   };

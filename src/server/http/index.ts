@@ -15,6 +15,8 @@ export interface HttpDeps extends CaView {
   registry: MetricsSource;
   /** Why the server cannot serve certificates yet, or undefined when it can. */
   notReady: () => string | undefined;
+  /** Extra /readyz fields (the upstream CA's state); the status code still comes from notReady alone. */
+  readyDetail?: () => Record<string, unknown>;
   now?: () => Date;
   log?: { error(obj: object, msg: string): void };
 }
@@ -32,7 +34,8 @@ export function createHttpServer(d: HttpDeps): Server {
     '/healthz': (_q, _u, res) => send(res, 200, { status: 'ok' }),
     '/readyz': (_q, _u, res) => {
       const why = d.notReady();
-      send(res, why ? 503 : 200, why ? { status: 'not ready', reason: why } : { status: 'ready' });
+      const extra = d.readyDetail?.();
+      send(res, why ? 503 : 200, why ? { status: 'not ready', reason: why, ...extra } : { status: 'ready', ...extra });
     },
     '/metrics': async (_q, _u, res) => send(res, 200, await d.registry.metrics(), d.registry.contentType),
     '/v1/ca': (_q, _u, res) => send(res, 200, caDocument(d, now())),

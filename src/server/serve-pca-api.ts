@@ -1,0 +1,45 @@
+import type { Logger } from 'pino';
+import type { CaState } from '../ca/state.js';
+import { accessKeysFrom, usageModeOf } from '../cli/pca-api.js';
+import type { ServeConfig } from '../config/index.js';
+import { checkPcaApiSecurity, parseHostPort, startPcaApi, type AccessKey, type PcaApiHandle } from './pca/index.js';
+
+/** `meshca serve --pca-api ADDR`: the PCA-compatible API, resolved and checked before anything listens. */
+export interface ServePcaApi {
+  addr: string;
+  keys: AccessKey[];
+  start(state: CaState, log: Logger): Promise<PcaApiHandle>;
+}
+
+/**
+ * Reads the access keys and applies `meshca pca-api`'s rule (keys required, unless loopback and
+ * --pca-insecure) up front, so that a refused PCA API stops `serve` before the CA listeners open.
+ */
+export function servePcaApi(config: ServeConfig): ServePcaApi | undefined {
+  if (!config.pcaApi) return undefined;
+  const addr = config.pcaApi;
+  const keys = accessKeysFrom({ pcaAccessKey: config.pcaAccessKey, pcaAccessKeysFile: config.pcaAccessKeysFile });
+  checkPcaApiSecurity(parseHostPort(addr, '--pca-api').host, keys, config.pcaInsecure);
+  const region = config.pcaRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  return {
+    addr,
+    keys,
+    start: async (state, log) => {
+      const api = await startPcaApi({
+        state,
+        addr,
+        region,
+        account: config.pcaAccount,
+        accessKeys: keys,
+        insecure: config.pcaInsecure,
+        injectThrottle: config.pcaInjectThrottle,
+        issueDelayMs: config.pcaIssueDelay,
+        usageMode: usageModeOf(config.pcaUsageMode),
+        warn: (m) => log.warn({}, m),
+        onCall: (r) => log.debug({ pca: r.operation, status: r.status, error: r.errorType, certificateArn: r.certificateArn }, 'PCA API call'),
+      });
+      log.info({ url: api.url, region, account: config.pcaAccount, cas: api.cas().map((c) => c.arn), auth: keys.length > 0 ? 'sigv4' : 'none' }, 'PCA-compatible API listening');
+      return api;
+    },
+  };
+}
