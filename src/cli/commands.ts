@@ -11,6 +11,7 @@ import { register as init } from './init.js';
 import { register as inspect } from './inspect.js';
 import { register as intermediate } from './intermediate.js';
 import { register as issue } from './issue.js';
+import { register as k8sSigner } from './k8s-signer.js';
 import { register as pcaApi } from './pca-api.js';
 import { register as reconcile } from './reconcile.js';
 import { register as root } from './root.js';
@@ -40,4 +41,5 @@ export const COMMANDS: Register[] = [
   del,
   reconcile,
   cluster,
+  k8sSigner,
 ];

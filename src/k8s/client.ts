@@ -87,7 +87,9 @@ export class KubeClient {
   async watch<T>(path: string, params: Record<string, string | number | boolean | undefined>, onEvent: (e: KubeWatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return;
     let controller: AbortController | undefined;
+    let settle: (() => void) | undefined;
     const ended = new Promise<void>((resolve, reject) => {
+      settle = resolve;
       this.watcher
         .watch(
           path,
@@ -110,7 +112,12 @@ export class KubeClient {
           reject,
         );
     });
-    const onAbort = () => controller?.abort();
+    // client-node hands out the request's controller only once response headers arrive; an abort
+    // before that settles here, and the request is aborted as soon as its controller exists.
+    const onAbort = () => {
+      controller?.abort();
+      settle?.();
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await ended;

@@ -3,6 +3,7 @@ import type { ParsedCertificate } from '../pki/certificate.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
 import { awsPcaUpstreamSchema } from './awspca/config.js';
 import { filesUpstreamSchema } from './files/config.js';
+import { k8sCsrUpstreamSchema } from './k8s-csr/config.js';
 import { localUpstreamSchema } from './local/config.js';
 
 /**
@@ -72,6 +73,7 @@ const REGISTRY = new Map<string, Registration>([
   ['local', { schema: localUpstreamSchema, load: async (c, ctx) => (await import('./local/index.js')).createLocalUpstream(c, ctx) }],
   ['files', { schema: filesUpstreamSchema, load: async (c, ctx) => (await import('./files/index.js')).createFilesUpstream(c, ctx) }],
   ['awspca', { schema: awsPcaUpstreamSchema, load: async (c, ctx) => (await import('./awspca/index.js')).createAwsPcaUpstream(c, ctx) }],
+  ['k8s-csr', { schema: k8sCsrUpstreamSchema, load: async (c, ctx) => (await import('./k8s-csr/index.js')).createK8sCsrUpstream(c, ctx) }],
 ]);
 
 /** Adds an upstream type (for example k8s-csr) under its name. */
@@ -93,9 +95,10 @@ export function upstreamSchema(type: string): z.ZodType<{ type: string }> | unde
   return REGISTRY.get(type)?.schema;
 }
 
-export { awsPcaUpstreamSchema, filesUpstreamSchema, localUpstreamSchema };
+export { awsPcaUpstreamSchema, filesUpstreamSchema, k8sCsrUpstreamSchema, localUpstreamSchema };
 export type { AwsPcaUpstreamConfig } from './awspca/config.js';
 export type { FilesUpstreamConfig } from './files/config.js';
+export type { K8sCsrUpstreamConfig } from './k8s-csr/config.js';
 export type { LocalUpstreamConfig } from './local/config.js';
 
 /** Validates an `upstream:` config block against its type's schema and builds the upstream. */

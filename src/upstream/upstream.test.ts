@@ -23,8 +23,8 @@ describe('upstream registry, local and files upstreams', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('knows local, files and awspca, and names the field at fault in a bad config', async () => {
-    assert.deepEqual(upstreamTypes(), ['awspca', 'files', 'local']);
-    await assert.rejects(createUpstream({ type: 'vault' }), /upstream\.type "vault" is unknown; use one of awspca, files, local/);
+    assert.deepEqual(upstreamTypes(), ['awspca', 'files', 'k8s-csr', 'local']);
+    await assert.rejects(createUpstream({ type: 'vault' }), /upstream\.type "vault" is unknown; use one of awspca, files, k8s-csr, local/);
     await assert.rejects(createUpstream({ type: 'files', certFile: 'a.pem' }), /upstream\.keyFile: /);
     await assert.rejects(createUpstream({ type: 'awspca', arn: 'arn:x', colour: 'red' }), (e: unknown) => {
       const m = (e as Error).message;

@@ -233,6 +233,8 @@ export class K8sDouble {
 
   private watch(key: ResourceKey, url: URL, selector: (o: KubeObject) => boolean, res: ServerResponse, typed: (o: KubeObject) => KubeObject): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // The real server sends the headers at once, before any event.
+    res.flushHeaders();
     const write = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
     const rvParam = url.searchParams.get('resourceVersion');
     const matches = (e: WatchEvent) => (key.namespace === undefined || e.object.metadata.namespace === key.namespace) && selector(e.object);

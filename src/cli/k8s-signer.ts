@@ -1,0 +1,94 @@
+import { hostname } from 'node:os';
+import { Option, type Command } from 'commander';
+import { validateClusterName } from '../ca/state.js';
+import { KubeClient } from '../k8s/client.js';
+import { CsrSignerController } from '../k8s/signer-controller.js';
+import { SoleLeader, runWhileLeading, type LeaderElector } from '../leader/index.js';
+import { LeaseElector } from '../leader/lease.js';
+import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
+import { createLogger } from '../server/index.js';
+import { openState, parseDuration, withDir } from './options.js';
+
+interface Options {
+  dir?: string;
+  signerName: string[];
+  cluster: string;
+  kubeconfig?: string;
+  trustDomain: string;
+  defaultTtl: number;
+  maxTtl: number;
+  key: KeyAlgorithm;
+  leaderElection?: boolean;
+  leaseName: string;
+  namespace?: string;
+  podName?: string;
+  logLevel: string;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+/**
+ * `meshca k8s-signer`: only the Kubernetes CSR signer (the custom CA controller of Istio's
+ * "custom CA integration using Kubernetes CSR"), signing approved CSRs for the given signer names
+ * with the cluster intermediate of the state directory (created on first start, like serve).
+ * Prints one JSON line on stdout once it watches; logs go to stderr.
+ */
+export function register(program: Command): void {
+  const cmd = program
+    .command('k8s-signer')
+    .description('sign approved Kubernetes CertificateSigningRequests for the given signer names with the cluster intermediate')
+    .requiredOption('--signer-name <name>', 'spec.signerName to sign for, e.g. example.com/foo; repeatable', collect)
+    .option('--cluster <name>', 'cluster whose intermediate signs', 'default')
+    .option('--kubeconfig <path>', 'kubeconfig path or "in-cluster" (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--trust-domain <td>', 'trust domain a SPIFFE URI SAN must be in', 'cluster.local')
+    .option('--default-ttl <duration>', 'lifetime when a CSR has no expirationSeconds', (v) => parseDuration(v, '--default-ttl'), 86_400)
+    .option('--max-ttl <duration>', 'cap on expirationSeconds', (v) => parseDuration(v, '--max-ttl'), 90 * 86_400)
+    .addOption(new Option('--key <alg>', `key algorithm of a root and intermediate created on first start (${KEY_ALGORITHMS.join(', ')})`).argParser(parseKeyAlgorithm).default('ec-p256'))
+    .option('--leader-election', 'sign only while holding a Lease (run several replicas)')
+    .option('--lease-name <name>', 'leader election Lease', 'meshca-k8s-signer')
+    .option('--namespace <ns>', 'namespace of the Lease (default: the kubeconfig context\'s or the pod\'s)')
+    .option('--pod-name <name>', 'identity in the Lease (default: $HOSTNAME)')
+    .option('--log-level <level>', 'log level', 'info');
+  withDir(cmd).action(async (o: Options) => {
+    const log = createLogger(o.logLevel);
+    const state = openState(o);
+    validateClusterName(o.cluster);
+    const now = new Date();
+    let created = false;
+    if (!state.hasRoot()) {
+      state.initRoot({ alg: o.key, subject: { organization: [o.trustDomain] }, now });
+      created = true;
+    }
+    if (!state.hasCluster(o.cluster)) {
+      state.createIntermediate(o.cluster, { alg: o.key, days: 365, now });
+      created = true;
+    }
+    // Loaded once to fail early on a broken state; read again at each signature (a replaced intermediate takes effect).
+    const first = state.signer(o.cluster);
+    const client = await KubeClient.load({ kubeconfig: o.kubeconfig });
+    const controller = new CsrSignerController({
+      client,
+      signerNames: o.signerName,
+      signer: () => state.signer(o.cluster),
+      policy: { defaultTtlSeconds: Math.min(o.defaultTtl, o.maxTtl), maxTtlSeconds: o.maxTtl, trustDomains: [o.trustDomain] },
+      log,
+    });
+    const identity = o.podName ?? process.env.HOSTNAME ?? hostname();
+    const elector: LeaderElector = o.leaderElection
+      ? new LeaseElector({ client, namespace: o.namespace ?? client.namespace, name: o.leaseName, identity, log })
+      : new SoleLeader(identity);
+    runWhileLeading(elector, { signer: (signal) => controller.run(signal) }, log);
+    const stopped = new Promise<string>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    await elector.start();
+    process.stdout.write(
+      `${JSON.stringify({ event: 'signing', signerNames: o.signerName, issuer: first.cert.subject, rootFile: state.rootCertPath, created, leaderElection: Boolean(o.leaderElection), identity })}\n`,
+    );
+    log.info({ signal: await stopped }, 'shutting down');
+    await elector.stop();
+  });
+}
