@@ -33,7 +33,12 @@ async function verifyWith(review: ReviewFn, token: string, o: TokenReviewOptions
   if (!status?.authenticated) {
     throw new MeshcaError('unauthenticated', 'token_review_denied', `the Kubernetes API rejected the token${status?.error ? `: ${status.error}` : ''}`);
   }
-  if (status.audiences && !status.audiences.some((a) => o.audience.includes(a))) {
+  // An authenticated review without status.audiences means the token is valid for the API server's
+  // own audience only (an audience-unaware authenticator): not for istio-ca. Istio refuses it too.
+  if (!status.audiences || status.audiences.length === 0) {
+    throw new MeshcaError('unauthenticated', 'bad_audience', `the Kubernetes API did not confirm the token for audience ${o.audience.join(', ')} (no status.audiences in the TokenReview)`);
+  }
+  if (!status.audiences.some((a) => o.audience.includes(a))) {
     throw new MeshcaError('unauthenticated', 'bad_audience', `token audiences ${status.audiences.join(', ')} do not include ${o.audience.join(', ')}`);
   }
   const sa = serviceAccountFromUsername(status.user?.username);
