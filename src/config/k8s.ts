@@ -31,6 +31,9 @@ export const K8S_SHAPE = {
   signerNames: z.array(signerName).default([]),
   leaderElection: z.boolean().default(false),
   leaseName: objectName.default('meshca-leader'),
+  leaseDuration: duration.default(15),
+  leaseRenewDeadline: duration.default(10),
+  leaseRetryPeriod: duration.default(2),
   k8sNamespace: dnsLabel.optional(),
   podName: z.string().min(1).max(253).optional(),
   stateBackend: z.enum(['dir', 'secret']).default('dir'),
@@ -50,6 +53,9 @@ export const K8S_FIELDS = {
   signerNames: { kind: 'list', help: 'run the CSR signer controller for these signer names, signing with the cluster intermediate' },
   leaderElection: { kind: 'bool', help: 'run controllers only while holding a coordination.k8s.io Lease (several replicas)' },
   leaseName: { kind: 'string', help: 'name of the leader election Lease' },
+  leaseDuration: { kind: 'duration', help: 'how long a Lease holds without renewal; a follower takes over after it' },
+  leaseRenewDeadline: { kind: 'duration', help: 'a leader that cannot renew for this long stops its controllers (below leaseDuration)' },
+  leaseRetryPeriod: { kind: 'duration', help: 'between Lease attempts and renewals' },
   k8sNamespace: { kind: 'string', help: 'meshca\'s namespace for its Lease and state Secret (default: the kubeconfig context\'s, or the pod\'s)' },
   podName: { kind: 'string', help: 'this replica\'s identity in the Lease (default: $HOSTNAME, the pod name)' },
   stateBackend: { kind: 'string', help: 'where the root and cluster bundles live: dir (state directory) or secret (a Secret shared by replicas)' },
@@ -71,6 +77,9 @@ interface K8sSettings {
   publishCacerts: boolean;
   publishIstiodTls: boolean;
   leaderElection: boolean;
+  leaseDuration: number;
+  leaseRenewDeadline: number;
+  leaseRetryPeriod: number;
   workers: number;
   store?: string;
   storeUrl?: string;
@@ -97,5 +106,9 @@ export function refineK8s(c: K8sSettings, ctx: z.RefinementCtx): void {
   if (c.leaderElection && (c.store === 'postgres' || (c.store === undefined && c.storeUrl))) {
     issue('leaderElection', 'the PostgreSQL store already elects a leader (advisory lock); a Lease would be a second, competing election');
   }
+  if (c.leaseRenewDeadline >= c.leaseDuration) {
+    issue('leaseRenewDeadline', `must be shorter than leaseDuration (${c.leaseDuration}s): a leader must stop before another can take over`);
+  }
+  if (c.leaseRetryPeriod >= c.leaseRenewDeadline) issue('leaseRetryPeriod', `must be shorter than leaseRenewDeadline (${c.leaseRenewDeadline}s)`);
   if (c.stateBackend === 'secret' && c.upstream !== 'local') issue('stateBackend', `a state Secret keeps meshca's own root; with upstream ${c.upstream} the CA material comes from the upstream`);
 }

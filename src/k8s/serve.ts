@@ -70,7 +70,17 @@ export async function kubernetesLeadership(config: ServeConfig, d: Omit<Deps, 'p
   const client = await KubeClient.load({ kubeconfig: config.kubeconfig });
   const identity = config.podName ?? process.env.HOSTNAME ?? hostname();
   const log = d.log.child({ component: 'leader' });
-  const elector = new LeaseElector({ client, namespace: ownNamespace(config, client), name: config.leaseName, identity, now: d.now, log });
+  const elector = new LeaseElector({
+    client,
+    namespace: ownNamespace(config, client),
+    name: config.leaseName,
+    identity,
+    leaseDurationMs: config.leaseDuration * 1000,
+    renewDeadlineMs: config.leaseRenewDeadline * 1000,
+    retryPeriodMs: config.leaseRetryPeriod * 1000,
+    now: d.now,
+    log,
+  });
   let since: Date | undefined;
   elector.onStartedLeading(() => (since = d.now()));
   elector.onStoppedLeading(() => {
