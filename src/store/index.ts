@@ -74,3 +74,37 @@ export const META = {
   rootCreatedAt: 'root.created_at',
   intermediatePrefix: 'intermediate.fingerprint256.',
 } as const;
+
+// --- Dashboard aggregates (issue 8). Optional so that test doubles need not implement them. ---
+
+export interface AuditStatsQuery {
+  /** Start of the window (inclusive). */
+  since: Date;
+  /** Bucket width for the rate series. */
+  bucketSeconds: number;
+  /** Certificates still valid at this time count as "valid". */
+  now: Date;
+  /** No certificate issued before this can still be valid (now minus the largest TTL): bounds the scan. */
+  validSince: Date;
+  /** How many recent refusals to return. */
+  refusals: number;
+}
+
+export interface AuditStats {
+  /** Per bucket since `since` (only buckets with rows): start time in ms, issued and refused counts. */
+  buckets: { start: number; issued: number; refused: number }[];
+  /** Workload certificates per signing cluster: issued since `since`, and still valid at `now`. */
+  clusters: { cluster: string; issued: number; valid: number; lastIssued?: Date }[];
+  /** Refusal counts by reason inside the window. */
+  reasons: { reason: string; count: number }[];
+  /** The newest refusals, newest first. */
+  recentRefusals: AuditRecord[];
+}
+
+export interface StoreWithStats extends Store {
+  auditStats(q: AuditStatsQuery): Promise<AuditStats>;
+}
+
+export function hasAuditStats(s: Store): s is StoreWithStats {
+  return typeof (s as Partial<StoreWithStats>).auditStats === 'function';
+}

@@ -1,0 +1,89 @@
+/**
+ * Numbered schema migrations shared by every store, applied in order, one transaction each, and
+ * recorded in schema_migrations. Never edit a released migration: add the next number. Where the
+ * SQL is portable (BIGINT/TEXT, integer-millisecond times, ON CONFLICT) one text serves both
+ * dialects; where it is not (row ids: SQLite's INTEGER PRIMARY KEY aliases the rowid, PostgreSQL
+ * needs an identity column) the migration carries one text per dialect.
+ */
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string | Record<Dialect, string>;
+}
+
+export function migrationSql(m: Migration, d: Dialect): string {
+  return typeof m.sql === 'string' ? m.sql : m.sql[d];
+}
+
+const auditTable = (id: string) => `
+      CREATE TABLE ca_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE audit (
+        id ${id},
+        time BIGINT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        method TEXT NOT NULL,
+        cluster TEXT NOT NULL,
+        client_cluster TEXT,
+        serial TEXT,
+        not_before BIGINT,
+        not_after BIGINT,
+        message TEXT
+      );
+      CREATE INDEX audit_identity ON audit (identity, id);
+      CREATE INDEX audit_time ON audit (time);
+      CREATE TABLE token_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        private_key_pem TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+    `;
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'ca metadata, issuance audit, token issuer keys',
+    sql: { sqlite: auditTable('INTEGER PRIMARY KEY'), postgres: auditTable('BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY') },
+  },
+  {
+    version: 2,
+    name: 'ca material and leader terms (replicated CA), audit by outcome and time',
+    // ca_material: every root and intermediate ever committed, one row per (kind, cluster,
+    // generation). The primary key is the fence: two replicas racing to commit the same next
+    // generation cannot both succeed, so a renewal yields exactly one CA certificate.
+    // leader_terms: who led and since when (dashboard, failover measurements).
+    sql: `
+      CREATE TABLE ca_material (
+        kind TEXT NOT NULL,
+        cluster TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        cert_pem TEXT NOT NULL,
+        key_pem TEXT,
+        chain_pem TEXT NOT NULL,
+        roots_pem TEXT NOT NULL,
+        fingerprint256 TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        not_before BIGINT NOT NULL,
+        not_after BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (kind, cluster, generation)
+      );
+      CREATE TABLE leader_terms (
+        term INTEGER PRIMARY KEY,
+        holder TEXT NOT NULL,
+        acquired_at BIGINT NOT NULL
+      );
+      CREATE INDEX audit_outcome_time ON audit (outcome, time);
+    `,
+  },
+];

@@ -1,0 +1,38 @@
+import type pg from 'pg';
+import { MeshcaError } from '../../pki/errors.js';
+import { MIGRATIONS, migrationSql } from '../migrations.js';
+import { LOCKS, LOCK_NAMESPACE } from './locks.js';
+
+/**
+ * Brings the schema up to date. Replicas starting together all try: a transaction-scoped advisory
+ * lock lets one migrate while the others wait and then find nothing left to do. All pending
+ * migrations apply in one transaction (PostgreSQL DDL is transactional), so a crash leaves the
+ * schema at the old version, never half-way.
+ */
+export async function migratePostgres(client: pg.ClientBase, where: string): Promise<number> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, LOCKS.migrate]);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    const latest = MIGRATIONS[MIGRATIONS.length - 1].version;
+    const newest = Math.max(0, ...applied);
+    if (newest > latest) {
+      throw new MeshcaError(
+        'failed_precondition',
+        'schema_too_new',
+        `the database ${where} has schema version ${newest}, newer than this meshca understands (${latest}); run a newer meshca`,
+      );
+    }
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      await client.query(migrationSql(m, 'postgres'));
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+    }
+    await client.query('COMMIT');
+    return latest;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw e;
+  }
+}
