@@ -84,7 +84,6 @@ export class WorkQueue {
           this.timers.delete(key);
           this.add(key);
         }, delay);
-        t.unref();
         this.timers.set(key, t);
       }
     } finally {
