@@ -1,5 +1,6 @@
 import type { ConfigKey } from './schema.js';
 import { UPSTREAM_FIELDS } from './upstream.js';
+import { STORE_FIELDS } from './store.js';
 
 /** How a flag or environment string becomes the value the schema expects. */
 export type FieldKind = 'string' | 'bool' | 'number' | 'duration' | 'list';
@@ -41,6 +42,7 @@ export const FIELDS = {
   grpcTransport: { kind: 'string', help: 'gRPC transport: h2 (hand-written on node:http2, faster) or grpc-js' },
   workers: { kind: 'number', help: 'gRPC worker processes sharing the port (0: one per CPU core; 1: a single process)' },
   ...UPSTREAM_FIELDS,
+  ...STORE_FIELDS,
 } as const satisfies Record<ConfigKey, FieldSpec>;
 
 export const CONFIG_KEYS = Object.keys(FIELDS) as ConfigKey[];

@@ -3,6 +3,7 @@ import { KEY_ALGORITHMS } from '../pki/keys.js';
 import { isSpiffeId } from '../pki/spiffe.js';
 import { durationSeconds } from './duration.js';
 import { UPSTREAM_SHAPE, refineUpstream } from './upstream.js';
+import { STORE_SHAPE, refineStore } from './store.js';
 
 const DAY = 86_400;
 
@@ -60,9 +61,12 @@ export const ConfigSchema = z
     grpcTransport: z.enum(['h2', 'grpc-js']).default('h2'),
     // Upstream CA (local, files, AWS PCA) and the in-process PCA-compatible API: config/upstream.ts.
     ...UPSTREAM_SHAPE,
+    // Store (sqlite | postgres shared by replicas) and durable audit: config/store.ts.
+    ...STORE_SHAPE,
   })
   .superRefine((c, ctx) => {
     refineUpstream(c, ctx);
+    refineStore(c, ctx);
     if (c.defaultTtl > c.maxTtl) {
       ctx.addIssue({ code: 'custom', path: ['defaultTtl'], message: `default TTL ${c.defaultTtl}s is above the maximum TTL ${c.maxTtl}s` });
     }

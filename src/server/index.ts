@@ -11,7 +11,13 @@ import { RateLimiter } from '../ca/rate-limit.js';
 import { CaState, signerFromBundle } from '../ca/state.js';
 import { resolveConfig, type ConfigInput, type ServeConfig } from '../config/index.js';
 import { MeshcaError } from '../pki/errors.js';
-import { openSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
+// HA and the dashboard (issue 8): store choice, replicated CA, leadership, durable audit.
+import { DurableIssuanceService } from '../ca/durable-issuance.js';
+import { auditDurableOf } from '../config/store.js';
+import type { Store } from '../store/index.js';
+import { openStore } from '../store/open.js';
+import { isReplicated, soleLeadership, wireReplicated, type Leadership } from './ha.js';
+import { dashboardFor } from './http/dashboard/wiring.js';
 import { createH2GrpcServer } from './grpc/h2.js';
 import { METHOD_PATH } from './grpc/proto.js';
 import { CA_SERVICE, createCertificateHandler, h2CreateCertificateHandler } from './grpc/service.js';
@@ -36,6 +42,12 @@ export interface StartOptions {
   role?: ServerRole;
   /** The primary calls this after the upstream renewed the intermediate (cluster.ts tells the workers to reload). */
   onCaChanged?: () => void;
+  /**
+   * Controllers that must run on one replica only: called with a signal each time this process
+   * becomes leader; the signal aborts when leadership ends (always leader with SQLite; with
+   * PostgreSQL, the holder of the advisory lock). More can be added with RunningServer.onLeader.
+   */
+  onLeader?: (signal: AbortSignal) => void;
 }
 
 export type ServerRole = 'single' | 'primary' | 'worker';
@@ -58,6 +70,9 @@ export interface RunningServer {
   pcaApiUrl?: string;
   /** Workers: reload the intermediate the primary renewed and persisted. */
   reloadCa?(): void;
+  /** Runs cb(signal) whenever this process leads (see StartOptions.onLeader). */
+  onLeader(cb: (signal: AbortSignal) => void): void;
+  isLeader(): boolean;
 }
 
 export function createLogger(level: string): Logger {
@@ -85,17 +100,13 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const log = o.logger ?? createLogger(config.logLevel);
   const now = o.now ?? (() => new Date());
   const passphrase = o.passphrase ?? (process.env.MESHCA_KEY_PASSPHRASE || undefined);
-  const store = openSqliteStore(config.dir, {
-    flushMs: config.auditFlushMs,
-    batchSize: config.auditBatchSize,
-    onError: (e) => log.error({ err: e }, 'audit write failed; rows stay queued'),
-  });
+  const store = await openStore(config, (e) => log.error({ err: e }, 'audit write failed; rows stay queued'));
   const cleanup: (() => Promise<void> | void)[] = [() => store.close()];
   const closeAll = async () => {
     for (const f of cleanup.reverse()) await f();
   };
   try {
-    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', o.onCaChanged);
+    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', o.onCaChanged, o.onLeader);
   } catch (e) {
     await closeAll().catch(() => {});
     throw e;
@@ -104,7 +115,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
 
 async function start(
   config: ServeConfig,
-  store: SqliteStore,
+  store: Store,
   log: Logger,
   now: () => Date,
   passphrase: string | undefined,
@@ -112,11 +123,14 @@ async function start(
   closeAll: () => Promise<void>,
   role: ServerRole,
   onCaChanged?: () => void,
+  onLeader?: (signal: AbortSignal) => void,
 ): Promise<RunningServer> {
   const state = new CaState(config.dir, { passphrase });
   // An upstream CA (files, AWS PCA) supplies the intermediate, or in RA mode every certificate: upstream-wiring.ts.
   const pcaApi = role === 'worker' ? undefined : servePcaApi(config);
-  const up = config.upstream === 'local' ? undefined : await wireUpstream({ config, state, store, log, now, passphrase, role });
+  // With PostgreSQL the CA material lives in the database and a leader renews it: server/ha.ts.
+  const ha = isReplicated(store) ? await wireReplicated({ config, store, log, now, passphrase, role }) : undefined;
+  const up = ha ?? (config.upstream === 'local' ? undefined : await wireUpstream({ config, state, store, log, now, passphrase, role }));
   if (up) cleanup.push(() => up.close());
   const boot = up ? undefined : await bootstrapCa(state, store, { cluster: config.cluster, trustDomain: config.trustDomain, keyAlgorithm: config.keyAlgorithm, rootDays: config.rootDays, intermediateDays: config.intermediateDays, now: now() });
   if (boot?.createdRoot) log.info({ fingerprint: boot.bundle.roots[0].fingerprint256, dir: config.dir }, 'created a new root');
@@ -153,7 +167,9 @@ async function start(
     AggregatorRegistry.setRegistries([metrics.registry]);
   }
   metrics.setHierarchy(config.cluster, [authority.signer.cert, ...authority.signer.chain], authority.roots);
-  const service = new IssuanceService({ authenticator, authority, store, limiter: new RateLimiter(config.rateLimit, config.rateBurst), cluster: config.cluster, observer: metrics, workloadSigner: up?.workloadSigner, now });
+  // auditDurable: answer only once the audit row is committed (ca/durable-issuance.ts).
+  const Service = auditDurableOf(config) ? DurableIssuanceService : IssuanceService;
+  const service = new Service({ authenticator, authority, store, limiter: new RateLimiter(config.rateLimit, config.rateBurst), cluster: config.cluster, observer: metrics, workloadSigner: up?.workloadSigner, now });
 
   let tls: ServingTls | RemoteServingTls | undefined;
   // A renewed intermediate (or a worker's reload of it): new requests sign with it, requests in flight
@@ -200,6 +216,8 @@ async function start(
 
   let httpPort = 0;
   const hp = splitHostPort(config.httpAddr);
+  // Set once leadership is up (below); the dashboard may be asked before that.
+  let leaderRef: Leadership | undefined;
   if (role !== 'worker') {
     const aggregator = role === 'primary' ? new AggregatorRegistry() : undefined;
     const http = createHttpServer({
@@ -213,6 +231,8 @@ async function start(
       readyDetail: up?.readyDetail && (() => ({ upstream: up.readyDetail!() })),
       now,
       log,
+      // The operator dashboard at / (issue 8; http/dashboard/).
+      dashboard: dashboardFor({ config, authority, store, state, role, now, leader: () => leaderRef, serving: () => tls?.current, ha, upstreamDetail: ha ? undefined : up?.readyDetail }),
     });
     await new Promise<void>((resolve, reject) => {
       http.once('error', (err) => reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for HTTP on ${config.httpAddr}: ${err.message}`, { cause: err })));
@@ -228,6 +248,12 @@ async function start(
     pcaApiUrl = api.url;
   }
 
+  // Leader-only controllers start once everything serves (issue 8; server/ha.ts).
+  const leader: Leadership = ha?.leadership ?? (await soleLeadership(role, now));
+  if (!ha) cleanup.push(() => leader.stop());
+  leaderRef = leader;
+  if (onLeader) leader.onLeader(onLeader);
+
   const grpcHost = splitHostPort(config.grpcAddr).host;
   const root = authority.roots[authority.roots.length - 1];
   let closing: Promise<void> | undefined;
@@ -239,12 +265,14 @@ async function start(
     httpAddress: joinHostPort(hp.host, httpPort),
     rootPem: root.pem,
     rootFingerprint: root.fingerprint256,
-    createdRoot: boot?.createdRoot ?? false,
+    createdRoot: boot?.createdRoot ?? ha?.createdRoot ?? false,
     createdIntermediate: boot?.createdIntermediate ?? up?.createdIntermediate ?? false,
     pcaApiUrl,
     reloadCa: up && (() => up.reload()),
     issueToken: (r) => local.issue({ namespace: r.namespace, serviceAccount: r.serviceAccount, ttlSeconds: r.ttlSeconds ?? 3600, audience: r.audience ?? config.audience, now: now() }),
     close: () => (closing ??= closeAll()),
+    onLeader: (cb) => leader.onLeader(cb),
+    isLeader: () => leader.isLeader(),
   };
 }
 

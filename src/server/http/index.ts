@@ -3,6 +3,7 @@ import { httpStatusOf, toMeshcaError } from '../../errors.js';
 import { MeshcaError } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import { auditDocument, caDocument, type CaView } from './api.js';
+import { dashboardRoutes, type DashboardDeps } from './dashboard/index.js';
 
 /** Where /metrics comes from: one registry, or the aggregate of the worker processes. */
 export interface MetricsSource {
@@ -19,6 +20,8 @@ export interface HttpDeps extends CaView {
   readyDetail?: () => Record<string, unknown>;
   now?: () => Date;
   log?: { error(obj: object, msg: string): void };
+  /** The operator dashboard at / and GET /v1/dashboard (issue 8; dashboard/). */
+  dashboard?: DashboardDeps;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
@@ -46,6 +49,7 @@ export function createHttpServer(d: HttpDeps): Server {
       else send(res, 200, { trustDomain: d.trustDomain, roots: pems });
     },
     '/v1/certificates': async (_q, url, res) => send(res, 200, await auditDocument(d.store, url.searchParams)),
+    ...(d.dashboard ? dashboardRoutes(d.dashboard) : {}),
   };
   return createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
