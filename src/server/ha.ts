@@ -10,7 +10,7 @@ import type { ServeConfig } from '../config/index.js';
 import { intermediateTtlOf } from '../config/upstream.js';
 import { SoleLeader, type LeaderElector } from '../leader/index.js';
 import { PgAdvisoryElector } from '../leader/pg-advisory.js';
-import type { ParsedCertificate } from '../pki/certificate.js';
+import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
 import { errorMessage, invalid } from '../pki/errors.js';
 import type { Store } from '../store/index.js';
 import { PgStore } from '../store/postgres/index.js';
@@ -25,8 +25,16 @@ import type { WiredUpstream } from './upstream-wiring.js';
  * by NOTIFY (ca/material-renewal.ts), the elector (leader/pg-advisory.ts).
  */
 
-/** Who this replica is, in logs, leader_terms and the dashboard. */
-export const REPLICA_ID = `${hostname()}/${process.pid}`;
+let servers = 0;
+
+/**
+ * Who this replica is, in logs, leader_terms and the dashboard: host/pid, with a suffix for the
+ * second and later servers of one process (tests run several side by side).
+ */
+export function newReplicaId(): string {
+  servers++;
+  return `${hostname()}/${process.pid}${servers > 1 ? `#${servers}` : ''}`;
+}
 
 /** Fault injection for the HA test: pause between minting and committing a renewed intermediate. */
 const FAILPOINT_PAUSE = 'MESHCA_FAILPOINT_RENEWAL_PAUSE_MS';
@@ -89,8 +97,9 @@ export function isReplicated(store: Store): store is PgStore {
 
 /** Leadership without an election (SQLite, no Lease): the single process (or the primary) leads; workers never do. */
 export async function soleLeadership(role: ServerRole, now: () => Date): Promise<Leadership> {
-  const elector = role === 'worker' ? new NeverLeader() : new SoleLeader(REPLICA_ID);
-  const l = leadership(elector, REPLICA_ID, now);
+  const id = newReplicaId();
+  const elector = role === 'worker' ? new NeverLeader() : new SoleLeader(id);
+  const l = leadership(elector, id, now);
   await elector.start();
   return l;
 }
@@ -107,6 +116,7 @@ export async function wireReplicated(d: HaDeps): Promise<Replicated> {
   if (config.upstream !== 'local') {
     throw invalid('unsupported_combination', `store: postgres keeps the root in the database and signs intermediates with it (upstream: local); upstream: ${config.upstream} with replicas is not supported yet`);
   }
+  const id = newReplicaId();
   const ttl = intermediateTtlOf(config);
   const opts: MaterialOptions & { renewBeforeSeconds?: number } = {
     cluster: config.cluster,
@@ -116,7 +126,7 @@ export async function wireReplicated(d: HaDeps): Promise<Replicated> {
     intermediateTtlSeconds: ttl,
     renewBeforeSeconds: config.renewBefore,
     passphrase: d.passphrase,
-    replica: REPLICA_ID,
+    replica: id,
   };
   const boot = await bootstrapReplicated(db, opts, now);
   // The local token issuer's first key is created under the same lock, so replicas starting
@@ -127,7 +137,11 @@ export async function wireReplicated(d: HaDeps): Promise<Replicated> {
 
   let material: SigningMaterial = { signer: signerFromBundle(boot.bundle), roots: boot.bundle.roots };
   let generation = boot.generation;
-  let previous: ParsedCertificate[] = [];
+  // Earlier intermediates still valid: their workload certificates may renew over mTLS here,
+  // even on a replica that started after they were replaced.
+  let previous: ParsedCertificate[] = (await db.materialHistory('intermediate', config.cluster))
+    .filter((r) => r.generation < boot.generation && r.notAfter.getTime() > now().getTime())
+    .map((r) => parseCertificate(r.certPem));
   const listeners: ((m: SigningMaterial) => void)[] = [];
   const swap = (v: VersionedBundle): void => {
     if (v.generation <= generation) return;
@@ -142,12 +156,12 @@ export async function wireReplicated(d: HaDeps): Promise<Replicated> {
   const elector =
     d.role === 'worker'
       ? new NeverLeader()
-      : new PgAdvisoryElector({ url: db.url, identity: REPLICA_ID, log });
-  const lead = leadership(elector, REPLICA_ID, now);
+      : new PgAdvisoryElector({ url: db.url, identity: id, log });
+  const lead = leadership(elector, id, now);
   const pause = Number(process.env[FAILPOINT_PAUSE] ?? 0) || undefined;
   lead.onLeader((signal) => {
-    void db.recordLeaderTerm(REPLICA_ID, now()).then(
-      (term) => log.info({ term, identity: REPLICA_ID }, 'leading'),
+    void db.recordLeaderTerm(id, now()).then(
+      (term) => log.info({ term, identity: id }, 'leading'),
       (e: unknown) => log.warn({ err: errorMessage(e) }, 'cannot record the leader term'),
     );
     // A previous leader may have committed a generation this replica has not loaded yet.

@@ -71,6 +71,8 @@ export interface DashboardInput {
   replica: ReplicaView;
   rotation?: RotationView;
   upstreams: UpstreamView[];
+  /** Recent leader terms, newest first (replicas sharing PostgreSQL). */
+  terms?: { term: number; holder: string; acquiredAt: Date }[];
   windowMinutes: number;
 }
 
@@ -178,6 +180,7 @@ export function dashboardDocument(i: DashboardInput) {
     trustDomain: i.trustDomain,
     cluster: i.cluster,
     replica: { ...i.replica, leaderSince: i.replica.leaderSince?.toISOString() ?? null },
+    leaderTerms: (i.terms ?? []).map((t) => ({ term: t.term, holder: t.holder, acquiredAt: t.acquiredAt.toISOString() })),
     hierarchy: { roots, orphans },
     soonestCaExpiry: soonest ? { commonName: soonest.commonName, notAfter: soonest.notAfter, expiresInSeconds: soonest.expiresInSeconds, expiry: soonest.expiry } : null,
     expiredCas,

@@ -26,6 +26,8 @@ export interface DashboardDeps {
   /** Every cluster intermediate known here (state directory or database), the signing one included. */
   intermediates: () => Promise<IntermediateView[]>;
   replica: () => ReplicaView;
+  /** Recent leader terms, newest first (PostgreSQL store). */
+  leaderTerms?: () => Promise<{ term: number; holder: string; acquiredAt: Date }[]>;
   source?: DashboardSource;
 }
 
@@ -51,11 +53,12 @@ export async function dashboardJson(d: DashboardDeps): Promise<ReturnType<typeof
   // Rows are written in batches: flush so that a request just answered shows up.
   await d.store.flush().catch(() => {});
   const since = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - (WINDOW_MINUTES - 1) * 60_000);
-  const [stats, intermediates, rotation, upstreams] = await Promise.all([
+  const [stats, intermediates, rotation, upstreams, terms] = await Promise.all([
     hasAuditStats(d.store) ? d.store.auditStats({ since, bucketSeconds: 60, now, validSince: new Date(now.getTime() - d.maxTtlSeconds * 1000), refusals: RECENT_REFUSALS }) : undefined,
     d.intermediates(),
     d.source?.rootRotation?.().catch(() => undefined),
     d.source?.upstreams?.().catch(() => []),
+    d.leaderTerms?.().catch(() => []),
   ]);
   return dashboardDocument({
     now,
@@ -68,6 +71,7 @@ export async function dashboardJson(d: DashboardDeps): Promise<ReturnType<typeof
     replica: d.replica(),
     rotation,
     upstreams: upstreams ?? [],
+    terms,
     windowMinutes: WINDOW_MINUTES,
   });
 }

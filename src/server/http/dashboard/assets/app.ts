@@ -262,6 +262,31 @@ export const APP_JS = String.raw`'use strict';
     });
   }
 
+  function renderReplica(d) {
+    var r = d.replica;
+    var el = clear($('replica-info'));
+    var rows = [
+      ['this replica', r.id + ' (' + r.role + ')'],
+      ['role', r.leader ? 'leader' + (r.leaderSince ? ' for ' + fmtDur(-secondsFrom(r.leaderSince, d.generatedAt)) + ', runs the controllers' : '') : 'follower: serves, leaves the controllers to the leader'],
+      ['store', r.store === 'postgres' ? 'PostgreSQL, shared by the replicas' : 'SQLite in the state directory'],
+      ['audit', r.auditDurable ? 'durable: answered after the row commits' : 'batched: written within the flush interval']
+    ];
+    var dl = h('dl', { class: 'kv' });
+    rows.forEach(function (x) { dl.append(h('dt', { text: x[0] }), h('dd', { text: x[1] })); });
+    el.appendChild(dl);
+    if (d.leaderTerms.length) {
+      var ol = h('ol', { class: 'terms' });
+      d.leaderTerms.forEach(function (t, k) {
+        ol.appendChild(h('li', { class: k === 0 ? 'current' : '', 'data-term': t.term }, [
+          h('span', { class: 'term', text: 'term ' + t.term }),
+          h('span', { class: 'mono', text: t.holder }),
+          h('span', { class: 'muted', text: rel(secondsFrom(t.acquiredAt, d.generatedAt)) })
+        ]));
+      });
+      el.append(h('div', { class: 'muted small', text: 'leader terms, newest first' }), ol);
+    }
+  }
+
   function renderRefusals(d) {
     var tb = clear(document.querySelector('#refusals tbody'));
     if (!d.refusals.length) { tb.appendChild(h('tr', {}, [h('td', { colspan: 5, class: 'empty', text: 'No refusals recorded.' })])); return; }
@@ -277,7 +302,7 @@ export const APP_JS = String.raw`'use strict';
   }
 
   function render(d) {
-    renderMeta(d); renderKpis(d); renderTree(d); renderRates(d); renderReasons(d); renderTimeline(d); renderRotation(d); renderUpstreams(d); renderRefusals(d);
+    renderMeta(d); renderKpis(d); renderTree(d); renderRates(d); renderReasons(d); renderTimeline(d); renderRotation(d); renderUpstreams(d); renderReplica(d); renderRefusals(d);
     document.body.setAttribute('data-updated', d.generatedAt);
     document.body.setAttribute('data-ready', 'true');
   }

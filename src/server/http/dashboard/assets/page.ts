@@ -24,7 +24,8 @@ export const PAGE_HTML = `<!doctype html>
 <main>
   <section class="kpis" id="kpis" aria-label="summary"></section>
   <section class="grid">
-    <article class="card span-2" id="tree-card">
+    <div class="stack span-2">
+    <article class="card" id="tree-card">
       <h2>CA hierarchy <span class="muted">roots → cluster intermediates → workload certificates</span></h2>
       <div id="tree" class="tree-wrap"></div>
       <div class="legend">
@@ -34,15 +35,17 @@ export const PAGE_HTML = `<!doctype html>
         <span><i class="dot expiry-expired"></i>expired</span>
       </div>
     </article>
-    <div class="stack">
-      <article class="card" id="rotation-card"><h2>Root rotation</h2><div id="rotation"></div></article>
-      <article class="card" id="upstreams-card"><h2>Upstream health</h2><ul id="upstreams" class="upstreams"></ul></article>
-    </div>
-    <article class="card span-2" id="rates-card">
+    <article class="card" id="rates-card">
       <h2>Issuance and refusals <span class="muted">last hour, per minute</span></h2>
       <div id="rates" class="chart"></div>
     </article>
-    <article class="card" id="reasons-card"><h2>Refusal reasons <span class="muted">last hour</span></h2><div id="reasons"></div></article>
+    </div>
+    <div class="stack">
+      <article class="card" id="rotation-card"><h2>Root rotation</h2><div id="rotation"></div></article>
+      <article class="card" id="upstreams-card"><h2>Upstream health</h2><ul id="upstreams" class="upstreams"></ul></article>
+      <article class="card" id="replica-card"><h2>Replica and leadership</h2><div id="replica-info"></div></article>
+      <article class="card" id="reasons-card"><h2>Refusal reasons <span class="muted">last hour</span></h2><div id="reasons"></div></article>
+    </div>
     <article class="card span-3" id="timeline-card"><h2>Upcoming expiries and renewals</h2><div id="timeline"></div></article>
     <article class="card span-3" id="refusals-card">
       <h2>Recent refusals</h2>

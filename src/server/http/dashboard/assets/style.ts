@@ -131,6 +131,16 @@ li[data-status="not_configured"] .st { background: transparent; border: 2px soli
 .tl .now { stroke: var(--accent); stroke-width: 2; }
 .tl .track { stroke: #33415a; stroke-width: 2; }
 
+.kv { display: grid; grid-template-columns: 92px 1fr; gap: 5px 10px; margin: 0; }
+.kv dt { color: var(--muted); font-size: 12.5px; }
+.kv dd { margin: 0; word-break: break-word; }
+.small { font-size: 12px; margin-top: 10px; }
+.terms { list-style: none; margin: 4px 0 0; padding: 0; display: grid; gap: 3px; }
+.terms li { display: grid; grid-template-columns: 64px 1fr auto; gap: 8px; align-items: center; color: var(--muted); }
+.terms li.current { color: var(--text); }
+.terms li.current .term::before { content: "★ "; color: #7ee2a8; }
+.terms .term { font-variant-numeric: tabular-nums; }
+
 footer { color: var(--muted); font-size: 12px; text-align: center; padding: 10px 0 22px; }
 @media (max-width: 1100px) { .kpis { grid-template-columns: repeat(2, minmax(0, 1fr)); } .grid { grid-template-columns: minmax(0, 1fr); } .span-2, .span-3 { grid-column: auto; } }
 `;
