@@ -26,7 +26,11 @@ export function clientNodeUsable(version = process.versions.node): boolean {
 }
 
 export async function tokenReviewClient(kubeconfig: string): Promise<{ review: ReviewFn; via: string }> {
-  if (clientNodeUsable()) return { review: await clientNodeReview(kubeconfig), via: '@kubernetes/client-node' };
+  // In a pod, client-node (1.x, which loads on Node 20) is used whatever the Node version: it
+  // re-reads the projected service-account token, which the kubelet rotates; the built-in client
+  // reads it once. Elsewhere the built-in client keeps serving kubeconfigs that point at plain-HTTP
+  // test servers, which client-node refuses without insecure-skip-tls-verify.
+  if (clientNodeUsable() || kubeconfig === 'in-cluster') return { review: await clientNodeReview(kubeconfig), via: '@kubernetes/client-node' };
   return { review: builtinReview(loadKubeconfig(kubeconfig)), via: 'built-in client' };
 }
 
