@@ -1,6 +1,7 @@
 import type { ConfigKey } from './schema.js';
 import { UPSTREAM_FIELDS } from './upstream.js';
 import { STORE_FIELDS } from './store.js';
+import { K8S_FIELDS } from './k8s.js';
 
 /** How a flag or environment string becomes the value the schema expects. */
 export type FieldKind = 'string' | 'bool' | 'number' | 'duration' | 'list';
@@ -29,7 +30,7 @@ export const FIELDS = {
   jwksFile: { kind: 'string', help: 'JWKS file whose keys verify bearer tokens' },
   jwksIssuer: { kind: 'string', help: 'issuer (iss) required of tokens verified with --jwks-file' },
   oidcIssuer: { kind: 'string', help: 'OIDC issuer URL; its discovery document names the JWKS' },
-  kubeconfig: { kind: 'string', help: 'kubeconfig for TokenReview ("in-cluster" for the pod service account)' },
+  kubeconfig: { kind: 'string', help: 'kubeconfig for TokenReview and every Kubernetes call ("in-cluster" for the pod service account)' },
   impersonationAllow: { kind: 'list', help: 'SPIFFE IDs allowed to send ImpersonatedIdentity (comma-separated)' },
   rateLimit: { kind: 'number', help: 'certificate requests per second per caller (0: unlimited)' },
   rateBurst: { kind: 'number', help: 'burst per caller above the rate (default: twice the rate)' },
@@ -43,6 +44,7 @@ export const FIELDS = {
   workers: { kind: 'number', help: 'gRPC worker processes sharing the port (0: one per CPU core; 1: a single process)' },
   ...UPSTREAM_FIELDS,
   ...STORE_FIELDS,
+  ...K8S_FIELDS,
 } as const satisfies Record<ConfigKey, FieldSpec>;
 
 export const CONFIG_KEYS = Object.keys(FIELDS) as ConfigKey[];

@@ -4,6 +4,7 @@ import { isSpiffeId } from '../pki/spiffe.js';
 import { durationSeconds } from './duration.js';
 import { UPSTREAM_SHAPE, refineUpstream } from './upstream.js';
 import { STORE_SHAPE, refineStore } from './store.js';
+import { K8S_SHAPE, refineK8s } from './k8s.js';
 
 const DAY = 86_400;
 
@@ -63,10 +64,13 @@ export const ConfigSchema = z
     ...UPSTREAM_SHAPE,
     // Store (sqlite | postgres shared by replicas) and durable audit: config/store.ts.
     ...STORE_SHAPE,
+    // Kubernetes: CSR upstream and signer, leader election, state Secret, Istio Secrets: config/k8s.ts.
+    ...K8S_SHAPE,
   })
   .superRefine((c, ctx) => {
     refineUpstream(c, ctx);
     refineStore(c, ctx);
+    refineK8s(c, ctx);
     if (c.defaultTtl > c.maxTtl) {
       ctx.addIssue({ code: 'custom', path: ['defaultTtl'], message: `default TTL ${c.defaultTtl}s is above the maximum TTL ${c.maxTtl}s` });
     }

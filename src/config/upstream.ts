@@ -25,7 +25,7 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8443');
 const region = z.string().trim().regex(/^[a-z0-9-]+$/, 'expected an AWS region such as us-east-1');
 
-export const UPSTREAM_TYPES = ['local', 'files', 'awspca'] as const;
+export const UPSTREAM_TYPES = ['local', 'files', 'awspca', 'k8s-csr'] as const;
 
 export const UPSTREAM_SHAPE = {
   upstream: z.enum(UPSTREAM_TYPES).default('local'),
@@ -53,7 +53,7 @@ export const UPSTREAM_SHAPE = {
 };
 
 export const UPSTREAM_FIELDS = {
-  upstream: { kind: 'string', help: 'who signs the cluster intermediate: local (the root in the state directory), files, awspca' },
+  upstream: { kind: 'string', help: 'who signs the cluster intermediate: local (the root in the state directory), files, awspca; or k8s-csr (RA: every certificate through the Kubernetes CSR API)' },
   upstreamMode: { kind: 'string', help: 'awspca only: intermediate (PCA signs meshca\'s intermediate) or ra (every workload CSR goes to PCA, at most 7 days)' },
   upstreamCertFile: { kind: 'string', help: 'files upstream: PEM certificate of the CA that signs the intermediate' },
   upstreamKeyFile: { kind: 'string', help: 'files upstream: PEM key of that CA' },
@@ -102,7 +102,8 @@ export function refineUpstream(c: UpstreamSettings, ctx: z.RefinementCtx): void 
     if (!c.upstreamKeyFile) issue('upstreamKeyFile', 'required when upstream is files');
   }
   if (c.upstreamMode === 'ra') {
-    if (c.upstream !== 'awspca') issue('upstreamMode', `ra (registration authority) mode needs upstream awspca, not ${c.upstream}`);
+    // k8s-csr is always RA (config/k8s.ts); awspca may be either.
+    if (c.upstream !== 'awspca' && c.upstream !== 'k8s-csr') issue('upstreamMode', `ra (registration authority) mode needs upstream awspca, not ${c.upstream}`);
     // Every RA issuance waits on PCA (its quota is 25 IssueCertificate/s), so more processes add nothing; one process also keeps one PCA client.
     if (c.workers !== 1) issue('workers', 'ra mode runs in a single process; PCA, not local CPU, bounds its throughput');
   }

@@ -28,6 +28,8 @@ import type { RemoteServingTls } from './remote-serving-tls.js';
 import { servePcaApi } from './serve-pca-api.js';
 import { withRegistries } from './upstream-metrics.js';
 import { wireUpstream } from './upstream-wiring.js';
+// Kubernetes (issue 7): CA state in a Secret, Lease leader election, CSR signer and Istio secrets.
+import { kubernetesLeadership, prepareKubernetesState, startKubernetesControllers } from '../k8s/serve.js';
 
 export interface StartOptions {
   logger?: Logger;
@@ -126,6 +128,8 @@ async function start(
   onLeader?: (signal: AbortSignal) => void,
 ): Promise<RunningServer> {
   const state = new CaState(config.dir, { passphrase });
+  // stateBackend secret: the state directory is filled from a Kubernetes Secret first (k8s/serve.ts).
+  if (role !== 'worker') await prepareKubernetesState(config, { log, now, passphrase });
   // An upstream CA (files, AWS PCA) supplies the intermediate, or in RA mode every certificate: upstream-wiring.ts.
   const pcaApi = role === 'worker' ? undefined : servePcaApi(config);
   // With PostgreSQL the CA material lives in the database and a leader renews it: server/ha.ts.
@@ -249,10 +253,12 @@ async function start(
   }
 
   // Leader-only controllers start once everything serves (issue 8; server/ha.ts).
-  const leader: Leadership = ha?.leadership ?? (await soleLeadership(role, now));
+  const leader: Leadership = ha?.leadership ?? (role !== 'worker' ? await kubernetesLeadership(config, { log, now }) : undefined) ?? (await soleLeadership(role, now));
   if (!ha) cleanup.push(() => leader.stop());
   leaderRef = leader;
   if (onLeader) leader.onLeader(onLeader);
+  // Leader-only Kubernetes tasks: CSR signer controller, Istio secrets (issue 7; k8s/serve.ts).
+  if (role !== 'worker') await startKubernetesControllers(config, { authority, log, now, leader });
 
   const grpcHost = splitHostPort(config.grpcAddr).host;
   const root = authority.roots[authority.roots.length - 1];

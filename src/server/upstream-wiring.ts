@@ -85,6 +85,10 @@ export function upstreamBlock(c: ServeConfig): Record<string, unknown> {
       mode: c.upstreamMode,
     };
   }
+  if (c.upstream === 'k8s-csr') {
+    // Issue 7: always RA mode; the flat k8s keys are in config/k8s.ts.
+    return { type: 'k8s-csr', signerName: c.k8sSignerName, approve: c.k8sApprove, timeoutSeconds: c.k8sCsrTimeout, externalCaRoot: c.externalCaRoot, kubeconfig: c.kubeconfig };
+  }
   return { type: c.upstream };
 }
 
@@ -122,7 +126,7 @@ export async function wireUpstream(d: WiringDeps): Promise<WiredUpstream> {
   if (d.role === 'worker') return workerWiring(d);
   const upstream = await createUpstream(upstreamBlock(d.config), { stateDir: d.config.dir, passphrase: d.passphrase, now: d.now, warn: (m) => d.log.warn({}, m) });
   try {
-    return d.config.upstreamMode === 'ra' ? await raWiring(d, upstream) : await intermediateWiring(d, upstream);
+    return d.config.upstreamMode === 'ra' || d.config.upstream === 'k8s-csr' ? await raWiring(d, upstream) : await intermediateWiring(d, upstream);
   } catch (e) {
     upstream.close?.();
     throw e;
