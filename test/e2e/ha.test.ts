@@ -54,8 +54,9 @@ function startReplica(n: number): ServeProcess {
       '--rate-limit', '0',
       '--log-level', 'info',
     ],
-    // The URL through the environment, as an operator would pass a secret.
-    { MESHCA_STORE_URL: url, MESHCA_AUDIT_DURABLE: 'true', MESHCA_FAILPOINT_RENEWAL_PAUSE_MS: String(PAUSE_MS) },
+    // The URL through the environment, as an operator would pass a secret. MESHCA_AUDIT_DURABLE=false
+    // in the test's environment shows the window durable audit closes (the lost-row check then fails).
+    { MESHCA_STORE_URL: url, MESHCA_AUDIT_DURABLE: process.env.MESHCA_AUDIT_DURABLE ?? 'true', MESHCA_FAILPOINT_RENEWAL_PAUSE_MS: String(PAUSE_MS) },
   );
   replicas.push(r);
   return r;
