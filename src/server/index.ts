@@ -254,7 +254,8 @@ async function start(
 
   // Leader-only controllers start once everything serves (issue 8; server/ha.ts).
   const leader: Leadership = ha?.leadership ?? (role !== 'worker' ? await kubernetesLeadership(config, { log, now }) : undefined) ?? (await soleLeadership(role, now));
-  if (!ha) cleanup.push(() => leader.stop());
+  // First to run at shutdown: a leader steps down (and frees its lock for a follower) before draining.
+  cleanup.push(() => leader.stop());
   leaderRef = leader;
   if (onLeader) leader.onLeader(onLeader);
   // Leader-only Kubernetes tasks: CSR signer controller, Istio secrets (issue 7; k8s/serve.ts).

@@ -305,7 +305,7 @@ async function raWiring(d: WiringDeps, upstream: Upstream): Promise<WiredUpstrea
       const c = h.material.signer.cert;
       return {
         type: upstream.type,
-        arn: upstream.source,
+        ...(upstream.type === 'awspca' ? { arn: upstream.source } : { source: upstream.source }),
         mode: 'ra',
         ready: authority?.notReadyReason() === undefined,
         issuingCA: c.subject,
