@@ -179,8 +179,9 @@ async function main() {
     process.stdout.write(`${JSON.stringify({ ok, failed, elapsedMs: elapsed, open: extra.filter((s) => !s.closed).length })}\n`);
     // Hold until the parent has read the server's memory, then exit.
     await new Promise((r) => process.stdin.once('data', r));
-    for (const s of [...extra, ...sessions]) s.close();
-    return;
+    for (const s of [...extra, ...sessions]) s.destroy();
+    // stdin would keep the event loop alive.
+    process.exit(0);
   }
   if (spec.rate) return openLoop(sessions);
   const quota = spec.total ? { left: spec.total } : undefined;

@@ -128,9 +128,13 @@ function runLoad(spec: LoadSpec, onRunning?: (child: ChildProcess) => Promise<vo
       out += c.toString();
       if (onRunning && out.includes('\n')) {
         const first = out;
-        onRunning(child).then(() => child.stdin!.write('go\n'), reject);
+        const measure = onRunning;
         onRunning = undefined;
-        resolve(JSON.parse(first) as LoadResult);
+        // Measure while the connections are still open, then let the load generator close them.
+        measure(child).then(() => {
+          child.stdin!.write('go\n');
+          resolve(JSON.parse(first) as LoadResult);
+        }, reject);
       }
     });
     child.on('exit', (code) => {
@@ -247,9 +251,14 @@ async function storm(results: Record<string, unknown>) {
   console.log(`storm: ${r.ok}/${n} certified in ${fmt(r.elapsedMs)} ms (${fmt(r.rate)}/s), failed ${r.failed}, retried ${r.retried}, p99 ${fmt(r.p99)} ms, server peak RSS ${fmt(mem.peak / 1048576, 1)} MB`);
   results.storm = { workloads: n, ok: r.ok, failed: r.failed, retried: r.retried, elapsedMs: r.elapsedMs, p99: r.p99, peakRss: mem.peak };
 
-  console.log('\n== memory at 1,000 concurrent connections');
   await stop(server.proc);
-  const s2 = await startMeshca('ec-p256');
+  rmSync(server.dir, { recursive: true, force: true });
+}
+
+async function connections(workers: number, results: Record<string, unknown>) {
+  const keys = await keyPool('ec-p256', POOL);
+  console.log(`\n== memory at 1,000 concurrent connections, ${workers} gRPC process(es)`);
+  const s2 = await startMeshca('ec-p256', ['--workers', String(workers)]);
   const w2 = await workloads(s2.dir, keys, POOL, 'conn');
   writePool(join(s2.dir, 'conn.json'), w2);
   const before = treeMemory(s2.proc.pid!);
@@ -258,10 +267,10 @@ async function storm(results: Record<string, unknown>) {
     await new Promise((r) => setTimeout(r, 500));
     during = treeMemory(s2.proc.pid!);
   });
-  console.log(`1,000 connections: ${rc.ok} calls ok, ${rc.failed} failed; server RSS ${fmt(before.rss / 1048576, 1)} MB idle -> ${fmt(during.rss / 1048576, 1)} MB with 1,000 connections open (peak ${fmt(during.peak / 1048576, 1)} MB, ${WORKERS} processes)`);
-  results.connections = { connections: 1000, ok: rc.ok, failed: rc.failed, rssIdle: before.rss, rssWithConnections: during.rss, peakRss: during.peak };
+  const procs = workers > 1 ? workers + 1 : 1;
+  console.log(`1,000 connections: ${rc.ok} calls ok, ${rc.failed} failed; server RSS ${fmt(before.rss / 1048576, 1)} MB idle -> ${fmt(during.rss / 1048576, 1)} MB with 1,000 connections open (peak ${fmt(during.peak / 1048576, 1)} MB, ${procs} process(es))`);
+  ((results.connections ??= []) as unknown[]).push({ workers, connections: 1000, ok: rc.ok, failed: rc.failed, rssIdle: before.rss, rssWithConnections: during.rss, peakRss: during.peak });
   await stop(s2.proc);
-  rmSync(server.dir, { recursive: true, force: true });
   rmSync(s2.dir, { recursive: true, force: true });
 }
 
@@ -274,6 +283,7 @@ async function main() {
   if (!only || only === 'ec') await scenario('ec-p256', speed, results);
   if (!only || only === 'rsa') await scenario('rsa-2048', speed, results);
   if (!only || only === 'storm') await storm(results);
+  if (!only || only === 'conn') for (const workers of new Set([1, WORKERS])) await connections(workers, results);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const out = join(ROOT, 'bench/results/latest.json');
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
