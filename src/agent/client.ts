@@ -22,8 +22,11 @@ export interface CaClient {
 export interface GrpcCaClientOptions {
   /** host:port of the CA. */
   address: string;
-  /** PEM roots that the CA's serving certificate must chain to; required unless plaintext. */
-  rootPem?: string;
+  /**
+   * PEM roots that the CA's serving certificate must chain to; required unless plaintext. A
+   * function is called for every call, so that roots learnt during a rotation are used (trust.ts).
+   */
+  rootPem?: string | (() => string);
   /** Name checked in the CA's certificate, as istio-agent does with istiod.istio-system.svc. */
   serverName: string;
   /** Local testing only: no TLS at all (tokens then travel in clear). */
@@ -75,7 +78,12 @@ export function grpcCaClient(o: GrpcCaClientOptions): CaClient {
         }
         creds = credentials.createInsecure();
       } else {
-        const root = Buffer.from(o.rootPem!);
+        let root: Buffer;
+        try {
+          root = Buffer.from(typeof o.rootPem === 'function' ? o.rootPem() : o.rootPem!);
+        } catch (e) {
+          return Promise.reject(e);
+        }
         creds =
           auth.kind === 'mtls'
             ? credentials.createSsl(root, Buffer.from(auth.keyPem), Buffer.from(auth.certChainPem))

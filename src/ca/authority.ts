@@ -51,6 +51,8 @@ export const IMPERSONATED_IDENTITY = 'ImpersonatedIdentity';
 export class Authority {
   private material: SigningMaterial;
   private rootPems: string[];
+  /** cert_chain entries above the leaf, when they differ from the signer's own chain (see chainTail). */
+  private tail: string[] | undefined;
 
   constructor(
     material: SigningMaterial,
@@ -59,12 +61,14 @@ export class Authority {
   ) {
     this.material = material;
     this.rootPems = material.roots.map((r) => r.pem);
+    this.tail = chainTail(material);
   }
 
   /** Swaps the signing material (a renewed intermediate, a root rotation) without a restart. */
   setMaterial(m: SigningMaterial): void {
     this.material = m;
     this.rootPems = m.roots.map((r) => r.pem);
+    this.tail = chainTail(m);
   }
 
   get signer(): Signer {
@@ -150,8 +154,24 @@ export class Authority {
     const ttlSeconds = this.ttlFor(req.ttlSeconds);
     const identities = this.identitiesFor(req.caller, req.metadata);
     const issued = issueWorkloadCertificate(this.material.signer, { csr: req.csr, identities, ttlSeconds, now: this.now() });
-    return { issued, chain: issued.chain, roots: this.rootPems, identity: issued.sans.uris?.[0] ?? '' };
+    const chain = this.tail ? [issued.chain[0], ...this.tail] : issued.chain;
+    return { issued, chain, roots: this.rootPems, identity: issued.sans.uris?.[0] ?? '' };
   }
+}
+
+/**
+ * istiod's cert_chain ends with the whole content of root-cert.pem as one entry, so that a client
+ * reading only cert_chain (no root_cert) also trusts every root during a rotation. With one root
+ * that is already the signer's chain (undefined: nothing to rewrite on the hot path); otherwise
+ * the issuing CA, the intermediates above it, then every root in one PEM entry.
+ */
+function chainTail(m: SigningMaterial): string[] | undefined {
+  const above = m.signer.chain;
+  const last = above[above.length - 1];
+  if (m.roots.length === 0) return undefined;
+  if (m.roots.length === 1 && last && last.der.equals(m.roots[0].der)) return undefined;
+  const isRoot = (c: ParsedCertificate) => m.roots.some((r) => r.der.equals(c.der));
+  return [m.signer.cert.pem, ...above.filter((c) => !isRoot(c)).map((c) => c.pem), m.roots.map((r) => r.pem).join('')];
 }
 
 /** The identity a CSR asks for, for the audit of a refusal; '' when the CSR does not parse. */

@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { runAgent, type AgentEvent } from '../agent/agent.js';
 import { grpcCaClient } from '../agent/client.js';
 import { issueOnce, loadCertDir, type AgentConfig } from '../agent/issue.js';
+import { caTrust } from '../agent/trust.js';
 import { DEFAULT_RENEW_AT } from '../agent/schedule.js';
 import { MeshcaError, invalid } from '../errors.js';
 import { parseKeyAlgorithm } from '../pki/keys.js';
@@ -77,9 +78,11 @@ function describe(e: AgentEvent): string {
 
 async function action(f: AgentFlags): Promise<void> {
   const cfg = toConfig(f);
+  // Checked once up front so that a bad --ca-root fails at start; then re-read with the roots of the last answer (agent/trust.ts).
+  const initialRoot = readRoot(f.caRoot, f.plaintext);
   const client = grpcCaClient({
     address: f.caAddr,
-    rootPem: readRoot(f.caRoot, f.plaintext),
+    rootPem: initialRoot === undefined ? undefined : caTrust(resolve(f.caRoot!), cfg.outDir),
     serverName: f.caServerName,
     plaintext: f.plaintext,
     clusterId: f.clusterId,

@@ -2,6 +2,7 @@ import type { ConfigKey } from './schema.js';
 import { UPSTREAM_FIELDS } from './upstream.js';
 import { STORE_FIELDS } from './store.js';
 import { K8S_FIELDS } from './k8s.js';
+import { CONTROLLERS_FIELDS } from './controllers.js';
 
 /** How a flag or environment string becomes the value the schema expects. */
 export type FieldKind = 'string' | 'bool' | 'number' | 'duration' | 'list';
@@ -45,6 +46,7 @@ export const FIELDS = {
   ...UPSTREAM_FIELDS,
   ...STORE_FIELDS,
   ...K8S_FIELDS,
+  ...CONTROLLERS_FIELDS,
 } as const satisfies Record<ConfigKey, FieldSpec>;
 
 export const CONFIG_KEYS = Object.keys(FIELDS) as ConfigKey[];

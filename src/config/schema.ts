@@ -5,6 +5,7 @@ import { durationSeconds } from './duration.js';
 import { UPSTREAM_SHAPE, refineUpstream } from './upstream.js';
 import { STORE_SHAPE, refineStore } from './store.js';
 import { K8S_SHAPE, refineK8s } from './k8s.js';
+import { CONTROLLERS_SHAPE } from './controllers.js';
 
 const DAY = 86_400;
 
@@ -66,6 +67,8 @@ export const ConfigSchema = z
     ...STORE_SHAPE,
     // Kubernetes: CSR upstream and signer, leader election, state Secret, Istio Secrets: config/k8s.ts.
     ...K8S_SHAPE,
+    // Declarative controllers in the server (issue 6): config/controllers.ts.
+    ...CONTROLLERS_SHAPE,
   })
   .superRefine((c, ctx) => {
     refineUpstream(c, ctx);

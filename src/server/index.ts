@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { LocalTokenIssuer, createAuthenticator } from '../auth/index.js';
-import { Authority } from '../ca/authority.js';
+import { Authority, type SigningMaterial } from '../ca/authority.js';
 import { bootstrapCa } from '../ca/bootstrap.js';
 import { IssuanceService } from '../ca/issuance.js';
 import { RateLimiter } from '../ca/rate-limit.js';
@@ -28,6 +28,9 @@ import type { RemoteServingTls } from './remote-serving-tls.js';
 import { servePcaApi } from './serve-pca-api.js';
 import { withRegistries } from './upstream-metrics.js';
 import { wireUpstream } from './upstream-wiring.js';
+// Issue 6: the served bundle reloads without a restart; the declarative controllers run on the leader.
+import { wireControllers } from './controllers-wiring.js';
+import { ClusterBundleReload } from './reload.js';
 // Kubernetes (issue 7): CA state in a Secret, Lease leader election, CSR signer and Istio secrets.
 import { kubernetesLeadership, prepareKubernetesState, startKubernetesControllers } from '../k8s/serve.js';
 
@@ -140,6 +143,9 @@ async function start(
   if (boot?.createdRoot) log.info({ fingerprint: boot.bundle.roots[0].fingerprint256, dir: config.dir }, 'created a new root');
   if (boot?.createdIntermediate) log.info({ cluster: config.cluster }, 'created the cluster intermediate');
   if (boot?.rootReplaced) log.warn(boot.rootReplaced, 'the root differs from the one recorded at the last start (replaced by an import?)');
+  // Workers reload only when the primary says so (cluster.ts), the primary and a single process watch the files.
+  const bundleReload = boot && new ClusterBundleReload({ state, cluster: config.cluster, initial: boot.bundle, now, log, watchMarker: role !== 'worker' });
+  if (bundleReload) cleanup.push(() => bundleReload.close());
 
   const policy = {
     trustDomain: config.trustDomain,
@@ -160,7 +166,7 @@ async function start(
     jwksIssuer: config.jwksIssuer,
     oidcIssuer: config.oidcIssuer,
     kubeconfig: config.kubeconfig,
-    issuers: () => (up ? up.issuers() : [authority.signer.cert.node]),
+    issuers: () => (up ? up.issuers() : (bundleReload?.issuers() ?? [authority.signer.cert.node])),
     now,
   });
   const metrics = new ServerMetrics();
@@ -178,7 +184,7 @@ async function start(
   let tls: ServingTls | RemoteServingTls | undefined;
   // A renewed intermediate (or a worker's reload of it): new requests sign with it, requests in flight
   // finish with the signer they already hold, and the serving certificate follows.
-  up?.onSwap((m) => {
+  const swapMaterial = (m: SigningMaterial): void => {
     authority.setMaterial(m);
     metrics.setHierarchy(config.cluster, [m.signer.cert, ...m.signer.chain], m.roots);
     try {
@@ -187,7 +193,9 @@ async function start(
       log.error({ err: e }, 'serving certificate from the new intermediate failed; the current one stays');
     }
     onCaChanged?.();
-  });
+  };
+  up?.onSwap(swapMaterial);
+  bundleReload?.onSwap(swapMaterial);
   let grpcPort = 0;
   if (role !== 'primary') {
     if (!config.plaintext) {
@@ -260,6 +268,11 @@ async function start(
   if (onLeader) leader.onLeader(onLeader);
   // Leader-only Kubernetes tasks: CSR signer controller, Istio secrets (issue 7; k8s/serve.ts).
   if (role !== 'worker') await startKubernetesControllers(config, { authority, log, now, leader });
+  // Declarative controllers (issue 6; controllers-wiring.ts); a cacerts they write reloads at once.
+  if (role !== 'worker' && config.controllers) {
+    const controllers = wireControllers({ dir: config.dir, leader, log, now, passphrase, onCacertsWrite: (c) => void (c === config.cluster && bundleReload?.check()) });
+    cleanup.push(() => controllers.close());
+  }
 
   const grpcHost = splitHostPort(config.grpcAddr).host;
   const root = authority.roots[authority.roots.length - 1];
@@ -275,7 +288,7 @@ async function start(
     createdRoot: boot?.createdRoot ?? ha?.createdRoot ?? false,
     createdIntermediate: boot?.createdIntermediate ?? up?.createdIntermediate ?? false,
     pcaApiUrl,
-    reloadCa: up && (() => up.reload()),
+    reloadCa: up ? () => up.reload() : bundleReload && (() => void bundleReload.check()),
     issueToken: (r) => local.issue({ namespace: r.namespace, serviceAccount: r.serviceAccount, ttlSeconds: r.ttlSeconds ?? 3600, audience: r.audience ?? config.audience, now: now() }),
     close: () => (closing ??= closeAll()),
     onLeader: (cb) => leader.onLeader(cb),

@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import type { FieldSpec } from './fields.js';
+
+/**
+ * The `meshca serve` key for the declarative controllers (issue 6): Certificates, issuers,
+ * RootTrustPolicies and RootRotations reconciled by the server itself (on the leader), so that
+ * renewals and rotation phases happen on time without a cron of `meshca reconcile`. Spread into
+ * the one schema (schema.ts) and field table (fields.ts) like the other groups.
+ */
+export const CONTROLLERS_SHAPE = {
+  controllers: z.boolean().default(true),
+};
+
+export const CONTROLLERS_FIELDS = {
+  controllers: { kind: 'bool', help: 'run the declarative controllers (renewals, RootTrustPolicy, RootRotation) in the leader; false leaves them to `meshca reconcile`' },
+} as const satisfies Record<keyof typeof CONTROLLERS_SHAPE, FieldSpec>;
