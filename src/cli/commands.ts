@@ -1,45 +1,36 @@
 import type { Command } from 'commander';
-import { register as agent } from './agent.js';
-import { register as apply } from './apply.js';
-import { register as caImport } from './ca-import.js';
-import { register as cluster } from './cluster.js';
-import { register as compareRoots } from './compare-roots.js';
-import { register as del } from './delete.js';
-import { register as genCa } from './gen-ca.js';
-import { register as get } from './get.js';
-import { register as init } from './init.js';
-import { register as inspect } from './inspect.js';
-import { register as intermediate } from './intermediate.js';
-import { register as issue } from './issue.js';
-import { register as k8sSigner } from './k8s-signer.js';
-import { register as pcaApi } from './pca-api.js';
-import { register as reconcile } from './reconcile.js';
-import { register as root } from './root.js';
-import { register as serve } from './serve.js';
-import { register as token } from './token.js';
-import { register as verify } from './verify.js';
 
 /** Every CLI command registers itself here: one file per command in this folder. */
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [
-  serve,
-  token,
-  agent,
-  genCa,
-  pcaApi,
-  init,
-  root,
-  intermediate,
-  caImport,
-  issue,
-  inspect,
-  verify,
-  compareRoots,
-  apply,
-  get,
-  del,
-  reconcile,
-  cluster,
-  k8sSigner,
+/**
+ * Commands are loaded on demand: `meshca issue` never loads the server, the AWS SDK or the
+ * Kubernetes client, which keeps each CLI start (and the server's own memory) small. Help and
+ * unknown commands load them all.
+ */
+export interface CommandEntry {
+  name: string;
+  load: () => Promise<{ register: Register }>;
+}
+
+export const COMMANDS: CommandEntry[] = [
+  { name: 'serve', load: () => import('./serve.js') },
+  { name: 'token', load: () => import('./token.js') },
+  { name: 'agent', load: () => import('./agent.js') },
+  { name: 'gen-ca', load: () => import('./gen-ca.js') },
+  { name: 'pca-api', load: () => import('./pca-api.js') },
+  { name: 'init', load: () => import('./init.js') },
+  { name: 'root', load: () => import('./root.js') },
+  { name: 'intermediate', load: () => import('./intermediate.js') },
+  { name: 'ca', load: () => import('./ca-import.js') },
+  { name: 'issue', load: () => import('./issue.js') },
+  { name: 'inspect', load: () => import('./inspect.js') },
+  { name: 'verify', load: () => import('./verify.js') },
+  { name: 'compare-roots', load: () => import('./compare-roots.js') },
+  { name: 'apply', load: () => import('./apply.js') },
+  { name: 'get', load: () => import('./get.js') },
+  { name: 'delete', load: () => import('./delete.js') },
+  { name: 'reconcile', load: () => import('./reconcile.js') },
+  { name: 'cluster', load: () => import('./cluster.js') },
+  { name: 'k8s-signer', load: () => import('./k8s-signer.js') },
 ];

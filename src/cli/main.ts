@@ -2,8 +2,8 @@ import { CommanderError } from 'commander';
 import { exitCodeOf, toMeshcaError } from '../errors.js';
 import { buildProgram } from './program.js';
 
-const program = buildProgram();
 try {
+  const program = await buildProgram();
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
