@@ -84,8 +84,6 @@ export interface AuditStatsQuery {
   bucketSeconds: number;
   /** Certificates still valid at this time count as "valid". */
   now: Date;
-  /** No certificate issued before this can still be valid (now minus the largest TTL): bounds the scan. */
-  validSince: Date;
   /** How many recent refusals to return. */
   refusals: number;
 }

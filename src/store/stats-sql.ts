@@ -15,14 +15,16 @@ export const AUDIT_STATS_SQL = {
               SUM(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END) AS refused
             FROM audit WHERE time >= ${q(3)} GROUP BY start ORDER BY start`;
   },
-  /** $1 = since, $2 = now, $3 = validSince (ms). */
-  clusters: (p: Placeholder | string) => {
+  /** Issued since $1 (ms), per cluster, with the latest issuance time. */
+  issuedPerCluster: (p: Placeholder | string) => {
     const q = ph(p);
-    return `SELECT cluster,
-              SUM(CASE WHEN time >= ${q(1)} THEN 1 ELSE 0 END) AS issued,
-              SUM(CASE WHEN not_after > ${q(2)} THEN 1 ELSE 0 END) AS valid,
-              MAX(time) AS last
-            FROM audit WHERE outcome = 'issued' AND time >= ${q(3)} GROUP BY cluster ORDER BY cluster`;
+    return `SELECT cluster, COUNT(*) AS issued, MAX(time) AS last
+            FROM audit WHERE outcome = 'issued' AND time >= ${q(1)} GROUP BY cluster`;
+  },
+  /** Still valid at $1 (ms), per cluster: reads only live certificates (index on outcome, not_after). */
+  validPerCluster: (p: Placeholder | string) => {
+    const q = ph(p);
+    return `SELECT cluster, COUNT(*) AS valid FROM audit WHERE outcome = 'issued' AND not_after > ${q(1)} GROUP BY cluster`;
   },
   /** $1 = since (ms). */
   reasons: (p: Placeholder | string) => {
@@ -35,6 +37,22 @@ export const AUDIT_STATS_SQL = {
     return `SELECT * FROM audit WHERE outcome = 'refused' ORDER BY time DESC, id DESC LIMIT ${q(1)}`;
   },
 };
+
+/** Joins the two per-cluster counts (drivers return numbers or numeric strings), sorted by cluster. */
+export function mergeClusterCounts(
+  issued: { cluster: string; issued: number | string; last: number | string | null }[],
+  valid: { cluster: string; valid: number | string }[],
+): { cluster: string; issued: number; valid: number; lastIssued?: Date }[] {
+  const out = new Map<string, { cluster: string; issued: number; valid: number; lastIssued?: Date }>();
+  const get = (cluster: string) => out.get(cluster) ?? out.set(cluster, { cluster, issued: 0, valid: 0 }).get(cluster)!;
+  for (const r of issued) {
+    const c = get(r.cluster);
+    c.issued = Number(r.issued);
+    if (r.last !== null) c.lastIssued = new Date(Number(r.last));
+  }
+  for (const r of valid) get(r.cluster).valid = Number(r.valid);
+  return [...out.values()].sort((a, b) => a.cluster.localeCompare(b.cluster));
+}
 
 function ph(p: Placeholder | string): Placeholder {
   return typeof p === 'string' ? () => p : p;

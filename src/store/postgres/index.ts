@@ -2,7 +2,7 @@ import pg from 'pg';
 import { MeshcaError } from '../../pki/errors.js';
 import type { AdvisoryFence, CaMaterialKind, CaMaterialRow, CaMaterialRows, LeaderTerm } from '../ca-material.js';
 import type { AuditEntry, AuditQuery, AuditRecord, AuditStats, AuditStatsQuery, StoreWithStats, TokenKeyRecord } from '../index.js';
-import { AUDIT_STATS_SQL } from '../stats-sql.js';
+import { AUDIT_STATS_SQL, mergeClusterCounts } from '../stats-sql.js';
 import { GroupCommitQueue, QueueFullError } from './audit-queue.js';
 import { LOCKS, LOCK_NAMESPACE, MATERIAL_CHANNEL } from './locks.js';
 import * as material from './material.js';
@@ -163,15 +163,16 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
   async auditStats(q: AuditStatsQuery): Promise<AuditStats> {
     const p = (i: number) => `$${i}`;
     const bucketMs = q.bucketSeconds * 1000;
-    const [buckets, clusters, reasons, recent] = await Promise.all([
+    const [buckets, issued, valid, reasons, recent] = await Promise.all([
       this.pool.query<{ start: string; issued: string; refused: string }>(AUDIT_STATS_SQL.buckets(p), [bucketMs, bucketMs, q.since.getTime()]),
-      this.pool.query<{ cluster: string; issued: string; valid: string; last: string | null }>(AUDIT_STATS_SQL.clusters(p), [q.since.getTime(), q.now.getTime(), q.validSince.getTime()]),
+      this.pool.query<{ cluster: string; issued: string; last: string | null }>(AUDIT_STATS_SQL.issuedPerCluster(p), [q.since.getTime()]),
+      this.pool.query<{ cluster: string; valid: string }>(AUDIT_STATS_SQL.validPerCluster(p), [q.now.getTime()]),
       this.pool.query<{ reason: string; count: string }>(AUDIT_STATS_SQL.reasons(p), [q.since.getTime()]),
       this.pool.query<AuditRow>(AUDIT_STATS_SQL.recentRefusals(p), [Math.max(1, Math.floor(q.refusals))]),
     ]);
     return {
       buckets: buckets.rows.map((b) => ({ start: Number(b.start), issued: Number(b.issued), refused: Number(b.refused) })),
-      clusters: clusters.rows.map((c) => ({ cluster: c.cluster, issued: Number(c.issued), valid: Number(c.valid), lastIssued: c.last === null ? undefined : new Date(Number(c.last)) })),
+      clusters: mergeClusterCounts(issued.rows, valid.rows),
       reasons: reasons.rows.map((r) => ({ reason: r.reason, count: Number(r.count) })),
       recentRefusals: recent.rows.map(fromAuditRow),
     };

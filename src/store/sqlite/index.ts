@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { MeshcaError } from '../../pki/errors.js';
 import { PRIVATE_MODE } from '../../util/fs.js';
 import type { AuditEntry, AuditQuery, AuditRecord, AuditStats, AuditStatsQuery, Store, TokenKeyRecord } from '../index.js';
-import { AUDIT_STATS_SQL } from '../stats-sql.js';
+import { AUDIT_STATS_SQL, mergeClusterCounts } from '../stats-sql.js';
 import { MIGRATIONS } from './migrations.js';
 
 export const DB_FILE_NAME = 'meshca.db';
@@ -202,12 +202,13 @@ export class SqliteStore implements Store {
   async auditStats(q: AuditStatsQuery): Promise<AuditStats> {
     const bucketMs = q.bucketSeconds * 1000;
     const buckets = this.db.prepare(AUDIT_STATS_SQL.buckets('?')).all(bucketMs, bucketMs, q.since.getTime()) as { start: number; issued: number; refused: number }[];
-    const clusters = this.db.prepare(AUDIT_STATS_SQL.clusters('?')).all(q.since.getTime(), q.now.getTime(), q.validSince.getTime()) as { cluster: string; issued: number; valid: number; last: number | null }[];
+    const issued = this.db.prepare(AUDIT_STATS_SQL.issuedPerCluster('?')).all(q.since.getTime()) as { cluster: string; issued: number; last: number | null }[];
+    const valid = this.db.prepare(AUDIT_STATS_SQL.validPerCluster('?')).all(q.now.getTime()) as { cluster: string; valid: number }[];
     const reasons = this.db.prepare(AUDIT_STATS_SQL.reasons('?')).all(q.since.getTime()) as { reason: string; count: number }[];
     const recent = this.db.prepare(AUDIT_STATS_SQL.recentRefusals('?')).all(Math.max(1, Math.floor(q.refusals))) as AuditRow[];
     return {
       buckets: buckets.map((b) => ({ start: Number(b.start), issued: Number(b.issued), refused: Number(b.refused) })),
-      clusters: clusters.map((c) => ({ cluster: c.cluster, issued: Number(c.issued), valid: Number(c.valid), lastIssued: c.last === null ? undefined : new Date(Number(c.last)) })),
+      clusters: mergeClusterCounts(issued, valid),
       reasons: reasons.map((r) => ({ reason: r.reason, count: Number(r.count) })),
       recentRefusals: recent.map(fromRow),
     };

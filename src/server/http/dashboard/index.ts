@@ -4,7 +4,7 @@ import { hasAuditStats, type Store } from '../../../store/index.js';
 import { APP_JS } from './assets/app.js';
 import { PAGE_HTML } from './assets/page.js';
 import { STYLE_CSS } from './assets/style.js';
-import { dashboardDocument, type IntermediateView, type ReplicaView } from './data.js';
+import { dashboardDocument, type DashboardDocument, type DashboardInput, type IntermediateView, type ReplicaView } from './data.js';
 import type { DashboardSource } from './source.js';
 
 export type { DashboardSource, RotationView, UpstreamView } from './source.js';
@@ -19,8 +19,6 @@ export interface DashboardDeps {
   store: Store;
   trustDomain: string;
   cluster: string;
-  /** Largest workload TTL: no certificate issued longer ago can still be valid (bounds the count). */
-  maxTtlSeconds: number;
   now: () => Date;
   serving?: () => { notBefore?: Date; notAfter: Date; sans: string[] } | undefined;
   /** Every cluster intermediate known here (state directory or database), the signing one included. */
@@ -48,43 +46,70 @@ function asset(type: string, body: string): Handler {
   };
 }
 
-export async function dashboardJson(d: DashboardDeps): Promise<ReturnType<typeof dashboardDocument>> {
-  const now = d.now();
+type Gathered = Pick<DashboardInput, 'stats' | 'intermediates' | 'rotation' | 'upstreams' | 'terms'>;
+
+/** The part that queries the store and the sources. */
+async function gather(d: DashboardDeps, now: Date): Promise<Gathered> {
   // Rows are written in batches: flush so that a request just answered shows up.
   await d.store.flush().catch(() => {});
   const since = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - (WINDOW_MINUTES - 1) * 60_000);
   const [stats, intermediates, rotation, upstreams, terms] = await Promise.all([
-    hasAuditStats(d.store) ? d.store.auditStats({ since, bucketSeconds: 60, now, validSince: new Date(now.getTime() - d.maxTtlSeconds * 1000), refusals: RECENT_REFUSALS }) : undefined,
+    hasAuditStats(d.store) ? d.store.auditStats({ since, bucketSeconds: 60, now, refusals: RECENT_REFUSALS }) : undefined,
     d.intermediates(),
     d.source?.rootRotation?.().catch(() => undefined),
     d.source?.upstreams?.().catch(() => []),
     d.leaderTerms?.().catch(() => []),
   ]);
+  return { stats, intermediates, rotation, upstreams: upstreams ?? [], terms };
+}
+
+/** The document from gathered data and what this process knows now (leadership, roots, serving certificate). */
+function document(d: DashboardDeps, g: Gathered, now: Date): DashboardDocument {
   return dashboardDocument({
+    ...g,
     now,
     trustDomain: d.trustDomain,
     cluster: d.cluster,
     roots: d.authority.roots,
-    intermediates,
-    stats,
     serving: d.serving?.(),
     replica: d.replica(),
-    rotation,
-    upstreams: upstreams ?? [],
-    terms,
     windowMinutes: WINDOW_MINUTES,
   });
 }
 
+export async function dashboardJson(d: DashboardDeps): Promise<DashboardDocument> {
+  const now = d.now();
+  return document(d, await gather(d, now), now);
+}
+
+/**
+ * Several open dashboards share one round of store queries per second instead of each running its
+ * own; leadership and the clock are still read fresh on every request.
+ */
+const MEMO_MS = 1000;
+
 export function dashboardRoutes(d: DashboardDeps): Record<string, Handler> {
+  let memo: { at: number; data: Promise<Gathered> } | undefined;
+  const gathered = (now: Date): Promise<Gathered> => {
+    const t = Date.now();
+    if (!memo || t - memo.at > MEMO_MS) {
+      const data = gather(d, now);
+      memo = { at: t, data };
+      // A failure is not remembered: the next request tries again.
+      data.catch(() => (memo = undefined));
+    }
+    return memo.data;
+  };
+  const json: Handler = async (_q, _u, res) => {
+    const now = d.now();
+    const text = `${JSON.stringify(document(d, await gathered(now), now), null, 2)}\n`;
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
   return {
     '/': asset('text/html; charset=utf-8', PAGE_HTML),
     '/dashboard/app.js': asset('text/javascript; charset=utf-8', APP_JS),
     '/dashboard/style.css': asset('text/css; charset=utf-8', STYLE_CSS),
-    '/v1/dashboard': async (_q, _u, res) => {
-      const text = `${JSON.stringify(await dashboardJson(d), null, 2)}\n`;
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
-    },
+    '/v1/dashboard': json,
   };
 }

@@ -114,7 +114,6 @@ export function dashboardFor(w: DashboardWiring): DashboardDeps {
     store: w.store,
     trustDomain: w.config.trustDomain,
     cluster: w.config.cluster,
-    maxTtlSeconds: w.config.maxTtl,
     now: w.now,
     serving: w.serving,
     intermediates: async () => {
