@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { LocalTokenIssuer, createAuthenticator } from '../auth/index.js';
@@ -217,10 +217,11 @@ async function start(
       grpcPort = await h2.listen(gp.host, gp.port).catch((e: Error) => Promise.reject(bindError(e)));
       cleanup.push(() => h2.close());
     } else {
+      const grpc = await import('@grpc/grpc-js');
       const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': Math.max(4 << 20, config.maxCsrBytes * 4) });
       grpcServer.addService(CA_SERVICE, { CreateCertificate: createCertificateHandler(service, log) });
       grpcPort = await new Promise<number>((resolve, reject) =>
-        grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials() : grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(bindError(err)) : resolve(port))),
+        grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials(grpc) : grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(bindError(err)) : resolve(port))),
       );
       cleanup.push(() => shutdownGrpc(grpcServer));
     }

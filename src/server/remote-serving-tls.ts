@@ -54,8 +54,8 @@ export class RemoteServingTls {
     return t;
   }
 
-  credentials(): grpc.ServerCredentials {
-    return this.provider.credentials();
+  credentials(g: typeof grpc): grpc.ServerCredentials {
+    return this.provider.credentials(g);
   }
 
   subscribe(l: (m: RemoteServingMaterial) => void): void {

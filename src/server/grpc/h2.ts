@@ -1,8 +1,7 @@
 import { constants, createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import { grpcStatusOf, toMeshcaError } from '../../errors.js';
+import { GrpcStatus, grpcStatusOf, toMeshcaError } from '../../errors.js';
 import { MeshcaError } from '../../pki/errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { bearerToken } from '../../auth/index.js';
 import type { IssuanceService } from '../../ca/issuance.js';
 import { grpcStatusOf, toMeshcaError } from '../../errors.js';

@@ -39,8 +39,8 @@ export class ServingTls {
     this.renew();
   }
 
-  credentials(): grpc.ServerCredentials {
-    return this.provider.credentials();
+  credentials(g: typeof grpc): grpc.ServerCredentials {
+    return this.provider.credentials(g);
   }
 
   /** For transports other than grpc-js: called with every new serving certificate. */

@@ -1,4 +1,4 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 
 type CaListener = grpc.experimental.CaCertificateUpdateListener;
 type IdListener = grpc.experimental.IdentityCertificateUpdateListener;
@@ -44,8 +44,9 @@ export class ServingCertificateProvider implements grpc.experimental.Certificate
     this.idListeners.delete(l);
   }
 
-  credentials(): grpc.ServerCredentials {
+  /** grpc-js is passed in, loaded only by the grpc-js transport. */
+  credentials(g: typeof grpc): grpc.ServerCredentials {
     // Despite the parameter names in grpc-js's typings, the first argument is the identity provider.
-    return grpc.experimental.createCertificateProviderServerCredentials(this, this, false);
+    return g.experimental.createCertificateProviderServerCredentials(this, this, false);
   }
 }
