@@ -110,6 +110,8 @@ test('three replicas, leader SIGKILLed mid-renewal: no failed request, no lost a
     const received: { serial: string; intermediate: string; replica: number; attempts: number }[] = [];
     let failed = 0;
     let retried = 0;
+    /** Failed attempts by replica and gRPC status: which replica failed, and how. */
+    const errors = new Map<string, number>();
     let stop = false;
     const loop = async (k: number) => {
       let turn = k;
@@ -122,7 +124,9 @@ test('three replicas, leader SIGKILLed mid-renewal: no failed request, no lost a
             received.push({ serial: serialOf(res.certChain[0]), intermediate: serialOf(res.certChain[1]), replica: ix, attempts: attempt });
             if (attempt > 1) retried++;
             ok = true;
-          } catch {
+          } catch (e) {
+            const key = `replica ${ix} ${(e as { code?: number }).code ?? '?'}`;
+            errors.set(key, (errors.get(key) ?? 0) + 1);
             await new Promise((r) => setTimeout(r, 100));
           }
         }
@@ -150,6 +154,9 @@ test('three replicas, leader SIGKILLed mid-renewal: no failed request, no lost a
       return r.rows[0].g >= interruptedGeneration + 1 ? true : undefined;
     }, 40_000, 200);
     await new Promise((r) => setTimeout(r, 1500));
+    // The new leader's dashboard tells the story: it leads, a second term began, it signs with the newest generation.
+    const newLeader = (await Promise.all(survivors.map(async (r) => ((await isLeader(r)) ? r : undefined)))).find(Boolean)!;
+    const dash = (await getJson<{ replica: { leader: boolean; store: string }; leaderTerms: unknown[]; hierarchy: { roots: { intermediates: { signing: boolean; generation: number }[] }[] }; upstreams: { kind: string; status: string }[] }>(newLeader.http, '/v1/dashboard')).body;
     stop = true;
     await Promise.all(load);
     clients.forEach((c) => c.close());
@@ -170,7 +177,7 @@ test('three replicas, leader SIGKILLed mid-renewal: no failed request, no lost a
 
     console.log(
       `# HA figures: ${received.length} certificates issued (${servedBeforeKill} before the kill, ${fromVictim} by the killed leader), ` +
-        `${retried} requests needed a retry, ${failed} failed after retries; audit rows lost: ${lost.length}; ` +
+        `${retried} requests needed a retry (failed attempts: ${[...errors].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}; gRPC 14 = UNAVAILABLE), ${failed} failed after retries; audit rows lost: ${lost.length}; ` +
         `failover ${failoverMs} ms (SIGKILL to a follower leading); intermediate generations ${history.map((h) => h.generation).join(',')} ` +
         `(generation ${interruptedGeneration} interrupted mid-renewal: its minted serial ${discardedSerial} discarded), leader terms ${terms.length}`,
     );
@@ -187,6 +194,13 @@ test('three replicas, leader SIGKILLed mid-renewal: no failed request, no lost a
     for (const s of seenIntermediates) assert.ok(committedSerials.has(s), `clients saw only committed intermediates (${s})`);
     assert.deepEqual([...commitsLogged].sort((a, b) => a - b), history.slice(1).map((h) => h.generation), 'each renewal was committed exactly once, by one replica');
     assert.ok(terms.length >= 2, 'a second leader term began');
+    assert.equal(dash.replica.leader, true);
+    assert.equal(dash.replica.store, 'postgres');
+    assert.ok(dash.leaderTerms.length >= 2);
+    assert.equal(dash.hierarchy.roots[0].intermediates.find((i) => i.signing)?.generation, history[history.length - 1].generation);
+    assert.equal(dash.upstreams.find((u) => u.kind === 'database')?.status, 'ok');
+    const survivorErrors = [...errors].filter(([k]) => !k.startsWith(`replica ${leaderIx} `));
+    assert.deepEqual(survivorErrors, [], 'the surviving replicas refused nothing: every failed attempt was at the killed one');
   } finally {
     await store.close();
     await db.end();
