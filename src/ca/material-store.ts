@@ -62,13 +62,13 @@ export function bundleFromRow(row: CaMaterialRow, passphrase?: string): CaBundle
   return { caCert, caKey, chain: parseCertificates(row.chainPem, `${what} chain`), roots: parseCertificates(row.rootsPem, `${what} roots`) };
 }
 
-function row(kind: CaMaterialRow['kind'], cluster: string, generation: number, b: CaBundle, o: { passphrase?: string; replica: string; now: Date }, withKey = true): CaMaterialRow {
+function row(kind: CaMaterialRow['kind'], cluster: string, generation: number, b: CaBundle, o: { passphrase?: string; replica: string; now: Date }): CaMaterialRow {
   return {
     kind,
     cluster,
     generation,
     certPem: b.caCert.pem,
-    keyPem: withKey ? keyPem(b.caKey, o.passphrase) : undefined,
+    keyPem: keyPem(b.caKey, o.passphrase),
     chainPem: certsToPem(b.chain),
     rootsPem: certsToPem(b.roots),
     fingerprint256: b.caCert.fingerprint256,
