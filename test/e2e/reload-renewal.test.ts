@@ -100,7 +100,8 @@ async function scenario(name: string, extra: string[]): Promise<void> {
   writeFileSync(join(tmp.path, `${name}-policy.yaml`), POLICY);
   ok(await meshca(['apply', '-f', join(tmp.path, `${name}-policy.yaml`)]), 'apply policy');
 
-  const serve = spawnMeshca(['serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--log-level', 'info', ...extra]);
+  // The client loop is one caller going as fast as it can: no per-caller rate limit here.
+  const serve = spawnMeshca(['serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--log-level', 'info', '--rate-limit', '0', ...extra]);
   children.push(serve);
   const listening = await serve.ready;
   const grpc = String(listening.grpc);
