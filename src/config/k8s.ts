@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSeconds } from './duration.js';
+import { duration } from './types.js';
 import type { FieldSpec } from './fields.js';
 
 /**
@@ -9,15 +9,6 @@ import type { FieldSpec } from './fields.js';
  * (fields.ts) like the upstream and store keys: flat keys, each with a flag and an env variable.
  * Every Kubernetes call uses `kubeconfig` (a path or "in-cluster"; unset: the default rules).
  */
-
-const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const s = durationSeconds(v);
-  if (s === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a positive duration such as 90s, 15m, 24h or 30d, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return s;
-});
 
 const signerName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9._/-]+$/, 'expected a Kubernetes signer name such as example.com/foo');
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a DNS label (lowercase letters, digits, "-")');

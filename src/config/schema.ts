@@ -1,26 +1,13 @@
 import { z } from 'zod';
+import { duration, hostPort } from './types.js';
 import { KEY_ALGORITHMS } from '../pki/keys.js';
 import { isSpiffeId } from '../pki/spiffe.js';
-import { durationSeconds } from './duration.js';
 import { UPSTREAM_SHAPE, refineUpstream } from './upstream.js';
 import { STORE_SHAPE, refineStore } from './store.js';
 import { K8S_SHAPE, refineK8s } from './k8s.js';
 import { CONTROLLERS_SHAPE } from './controllers.js';
 
 const DAY = 86_400;
-
-/** Accepts "24h"-style strings or a number of seconds; the parsed value is always seconds. */
-const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const s = durationSeconds(v);
-  if (s === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a positive duration such as 90s, 15m, 24h or 30d, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return s;
-});
-
-/** host:port with a numeric port; port 0 asks the kernel for a free one (tests read the bound port back). */
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:15012');
 
 const trustDomain = z.string().regex(/^[a-z0-9._-]{1,255}$/, 'expected a SPIFFE trust domain: lowercase letters, digits, ".", "-", "_"');
 

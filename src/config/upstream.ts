@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { duration, hostPort } from './types.js';
 import { invalid } from '../pki/errors.js';
 import { CA_ARN_RE, PCA_SIGNING_ALGORITHMS } from '../upstream/awspca/config.js';
-import { durationSeconds } from './duration.js';
 import type { FieldSpec } from './fields.js';
 
 /**
@@ -13,16 +13,6 @@ import type { FieldSpec } from './fields.js';
 
 const DAY = 86_400;
 
-const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const s = durationSeconds(v);
-  if (s === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a positive duration such as 90s, 15m, 24h or 30d, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return s;
-});
-
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8443');
 const region = z.string().trim().regex(/^[a-z0-9-]+$/, 'expected an AWS region such as us-east-1');
 
 export const UPSTREAM_TYPES = ['local', 'files', 'awspca', 'k8s-csr'] as const;
