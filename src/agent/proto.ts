@@ -1,49 +1,7 @@
-import protobuf from 'protobufjs';
+import { METHOD_PATH, RequestType, ResponseType } from '../proto/istio-ca.js';
 
-/**
- * The Istio CA API messages, declared here rather than loaded from a .proto file so that the
- * agent has no runtime file dependency. Struct/Value are restated under their real package
- * name: the wire format only depends on field numbers, so this is the genuine google.protobuf.Struct.
- */
-const PROTO = `
-syntax = "proto3";
-package istio.v1.auth;
-message IstioCertificateRequest {
-  string csr = 1;
-  int64 validity_duration = 3;
-  google.protobuf.Struct metadata = 4;
-}
-message IstioCertificateResponse {
-  repeated string cert_chain = 1;
-  Roots root_cert = 2;
-}
-message Roots { repeated string ca_cert = 1; }
-`;
-
-const STRUCT = `
-syntax = "proto3";
-package google.protobuf;
-message Struct { map<string, Value> fields = 1; }
-message Value {
-  oneof kind {
-    int32 null_value = 1;
-    double number_value = 2;
-    string string_value = 3;
-    bool bool_value = 4;
-    Struct struct_value = 5;
-    ListValue list_value = 6;
-  }
-}
-message ListValue { repeated Value values = 1; }
-`;
-
-export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
-
-const root = new protobuf.Root();
-protobuf.parse(STRUCT, root, { keepCase: true });
-protobuf.parse(PROTO, root, { keepCase: true });
-const RequestType = root.lookupType('istio.v1.auth.IstioCertificateRequest');
-const ResponseType = root.lookupType('istio.v1.auth.IstioCertificateResponse');
+/** The one method the agent calls. */
+export const CREATE_CERTIFICATE_PATH = METHOD_PATH;
 
 export interface IstioCertificateRequest {
   csr: string;

@@ -1,51 +1,6 @@
-import protobuf from 'protobufjs';
+import { METHOD_PATH, RequestType, ResponseType, SERVICE_NAME } from '../../proto/istio-ca.js';
 
-/**
- * Istio's CA API (security/proto/providers/... istio.v1.auth), with google.protobuf.Struct inlined so
- * that nothing is read from disk at run time. Field numbers are the wire contract: csr = 1,
- * validity_duration = 3, metadata = 4; cert_chain = 1, root_cert = 2.
- */
-const PROTO = `
-syntax = "proto3";
-package google.protobuf;
-message Struct { map<string, Value> fields = 1; }
-message Value {
-  oneof kind {
-    NullValue null_value = 1;
-    double number_value = 2;
-    string string_value = 3;
-    bool bool_value = 4;
-    Struct struct_value = 5;
-    ListValue list_value = 6;
-  }
-}
-enum NullValue { NULL_VALUE = 0; }
-message ListValue { repeated Value values = 1; }
-`;
-
-const ISTIO = `
-syntax = "proto3";
-package istio.v1.auth;
-message IstioCertificateRequest {
-  string csr = 1;
-  int64 validity_duration = 3;
-  google.protobuf.Struct metadata = 4;
-}
-message Roots { repeated string ca_cert = 1; }
-message IstioCertificateResponse {
-  repeated string cert_chain = 1;
-  Roots root_cert = 2;
-}
-`;
-
-export const SERVICE_NAME = 'istio.v1.auth.IstioCertificateService';
-export const METHOD_PATH = `/${SERVICE_NAME}/CreateCertificate`;
-
-const root = new protobuf.Root();
-protobuf.parse(PROTO, root, { keepCase: true });
-protobuf.parse(ISTIO, root, { keepCase: true });
-const RequestType = root.lookupType('istio.v1.auth.IstioCertificateRequest');
-const ResponseType = root.lookupType('istio.v1.auth.IstioCertificateResponse');
+export { METHOD_PATH, SERVICE_NAME };
 
 export interface CertificateRequest {
   csr: string;
