@@ -9,11 +9,11 @@ import { signerFromBundle } from '../ca/state.js';
 import type { ServeConfig } from '../config/index.js';
 import { intermediateTtlOf } from '../config/upstream.js';
 import { SoleLeader, type LeaderElector } from '../leader/index.js';
-import { PgAdvisoryElector } from '../leader/pg-advisory.js';
+import type { PgAdvisoryElector } from '../leader/pg-advisory.js';
 import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
 import { errorMessage, invalid } from '../pki/errors.js';
 import type { Store } from '../store/index.js';
-import { PgStore } from '../store/postgres/index.js';
+import type { PgStore } from '../store/postgres/index.js';
 import type { ServerRole } from './index.js';
 import type { WiredUpstream } from './upstream-wiring.js';
 
@@ -92,7 +92,7 @@ export interface Replicated extends WiredUpstream {
 }
 
 export function isReplicated(store: Store): store is PgStore {
-  return store instanceof PgStore;
+  return (store as Partial<PgStore>).replicated === true;
 }
 
 /** Leadership without an election (SQLite, no Lease): the single process (or the primary) leads; workers never do. */
@@ -153,10 +153,10 @@ export async function wireReplicated(d: HaDeps): Promise<Replicated> {
   const follower = new MaterialFollower({ db, cluster: config.cluster, passphrase: d.passphrase, log, onNewer: swap }, generation);
   await follower.start();
 
-  const elector =
-    d.role === 'worker'
-      ? new NeverLeader()
-      : new PgAdvisoryElector({ url: db.url, identity: id, log });
+  // pg is loaded only by deployments that use it (importing it costs about 15 MB in a bare process).
+  const advisory: PgAdvisoryElector | undefined =
+    d.role === 'worker' ? undefined : new (await import('../leader/pg-advisory.js')).PgAdvisoryElector({ url: db.url, identity: id, log });
+  const elector = advisory ?? new NeverLeader();
   const lead = leadership(elector, id, now);
   const pause = Number(process.env[FAILPOINT_PAUSE] ?? 0) || undefined;
   lead.onLeader((signal) => {
@@ -171,7 +171,7 @@ export async function wireReplicated(d: HaDeps): Promise<Replicated> {
           db,
           options: opts,
           now,
-          fence: () => (elector instanceof PgAdvisoryElector ? elector.fence() : undefined),
+          fence: () => advisory?.fence(),
           log,
           onCommitted: (v) => {
             follower.note(v);

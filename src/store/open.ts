@@ -1,5 +1,5 @@
 import type { Store } from './index.js';
-import { openPgStore, type PgStore } from './postgres/index.js';
+import type { PgStore } from './postgres/index.js';
 import { openSqliteStore, type SqliteStore } from './sqlite/index.js';
 
 export interface OpenStoreConfig {
@@ -13,6 +13,7 @@ export interface OpenStoreConfig {
 /** The store the configuration names: SQLite in the state directory, or a shared PostgreSQL database. */
 export async function openStore(c: OpenStoreConfig, onError: (e: unknown) => void): Promise<(SqliteStore | PgStore) & Store> {
   const kind = c.store ?? (c.storeUrl ? 'postgres' : 'sqlite');
-  if (kind === 'postgres') return openPgStore(c.storeUrl!, { flushMs: c.auditFlushMs, batchSize: c.auditBatchSize, onError });
+  // pg is loaded only when a PostgreSQL store is configured.
+  if (kind === 'postgres') return (await import('./postgres/index.js')).openPgStore(c.storeUrl!, { flushMs: c.auditFlushMs, batchSize: c.auditBatchSize, onError });
   return openSqliteStore(c.dir, { flushMs: c.auditFlushMs, batchSize: c.auditBatchSize, onError });
 }

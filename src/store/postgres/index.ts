@@ -72,6 +72,8 @@ export async function openPgStore(url: string, o: PgStoreOptions = {}): Promise<
  * terms live in tables of their own (material.ts) so that replicas share no state directory.
  */
 export class PgStore implements StoreWithStats, CaMaterialRows {
+  /** Several replicas share this store (tells the server to run the HA wiring). */
+  readonly replicated = true;
   readonly pool: pg.Pool;
   readonly url: string;
   private readonly audit: GroupCommitQueue<AuditEntry>;

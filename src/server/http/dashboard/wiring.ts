@@ -7,7 +7,8 @@ import type { ServeConfig } from '../../../config/index.js';
 import { auditDurableOf, storeKindOf } from '../../../config/store.js';
 import { parseCertificate, parseCertificates } from '../../../pki/certificate.js';
 import type { Store } from '../../../store/index.js';
-import { PgStore } from '../../../store/postgres/index.js';
+import type { PgStore } from '../../../store/postgres/index.js';
+import { isReplicated } from '../../ha.js';
 import type { Leadership } from '../../ha.js';
 import type { DashboardDeps } from './index.js';
 import type { IntermediateView } from './data.js';
@@ -38,7 +39,7 @@ function isoDate(v: unknown): Date | undefined {
 
 /** Intermediates of the other clusters, from the database (replicas) or the state directory. */
 async function otherIntermediates(w: DashboardWiring): Promise<IntermediateView[]> {
-  if (w.store instanceof PgStore) {
+  if (isReplicated(w.store)) {
     const rows = (await w.store.currentMaterial()).filter((r) => r.kind === 'intermediate' && r.cluster !== w.config.cluster);
     return rows.map((r) => ({ cluster: r.cluster, cert: parseCertificate(r.certPem), chain: parseCertificates(r.chainPem).slice(1), signing: false, source: 'database', generation: r.generation }));
   }
@@ -74,7 +75,7 @@ async function kubernetesHealth(w: DashboardWiring): Promise<UpstreamView> {
 }
 
 async function databaseHealth(w: DashboardWiring): Promise<UpstreamView | undefined> {
-  if (!(w.store instanceof PgStore)) return undefined;
+  if (!isReplicated(w.store)) return undefined;
   try {
     // Timed on a connection already open, so that the figure is the round trip, not a connect.
     const c = await w.store.pool.connect();
@@ -140,7 +141,7 @@ export function dashboardFor(w: DashboardWiring): DashboardDeps {
         auditDurable: auditDurableOf(w.config),
       };
     },
-    leaderTerms: w.store instanceof PgStore ? () => (w.store as PgStore).leaderTerms(5) : undefined,
+    leaderTerms: isReplicated(w.store) ? () => (w.store as PgStore).leaderTerms(5) : undefined,
     source: combineSources(w.source, defaultSource(w)),
   };
 }
