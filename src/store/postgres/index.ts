@@ -7,6 +7,7 @@ import { GroupCommitQueue, QueueFullError } from './audit-queue.js';
 import { LOCKS, LOCK_NAMESPACE, MATERIAL_CHANNEL } from './locks.js';
 import * as material from './material.js';
 import { migratePostgres } from './migrate.js';
+import { auditRecordOf, type AuditRow } from '../audit-row.js';
 
 export interface PgStoreOptions {
   /** Queued audit rows wait at most this long for a batch (0: next tick). */
@@ -21,21 +22,6 @@ export interface PgStoreOptions {
   applicationName?: string;
 }
 
-interface AuditRow {
-  id: string;
-  time: string;
-  outcome: string;
-  reason: string;
-  identity: string;
-  caller: string;
-  method: string;
-  cluster: string;
-  client_cluster: string | null;
-  serial: string | null;
-  not_before: string | null;
-  not_after: string | null;
-  message: string | null;
-}
 
 /** The URL without its password, for messages and logs. */
 export function redactUrl(url: string): string {
@@ -153,7 +139,7 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
     if (q.reason) add('reason', q.reason);
     const limit = Math.min(Math.max(1, Math.floor(q.limit ?? 100)), 1000);
     const r = await this.pool.query<AuditRow>(`SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`, args);
-    return r.rows.map(fromAuditRow);
+    return r.rows.map(auditRecordOf);
   }
 
   /** Every issued serial (for the HA test's "no lost row" check and for reconciliation tools). */
@@ -176,7 +162,7 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
       buckets: buckets.rows.map((b) => ({ start: Number(b.start), issued: Number(b.issued), refused: Number(b.refused) })),
       clusters: mergeClusterCounts(issued.rows, valid.rows),
       reasons: reasons.rows.map((r) => ({ reason: r.reason, count: Number(r.count) })),
-      recentRefusals: recent.rows.map(fromAuditRow),
+      recentRefusals: recent.rows.map(auditRecordOf),
     };
   }
 
@@ -289,21 +275,3 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
   }
 }
 
-function fromAuditRow(r: AuditRow): AuditRecord {
-  const rec: AuditRecord = {
-    id: Number(r.id),
-    time: new Date(Number(r.time)),
-    outcome: r.outcome as AuditRecord['outcome'],
-    reason: r.reason,
-    identity: r.identity,
-    caller: r.caller,
-    method: r.method,
-    cluster: r.cluster,
-  };
-  if (r.client_cluster !== null) rec.clientCluster = r.client_cluster;
-  if (r.serial !== null) rec.serial = r.serial;
-  if (r.not_before !== null) rec.notBefore = new Date(Number(r.not_before));
-  if (r.not_after !== null) rec.notAfter = new Date(Number(r.not_after));
-  if (r.message !== null) rec.message = r.message;
-  return rec;
-}

@@ -6,6 +6,7 @@ import { PRIVATE_MODE } from '../../util/fs.js';
 import type { AuditEntry, AuditQuery, AuditRecord, AuditStats, AuditStatsQuery, Store, TokenKeyRecord } from '../index.js';
 import { AUDIT_STATS_SQL, mergeClusterCounts } from '../stats-sql.js';
 import { MIGRATIONS } from './migrations.js';
+import { auditRecordOf, type AuditRow } from '../audit-row.js';
 
 export const DB_FILE_NAME = 'meshca.db';
 
@@ -18,21 +19,6 @@ export interface SqliteStoreOptions {
   onError?: (e: unknown) => void;
 }
 
-interface AuditRow {
-  id: number;
-  time: number;
-  outcome: string;
-  reason: string;
-  identity: string;
-  caller: string;
-  method: string;
-  cluster: string;
-  client_cluster: string | null;
-  serial: string | null;
-  not_before: number | null;
-  not_after: number | null;
-  message: string | null;
-}
 
 /** Most rows kept in memory while the disk refuses writes; beyond it the oldest are dropped and reported. */
 const MAX_QUEUED = 100_000;
@@ -195,7 +181,7 @@ export class SqliteStore implements Store {
     }
     const limit = Math.min(Math.max(1, Math.floor(q.limit ?? 100)), 1000);
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(...args) as AuditRow[]).map(fromRow);
+    return (this.db.prepare(sql).all(...args) as AuditRow[]).map(auditRecordOf);
   }
 
   /** Dashboard aggregates; the SQL is shared with the PostgreSQL store (src/store/stats-sql.ts). */
@@ -210,7 +196,7 @@ export class SqliteStore implements Store {
       buckets: buckets.map((b) => ({ start: Number(b.start), issued: Number(b.issued), refused: Number(b.refused) })),
       clusters: mergeClusterCounts(issued, valid),
       reasons: reasons.map((r) => ({ reason: r.reason, count: Number(r.count) })),
-      recentRefusals: recent.map(fromRow),
+      recentRefusals: recent.map(auditRecordOf),
     };
   }
 
@@ -236,21 +222,3 @@ export class SqliteStore implements Store {
   }
 }
 
-function fromRow(r: AuditRow): AuditRecord {
-  const rec: AuditRecord = {
-    id: r.id,
-    time: new Date(r.time),
-    outcome: r.outcome as AuditRecord['outcome'],
-    reason: r.reason,
-    identity: r.identity,
-    caller: r.caller,
-    method: r.method,
-    cluster: r.cluster,
-  };
-  if (r.client_cluster !== null) rec.clientCluster = r.client_cluster;
-  if (r.serial !== null) rec.serial = r.serial;
-  if (r.not_before !== null) rec.notBefore = new Date(r.not_before);
-  if (r.not_after !== null) rec.notAfter = new Date(r.not_after);
-  if (r.message !== null) rec.message = r.message;
-  return rec;
-}
