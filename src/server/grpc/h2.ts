@@ -146,13 +146,14 @@ export function createH2GrpcServer(o: H2GrpcServerOptions): H2GrpcServer {
       };
       const reply = (msg: Buffer) => {
         if (stream.destroyed) return;
-        const head = Buffer.allocUnsafe(5);
-        head[0] = 0;
-        head.writeUInt32BE(msg.length, 1);
+        // One buffer, so the message goes out as one DATA frame (one TLS record) rather than two.
+        const framed = Buffer.allocUnsafe(5 + msg.length);
+        framed[0] = 0;
+        framed.writeUInt32BE(msg.length, 1);
+        msg.copy(framed, 5);
         stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
         stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-        stream.write(head);
-        stream.end(msg);
+        stream.end(framed);
       };
       try {
         call.message = unframe(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), enc, o.maxMessageBytes);
