@@ -97,6 +97,10 @@ export function createH2GrpcServer(o: H2GrpcServerOptions): H2GrpcServer {
   const server: Http2Server = o.tls
     ? createSecureServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false, settings, allowHTTP1: false })
     : createServer({ settings });
+  // Several calls share a connection: without TCP_NODELAY a small answer can wait for the peer's
+  // delayed ACK (Nagle), which shows as milliseconds of latency under concurrency. Set on the raw
+  // socket: an HTTP/2 session's socket proxy refuses it.
+  server.on(o.tls ? 'secureConnection' : 'connection', (sock: { setNoDelay(v: boolean): void }) => sock.setNoDelay(true));
   const sessions = new Set<Http2Session>();
   server.on('session', (s: Http2Session) => {
     sessions.add(s);
