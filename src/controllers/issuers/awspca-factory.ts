@@ -14,34 +14,6 @@ export async function awsPcaUpstreamFor(spec: AwsPcaIssuerSpec, credentials: Aws
   if (!parsed.success) {
     throw new Error(`Failed to validate resource: ${parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
-  const config = parsed.data;
-  const deps = credentials ? { calls: await credentialedCalls(config.region ?? config.arn.split(':')[3], credentials, config.endpointUrl, config.requestTimeoutMs) } : {};
-  return createAwsPcaUpstream(config, { now }, deps);
-}
-
-/** The upstream's SDK calls with explicit keys (its own client takes them from the default chain only). */
-async function credentialedCalls(region: string, credentials: AwsCredentials, endpointUrl: string | undefined, timeoutMs: number) {
-  const sdk = await import('@aws-sdk/client-acm-pca');
-  const client = new sdk.ACMPCAClient({ region, maxAttempts: 1, credentials, ...(endpointUrl ? { endpoint: endpointUrl } : {}) });
-  const opts = (signal?: AbortSignal) => ({ abortSignal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs) });
-  return {
-    issueCertificate: (input: import('@aws-sdk/client-acm-pca').IssueCertificateCommandInput, signal?: AbortSignal) => client.send(new sdk.IssueCertificateCommand(input), opts(signal)),
-    getCertificate: (caArn: string, certArn: string, signal?: AbortSignal) =>
-      client.send(new sdk.GetCertificateCommand({ CertificateAuthorityArn: caArn, CertificateArn: certArn }), opts(signal)),
-    getCaCertificate: (caArn: string, signal?: AbortSignal) =>
-      client.send(new sdk.GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: caArn }), opts(signal)),
-    describeCa: async (caArn: string, signal?: AbortSignal) => {
-      const r = await client.send(new sdk.DescribeCertificateAuthorityCommand({ CertificateAuthorityArn: caArn }), opts(signal));
-      const ca = r.CertificateAuthority ?? {};
-      return {
-        Status: ca.Status,
-        Type: ca.Type,
-        UsageMode: ca.UsageMode,
-        KeyAlgorithm: ca.CertificateAuthorityConfiguration?.KeyAlgorithm,
-        SigningAlgorithm: ca.CertificateAuthorityConfiguration?.SigningAlgorithm,
-        NotAfter: ca.NotAfter,
-      };
-    },
-    close: () => client.destroy(),
-  };
+  // secretRef keys replace the default credential chain in the upstream's own SDK client.
+  return createAwsPcaUpstream(parsed.data, { now }, credentials ? { credentials } : {});
 }
