@@ -1,4 +1,4 @@
-import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { invalid, MeshcaError } from '../errors.js';
 import { emptySans, type SubjectAltNames } from '../extensions.js';
 import { decodeOid, signatureAlgorithmByOid, type KeyInfo, type SignatureAlgorithm } from '../keys.js';
@@ -146,7 +146,7 @@ export function parseCsrFast(input: string | Uint8Array, what = 'CSR'): FastCsr 
     throw invalid('bad_csr_signature', `${what}: signature algorithm ${sigOid} is not supported`, cause);
   }
   const infoDer = der.subarray(l.info.start, l.info.end);
-  if (!verifies(alg, key.publicKey, infoDer, signature)) {
+  if (!key.verify(alg, infoDer, signature)) {
     throw invalid('bad_csr_signature', `${what}: signature does not verify with the request's own public key`);
   }
   let sans = emptySans();
@@ -165,7 +165,10 @@ export function parseCsrFast(input: string | Uint8Array, what = 'CSR'): FastCsr 
     subjectEmpty: l.subject.body === l.subject.end,
     spkiDer: der.subarray(l.spki.start, l.spki.end),
     spkiCanonical: key.canonical,
-    publicKey: key.publicKey,
+    // A getter: with the native checks the KeyObject is made only if something asks for it.
+    get publicKey() {
+      return key.publicKey;
+    },
     keyInfo: key.keyInfo,
     signatureAlgorithmOid: sigOid,
     signature,
@@ -173,15 +176,4 @@ export function parseCsrFast(input: string | Uint8Array, what = 'CSR'): FastCsr 
     requestsCA,
     requestedExtensions,
   };
-}
-
-/** Same rule as keys.ts verifyData: the algorithm family must match the key; errors are a failed check. */
-function verifies(alg: SignatureAlgorithm, key: KeyObject, data: Buffer, signature: Buffer): boolean {
-  const fam = key.asymmetricKeyType;
-  if ((alg.nullParams && fam !== 'rsa') || (!alg.nullParams && fam !== 'ec')) return false;
-  try {
-    return cryptoVerify(alg.hash, data, key, signature);
-  } catch {
-    return false;
-  }
 }

@@ -1,7 +1,8 @@
-import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { invalid } from '../errors.js';
-import { checkKeyPolicy, decodeOid, describeKey, type KeyInfo } from '../keys.js';
+import { checkKeyPolicy, decodeOid, describeKey, type KeyInfo, type SignatureAlgorithm } from '../keys.js';
 import { OID } from '../oids.js';
+import { HASH_ID, native } from './native.js';
 import { DerError, TAG, bytesEqual, checkAny, checkOidBody, encodeOid, encodeTlv, expectTlv, readTlv, type Tlv } from './der.js';
 
 const EC_PUBLIC_KEY = encodeOid(OID.ecPublicKey);
@@ -26,20 +27,63 @@ interface Curve {
   prefix: Buffer;
   coordLen: number;
   crv: 'P-256' | 'P-384';
+  /** The curve's number in the native module. */
+  id: number;
+  info: KeyInfo;
 }
 
 const CURVES: Curve[] = [
-  { oid: encodeOid(OID.prime256v1), prefix: ecPrefix(OID.prime256v1, 32), coordLen: 32, crv: 'P-256' },
-  { oid: encodeOid(OID.secp384r1), prefix: ecPrefix(OID.secp384r1, 48), coordLen: 48, crv: 'P-384' },
+  { oid: encodeOid(OID.prime256v1), prefix: ecPrefix(OID.prime256v1, 32), coordLen: 32, crv: 'P-256', id: 0, info: { family: 'ec', curve: 'P-256', bits: 256, label: 'EC P-256' } },
+  { oid: encodeOid(OID.secp384r1), prefix: ecPrefix(OID.secp384r1, 48), coordLen: 48, crv: 'P-384', id: 1, info: { family: 'ec', curve: 'P-384', bits: 384, label: 'EC P-384' } },
 ];
 
 const RSA_ALG_ID = encodeTlv(TAG.SEQUENCE, RSA_ENCRYPTION, Buffer.from([TAG.NULL, 0]));
 
 export interface LoadedKey {
-  publicKey: KeyObject;
+  /** The key as a KeyObject; made on first use when the native module checks the signature. */
+  readonly publicKey: KeyObject;
   keyInfo: KeyInfo;
   /** The SPKI bytes are exactly what Node exports for this key, so a certificate can copy them. */
   canonical: boolean;
+  /** Checks a signature made with this key; false when the algorithm family is not the key's. */
+  verify(alg: SignatureAlgorithm, data: Buffer, signature: Buffer): boolean;
+}
+
+/** Same rule as keys.ts verifyData: the algorithm family must match the key; errors are a failed check. */
+function nodeVerify(key: KeyObject, alg: SignatureAlgorithm, data: Buffer, signature: Buffer): boolean {
+  const fam = key.asymmetricKeyType;
+  if ((alg.nullParams && fam !== 'rsa') || (!alg.nullParams && fam !== 'ec')) return false;
+  try {
+    return cryptoVerify(alg.hash, data, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+function nodeKey(publicKey: KeyObject, canonical: boolean, what: string): LoadedKey {
+  const keyInfo = describeKey(publicKey);
+  checkKeyPolicy(keyInfo, what);
+  return { publicKey, keyInfo, canonical, verify: (alg, data, sig) => nodeVerify(publicKey, alg, data, sig) };
+}
+
+/** A canonical key checked by the native module; the KeyObject is made only if someone asks for it. */
+class NativeKey implements LoadedKey {
+  private key?: KeyObject;
+  readonly canonical = true;
+  constructor(
+    readonly keyInfo: KeyInfo,
+    private readonly jwk: () => JsonWebKey,
+    readonly verify: (alg: SignatureAlgorithm, data: Buffer, signature: Buffer) => boolean,
+  ) {}
+
+  get publicKey(): KeyObject {
+    return (this.key ??= createPublicKey({ key: this.jwk(), format: 'jwk' }));
+  }
+}
+
+/** The bit length of a positive big-endian magnitude without leading zero octets. */
+function bitLength(buf: Uint8Array, start: number, end: number): number {
+  return (end - start - 1) * 8 + (32 - Math.clz32(buf[start]));
 }
 
 function b64u(buf: Uint8Array, start: number, end: number): string {
@@ -58,10 +102,10 @@ function positiveMagnitude(buf: Uint8Array, t: Tlv): [number, number] | undefine
 }
 
 /**
- * The RSA modulus and exponent as JWK members when the SPKI is in Node's canonical form:
+ * The RSA modulus and exponent magnitudes when the SPKI is in Node's canonical form:
  * NULL parameters and SEQUENCE { n, e } with positive minimal integers.
  */
-function rsaJwk(buf: Uint8Array, alg: Tlv, bits: Tlv): JsonWebKey | undefined {
+function rsaParts(buf: Uint8Array, alg: Tlv, bits: Tlv): { n: [number, number]; e: [number, number] } | undefined {
   if (!bytesEqual(buf, alg.start, alg.end, RSA_ALG_ID)) return undefined;
   try {
     const seq = expectTlv(buf, bits.body + 1, bits.end, TAG.SEQUENCE, 'RSAPublicKey');
@@ -72,7 +116,7 @@ function rsaJwk(buf: Uint8Array, alg: Tlv, bits: Tlv): JsonWebKey | undefined {
     const nm = positiveMagnitude(buf, n);
     const em = positiveMagnitude(buf, e);
     if (!nm || !em) return undefined;
-    return { kty: 'RSA', n: b64u(buf, nm[0], nm[1]), e: b64u(buf, em[0], em[1]) };
+    return { n: nm, e: em };
   } catch (err) {
     if (err instanceof DerError) return undefined;
     throw err;
@@ -124,10 +168,32 @@ export function loadSpki(buf: Buffer, spki: Tlv, what: string): LoadedKey {
     const x = spki.start + curve.prefix.length;
     const y = x + curve.coordLen;
     if (spki.end === y + curve.coordLen && bytesEqual(buf, spki.start, x, curve.prefix)) {
-      jwk = { kty: 'EC', crv: curve.crv, x: b64u(buf, x, y), y: b64u(buf, y, spki.end) };
+      const ecJwk = (): JsonWebKey => ({ kty: 'EC', crv: curve.crv, x: b64u(buf, x, y), y: b64u(buf, y, spki.end) });
+      const n = native;
+      if (n) {
+        const point = buf.subarray(x - 1, spki.end); // from the 0x04 octet
+        // The same verdict as the JWK import: the point must lie on the curve (cofactor 1, so that is full validation).
+        if (!n.ecPointValid(curve.id, point)) throw invalid('bad_public_key', `${what}: public key cannot be loaded`, new Error('the EC point is not on the curve'));
+        const id = curve.id;
+        return new NativeKey({ ...curve.info }, ecJwk, (alg, data, sig) => !alg.nullParams && n.ecVerify(id, point, HASH_ID[alg.hash], data, sig) === 1);
+      }
+      jwk = ecJwk();
     }
   } else if (bytesEqual(buf, algOid.start, algOid.end, RSA_ENCRYPTION)) {
-    jwk = rsaJwk(buf, alg, bits);
+    const r = rsaParts(buf, alg, bits);
+    if (r) {
+      const rsaJwk = (): JsonWebKey => ({ kty: 'RSA', n: b64u(buf, r.n[0], r.n[1]), e: b64u(buf, r.e[0], r.e[1]) });
+      const nat = native;
+      if (nat) {
+        const info: KeyInfo = { family: 'rsa', bits: bitLength(buf, r.n[0], r.n[1]), label: '' };
+        info.label = `RSA ${info.bits}`;
+        checkKeyPolicy(info, what);
+        const mod = buf.subarray(r.n[0], r.n[1]);
+        const exp = buf.subarray(r.e[0], r.e[1]);
+        return new NativeKey(info, rsaJwk, (alg, data, sig) => alg.nullParams && nat.rsaVerify(mod, exp, HASH_ID[alg.hash], data, sig) === 1);
+      }
+      jwk = rsaJwk();
+    }
   } else {
     const oid = decodeOid(buf.subarray(algOid.start, algOid.end));
     throw invalid('unsupported_key', `${what}: public key algorithm ${oid} is not supported; use ECDSA or RSA`);
@@ -136,7 +202,5 @@ export function loadSpki(buf: Buffer, spki: Tlv, what: string): LoadedKey {
   const publicKey = jwk
     ? loadKey(what, { key: jwk, format: 'jwk' })
     : loadKey(what, { key: der, format: 'der', type: 'spki' });
-  const keyInfo = describeKey(publicKey);
-  checkKeyPolicy(keyInfo, what);
-  return { publicKey, keyInfo, canonical: jwk !== undefined };
+  return nodeKey(publicKey, jwk !== undefined, what);
 }
