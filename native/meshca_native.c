@@ -19,7 +19,9 @@
  * always matches the OpenSSL that node runs. Deprecated-in-3.0 low-level calls (EC_KEY, RSA,
  * SHA*_Init) are used on purpose: they skip the provider machinery that makes the EVP path slow.
  *
- * Nothing here sees a private key. Inputs are validated and every failure clears OpenSSL's
+ * Signing (ecSignerNew/ecSign) keeps the CA's EC key in an EC_KEY that lives as long as the
+ * JavaScript handle; EC_KEY_free clears the private scalar. The key never leaves the module.
+ * Inputs are validated and every failure clears OpenSSL's
  * per-thread error queue, so that no stale error leaks into node:crypto's own reporting.
  */
 #define NAPI_VERSION 8
@@ -233,6 +235,78 @@ static napi_value rsa_verify(napi_env env, napi_callback_info info) {
   return make_int(env, ok == 1 ? 1 : 0);
 }
 
+static void free_signer(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  EC_KEY_free(data);
+}
+
+/* ecSignerNew(curve, d): a handle on the EC private key with scalar d (big-endian, the curve's size). */
+static napi_value ec_signer_new(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t curve;
+  const unsigned char *d;
+  size_t dlen;
+  if (argc != 2 || !get_u32(env, argv[0], &curve) || curve >= CURVES || !get_bytes(env, argv[1], &d, &dlen)) {
+    return throw_type(env, "ecSignerNew(curve 0|1, privateScalar)");
+  }
+  state_t *s = state_of(env);
+  const EC_GROUP *group = s->group[curve];
+  EC_KEY *key = EC_KEY_new();
+  BIGNUM *priv = BN_bin2bn(d, (int)dlen, NULL);
+  EC_POINT *pub = EC_POINT_new(group);
+  int ok = key && priv && pub && dlen == CURVE_COORD[curve] && !BN_is_zero(priv) && BN_cmp(priv, EC_GROUP_get0_order(group)) < 0 &&
+           EC_KEY_set_group(key, group) == 1 && EC_KEY_set_private_key(key, priv) == 1 &&
+           EC_POINT_mul(group, pub, priv, NULL, NULL, NULL) == 1 && EC_KEY_set_public_key(key, pub) == 1 && EC_KEY_check_key(key) == 1;
+  BN_clear_free(priv);
+  EC_POINT_free(pub);
+  if (!ok) {
+    EC_KEY_free(key);
+    ERR_clear_error();
+    napi_throw_error(env, NULL, "ecSignerNew: not a valid private key for the curve");
+    return NULL;
+  }
+  napi_value handle;
+  if (napi_create_external(env, key, free_signer, NULL, &handle) != napi_ok) {
+    EC_KEY_free(key);
+    return NULL;
+  }
+  return handle;
+}
+
+/* ecSign(handle, hash, data): the DER ECDSA signature of data's digest. */
+static napi_value ec_sign(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype t;
+  uint32_t hash;
+  const unsigned char *data;
+  size_t dlen;
+  if (argc != 3 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || !get_u32(env, argv[1], &hash) || hash > 2 ||
+      !get_bytes(env, argv[2], &data, &dlen)) {
+    return throw_type(env, "ecSign(signer, hash 0|1|2, data)");
+  }
+  EC_KEY *key;
+  napi_get_value_external(env, argv[0], (void **)&key);
+  unsigned char md[SHA512_DIGEST_LENGTH];
+  int nid;
+  size_t mdlen = digest(hash, data, dlen, md, &nid);
+  unsigned char sig[160]; /* ECDSA_size is 72 for P-256, 104 for P-384 */
+  unsigned int siglen = 0;
+  if ((size_t)ECDSA_size(key) > sizeof(sig) || ECDSA_sign(0, md, (int)mdlen, sig, &siglen, key) != 1) {
+    ERR_clear_error();
+    napi_throw_error(env, NULL, "ecSign: signing failed");
+    return NULL;
+  }
+  napi_value out;
+  void *p;
+  if (napi_create_buffer_copy(env, siglen, sig, &p, &out) != napi_ok) return NULL;
+  return out;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   state_t *s = new_state();
   if (!s) {
@@ -247,6 +321,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"ecPointValid", NULL, ec_point_valid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ecVerify", NULL, ec_verify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rsaVerify", NULL, rsa_verify, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ecSignerNew", NULL, ec_signer_new, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ecSign", NULL, ec_sign, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -92,4 +92,11 @@ export const MIGRATIONS: Migration[] = [
     // Counting valid certificates then reads only the live ones, however long the audit grows.
     sql: 'CREATE INDEX audit_outcome_not_after ON audit (outcome, not_after);',
   },
+  {
+    version: 4,
+    name: 'audit: drop the index on time alone',
+    // Every time-bounded query also names the outcome, so (outcome, time) serves it; the extra
+    // index cost each issued certificate about 3.5 µs of SQLite work (bench: npm run bench).
+    sql: 'DROP INDEX IF EXISTS audit_time;',
+  },
 ];

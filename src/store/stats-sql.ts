@@ -10,10 +10,12 @@ export const AUDIT_STATS_SQL = {
   buckets: (p: Placeholder | string) => {
     const q = ph(p);
     // The casts matter for SQLite, which binds JavaScript numbers as REAL (no integer division).
+    // Both outcomes are named so that the scan uses the (outcome, time) index: there is no index
+    // on time alone (each index costs every issuance about 3.5 µs in SQLite).
     return `SELECT (time / CAST(${q(1)} AS BIGINT)) * CAST(${q(2)} AS BIGINT) AS start,
               SUM(CASE WHEN outcome = 'issued' THEN 1 ELSE 0 END) AS issued,
               SUM(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END) AS refused
-            FROM audit WHERE time >= ${q(3)} GROUP BY start ORDER BY start`;
+            FROM audit WHERE outcome IN ('issued', 'refused') AND time >= ${q(3)} GROUP BY start ORDER BY start`;
   },
   /** Issued since $1 (ms), per cluster, with the latest issuance time. */
   issuedPerCluster: (p: Placeholder | string) => {

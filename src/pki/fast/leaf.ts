@@ -6,6 +6,7 @@ import { OID } from '../oids.js';
 import { DEFAULT_BACKDATE_SECONDS, assertCanIssue, randomSerial, type LeafResult } from '../profiles.js';
 import { TAG, encodeOid, encodeTlv, tlvSize, writeHeader } from './der.js';
 import { encodeUriGeneralNames } from './names.js';
+import { HASH_ID, native } from './native.js';
 
 /**
  * Everything about a workload leaf that depends only on the signing CA, encoded once. The
@@ -20,6 +21,23 @@ export interface LeafSigner {
   issuerDer: Buffer;
   extsBeforeSan: Buffer;
   extsAfterSan: Buffer;
+  /** Signs a TBSCertificate with the CA key (the native signer when available, else node:crypto). */
+  signTbs: (tbs: Buffer) => Buffer;
+}
+
+/** An EC CA key held by the native module (one key import for the signer's life), or undefined. */
+function nativeEcSign(key: KeyObject, hash: string): ((tbs: Buffer) => Buffer) | undefined {
+  const n = native;
+  if (!n || key.asymmetricKeyType !== 'ec') return undefined;
+  const curve = { 'prime256v1': 0, 'secp384r1': 1 }[key.asymmetricKeyDetails?.namedCurve ?? ''];
+  if (curve === undefined) return undefined;
+  const d = key.export({ format: 'jwk' }).d;
+  if (!d) return undefined;
+  const scalar = Buffer.from(d, 'base64url');
+  const handle = n.ecSignerNew(curve, scalar);
+  scalar.fill(0);
+  const h = HASH_ID[hash];
+  return (tbs) => n.ecSign(handle, h, tbs);
 }
 
 const VERSION_V3 = Buffer.from([0xa0, 0x03, TAG.INTEGER, 0x01, 0x02]);
@@ -45,6 +63,7 @@ export function buildLeafSigner(cert: ParsedCertificate, key: KeyObject): LeafSi
   return {
     cert,
     key,
+    signTbs: nativeEcSign(key, alg.hash) ?? ((tbs) => cryptoSign(alg.hash, tbs, key)),
     hash: alg.hash,
     sigAlgDer: encodeTlv(TAG.SEQUENCE, ...algParts),
     issuerDer: Buffer.from(cert.subjectDer),
@@ -125,7 +144,7 @@ export function encodeLeafTbs(s: LeafSigner, f: LeafFields): Buffer {
 
 /** Signs the TBS and wraps it: Certificate ::= SEQUENCE { tbs, signatureAlgorithm, BIT STRING }. */
 export function signLeafTbs(s: LeafSigner, tbs: Buffer): Buffer {
-  const sig = cryptoSign(s.hash, tbs, s.key);
+  const sig = s.signTbs(tbs);
   const bodyLen = tbs.length + s.sigAlgDer.length + tlvSize(sig.length + 1);
   const out = Buffer.allocUnsafe(tlvSize(bodyLen));
   let p = writeHeader(out, 0, TAG.SEQUENCE, bodyLen);

@@ -213,3 +213,26 @@ test('with MESHCA_NATIVE=0 the fast-path tests pass on node:crypto alone', { ski
   assert.match(r.stdout, /# fail 0/);
   assert.match(r.stdout, /# pass [1-9]/);
 });
+
+test('ecSign makes signatures node:crypto accepts, fresh each time; bad private scalars are refused', { skip: disabled }, () => {
+  const n = nat();
+  for (const [curve, id, size] of [['P-256', 0, 32], ['P-384', 1, 48]] as const) {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: curve });
+    const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+    const signer = n.ecSignerNew(id, d);
+    for (const hash of ['sha256', 'sha384', 'sha512']) {
+      const data = randomBytes(500);
+      const a = n.ecSign(signer, HASH_ID[hash], data);
+      const b = n.ecSign(signer, HASH_ID[hash], data);
+      assert.ok(verify(hash, data, publicKey, a) && verify(hash, data, publicKey, b), `${curve} ${hash}`);
+      assert.notDeepEqual(a, b, 'a fresh nonce per signature');
+      assert.equal(verify(hash, randomBytes(500), publicKey, a), false);
+    }
+    // The order n of the curve: 0, n and anything of the wrong length are not private keys.
+    const order = { 'P-256': 'ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'P-384': 'ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973' }[curve];
+    for (const bad of [Buffer.alloc(size), Buffer.from(order, 'hex'), Buffer.alloc(size, 0xff), d.subarray(1)]) {
+      assert.throws(() => n.ecSignerNew(id, bad), /not a valid private key/);
+    }
+  }
+  assert.throws(() => (n.ecSign as (...a: unknown[]) => unknown)({}, 0, Buffer.alloc(1)), TypeError);
+});

@@ -15,7 +15,14 @@ export interface NativeCrypto {
   ecVerify(curve: number, point: Uint8Array, hash: number, data: Uint8Array, signature: Uint8Array): number;
   /** PKCS#1 v1.5: 1 verified, 0 not, -1 the key cannot be used. */
   rsaVerify(modulus: Uint8Array, exponent: Uint8Array, hash: number, data: Uint8Array, signature: Uint8Array): number;
+  /** A handle on an EC private key (scalar d, big-endian, the curve's size); throws when d is not a valid key. */
+  ecSignerNew(curve: number, d: Uint8Array): NativeSigner;
+  /** The DER ECDSA signature of data's digest. */
+  ecSign(signer: NativeSigner, hash: number, data: Uint8Array): Buffer;
 }
+
+/** Opaque: the key stays inside the native module and is cleared when the handle is collected. */
+export type NativeSigner = { readonly __nativeSigner: unique symbol };
 
 export const NATIVE_PATH = fileURLToPath(new URL('../../../../build/native/meshca_native.node', import.meta.url));
 

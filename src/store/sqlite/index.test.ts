@@ -66,3 +66,24 @@ test('a corrupt database is a clear error', () => {
   writeFileSync(join(dir, DB_FILE_NAME), 'this is not sqlite '.repeat(100));
   assert.throws(() => new SqliteStore(join(dir, DB_FILE_NAME)), /state database .*meshca\.db is unreadable/);
 });
+
+test('every dashboard aggregate reads the audit through an index, and only the indexes issuance needs exist', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const { AUDIT_STATS_SQL } = await import('../stats-sql.js');
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir);
+  await s.close();
+  const db = new Database(join(dir, DB_FILE_NAME), { readonly: true });
+  try {
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+    assert.deepEqual(indexes, ['audit_identity', 'audit_outcome_not_after', 'audit_outcome_time']);
+    for (const [name, sql] of Object.entries(AUDIT_STATS_SQL)) {
+      const text = typeof sql === 'function' ? (sql as (p: string) => string)('?') : String(sql);
+      const args = Array.from({ length: (text.match(/\?/g) ?? []).length }, () => 1);
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...args) as { detail: string }[]).map((r) => r.detail).join('; ');
+      assert.match(plan, /USING (COVERING )?INDEX audit_/, `${name}: ${plan}`);
+    }
+  } finally {
+    db.close();
+  }
+});
