@@ -47,7 +47,7 @@ export const ConfigSchema = z
     auditFlushMs: z.int().min(0).max(60_000).default(5),
     auditBatchSize: z.int().min(1).max(100_000).default(500),
     workers: z.int().min(0).max(64).default(1),
-    grpcTransport: z.enum(['h2', 'grpc-js']).default('h2'),
+    grpcTransport: z.enum(['h2', 'node-http2', 'grpc-js']).default('h2'),
     // Upstream CA (local, files, AWS PCA) and the in-process PCA-compatible API: config/upstream.ts.
     ...UPSTREAM_SHAPE,
     // Store (sqlite | postgres shared by replicas) and durable audit: config/store.ts.

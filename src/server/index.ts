@@ -205,9 +205,10 @@ async function start(
     }
     const gp = splitHostPort(config.grpcAddr);
     const bindError = (err: Error) => new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${config.grpcAddr}: ${err.message}`, { cause: err });
-    if (config.grpcTransport === 'h2') {
+    if (config.grpcTransport === 'h2' || config.grpcTransport === 'node-http2') {
       const m = tls?.material;
       const h2 = createH2GrpcServer({
+        engine: config.grpcTransport === 'h2' ? 'frames' : 'node',
         routes: { [METHOD_PATH]: h2CreateCertificateHandler(service, log) },
         maxMessageBytes: Math.max(4 << 20, config.maxCsrBytes * 4),
         tls: m ? { cert: m.certChainPem, key: m.keyPem, ca: m.trustedCaPem } : undefined,

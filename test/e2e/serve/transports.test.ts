@@ -57,7 +57,7 @@ function requestMessage(csr: string): Buffer {
   return Buffer.concat([Buffer.from([0x0a, ...len]), b]);
 }
 
-for (const transport of ['h2', 'grpc-js'] as const) {
+for (const transport of ['h2', 'node-http2', 'grpc-js'] as const) {
   describe(`gRPC transport ${transport}`, () => {
     const tmp = tempDir(`meshca-transport-${transport}-`);
     let server: RunningServer;
@@ -92,12 +92,12 @@ for (const transport of ['h2', 'grpc-js'] as const) {
   });
 }
 
-describe('hand-written HTTP/2 transport: wire rules', () => {
+for (const transport of ['h2', 'node-http2'] as const) describe(`${transport} transport: gRPC wire rules`, () => {
   const tmp = tempDir('meshca-transport-wire-');
   let server: RunningServer;
   let token: string;
   before(async () => {
-    server = await startServer({ dir: tmp.path, grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', logLevel: 'silent', grpcTransport: 'h2' });
+    server = await startServer({ dir: tmp.path, grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', logLevel: 'silent', grpcTransport: transport });
     token = await server.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
   });
   after(async () => {
