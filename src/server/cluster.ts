@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { ServeConfig } from '../config/index.js';
 import { MeshcaError } from '../pki/errors.js';
+import { AUDIT_DONE, AUDIT_MESSAGE, fromWire, type AuditMessage } from './audit-relay.js';
 import { createLogger, startServer, type RunningServer, type StartOptions } from './index.js';
 
 /**
@@ -25,6 +26,7 @@ export function isClusterWorker(): boolean {
 }
 
 interface ReadyMessage {
+  cmd?: string;
   event: 'ready' | 'failed';
   grpcPort?: number;
   message?: string;
@@ -50,6 +52,14 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
       workers.add(w);
       let ready = false;
       w.on('message', (m: ReadyMessage) => {
+        if (m?.cmd === AUDIT_MESSAGE) {
+          for (const row of (m as unknown as AuditMessage).rows) primary.appendAudit(fromWire(row));
+          return;
+        }
+        if (m?.cmd === AUDIT_DONE) {
+          w.emit('meshca-audit-done');
+          return;
+        }
         if (m?.event === 'ready' && m.grpcPort) {
           ready = true;
           resolve(m.grpcPort);
@@ -79,15 +89,27 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
   let closing: Promise<void> | undefined;
   const close = async () => {
     stopping = true;
-    // Each worker finishes its in-flight calls and writes its queued audit rows before exiting.
+    // Each worker finishes its in-flight calls and sends its queued audit rows (then a 'done'
+    // marker, which the ordered channel delivers after every row) before exiting; the primary
+    // writes them all before it closes its store.
     await Promise.all(
       [...workers].map(
         (w) =>
           new Promise<void>((resolve) => {
+            let exited = false;
+            let done = false;
             const t = setTimeout(() => w.kill('SIGKILL'), SHUTDOWN_GRACE_MS);
-            w.once('exit', () => {
+            const settle = () => {
+              if (!exited || !done) return;
               clearTimeout(t);
               resolve();
+            };
+            w.once('meshca-audit-done', () => ((done = true), settle()));
+            w.once('exit', () => {
+              exited = true;
+              // A worker killed before its marker has nothing more to deliver.
+              setTimeout(() => ((done = true), settle()), 1000).unref();
+              settle();
             });
             w.send({ cmd: 'shutdown' });
           }),

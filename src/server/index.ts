@@ -16,7 +16,9 @@ import { DurableIssuanceService } from '../ca/durable-issuance.js';
 import { auditDurableOf } from '../config/store.js';
 import type { Store } from '../store/index.js';
 import { openStore } from '../store/open.js';
+import type { AuditEntry } from '../store/index.js';
 import { isReplicated, soleLeadership, wireReplicated, type Leadership } from './ha.js';
+import { relayAudit } from './audit-relay.js';
 import { dashboardFor } from './http/dashboard/wiring.js';
 import { createH2GrpcServer } from './grpc/h2.js';
 import { METHOD_PATH } from './grpc/proto.js';
@@ -78,6 +80,8 @@ export interface RunningServer {
   /** Runs cb(signal) whenever this process leads (see StartOptions.onLeader). */
   onLeader(cb: (signal: AbortSignal) => void): void;
   isLeader(): boolean;
+  /** Queues an audit row in this process's store (the primary writes its workers' rows: audit-relay.ts). */
+  appendAudit(entry: AuditEntry): void;
 }
 
 export function createLogger(level: string): Logger {
@@ -105,7 +109,9 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const log = o.logger ?? createLogger(config.logLevel);
   const now = o.now ?? (() => new Date());
   const passphrase = o.passphrase ?? (process.env.MESHCA_KEY_PASSPHRASE || undefined);
-  const store = await openStore(config, (e) => log.error({ err: e }, 'audit write failed; rows stay queued'));
+  let store: Store = await openStore(config, (e) => log.error({ err: e }, 'audit write failed; rows stay queued'));
+  // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
+  if (o.role === 'worker' && typeof process.send === 'function' && !isReplicated(store)) store = relayAudit(store, process.send.bind(process));
   const cleanup: (() => Promise<void> | void)[] = [() => store.close()];
   const closeAll = async () => {
     for (const f of cleanup.reverse()) await f();
@@ -295,6 +301,7 @@ async function start(
     close: () => (closing ??= closeAll()),
     onLeader: (cb) => leader.onLeader(cb),
     isLeader: () => leader.isLeader(),
+    appendAudit: (e) => store.appendAudit(e),
   };
 }
 

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { MESHCA_BIN, REPO_ROOT } from '../../helpers/run.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { IstioCaClient } from './ca-client.js';
+import { ID, getText, metric, spawnServe, workloadCsr } from './helpers.js';
+
+/**
+ * `serve --workers 2` on the embedded store: the workers relay their audit rows to the primary,
+ * the one SQLite writer (src/server/audit-relay.ts). Every issuance and every refusal answered
+ * before SIGTERM must be in the database afterwards, none twice.
+ */
+test('with --workers 2 every issued and refused request is audited exactly once across a clean SIGTERM', { timeout: 90_000 }, async () => {
+  const tmp = tempDir('meshca-workers-audit-');
+  try {
+    const serve = spawnServe(['--dir', tmp.path, '--workers', '2', '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn']);
+    const { grpc, http } = await serve.ready;
+    const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', tmp.path, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(token.status, 0, token.stderr);
+    const rootPem = readFileSync(join(tmp.path, 'root', 'root-cert.pem'), 'utf8');
+    // Several connections, so that node:cluster hands them to both workers.
+    const clients = Array.from({ length: 6 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
+    const serials = new Set<string>();
+    let refused = 0;
+    await Promise.all(
+      clients.map(async (c, i) => {
+        for (let k = 0; k < 40; k++) {
+          const { csr } = workloadCsr(ID('shop', 'cart'));
+          if (k % 10 === 9) {
+            // Another workload's identity with cart's token: PERMISSION_DENIED, audited as refused.
+            await assert.rejects(c.createCertificate({ csr: workloadCsr(ID('shop', `other-${i}`)).csr }, { token: token.stdout.trim() }), (e: { code?: number }) => e.code === 7);
+            refused++;
+            continue;
+          }
+          const r = await c.createCertificate({ csr, ttlSeconds: 600 }, { token: token.stdout.trim() });
+          serials.add(r.certChain[0]);
+        }
+      }),
+    );
+    for (const c of clients) c.close();
+    const issuedByMetrics = metric(await getText(http, '/metrics'), 'meshca_certificates_issued_total{method="local-token"}');
+    assert.equal(serials.size, 6 * 36);
+    assert.equal(issuedByMetrics, serials.size);
+    assert.equal(await serve.stop(), 0, serve.stderr());
+    const count = spawnSync(
+      process.execPath,
+      ['-e', `const D=require('better-sqlite3');const d=new D(process.argv[1],{readonly:true});console.log(JSON.stringify(d.prepare("select outcome, count(*) n, count(distinct coalesce(serial, id)) d from audit group by outcome order by outcome").all()))`, join(tmp.path, 'meshca.db')],
+      { cwd: REPO_ROOT, encoding: 'utf8' },
+    );
+    assert.equal(count.status, 0, count.stderr);
+    assert.deepEqual(JSON.parse(count.stdout), [
+      { outcome: 'issued', n: serials.size, d: serials.size },
+      { outcome: 'refused', n: refused, d: refused },
+    ]);
+  } finally {
+    tmp.cleanup();
+  }
+});
