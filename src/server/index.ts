@@ -16,6 +16,7 @@ import { DurableIssuanceService } from '../ca/durable-issuance.js';
 import { auditDurableOf } from '../config/store.js';
 import type { Store } from '../store/index.js';
 import { openStore } from '../store/open.js';
+import { SqliteStore } from '../store/sqlite/index.js';
 import type { AuditEntry } from '../store/index.js';
 import { isReplicated, soleLeadership, wireReplicated, type Leadership } from './ha.js';
 import { relayAudit } from './audit-relay.js';
@@ -112,6 +113,8 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   let store: Store = await openStore(config, (e) => log.error({ err: e }, 'audit write failed; rows stay queued'));
   // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
   if (o.role === 'worker' && typeof process.send === 'function' && !isReplicated(store)) store = relayAudit(store, process.send.bind(process));
+  // The process that writes SQLite checkpoints its WAL from a worker thread, never on the event loop.
+  else if (store instanceof SqliteStore) store.checkpointInBackground();
   const cleanup: (() => Promise<void> | void)[] = [() => store.close()];
   const closeAll = async () => {
     for (const f of cleanup.reverse()) await f();

@@ -87,3 +87,39 @@ test('every dashboard aggregate reads the audit through an index, and only the i
     db.close();
   }
 });
+
+test('WAL checkpoints run on a worker thread: the serving connection never checkpoints, the WAL stays small, close truncates it', async () => {
+  const walSize = (dir: string) => {
+    try {
+      return statSync(join(dir, `${DB_FILE_NAME}-wal`)).size;
+    } catch {
+      return 0;
+    }
+  };
+  const run = async (background: boolean) => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+    const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 100_000 });
+    if (background) s.checkpointInBackground(40);
+    else (s as unknown as { db: { pragma(p: string): unknown } }).db.pragma('wal_autocheckpoint = 0');
+    let peak = 0;
+    for (let batch = 0; batch < 12; batch++) {
+      for (let i = 0; i < 400; i++) s.appendAudit(entry({ identity: `spiffe://cluster.local/ns/a/sa/w${batch}-${i}`, serial: `${batch}-${i}` }));
+      await s.flush();
+      peak = Math.max(peak, walSize(dir));
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    await s.close();
+    const after = walSize(dir);
+    const db = new (await import('better-sqlite3')).default(join(dir, DB_FILE_NAME), { readonly: true });
+    const rows = (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+    db.close();
+    return { peak, after, rows };
+  };
+  const bg = await run(true);
+  const none = await run(false);
+  assert.equal(bg.rows, 4800);
+  assert.equal(none.rows, 4800);
+  // Without any checkpoint the WAL holds every batch; with the background checkpointer it is reused.
+  assert.ok(bg.peak * 3 < none.peak, `WAL peak ${bg.peak} with background checkpoints vs ${none.peak} without`);
+  assert.equal(bg.after, 0, 'TRUNCATE checkpoint on close');
+});
