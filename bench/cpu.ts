@@ -1,0 +1,140 @@
+/**
+ * CPU cost per certificate, for profiling work (npm run bench gives the headline figures):
+ * starts `meshca serve`, drives it with the load generator for a while, and reports the CPU time
+ * of the server's processes and of the load generator per certificate, read from /proc, which is
+ * steadier than throughput on a shared machine.
+ *
+ *   node dist/bench/cpu.js [ec-p256|rsa-2048] [seconds=6] [concurrency=64]
+ *   env: WORKERS=1 (one process; 2 = primary + 2 gRPC workers), RATE=N (open loop at N/s),
+ *        WARMUP=ms (default 1500), SERVE_ARGS="--grpc-transport node-http2" (extra serve flags),
+ *        NODE_FLAGS="--perf-basic-prof" (extra node flags for the server)
+ *
+ * Prints one JSON line: rate, p50/p99 (ms), failed, serverUsPerCert, loadgenUsPerCert and the
+ * cores each side used. With RATE, the server's event-loop lag (from /metrics) is printed too.
+ */
+import { spawn } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { LocalTokenIssuer } from '../src/auth/index.js';
+import { createCsr } from '../src/pki/csr.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { requestFrame } from './lib/wire.js';
+import type { LoadSpec } from './loadgen.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const [alg = 'ec-p256', secs = '6', conc = '64'] = process.argv.slice(2);
+if (alg !== 'ec-p256' && alg !== 'rsa-2048') throw new Error(`unknown algorithm ${alg}: ec-p256 or rsa-2048`);
+const workers = process.env.WORKERS ?? '1';
+const warmup = Number(process.env.WARMUP ?? 1500);
+
+/** CPU milliseconds (user + system) of a process, 0 once it is gone. */
+function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-cpu-'));
+  const nodeFlags = ['--max-semi-space-size=2', ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  const serveArgs = (process.env.SERVE_ARGS ?? '').split(' ').filter(Boolean);
+  const server = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/meshca.js'), 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', workers, ...serveArgs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: server.stdout! });
+    rl.on('line', (l) => l.startsWith('{') && resolve(l));
+    server.once('exit', (c) => reject(new Error(`meshca serve exited with ${c}`)));
+  });
+  const addr = JSON.parse(line) as { grpc: string; http: string };
+  const rsaCache = join(ROOT, 'bench/.cache/rsa-2048-x1000.pem');
+  const keys =
+    alg === 'ec-p256'
+      ? Array.from({ length: 1000 }, () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey)
+      : existsSync(rsaCache)
+        ? readFileSync(rsaCache, 'utf8').split(/(?=-----BEGIN PRIVATE KEY-----)/).map((k) => createPrivateKey(k))
+        : Array.from({ length: 200 }, () => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+  const store = openSqliteStore(dir);
+  const issuer = await LocalTokenIssuer.open(store, {});
+  const pool: { frame: string; token: string }[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const sa = `w-${i}`;
+    const csr = createCsr({ key: keys[i % keys.length], sans: { uris: [`spiffe://cluster.local/ns/bench/sa/${sa}`] } });
+    pool.push({ frame: requestFrame(csr.pem, 3600).toString('base64'), token: await issuer.issue({ namespace: 'bench', serviceAccount: sa, ttlSeconds: 7200, audience: ['istio-ca'] }) });
+  }
+  await store.close();
+  writeFileSync(join(dir, 'pool.json'), JSON.stringify(pool));
+  const spec: LoadSpec = {
+    mode: 'grpc',
+    target: addr.grpc,
+    rootPem: readFileSync(join(dir, 'root', 'root-cert.pem'), 'utf8'),
+    servername: 'localhost',
+    pool: join(dir, 'pool.json'),
+    connections: Math.min(Number(conc), 8),
+    concurrency: Number(conc),
+    durationMs: Number(secs) * 1000,
+    warmupMs: warmup,
+  };
+  if (process.env.RATE) {
+    spec.rate = Number(process.env.RATE);
+    spec.concurrency = 0;
+  }
+  const lg = spawn(process.execPath, [join(ROOT, 'dist/bench/loadgen.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  lg.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const serverCpu = () => cpuMs(server.pid!) + children(server.pid!).reduce((a, p) => a + cpuMs(p), 0);
+  await new Promise((r) => setTimeout(r, warmup));
+  const s0 = serverCpu();
+  const g0 = cpuMs(lg.pid!);
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, Number(secs) * 1000));
+  const s1 = serverCpu();
+  const g1 = cpuMs(lg.pid!);
+  const t1 = Date.now();
+  await new Promise((r) => lg.once('exit', r));
+  const res = JSON.parse(out.trim().split('\n').pop()!) as { rate: number; p50: number; p99: number; failed: number };
+  const certs = (res.rate * (t1 - t0)) / 1000;
+  const report: Record<string, unknown> = {
+    alg,
+    workers,
+    concurrency: spec.rate ? `open loop ${spec.rate}/s` : conc,
+    rate: Math.round(res.rate),
+    p50: +res.p50.toFixed(2),
+    p99: +res.p99.toFixed(2),
+    failed: res.failed,
+    serverUsPerCert: Math.round(((s1 - s0) * 1000) / certs),
+    loadgenUsPerCert: Math.round(((g1 - g0) * 1000) / certs),
+    serverCores: +((s1 - s0) / (t1 - t0)).toFixed(2),
+    loadgenCores: +((g1 - g0) / (t1 - t0)).toFixed(2),
+  };
+  if (spec.rate) {
+    const metrics = await (await fetch(`http://${addr.http}/metrics`)).text();
+    for (const l of metrics.split('\n')) {
+      const m = /^nodejs_eventloop_lag_(p99|max)_seconds (\S+)/.exec(l);
+      if (m) report[`httpProcessLag${m[1]}Ms`] = +(Number(m[2]) * 1000).toFixed(1);
+    }
+  }
+  console.log(JSON.stringify(report));
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
