@@ -1,3 +1,4 @@
+import { nativeStatus } from '../pki/fast/native.js';
 import { Option, type Command } from 'commander';
 import { CONFIG_KEYS, ConfigSchema, FIELDS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
 import { isClusterWorker, runWorker, startCluster, workerCount } from '../server/cluster.js';
@@ -56,7 +57,7 @@ export function register(program: Command): void {
         ...(server.pcaApiUrl ? { pcaApi: server.pcaApiUrl } : {}),
       })}\n`,
     );
-    log.info({ grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null }, 'meshca serving');
+    log.info({ grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null, nativeSignatureChecks: nativeStatus }, 'meshca serving');
     log.info({ signal: await stopped }, 'shutting down');
     await server.close();
     log.info({}, 'stopped; audit flushed');

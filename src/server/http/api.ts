@@ -1,3 +1,4 @@
+import { nativeStatus } from '../../pki/fast/native.js';
 import type { Authority } from '../../ca/authority.js';
 import type { ParsedCertificate } from '../../pki/certificate.js';
 import { invalid } from '../../pki/errors.js';
@@ -46,6 +47,8 @@ export function caDocument(v: CaView, now: Date): object {
     chain: [s.cert, ...s.chain].map((c) => summarize(c, now)),
     roots: v.authority.roots.map((r) => summarize(r, now)),
     servingCertificate: serving ? { notAfter: serving.notAfter.toISOString(), sans: serving.sans } : null,
+    // Whether CSR signatures are checked by the native module or by node:crypto (slower, same verdicts).
+    nativeSignatureChecks: nativeStatus,
   };
 }
 
