@@ -181,6 +181,11 @@ export function verifyData(algOid: string, key: KeyObject, data: Uint8Array, sig
   if (!alg) {
     throw new MeshcaError('invalid_argument', 'unsupported_signature', `signature algorithm ${algOid} is not supported`);
   }
+  return verifyWith(alg, key, data, signature);
+}
+
+/** Verifies with a known algorithm: the algorithm family must match the key; errors are a failed check. */
+export function verifyWith(alg: SignatureAlgorithm, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
   const fam = key.asymmetricKeyType;
   if ((alg.nullParams && fam !== 'rsa') || (!alg.nullParams && fam !== 'ec')) return false;
   try {

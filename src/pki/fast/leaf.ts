@@ -16,7 +16,6 @@ import { HASH_ID, native } from './native.js';
 export interface LeafSigner {
   cert: ParsedCertificate;
   key: KeyObject;
-  hash: string;
   sigAlgDer: Buffer;
   issuerDer: Buffer;
   extsBeforeSan: Buffer;
@@ -64,7 +63,6 @@ export function buildLeafSigner(cert: ParsedCertificate, key: KeyObject): LeafSi
     cert,
     key,
     signTbs: nativeEcSign(key, alg.hash) ?? ((tbs) => cryptoSign(alg.hash, tbs, key)),
-    hash: alg.hash,
     sigAlgDer: encodeTlv(TAG.SEQUENCE, ...algParts),
     issuerDer: Buffer.from(cert.subjectDer),
     extsBeforeSan: Buffer.concat([basicConstraints, keyUsage, extKeyUsage]),

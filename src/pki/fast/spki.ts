@@ -1,6 +1,6 @@
-import { createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { invalid } from '../errors.js';
-import { checkKeyPolicy, decodeOid, describeKey, type KeyInfo, type SignatureAlgorithm } from '../keys.js';
+import { checkKeyPolicy, decodeOid, describeKey, verifyWith, type KeyInfo, type SignatureAlgorithm } from '../keys.js';
 import { OID } from '../oids.js';
 import { HASH_ID, native } from './native.js';
 import { DerError, TAG, bytesEqual, checkAny, checkOidBody, encodeOid, encodeTlv, expectTlv, readTlv, type Tlv } from './der.js';
@@ -49,21 +49,10 @@ export interface LoadedKey {
   verify(alg: SignatureAlgorithm, data: Buffer, signature: Buffer): boolean;
 }
 
-/** Same rule as keys.ts verifyData: the algorithm family must match the key; errors are a failed check. */
-function nodeVerify(key: KeyObject, alg: SignatureAlgorithm, data: Buffer, signature: Buffer): boolean {
-  const fam = key.asymmetricKeyType;
-  if ((alg.nullParams && fam !== 'rsa') || (!alg.nullParams && fam !== 'ec')) return false;
-  try {
-    return cryptoVerify(alg.hash, data, key, signature);
-  } catch {
-    return false;
-  }
-}
-
 function nodeKey(publicKey: KeyObject, canonical: boolean, what: string): LoadedKey {
   const keyInfo = describeKey(publicKey);
   checkKeyPolicy(keyInfo, what);
-  return { publicKey, keyInfo, canonical, verify: (alg, data, sig) => nodeVerify(publicKey, alg, data, sig) };
+  return { publicKey, keyInfo, canonical, verify: (alg, data, sig) => verifyWith(alg, publicKey, data, sig) };
 }
 
 /** A canonical key checked by the native module; the KeyObject is made only if someone asks for it. */

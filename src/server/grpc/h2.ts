@@ -121,6 +121,11 @@ function dispatch(o: H2GrpcServerOptions, handler: UnaryHandler, call: Omit<Unar
   }
 }
 
+/** The client certificate of a TLS connection, when it verified against the server's client CAs. */
+function peerCertOfSocket(sock: TLSSocket): Buffer | undefined {
+  return typeof sock.getPeerCertificate === 'function' && sock.authorized ? sock.getPeerCertificate().raw ?? undefined : undefined;
+}
+
 const peerCerts = new WeakMap<Http2Session, Buffer | null>();
 
 /** The verified client certificate of a session, read once per connection. */
@@ -128,8 +133,7 @@ function peerCertOf(session: Http2Session | undefined): Buffer | undefined {
   if (!session) return undefined;
   let der = peerCerts.get(session);
   if (der === undefined) {
-    const sock = session.socket as TLSSocket;
-    der = typeof sock.getPeerCertificate === 'function' && sock.authorized ? sock.getPeerCertificate().raw ?? null : null;
+    der = peerCertOfSocket(session.socket as TLSSocket) ?? null;
     peerCerts.set(session, der);
   }
   return der ?? undefined;
@@ -153,16 +157,30 @@ export function createH2GrpcServer(o: H2GrpcServerOptions): H2GrpcServer {
   return (o.engine ?? 'frames') === 'frames' ? framesServer(o) : nodeServer(o);
 }
 
-function listenOn(server: NetServer) {
-  return (host: string, port: number) =>
-    new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        const a = server.address();
-        resolve(typeof a === 'object' && a ? a.port : port);
-      });
-    });
+/**
+ * The engine-independent handle: listen, swap the TLS material, and close gracefully (the engine
+ * tells its connections to finish, then cuts what is left after graceMs).
+ */
+function serverHandle(server: NetServer, conns: { shutdown(): void; destroy(): void }): H2GrpcServer {
+  return {
+    server,
+    listen: (host, port) =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const a = server.address();
+          resolve(typeof a === 'object' && a ? a.port : port);
+        });
+      }),
+    updateTls: (t) => (server as unknown as { setSecureContext(o: object): void }).setSecureContext({ cert: t.cert, key: t.key, ca: t.ca }),
+    close: (graceMs = 5000) =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        conns.shutdown();
+        setTimeout(() => conns.destroy(), graceMs).unref();
+      }),
+  };
 }
 
 const GRPC_OK: ReadonlyArray<readonly [string, string]> = [['grpc-status', '0']];
@@ -223,8 +241,8 @@ function framesServer(o: H2GrpcServerOptions): H2GrpcServer {
       const headers = headerRecord(req.headers);
       const handler = route(o, headers, r);
       if (!handler) return;
-      if (c.peerCertDer === undefined) c.peerCertDer = peerCertOfSocket(c.socket as unknown as TLSSocket) ?? EMPTY;
-      dispatch(o, handler, { headers, peerCertDer: c.peerCertDer.length ? c.peerCertDer : undefined, peer: c.peer }, req.body, r);
+      if (c.peerCertDer === undefined) c.peerCertDer = peerCertOfSocket(c.socket as unknown as TLSSocket) ?? null;
+      dispatch(o, handler, { headers, peerCertDer: c.peerCertDer ?? undefined, peer: c.peer }, req.body, r);
     },
     onTooLarge(c: H2Connection, req: H2Request) {
       responder(c, req).trailersOnly(GrpcStatus.RESOURCE_EXHAUSTED, `request message exceeds the ${o.maxMessageBytes}-byte limit`);
@@ -254,25 +272,10 @@ function framesServer(o: H2GrpcServerOptions): H2GrpcServer {
   } else {
     server = createNetServer(accept);
   }
-  return {
-    server,
-    listen: listenOn(server),
-    updateTls: (t) => (server as unknown as { setSecureContext(o: object): void }).setSecureContext({ cert: t.cert, key: t.key, ca: t.ca }),
-    close: (graceMs = 5000) =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const c of conns) c.shutdown();
-        setTimeout(() => {
-          for (const c of conns) c.destroy();
-        }, graceMs).unref();
-      }),
-  };
-}
-
-const EMPTY = Buffer.alloc(0);
-
-function peerCertOfSocket(sock: TLSSocket): Buffer | undefined {
-  return typeof sock.getPeerCertificate === 'function' && sock.authorized ? sock.getPeerCertificate().raw ?? undefined : undefined;
+  return serverHandle(server, {
+    shutdown: () => conns.forEach((c) => c.shutdown()),
+    destroy: () => conns.forEach((c) => c.destroy()),
+  });
 }
 
 function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
@@ -330,19 +333,8 @@ function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
     });
   });
 
-  return {
-    server: server as unknown as NetServer,
-    listen: listenOn(server as unknown as NetServer),
-    updateTls: (t) => {
-      (server as unknown as { setSecureContext(o: object): void }).setSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
-    },
-    close: (graceMs = 5000) =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const s of sessions) s.close();
-        setTimeout(() => {
-          for (const s of sessions) s.destroy();
-        }, graceMs).unref();
-      }),
-  };
+  return serverHandle(server as unknown as NetServer, {
+    shutdown: () => sessions.forEach((x) => x.close()),
+    destroy: () => sessions.forEach((x) => x.destroy()),
+  });
 }

@@ -161,8 +161,8 @@ export class H2Connection {
   private closed = false;
   private resets = 0;
   private resetWindowStart = 0;
-  /** Free-form per-connection data for the application (the peer's certificate, say). */
-  peerCertDer: Buffer | undefined;
+  /** The peer's verified certificate, read by the application once per connection (null: none). */
+  peerCertDer: Buffer | null | undefined;
   readonly peer: string;
 
   constructor(
@@ -389,7 +389,7 @@ export class H2Connection {
   }
 
   private parse(): void {
-    let buf = this.buf;
+    const buf = this.buf;
     let p = 0;
     if (!this.prefaceSeen) {
       const n = Math.min(buf.length, PREFACE.length);
@@ -408,7 +408,6 @@ export class H2Connection {
       const start = p + 9;
       p = start + len;
       this.onFrame(type, flags, id, buf, start, p);
-      buf = this.buf; // onFrame never replaces it, but keep the reference honest
     }
     this.buf = p >= buf.length ? Buffer.alloc(0) : buf.subarray(p);
     // Do not pin a large read buffer for a small leftover.
