@@ -8,25 +8,14 @@ import { parseCertificates } from '../../src/pki/certificate.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { runMeshca, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
+import { rootTrustPolicyYaml } from './reload-helpers.js';
 
 function ok(r: RunResult, what: string): RunResult {
   assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
   return r;
 }
 
-const POLICY = `apiVersion: admin.gloo.solo.io/v2
-kind: RootTrustPolicy
-metadata:
-  name: root-trust-policy
-  namespace: gloo-mesh
-spec:
-  config:
-    mgmtServerCa:
-      generated:
-        rsaKeySizeBytes: 2048
-    intermediateCertOptions:
-      rsaKeySizeBytes: 2048
-`;
+const POLICY = rootTrustPolicyYaml();
 
 const rotation = (pauseAfter?: string) => `apiVersion: meshca.io/v1alpha1
 kind: RootRotation

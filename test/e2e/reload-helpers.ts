@@ -261,3 +261,21 @@ export async function waitFor<T>(what: string, f: () => T | undefined | Promise<
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** The Gloo RootTrustPolicy the rotation and renewal tests apply: RSA-2048 root and intermediates, plus intermediate options. */
+export function rootTrustPolicyYaml(intermediate: Record<string, number> = {}): string {
+  const extra = Object.entries(intermediate).map(([k, v]) => `      ${k}: ${v}\n`).join('');
+  return `apiVersion: admin.gloo.solo.io/v2
+kind: RootTrustPolicy
+metadata:
+  name: root-trust-policy
+  namespace: gloo-mesh
+spec:
+  config:
+    mgmtServerCa:
+      generated:
+        rsaKeySizeBytes: 2048
+    intermediateCertOptions:
+      rsaKeySizeBytes: 2048
+${extra}`;
+}

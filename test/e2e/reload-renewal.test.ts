@@ -14,26 +14,12 @@ import { runMeshca, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { IstioCaClient } from './serve/ca-client.js';
 import { ID, metric, workloadCsr } from './serve/helpers.js';
-import { spawnMeshca, waitFor, type Child } from './reload-helpers.js';
+import { spawnMeshca, waitFor, type Child, rootTrustPolicyYaml } from './reload-helpers.js';
 
 // One-day intermediates renewed when 99.8786% of the life is left: due 45 s after issuance (with
 // the 60 s back-dating), so `reconcile --at now+50s` renews one that is valid now, and the
 // server's own controllers would not renew it before this test ends.
-const POLICY = `apiVersion: admin.gloo.solo.io/v2
-kind: RootTrustPolicy
-metadata:
-  name: root-trust-policy
-  namespace: gloo-mesh
-spec:
-  config:
-    mgmtServerCa:
-      generated:
-        rsaKeySizeBytes: 2048
-    intermediateCertOptions:
-      rsaKeySizeBytes: 2048
-      ttlDays: 1
-      secretRotationGracePeriodRatio: 0.998786
-`;
+const POLICY = rootTrustPolicyYaml({ ttlDays: 1, secretRotationGracePeriodRatio: 0.998786 });
 
 const tmp = tempDir('meshca-reload-');
 const children: Child[] = [];

@@ -14,7 +14,7 @@ import { parseCertificates } from '../../src/pki/certificate.js';
 import { verifyChain } from '../../src/pki/chain.js';
 import { runMeshca, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
-import { agentStats, handshakeOnce, longLived, readWorkload, spawnMeshca, startAgent, startBackend, waitFor, type Child } from './reload-helpers.js';
+import { agentStats, handshakeOnce, longLived, readWorkload, spawnMeshca, startAgent, startBackend, waitFor, type Child, rootTrustPolicyYaml } from './reload-helpers.js';
 
 const ID = (sa: string) => `spiffe://cluster.local/ns/shop/sa/${sa}`;
 const PHASES = ['NewRootCreated', 'TrustBundleExpanded', 'IntermediatesReissued', 'WorkloadsRenewed', 'OldRootWithdrawn', 'Complete'];
@@ -22,19 +22,7 @@ const TTL_SECONDS = 6;
 /** Longer than a workload certificate lives, so every workload renews (and learns the new trust) within it. */
 const WINDOW = '7s';
 
-const POLICY = `apiVersion: admin.gloo.solo.io/v2
-kind: RootTrustPolicy
-metadata:
-  name: root-trust-policy
-  namespace: gloo-mesh
-spec:
-  config:
-    mgmtServerCa:
-      generated:
-        rsaKeySizeBytes: 2048
-    intermediateCertOptions:
-      rsaKeySizeBytes: 2048
-`;
+const POLICY = rootTrustPolicyYaml();
 
 const ROTATION = `apiVersion: meshca.io/v1alpha1
 kind: RootRotation
