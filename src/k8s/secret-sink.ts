@@ -13,6 +13,7 @@ import {
 } from '../resources/secrets.js';
 import { deepEqual } from '../resources/store.js';
 import { apiStatus, kubeError, type KubeClient } from './client.js';
+import { Listeners } from '../util/listeners.js';
 
 export interface KubeSecretSinkOptions {
   /** The cluster meshca runs in: secrets without `cluster` go here. */
@@ -46,7 +47,7 @@ function toStored(ref: SecretRef, s: V1Secret): StoredSecret {
  * concurrent change is a conflict, never a silent overwrite.
  */
 export class KubeSecretSink implements SecretSink {
-  private readonly listeners = new Set<(c: SecretChange) => void>();
+  private readonly listeners = new Listeners<SecretChange>();
 
   constructor(private readonly o: KubeSecretSinkOptions) {}
 
@@ -137,17 +138,10 @@ export class KubeSecretSink implements SecretSink {
   }
 
   onChange(listener: (c: SecretChange) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   private emit(c: SecretChange): void {
-    for (const l of this.listeners) {
-      try {
-        l(c);
-      } catch {
-        // A listener's failure must not undo or hide a completed write.
-      }
-    }
+    this.listeners.emit(c);
   }
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { MeshcaError } from '../pki/errors.js';
 import { PRIVATE_MODE, PUBLIC_MODE, writeFileAtomic, writeFilesAtomic } from '../util/fs.js';
 import { deepEqual } from './store.js';
+import { Listeners } from '../util/listeners.js';
 import {
   assertMayWrite,
   dataDigest,
@@ -39,7 +40,7 @@ function modeFor(key: string): number {
  * written last: watchers (the server's reload) watch it and read the data once it changes.
  */
 export class FileSecretSink implements SecretSink {
-  private readonly listeners = new Set<(c: SecretChange) => void>();
+  private readonly listeners = new Listeners<SecretChange>();
 
   constructor(readonly stateDir: string) {}
 
@@ -140,17 +141,10 @@ export class FileSecretSink implements SecretSink {
   }
 
   onChange(listener: (c: SecretChange) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   private emit(c: SecretChange): void {
-    for (const l of this.listeners) {
-      try {
-        l(c);
-      } catch {
-        // A listener's failure must not undo or hide a completed write.
-      }
-    }
+    this.listeners.emit(c);
   }
 }
