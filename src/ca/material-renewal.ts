@@ -1,6 +1,7 @@
 import type { AdvisoryFence } from '../store/ca-material.js';
 import { errorMessage } from '../pki/errors.js';
 import { bundleFromRow, commitIntermediate, mintIntermediate, renewalDueAt, rootFromRow, type MaterialDb, type MaterialOptions, type VersionedBundle } from './material-store.js';
+import { sleep } from '../util/sleep.js';
 
 export interface MaterialLog {
   info(obj: object, msg: string): void;
@@ -8,17 +9,6 @@ export interface MaterialLog {
   error(obj: object, msg: string): void;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done);
-  });
 
 export interface RenewalDeps {
   db: MaterialDb;

@@ -1,6 +1,7 @@
 import type { V1Lease } from '@kubernetes/client-node';
 import { apiStatus, apiMessage, type KubeClient } from '../k8s/client.js';
 import { LeadershipTerms, type LeaderElector } from './index.js';
+import { sleep } from '../util/sleep.js';
 
 export interface LeaseElectorOptions {
   client: KubeClient;
@@ -19,17 +20,6 @@ export interface LeaseElectorOptions {
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, with client-go's rules: the holder renews

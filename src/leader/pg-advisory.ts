@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { AdvisoryFence } from '../store/ca-material.js';
 import { LOCKS, LOCK_NAMESPACE } from '../store/postgres/locks.js';
 import type { LeaderElector } from './index.js';
+import { sleep } from '../util/sleep.js';
 
 export interface PgAdvisoryElectorOptions {
   url: string;
@@ -29,17 +30,6 @@ export interface PgAdvisoryElectorOptions {
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
 
 /**
  * Leader election on a PostgreSQL session-level advisory lock held on a connection of its own.

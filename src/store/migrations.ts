@@ -1,3 +1,5 @@
+import { MeshcaError } from '../pki/errors.js';
+
 /**
  * Numbered schema migrations shared by every store, applied in order, one transaction each, and
  * recorded in schema_migrations. Never edit a released migration: add the next number. Where the
@@ -100,3 +102,16 @@ export const MIGRATIONS: Migration[] = [
     sql: 'DROP INDEX IF EXISTS audit_time;',
   },
 ];
+
+/**
+ * The migrations a database still needs, given the versions it has applied. A database migrated by
+ * a newer meshca (a version beyond ours) is refused rather than used with a schema we do not know.
+ */
+export function pendingMigrations<M extends { version: number }>(all: readonly M[], applied: ReadonlySet<number>, database: string): M[] {
+  const latest = all[all.length - 1].version;
+  const newest = Math.max(0, ...applied);
+  if (newest > latest) {
+    throw new MeshcaError('failed_precondition', 'schema_too_new', `${database} has schema version ${newest}, newer than this meshca understands (${latest}); run a newer meshca`);
+  }
+  return all.filter((m) => !applied.has(m.version));
+}

@@ -1,6 +1,5 @@
 import type pg from 'pg';
-import { MeshcaError } from '../../pki/errors.js';
-import { MIGRATIONS, migrationSql } from '../migrations.js';
+import { MIGRATIONS, migrationSql, pendingMigrations } from '../migrations.js';
 import { LOCKS, LOCK_NAMESPACE } from './locks.js';
 
 /**
@@ -15,22 +14,12 @@ export async function migratePostgres(client: pg.ClientBase, where: string): Pro
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, LOCKS.migrate]);
     await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
     const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-    const latest = MIGRATIONS[MIGRATIONS.length - 1].version;
-    const newest = Math.max(0, ...applied);
-    if (newest > latest) {
-      throw new MeshcaError(
-        'failed_precondition',
-        'schema_too_new',
-        `the database ${where} has schema version ${newest}, newer than this meshca understands (${latest}); run a newer meshca`,
-      );
-    }
-    for (const m of MIGRATIONS) {
-      if (applied.has(m.version)) continue;
+    for (const m of pendingMigrations(MIGRATIONS, applied, `the database ${where}`)) {
       await client.query(migrationSql(m, 'postgres'));
       await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
     }
     await client.query('COMMIT');
-    return latest;
+    return MIGRATIONS[MIGRATIONS.length - 1].version;
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     throw e;

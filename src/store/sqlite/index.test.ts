@@ -123,3 +123,21 @@ test('WAL checkpoints run on a worker thread: the serving connection never check
   assert.ok(bg.peak * 3 < none.peak, `WAL peak ${bg.peak} with background checkpoints vs ${none.peak} without`);
   assert.equal(bg.after, 0, 'TRUNCATE checkpoint on close');
 });
+
+test('a database migrated by a newer meshca is refused, and left as it was', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  await openSqliteStore(dir).close();
+  const db = new Database(join(dir, DB_FILE_NAME));
+  db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, 0)').run('from the future');
+  db.close();
+  const latest = MIGRATIONS[MIGRATIONS.length - 1].version;
+  assert.throws(
+    () => openSqliteStore(dir),
+    (e: Error & { reason?: string }) =>
+      e.reason === 'schema_too_new' && e.message === `the state database ${join(dir, DB_FILE_NAME)} has schema version 99, newer than this meshca understands (${latest}); run a newer meshca`,
+  );
+  const again = new Database(join(dir, DB_FILE_NAME), { readonly: true });
+  assert.equal((again.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v, 99);
+  again.close();
+});

@@ -8,6 +8,7 @@ import { PRIVATE_MODE } from '../../util/fs.js';
 import type { AuditEntry, AuditQuery, AuditRecord, AuditStats, AuditStatsQuery, Store, TokenKeyRecord } from '../index.js';
 import { AUDIT_STATS_SQL, mergeClusterCounts } from '../stats-sql.js';
 import { MIGRATIONS } from './migrations.js';
+import { pendingMigrations } from '../migrations.js';
 import { auditRecordOf, type AuditRow } from '../audit-row.js';
 
 export const DB_FILE_NAME = 'meshca.db';
@@ -89,17 +90,7 @@ export class SqliteStore implements Store {
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
     const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
-    const latest = MIGRATIONS[MIGRATIONS.length - 1].version;
-    const newest = Math.max(0, ...applied);
-    if (newest > latest) {
-      throw new MeshcaError(
-        'failed_precondition',
-        'schema_too_new',
-        `the state database ${this.path} has schema version ${newest}, newer than this meshca understands (${latest}); run a newer meshca`,
-      );
-    }
-    for (const m of MIGRATIONS) {
-      if (applied.has(m.version)) continue;
+    for (const m of pendingMigrations(MIGRATIONS, applied, `the state database ${this.path}`)) {
       this.db.transaction(() => {
         this.db.exec(m.sql);
         this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
