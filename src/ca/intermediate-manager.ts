@@ -1,11 +1,9 @@
-import { generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { ParsedCertificate } from '../pki/certificate.js';
 import { verifyChain } from '../pki/chain.js';
 import { createCsr } from '../pki/csr.js';
 import { MeshcaError, errorMessage } from '../pki/errors.js';
 import { issueWorkloadCertificate, type IssuedCertificate, type Signer, type WorkloadRequest } from '../pki/issue.js';
-import { keyMatches, type KeyAlgorithm } from '../pki/keys.js';
+import { generateKeyPairAsync, keyMatches, type KeyAlgorithm } from '../pki/keys.js';
 import type { SubjectSpec } from '../pki/name.js';
 import type { Upstream } from '../upstream/index.js';
 import type { CaBundle } from './bundle.js';
@@ -62,17 +60,6 @@ export interface IntermediateStatus {
   generation: number;
   subject?: string;
   serial?: string;
-}
-
-const generateKeyPairAsync = promisify(generateKeyPairCb);
-
-/** pki's generateKeyPair, off the event loop: an RSA key takes long enough to stall a busy server. */
-async function newKey(alg: KeyAlgorithm): Promise<KeyObject> {
-  const kp =
-    alg === 'ec-p256' || alg === 'ec-p384'
-      ? await generateKeyPairAsync('ec', { namedCurve: alg === 'ec-p256' ? 'prime256v1' : 'secp384r1' })
-      : await generateKeyPairAsync('rsa', { modulusLength: Number(alg.slice(4)), publicExponent: 0x10001 });
-  return kp.privateKey;
 }
 
 interface Active {
@@ -212,7 +199,7 @@ export class IntermediateManager {
 
   private async renew(): Promise<Signer> {
     try {
-      const key = await newKey(this.o.keyAlgorithm ?? 'ec-p256');
+      const key = (await generateKeyPairAsync(this.o.keyAlgorithm ?? 'ec-p256')).privateKey;
       const csr = createCsr({ key, subject: this.o.subject, isCA: true });
       const got = await this.o.upstream.signIntermediate({ csrPem: csr.pem, ttlSeconds: this.o.ttlSeconds, pathLen: this.o.pathLen });
       if (!keyMatches(key, got.cert.publicKey)) {

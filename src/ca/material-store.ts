@@ -1,8 +1,7 @@
-import { createPublicKey, generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { certsToPem, parseCertificate, parseCertificates } from '../pki/certificate.js';
 import { MeshcaError } from '../pki/errors.js';
-import { generateKeyPair, keyMatches, parsePrivateKeyPem, type KeyAlgorithm } from '../pki/keys.js';
+import { generateKeyPair, generateKeyPairAsync, keyMatches, parsePrivateKeyPem, type KeyAlgorithm } from '../pki/keys.js';
 import { createIntermediateCertificate, createRootCertificate } from '../pki/profiles.js';
 import type { AdvisoryFence, CaMaterialRow, CaMaterialRows } from '../store/ca-material.js';
 import { META, type Store } from '../store/index.js';
@@ -80,23 +79,12 @@ function row(kind: CaMaterialRow['kind'], cluster: string, generation: number, b
   };
 }
 
-const generateKeyPairAsync = promisify(generateKeyPairCb);
-
-/** Key generation off the event loop: an RSA key would otherwise stall a replica that is serving. */
-async function newKey(alg: KeyAlgorithm): Promise<KeyObject> {
-  const kp =
-    alg === 'ec-p256' || alg === 'ec-p384'
-      ? await generateKeyPairAsync('ec', { namedCurve: alg === 'ec-p256' ? 'prime256v1' : 'secp384r1' })
-      : await generateKeyPairAsync('rsa', { modulusLength: Number(alg.slice(4)), publicExponent: 0x10001 });
-  return kp.privateKey;
-}
-
 /** A new intermediate for `cluster` signed by the root; not committed anywhere yet. */
 export async function mintIntermediate(root: RootMaterial, o: Pick<MaterialOptions, 'cluster' | 'trustDomain' | 'keyAlgorithm' | 'intermediateTtlSeconds'>, now: Date): Promise<CaBundle> {
   if (!root.key) {
     throw new MeshcaError('failed_precondition', 'no_root_key', 'the root in the database has no key; intermediates must come from the root\'s owner (or an upstream CA)');
   }
-  const key = await newKey(o.keyAlgorithm);
+  const key = (await generateKeyPairAsync(o.keyAlgorithm)).privateKey;
   const { cert } = createIntermediateCertificate({
     issuerCert: root.cert,
     issuerKey: root.key,

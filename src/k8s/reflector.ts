@@ -1,5 +1,6 @@
 import type { KubeClient, KubeWatchEvent } from './client.js';
 import { apiStatus } from './client.js';
+import { sleep } from '../util/sleep.js';
 
 export interface ObjectMeta {
   name?: string;
@@ -41,16 +42,6 @@ export interface ReflectorOptions {
 /** The watch's history no longer reaches our resourceVersion: only a new list can resume. */
 class Gone extends Error {}
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * List, then watch from the list's resourceVersion, like client-go's reflector: a watch that ends

@@ -9,6 +9,7 @@ import { IstioPublisher } from './istio-publisher.js';
 import { KubeSecretSink } from './secret-sink.js';
 import { CsrSignerController } from './signer-controller.js';
 import { SecretStateBackend } from './state-secret.js';
+import type { Leadership } from '../leader/index.js';
 
 /**
  * What `meshca serve` does in Kubernetes (issue 7), kept out of startServer: the CA state in a
@@ -51,15 +52,6 @@ export async function prepareKubernetesState(config: ServeConfig, d: Deps): Prom
   d.log.info({ secret: backend.description, outcome: how }, how === 'created' ? 'created the CA state and saved it to the state secret' : 'loaded the CA state from the state secret');
 }
 
-/** The leadership shape startServer runs leader-only work on (server/ha.ts's Leadership). */
-export interface Leadership {
-  readonly identity: string;
-  isLeader(): boolean;
-  /** Runs cb(signal) whenever this replica becomes leader; signal aborts when leadership ends. */
-  onLeader(cb: (signal: AbortSignal) => void): void;
-  since(): Date | undefined;
-  stop(): Promise<void>;
-}
 
 /**
  * leaderElection: a coordination.k8s.io Lease decides which replica runs the controllers (all

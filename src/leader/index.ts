@@ -104,3 +104,14 @@ export class SoleLeader implements LeaderElector {
     this.terms.onStopped(l);
   }
 }
+
+/** What leader-only work runs on (startServer's controllers, renewals, the dashboard): one shape for every elector. */
+export interface Leadership {
+  readonly identity: string;
+  isLeader(): boolean;
+  /** Runs cb(signal) whenever this replica becomes leader; signal aborts when leadership ends. */
+  onLeader(cb: (signal: AbortSignal) => void): void;
+  /** When the current term started here (undefined when following). */
+  since(): Date | undefined;
+  stop(): Promise<void>;
+}

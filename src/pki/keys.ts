@@ -2,11 +2,13 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
+  generateKeyPair as generateKeyPairCb,
   generateKeyPairSync,
   sign as cryptoSign,
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
+import { promisify } from 'node:util';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { MeshcaError, invalid } from './errors.js';
@@ -37,15 +39,28 @@ export function parseKeyAlgorithm(value: string): KeyAlgorithm {
 
 /** Generates a key pair. RSA generation is slow (up to seconds for 4096 bits); callers on a hot path pre-generate. */
 export function generateKeyPair(alg: KeyAlgorithm): KeyPair {
+  const p = keyParams(alg);
+  return p.type === 'ec' ? generateKeyPairSync('ec', p.options) : generateKeyPairSync('rsa', p.options);
+}
+
+const generateKeyPairCbAsync = promisify(generateKeyPairCb);
+
+/** generateKeyPair off the event loop (libuv's thread pool): an RSA key would stall a busy server. */
+export async function generateKeyPairAsync(alg: KeyAlgorithm): Promise<KeyPair> {
+  const p = keyParams(alg);
+  return p.type === 'ec' ? generateKeyPairCbAsync('ec', p.options) : generateKeyPairCbAsync('rsa', p.options);
+}
+
+function keyParams(alg: KeyAlgorithm): { type: 'ec'; options: { namedCurve: string } } | { type: 'rsa'; options: { modulusLength: number; publicExponent: number } } {
   switch (alg) {
     case 'ec-p256':
-      return generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      return { type: 'ec', options: { namedCurve: 'prime256v1' } };
     case 'ec-p384':
-      return generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+      return { type: 'ec', options: { namedCurve: 'secp384r1' } };
     case 'rsa-2048':
     case 'rsa-3072':
     case 'rsa-4096':
-      return generateKeyPairSync('rsa', { modulusLength: Number(alg.slice(4)), publicExponent: 0x10001 });
+      return { type: 'rsa', options: { modulusLength: Number(alg.slice(4)), publicExponent: 0x10001 } };
   }
 }
 

@@ -8,7 +8,7 @@ import { bootstrapReplicated, type MaterialOptions, type VersionedBundle } from 
 import { signerFromBundle } from '../ca/state.js';
 import type { ServeConfig } from '../config/index.js';
 import { intermediateTtlOf } from '../config/upstream.js';
-import { SoleLeader, type LeaderElector } from '../leader/index.js';
+import { SoleLeader, type LeaderElector, type Leadership } from '../leader/index.js';
 import type { PgAdvisoryElector } from '../leader/pg-advisory.js';
 import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
 import { errorMessage, invalid } from '../pki/errors.js';
@@ -39,15 +39,7 @@ export function newReplicaId(): string {
 /** Fault injection for the HA test: pause between minting and committing a renewed intermediate. */
 const FAILPOINT_PAUSE = 'MESHCA_FAILPOINT_RENEWAL_PAUSE_MS';
 
-export interface Leadership {
-  readonly identity: string;
-  isLeader(): boolean;
-  /** Runs cb(signal) whenever this replica becomes leader; signal aborts when leadership ends. */
-  onLeader(cb: (signal: AbortSignal) => void): void;
-  /** When the current term started here (undefined when following). */
-  since(): Date | undefined;
-  stop(): Promise<void>;
-}
+export type { Leadership };
 
 /** Never leads: a worker process serves gRPC only; its primary competes for leadership. */
 class NeverLeader implements LeaderElector {
