@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
+import { checkAuditStats } from '../../../test/helpers/audit-stats.js';
 import { startPostgres, type PgCluster } from '../../../test/helpers/postgres.js';
 import type { CaMaterialRow } from '../ca-material.js';
 import type { AuditEntry } from '../index.js';
@@ -104,39 +105,7 @@ test('a failed batch is retried in order; its waiters are told', async () => {
 });
 
 test('dashboard aggregates: per-minute buckets, per-cluster valid counts, refusal reasons', async () => {
-  const url = await freshDb();
-  const s = await openPgStore(url);
-  const t0 = Date.UTC(2030, 0, 1, 12, 0, 0);
-  const at = (min: number, sec = 0) => new Date(t0 + min * 60_000 + sec * 1000);
-  s.appendAudit(entry({ time: at(0, 5), notAfter: at(100) }));
-  s.appendAudit(entry({ time: at(0, 50), notAfter: at(1) }));
-  s.appendAudit(entry({ time: at(2), cluster: 'east', notAfter: at(100) }));
-  s.appendAudit(entry({ time: at(2, 30), outcome: 'refused', reason: 'token_expired', message: 'expired' }));
-  s.appendAudit(entry({ time: at(3), outcome: 'refused', reason: 'token_expired', message: 'expired' }));
-  s.appendAudit(entry({ time: at(3, 1), outcome: 'refused', reason: 'identity_mismatch', message: 'no' }));
-  await s.flush();
-  const st = await s.auditStats({ since: at(0), bucketSeconds: 60, now: at(5), refusals: 2 });
-  assert.deepEqual(st.buckets, [
-    { start: at(0).getTime(), issued: 2, refused: 0 },
-    { start: at(2).getTime(), issued: 1, refused: 1 },
-    { start: at(3).getTime(), issued: 0, refused: 2 },
-  ]);
-  assert.deepEqual(
-    st.clusters.map((c) => [c.cluster, c.issued, c.valid]),
-    [
-      ['default', 2, 1],
-      ['east', 1, 1],
-    ],
-  );
-  assert.deepEqual(st.reasons, [
-    { reason: 'token_expired', count: 2 },
-    { reason: 'identity_mismatch', count: 1 },
-  ]);
-  assert.deepEqual(
-    st.recentRefusals.map((r) => r.reason),
-    ['identity_mismatch', 'token_expired'],
-  );
-  await s.close();
+  await checkAuditStats(await openPgStore(await freshDb()));
 });
 
 test('CA material: one row per generation, fenced by the leader lock, announced to listeners', async () => {
