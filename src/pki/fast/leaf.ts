@@ -1,7 +1,7 @@
 import { randomFillSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import type { ParsedCertificate } from '../certificate.js';
 import { invalid } from '../errors.js';
-import { keyIdentifier, signatureAlgorithmFor } from '../keys.js';
+import { keyIdentifier, signatureAlgorithmFor, type SignatureAlgorithm } from '../keys.js';
 import { OID } from '../oids.js';
 import { DEFAULT_BACKDATE_SECONDS, assertCanIssue, randomSerial, type LeafResult } from '../profiles.js';
 import { TAG, encodeOid, encodeTlv, tlvSize, writeHeader } from './der.js';
@@ -24,18 +24,23 @@ export interface LeafSigner {
   signTbs: (tbs: Buffer) => Buffer;
 }
 
-/** An EC CA key held by the native module (one key import for the signer's life), or undefined. */
-function nativeEcSign(key: KeyObject, hash: string): ((tbs: Buffer) => Buffer) | undefined {
+/**
+ * An EC CA key held by the native module (one key import for the signer's life), or undefined.
+ * The curve comes from the signature algorithm already chosen for the key (P-384 signs with
+ * SHA-384, P-256 with SHA-256) and is confirmed by the private scalar's length, without asking the
+ * key for its details a second time (see the closing note of issue 4 on asymmetricKeyDetails).
+ */
+function nativeEcSign(key: KeyObject, alg: SignatureAlgorithm): ((tbs: Buffer) => Buffer) | undefined {
   const n = native;
-  if (!n || key.asymmetricKeyType !== 'ec') return undefined;
-  const curve = { 'prime256v1': 0, 'secp384r1': 1 }[key.asymmetricKeyDetails?.namedCurve ?? ''];
-  if (curve === undefined) return undefined;
+  if (!n || alg.nullParams) return undefined;
+  const curve = alg.hash === 'sha384' ? 1 : 0;
   const d = key.export({ format: 'jwk' }).d;
   if (!d) return undefined;
   const scalar = Buffer.from(d, 'base64url');
+  if (scalar.length !== (curve === 1 ? 48 : 32)) return undefined; // another curve: node:crypto signs
   const handle = n.ecSignerNew(curve, scalar);
   scalar.fill(0);
-  const h = HASH_ID[hash];
+  const h = HASH_ID[alg.hash];
   return (tbs) => n.ecSign(handle, h, tbs);
 }
 
@@ -62,7 +67,7 @@ export function buildLeafSigner(cert: ParsedCertificate, key: KeyObject): LeafSi
   return {
     cert,
     key,
-    signTbs: nativeEcSign(key, alg.hash) ?? ((tbs) => cryptoSign(alg.hash, tbs, key)),
+    signTbs: nativeEcSign(key, alg) ?? ((tbs) => cryptoSign(alg.hash, tbs, key)),
     sigAlgDer: encodeTlv(TAG.SEQUENCE, ...algParts),
     issuerDer: Buffer.from(cert.subjectDer),
     extsBeforeSan: Buffer.concat([basicConstraints, keyUsage, extKeyUsage]),
