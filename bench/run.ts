@@ -6,14 +6,14 @@
  * issued chains is checked with openssl after each run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { generateKeyPair as genAsync, generateKeyPairSync, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { LocalTokenIssuer } from '../src/auth/index.js';
 import { createCsr } from '../src/pki/csr.js';
+import { generateKeyPairAsync, generateKeyPairWith } from '../src/pki/keys.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { issuanceLimit, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
 import { treeMemory } from './lib/proc.js';
@@ -31,7 +31,6 @@ const WARMUP = QUICK ? 500 : 1500;
 const POOL = 1000;
 const LEVELS = QUICK ? [16, 64] : [1, 16, 64, 256];
 const WORKERS = Number(process.env.MESHCA_BENCH_WORKERS ?? availableParallelism());
-const genKey = promisify(genAsync);
 
 type Alg = 'ec-p256' | 'rsa-2048';
 
@@ -68,14 +67,14 @@ async function stop(p: ChildProcess): Promise<void> {
 
 /** A pool of distinct keys; RSA keys are slow to make, so they are cached between runs. */
 async function keyPool(alg: Alg, n: number): Promise<KeyObject[]> {
-  if (alg === 'ec-p256') return Array.from({ length: n }, () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey);
+  if (alg === 'ec-p256') return Array.from({ length: n }, () => generateKeyPairWith('ec', { namedCurve: 'prime256v1' }).privateKey);
   const file = join(CACHE, `rsa-2048-x${n}.pem`);
   if (existsSync(file)) {
     return readFileSync(file, 'utf8').split(/(?=-----BEGIN PRIVATE KEY-----)/).slice(0, n).map((k) => createPrivateKey(k));
   }
   const keys: KeyObject[] = [];
   for (let i = 0; i < n; i += 16) {
-    const batch = await Promise.all(Array.from({ length: Math.min(16, n - i) }, () => genKey('rsa', { modulusLength: 2048 })));
+    const batch = await Promise.all(Array.from({ length: Math.min(16, n - i) }, () => generateKeyPairAsync('rsa-2048')));
     keys.push(...batch.map((k) => k.privateKey));
   }
   mkdirSync(CACHE, { recursive: true });

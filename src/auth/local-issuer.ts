@@ -1,8 +1,8 @@
-import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, type JWTHeaderParameters } from 'jose';
 import { keyPem } from '../ca/bundle.js';
 import { MeshcaError } from '../pki/errors.js';
-import { parsePrivateKeyPem } from '../pki/keys.js';
+import { generateKeyPair, parsePrivateKeyPem } from '../pki/keys.js';
 import { workloadSpiffeId } from '../pki/spiffe.js';
 import type { Store } from '../store/index.js';
 import { identityOf, serviceAccountFromClaims, type ServiceAccountRef } from './claims.js';
@@ -42,7 +42,7 @@ export class LocalTokenIssuer {
     const issuer = new LocalTokenIssuer(store, o.passphrase || undefined);
     await issuer.reload();
     if (issuer.keys.size === 0) {
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const { privateKey } = generateKeyPair('ec-p256');
       const kid = randomUUID();
       await store.addTokenKey({ kid, alg: ALG, privateKeyPem: keyPem(privateKey, issuer.passphrase), createdAt: new Date() });
       await issuer.reload();

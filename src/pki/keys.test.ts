@@ -6,6 +6,8 @@ import {
   checkKeyPolicy,
   describeKey,
   generateKeyPair,
+  generateKeyPairAsync,
+  generateKeyPairWith,
   keyMatches,
   parseKeyAlgorithm,
   parsePrivateKeyPem,
@@ -53,7 +55,7 @@ describe('keys', () => {
   });
 
   it('rejects RSA-1024 as below the 2048-bit minimum', () => {
-    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const { publicKey } = generateKeyPairWith('rsa', { modulusLength: 1024 });
     assert.throws(() => checkKeyPolicy(describeKey(publicKey), 'test key'), {
       name: 'MeshcaError',
       reason: 'weak_key',
@@ -62,7 +64,7 @@ describe('keys', () => {
   });
 
   it('rejects P-521 both as a key and inside an SPKI', () => {
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'secp521r1' });
+    const { publicKey } = generateKeyPairWith('ec', { namedCurve: 'secp521r1' });
     assert.throws(() => checkKeyPolicy(describeKey(publicKey), 'test key'), {
       reason: 'bad_curve',
       message: 'test key: elliptic curve P-521 is not accepted; use P-256 or P-384',
@@ -97,5 +99,71 @@ describe('keys', () => {
     assert.throws(() => parsePrivateKeyPem(enc, 'ca-key.pem'), { reason: 'encrypted_key', message: 'ca-key.pem: the key is encrypted and no valid passphrase was given' });
     assert.equal(keyMatches(parsePrivateKeyPem(enc, 'ca-key.pem', 'pw'), kp.publicKey), true);
     assert.throws(() => parsePrivateKeyPem('garbage', 'ca-key.pem'), { reason: 'bad_private_key', message: 'ca-key.pem: not a readable PEM private key' });
+  });
+
+  it('describes keys from their SPKI and never asks Node for asymmetricKeyDetails, which can deadlock Node 20', () => {
+    const keys = [
+      generateKeyPairWith('ec', { namedCurve: 'prime256v1' }),
+      generateKeyPairWith('ec', { namedCurve: 'secp384r1' }),
+      generateKeyPairWith('ec', { namedCurve: 'secp521r1' }),
+      generateKeyPairWith('ec', { namedCurve: 'secp256k1' }),
+      generateKeyPairWith('rsa', { modulusLength: 1024 }),
+      generateKeyPairWith('rsa', { modulusLength: 2047 }),
+      generateKeyPairWith('rsa', { modulusLength: 2048 }),
+      generateKeyPairWith('rsa', { modulusLength: 3072 }),
+    ];
+    // Node's own view, read before the property is poisoned.
+    const want = keys.map((k) => ({ ...k.publicKey.asymmetricKeyDetails }));
+    const proto = Object.getPrototypeOf(keys[0].publicKey) as object;
+    const owner = [proto, Object.getPrototypeOf(proto) as object].find((o) => Object.getOwnPropertyDescriptor(o, 'asymmetricKeyDetails'));
+    assert.ok(owner, 'KeyObject prototype defines asymmetricKeyDetails');
+    const saved = Object.getOwnPropertyDescriptor(owner, 'asymmetricKeyDetails')!;
+    Object.defineProperty(owner, 'asymmetricKeyDetails', {
+      configurable: true,
+      get() {
+        throw new Error('asymmetricKeyDetails was read');
+      },
+    });
+    try {
+      const curves: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+      keys.forEach((kp, i) => {
+        for (const key of [kp.publicKey, kp.privateKey]) {
+          const info = describeKey(key);
+          if (want[i].modulusLength !== undefined) {
+            assert.deepEqual(info, { family: 'rsa', bits: want[i].modulusLength, label: `RSA ${want[i].modulusLength}` });
+          } else {
+            const curve = curves[want[i].namedCurve!] ?? '1.3.132.0.10'; // secp256k1 has no name of ours
+            assert.equal(info.family, 'ec');
+            assert.equal(info.curve, curve, `curve of ${want[i].namedCurve}`);
+          }
+        }
+      });
+      // The policy still turns away what it did before.
+      assert.throws(() => checkKeyPolicy(describeKey(keys[2].publicKey), 'k'), { reason: 'bad_curve' });
+      assert.throws(() => checkKeyPolicy(describeKey(keys[3].publicKey), 'k'), { reason: 'bad_curve' });
+      assert.throws(() => checkKeyPolicy(describeKey(keys[4].publicKey), 'k'), { reason: 'weak_key' });
+      assert.throws(() => checkKeyPolicy(describeKey(keys[5].publicKey), 'k'), { reason: 'weak_key' });
+      // Key generation reads nothing from the generated key either.
+      for (const alg of ['ec-p256', 'ec-p384'] as const) assert.equal(describeKey(generateKeyPair(alg).privateKey).label, EXPECTED[alg].label);
+    } finally {
+      Object.defineProperty(owner, 'asymmetricKeyDetails', saved);
+    }
+  });
+
+  it('generates keys parsed from their DER encodings that match each other, synchronously and on the thread pool', async () => {
+    for (const alg of ['ec-p256', 'rsa-2048'] as const) {
+      for (const kp of [generateKeyPair(alg), await generateKeyPairAsync(alg)]) {
+        assert.equal(kp.privateKey.type, 'private');
+        assert.equal(kp.publicKey.type, 'public');
+        assert.equal(keyMatches(kp.privateKey, kp.publicKey), true);
+        assert.equal(describeKey(kp.publicKey).label, EXPECTED[alg].label);
+        // Node's details agree with ours.
+        const d = kp.publicKey.asymmetricKeyDetails!;
+        assert.equal(alg === 'ec-p256' ? d.namedCurve : d.modulusLength, alg === 'ec-p256' ? 'prime256v1' : 2048);
+      }
+    }
+    const a = generateKeyPair('ec-p256');
+    const b = generateKeyPair('ec-p256');
+    assert.equal(keyMatches(a.privateKey, b.publicKey), false);
   });
 });

@@ -13,6 +13,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { MeshcaError, invalid } from './errors.js';
 import { OID } from './oids.js';
+import { TAG, readTlv } from './fast/der.js';
 
 export const KEY_ALGORITHMS = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
@@ -37,10 +38,30 @@ export function parseKeyAlgorithm(value: string): KeyAlgorithm {
   throw invalid('bad_key_algorithm', `unknown key algorithm "${value}"; use one of ${KEY_ALGORITHMS.join(', ')}`);
 }
 
-/** Generates a key pair. RSA generation is slow (up to seconds for 4096 bits); callers on a hot path pre-generate. */
+/**
+ * Generates a key pair. RSA generation is slow (up to seconds for 4096 bits); callers on a hot path pre-generate.
+ *
+ * The keys are re-read from their DER encodings instead of being Node's generated KeyObjects. Node 20 shares
+ * one mutex between a generated key and the job that made it, locks that mutex while it builds
+ * `asymmetricKeyDetails` or a JWK, and locks it again when the garbage collector destroys the job; a collection
+ * that starts inside such a call deadlocks the process (seen twice in CI, confirmed with gdb). A key parsed from
+ * DER shares nothing with the job, so no caller, library or ours, can hit that.
+ */
 export function generateKeyPair(alg: KeyAlgorithm): KeyPair {
   const p = keyParams(alg);
-  return p.type === 'ec' ? generateKeyPairSync('ec', p.options) : generateKeyPairSync('rsa', p.options);
+  return p.type === 'ec' ? generateKeyPairWith('ec', p.options) : generateKeyPairWith('rsa', p.options);
+}
+
+/** generateKeyPair for any curve or modulus Node knows (tests make keys the policy refuses); the same DER re-read. */
+export function generateKeyPairWith(type: 'ec', options: { namedCurve: string }): KeyPair;
+export function generateKeyPairWith(type: 'rsa', options: { modulusLength: number; publicExponent?: number }): KeyPair;
+export function generateKeyPairWith(type: 'ec' | 'rsa', options: { namedCurve?: string; modulusLength?: number; publicExponent?: number }): KeyPair {
+  const { publicKeyEncoding, privateKeyEncoding } = DER_ENCODINGS;
+  const der =
+    type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: options.namedCurve ?? '', publicKeyEncoding, privateKeyEncoding })
+      : generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 0, publicExponent: options.publicExponent, publicKeyEncoding, privateKeyEncoding });
+  return fromDer(der);
 }
 
 const generateKeyPairCbAsync = promisify(generateKeyPairCb);
@@ -48,7 +69,23 @@ const generateKeyPairCbAsync = promisify(generateKeyPairCb);
 /** generateKeyPair off the event loop (libuv's thread pool): an RSA key would stall a busy server. */
 export async function generateKeyPairAsync(alg: KeyAlgorithm): Promise<KeyPair> {
   const p = keyParams(alg);
-  return p.type === 'ec' ? generateKeyPairCbAsync('ec', p.options) : generateKeyPairCbAsync('rsa', p.options);
+  const { publicKeyEncoding, privateKeyEncoding } = DER_ENCODINGS;
+  const der =
+    p.type === 'ec'
+      ? await generateKeyPairCbAsync('ec', { ...p.options, publicKeyEncoding, privateKeyEncoding })
+      : await generateKeyPairCbAsync('rsa', { ...p.options, publicKeyEncoding, privateKeyEncoding });
+  return fromDer(der);
+}
+
+const DER_ENCODINGS = {
+  publicKeyEncoding: { type: 'spki', format: 'der' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+} as const;
+
+function fromDer(der: { publicKey: Buffer; privateKey: Buffer }): KeyPair {
+  const privateKey = createPrivateKey({ key: der.privateKey, format: 'der', type: 'pkcs8' });
+  der.privateKey.fill(0);
+  return { privateKey, publicKey: createPublicKey({ key: der.publicKey, format: 'der', type: 'spki' }) };
 }
 
 function keyParams(alg: KeyAlgorithm): { type: 'ec'; options: { namedCurve: string } } | { type: 'rsa'; options: { modulusLength: number; publicExponent: number } } {
@@ -64,29 +101,51 @@ function keyParams(alg: KeyAlgorithm): { type: 'ec'; options: { namedCurve: stri
   }
 }
 
-const CURVE_NAMES: Record<string, string> = {
-  prime256v1: 'P-256',
-  'P-256': 'P-256',
-  secp384r1: 'P-384',
-  'P-384': 'P-384',
-  secp521r1: 'P-521',
-  'P-521': 'P-521',
+const CURVE_BY_OID: Record<string, { curve: string; bits: number }> = {
+  [OID.prime256v1]: { curve: 'P-256', bits: 256 },
+  [OID.secp384r1]: { curve: 'P-384', bits: 384 },
+  [OID.secp521r1]: { curve: 'P-521', bits: 521 },
 };
 
-/** Describes a key without judging it; see checkKeyPolicy for the rules. */
+/**
+ * Describes a key without judging it; see checkKeyPolicy for the rules.
+ *
+ * The curve and the modulus size are read from the key's SubjectPublicKeyInfo, never from
+ * `asymmetricKeyDetails`: Node 20 builds that object while holding the key's mutex, which can deadlock
+ * against the garbage collector (see generateKeyPair). Exporting SPKI DER takes no such lock.
+ */
 export function describeKey(key: KeyObject): KeyInfo {
   const type = key.asymmetricKeyType;
-  const d = key.asymmetricKeyDetails ?? {};
+  if (type !== 'ec' && type !== 'rsa') {
+    throw invalid('unsupported_key', `unsupported key type "${type ?? 'unknown'}"; only ECDSA (P-256, P-384) and RSA (2048-4096 bits) are accepted`);
+  }
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  const shape = spkiShape(spkiDer(pub));
   if (type === 'ec') {
-    const curve = CURVE_NAMES[d.namedCurve ?? ''] ?? d.namedCurve ?? 'unknown';
-    const bits = curve === 'P-256' ? 256 : curve === 'P-384' ? 384 : curve === 'P-521' ? 521 : 0;
-    return { family: 'ec', curve, bits, label: `EC ${curve}` };
+    const known = CURVE_BY_OID[shape.param];
+    const curve = known?.curve ?? (shape.param || 'unknown');
+    return { family: 'ec', curve, bits: known?.bits ?? 0, label: `EC ${curve}` };
   }
-  if (type === 'rsa') {
-    const bits = d.modulusLength ?? 0;
-    return { family: 'rsa', bits, label: `RSA ${bits}` };
+  return { family: 'rsa', bits: shape.bits, label: `RSA ${shape.bits}` };
+}
+
+/** The curve OID (EC) or the modulus length in bits (RSA) of an SPKI that OpenSSL wrote. */
+function spkiShape(der: Buffer): { param: string; bits: number } {
+  const top = readTlv(der, 0, der.length);
+  const algId = readTlv(der, top.body, top.end);
+  const algOid = readTlv(der, algId.body, algId.end);
+  const bitString = readTlv(der, algId.end, top.end);
+  if (algOid.end < algId.end) {
+    const p = readTlv(der, algOid.end, algId.end);
+    if (p.tag === TAG.OID) return { param: decodeOid(der.subarray(algOid.end, p.end)), bits: 0 };
   }
-  throw invalid('unsupported_key', `unsupported key type "${type ?? 'unknown'}"; only ECDSA (P-256, P-384) and RSA (2048-4096 bits) are accepted`);
+  // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }, after the unused-bits octet.
+  const rsa = readTlv(der, bitString.body + 1, bitString.end);
+  const n = readTlv(der, rsa.body, rsa.end);
+  let i = n.body;
+  while (i < n.end && der[i] === 0) i++;
+  const bits = i === n.end ? 0 : (n.end - i - 1) * 8 + (32 - Math.clz32(der[i]));
+  return { param: '', bits };
 }
 
 /** The key rules of the whole program: ECDSA P-256/P-384, RSA 2048 to 4096 bits. */

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeClient } from '../../src/k8s/client.js';
 import { CsrSignerController, type SignerOutcome } from '../../src/k8s/signer-controller.js';
 import { createCsr } from '../../src/pki/csr.js';
-import { generateKeyPair } from '../../src/pki/keys.js';
+import { generateKeyPair, generateKeyPairWith } from '../../src/pki/keys.js';
 import { K8sDouble, createCsrObject, csrObject, eventually, failedCondition, issuedChain } from '../k8s-double/index.js';
 import { makeIntermediate, makeRoot } from '../helpers/pki.js';
 import { openssl, opensslOk, opensslVerify } from '../helpers/openssl.js';
@@ -95,7 +95,7 @@ describe('CSR signer controller against the API double', () => {
   });
 
   it('marks requests it must not sign Failed with a reason', async () => {
-    const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const rsa1024 = generateKeyPairWith('rsa', { modulusLength: 1024 });
     writeFileSync(join(tmp.path, 'weak.key'), rsa1024.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const weak = opensslOk(['req', '-new', '-key', join(tmp.path, 'weak.key'), '-subj', '/CN=weak']);
     const garbage = '-----BEGIN CERTIFICATE REQUEST-----\nMIIBAAAA\n-----END CERTIFICATE REQUEST-----\n';

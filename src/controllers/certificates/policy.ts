@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net';
 import type { KeyObject } from 'node:crypto';
 import { parseCertificates, type ParsedCertificate } from '../../pki/certificate.js';
-import { keyMatches, parsePrivateKeyPem } from '../../pki/keys.js';
+import { describeKey, keyMatches, parsePrivateKeyPem } from '../../pki/keys.js';
 import { nameFromDer, nameValues } from '../../pki/name.js';
 import { OID } from '../../pki/oids.js';
 import {
@@ -153,12 +153,14 @@ export function specMismatches(spec: CertificateSpec, leaf: ParsedCertificate): 
 
 export function keyMismatches(spec: CertificateSpec, key: KeyObject): string[] {
   const want = desiredKey(spec);
-  const type = key.asymmetricKeyType;
-  const d = key.asymmetricKeyDetails ?? {};
   const v: string[] = [];
-  if (want.family !== type) v.push('spec.privateKey.algorithm');
-  else if (want.family === 'rsa' && d.modulusLength !== want.bits) v.push('spec.privateKey.size');
-  else if (want.family === 'ec' && d.namedCurve !== (want.bits === 384 ? 'secp384r1' : 'prime256v1')) v.push('spec.privateKey.size');
+  const type = key.asymmetricKeyType;
+  if (want.family !== type) {
+    v.push('spec.privateKey.algorithm');
+    return v;
+  }
+  // describeKey reads the size from the key's SPKI; asymmetricKeyDetails can deadlock Node 20 (see pki/keys).
+  if (describeKey(key).bits !== want.bits) v.push('spec.privateKey.size');
   return v;
 }
 

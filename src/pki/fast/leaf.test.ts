@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { createCsr } from '../csr.js';
 import { issueWorkloadCertificate, issueWorkloadCertificateLibrary, type Signer, type WorkloadRequest } from '../issue.js';
-import { generateKeyPair, type KeyAlgorithm } from '../keys.js';
+import { generateKeyPair, generateKeyPairWith, type KeyAlgorithm } from '../keys.js';
 import { createLeafCertificate, randomSerial } from '../profiles.js';
+import { OID } from '../oids.js';
 import { createLeafFast, leafSignerFor, parseCsrFast } from './index.js';
+import { sec1Scalar } from './leaf.js';
 import { makeSigner, tbsOf } from './testing.js';
 
 const ID = 'spiffe://cluster.local/ns/default/sa/web';
@@ -135,4 +137,27 @@ test('issuer checks and TTL errors are the library ones', () => {
     const b = err(() => issueWorkloadCertificate(signer, req)) as Error & { reason: string; code: string };
     assert.deepEqual([b.code, b.reason, b.message], [a.code, a.reason, a.message]);
   }
+});
+
+test('sec1Scalar reads the CA scalar from SEC1 DER exactly as the JWK export has it, padded, and only on the named curve', () => {
+  for (const [curve, oid, size, other] of [
+    ['prime256v1', OID.prime256v1, 32, OID.secp384r1],
+    ['secp384r1', OID.secp384r1, 48, OID.prime256v1],
+  ] as const) {
+    for (let i = 0; i < 400; i++) {
+      const { privateKey } = generateKeyPairWith('ec', { namedCurve: curve });
+      const der = privateKey.export({ format: 'der', type: 'sec1' });
+      const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+      assert.deepEqual(sec1Scalar(der, oid, size), d);
+      assert.equal(sec1Scalar(der, other, size), undefined);
+    }
+  }
+  // A scalar OpenSSL wrote short (as some encoders do) is left-padded: strip one leading octet by hand.
+  const { privateKey } = generateKeyPairWith('ec', { namedCurve: 'prime256v1' });
+  const der = privateKey.export({ format: 'der', type: 'sec1' });
+  const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+  const short = Buffer.concat([der.subarray(0, 5), Buffer.from([0x04, 31]), d.subarray(1), der.subarray(7 + 32)]);
+  short[1] = der[1] - 1;
+  const want = Buffer.concat([Buffer.alloc(1), d.subarray(1)]);
+  assert.deepEqual(sec1Scalar(short, OID.prime256v1, 32), want);
 });

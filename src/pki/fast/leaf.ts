@@ -1,10 +1,10 @@
 import { randomFillSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import type { ParsedCertificate } from '../certificate.js';
 import { invalid } from '../errors.js';
-import { keyIdentifier, signatureAlgorithmFor, type SignatureAlgorithm } from '../keys.js';
+import { decodeOid, keyIdentifier, signatureAlgorithmFor, type SignatureAlgorithm } from '../keys.js';
 import { OID } from '../oids.js';
 import { DEFAULT_BACKDATE_SECONDS, assertCanIssue, randomSerial, type LeafResult } from '../profiles.js';
-import { TAG, encodeOid, encodeTlv, tlvSize, writeHeader } from './der.js';
+import { TAG, encodeOid, encodeTlv, readTlv, tlvSize, writeHeader } from './der.js';
 import { encodeUriGeneralNames } from './names.js';
 import { HASH_ID, native } from './native.js';
 
@@ -27,21 +27,44 @@ export interface LeafSigner {
 /**
  * An EC CA key held by the native module (one key import for the signer's life), or undefined.
  * The curve comes from the signature algorithm already chosen for the key (P-384 signs with
- * SHA-384, P-256 with SHA-256) and is confirmed by the private scalar's length, without asking the
- * key for its details a second time (see the closing note of issue 4 on asymmetricKeyDetails).
+ * SHA-384, P-256 with SHA-256) and must match the curve named in the key's SEC1 encoding. The
+ * scalar is read from that DER export, not from a JWK or `asymmetricKeyDetails`: Node 20 holds the
+ * key's mutex while building those, which can deadlock against the garbage collector (see pki/keys).
  */
 function nativeEcSign(key: KeyObject, alg: SignatureAlgorithm): ((tbs: Buffer) => Buffer) | undefined {
   const n = native;
   if (!n || alg.nullParams) return undefined;
   const curve = alg.hash === 'sha384' ? 1 : 0;
-  const d = key.export({ format: 'jwk' }).d;
-  if (!d) return undefined;
-  const scalar = Buffer.from(d, 'base64url');
-  if (scalar.length !== (curve === 1 ? 48 : 32)) return undefined; // another curve: node:crypto signs
-  const handle = n.ecSignerNew(curve, scalar);
-  scalar.fill(0);
-  const h = HASH_ID[alg.hash];
-  return (tbs) => n.ecSign(handle, h, tbs);
+  const size = curve === 1 ? 48 : 32;
+  const sec1 = key.export({ format: 'der', type: 'sec1' });
+  try {
+    const scalar = sec1Scalar(sec1, curve === 1 ? OID.secp384r1 : OID.prime256v1, size);
+    if (!scalar) return undefined; // another curve: node:crypto signs
+    const handle = n.ecSignerNew(curve, scalar);
+    scalar.fill(0);
+    const h = HASH_ID[alg.hash];
+    return (tbs) => n.ecSign(handle, h, tbs);
+  } finally {
+    sec1.fill(0);
+  }
+}
+
+/** The private scalar of an ECPrivateKey (RFC 5915) on the named curve, left-padded to `size`; undefined otherwise. */
+export function sec1Scalar(der: Buffer, curveOid: string, size: number): Buffer | undefined {
+  const top = readTlv(der, 0, der.length);
+  const version = readTlv(der, top.body, top.end);
+  const priv = readTlv(der, version.end, top.end);
+  if (priv.tag !== TAG.OCTET_STRING || priv.end - priv.body > size) return undefined;
+  let named = '';
+  for (let pos = priv.end; pos < top.end; ) {
+    const t = readTlv(der, pos, top.end);
+    if (t.tag === 0xa0) named = decodeOid(der.subarray(t.body, t.end));
+    pos = t.end;
+  }
+  if (named !== curveOid) return undefined;
+  const scalar = Buffer.alloc(size);
+  der.copy(scalar, size - (priv.end - priv.body), priv.body, priv.end);
+  return scalar;
 }
 
 const VERSION_V3 = Buffer.from([0xa0, 0x03, TAG.INTEGER, 0x01, 0x02]);

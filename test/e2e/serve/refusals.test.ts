@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { LocalTokenIssuer } from '../../../src/auth/index.js';
 import { createCsr } from '../../../src/pki/csr.js';
-import { generateKeyPair, privateKeyToPem } from '../../../src/pki/keys.js';
+import { generateKeyPair, privateKeyToPem, generateKeyPairWith } from '../../../src/pki/keys.js';
 import { decodePemBlocks, encodePem } from '../../../src/pki/pem.js';
 import { startServer, type RunningServer } from '../../../src/server/index.js';
 import { openSqliteStore } from '../../../src/store/sqlite/index.js';
@@ -150,8 +150,7 @@ test('an RSA-2048 CSR (the istio-agent default) is accepted; a weak key is refus
   const rsa = generateKeyPair('rsa-2048').privateKey;
   const ok = await client.createCertificate({ csr: createCsr({ key: rsa, sans: { uris: [ID('shop', 'rsa')] } }).pem }, { token });
   assert.deepEqual(sanUris(ok.certChain[0]), [ID('shop', 'rsa')]);
-  const { generateKeyPairSync } = await import('node:crypto');
-  const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+  const weak = generateKeyPairWith('rsa', { modulusLength: 1024 }).privateKey;
   // createCsr itself refuses weak keys, so sign a 1024-bit CSR with openssl.
   const { opensslOk } = await import('../../helpers/openssl.js');
   const { writeFileSync } = await import('node:fs');
