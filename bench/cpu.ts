@@ -99,11 +99,14 @@ async function main() {
   lg.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   const serverCpu = () => cpuMs(server.pid!) + children(server.pid!).reduce((a, p) => a + cpuMs(p), 0);
   await new Promise((r) => setTimeout(r, warmup));
+  const perProcess = () => new Map([server.pid!, ...children(server.pid!)].map((p) => [p, cpuMs(p)]));
   const s0 = serverCpu();
+  const p0 = perProcess();
   const g0 = cpuMs(lg.pid!);
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, Number(secs) * 1000));
   const s1 = serverCpu();
+  const p1 = perProcess();
   const g1 = cpuMs(lg.pid!);
   const t1 = Date.now();
   await new Promise((r) => lg.once('exit', r));
@@ -121,6 +124,8 @@ async function main() {
     loadgenUsPerCert: Math.round(((g1 - g0) * 1000) / certs),
     serverCores: +((s1 - s0) / (t1 - t0)).toFixed(2),
     loadgenCores: +((g1 - g0) / (t1 - t0)).toFixed(2),
+    // The primary first, then each worker: an uneven split between workers shows here.
+    processCores: [...p1].map(([pid, ms]) => +((ms - (p0.get(pid) ?? 0)) / (t1 - t0)).toFixed(2)),
   };
   if (spec.rate) {
     const metrics = await (await fetch(`http://${addr.http}/metrics`)).text();

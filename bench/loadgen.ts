@@ -216,7 +216,7 @@ async function main() {
   agent.destroy();
 }
 
-/** Starts calls at a fixed rate whatever the latency, so queueing shows up in the percentiles. */
+/** Starts calls at a fixed rate whatever the latency, so queueing shows up in the percentiles (after a ramp over the warm-up). */
 async function openLoop(sessions: H2Client[]) {
   const started = performance.now();
   let launched = 0;
@@ -236,7 +236,11 @@ async function openLoop(sessions: H2Client[]) {
         const wait = setInterval(() => inflight === 0 && (clearInterval(wait), resolve()), 5);
         return;
       }
-      const due = Math.floor(((now - started) / 1000) * spec.rate!);
+      // The rate ramps up linearly over the warm-up and holds from then on, so the measured window
+      // does not start with the backlog a cold server (or this cold process) builds at full rate.
+      const t = now - started;
+      const w = spec.warmupMs;
+      const due = Math.floor(((t < w ? (t * t) / (2 * w) : t - w / 2) / 1000) * spec.rate!);
       for (; launched < due; launched++) {
         const p = pick();
         const t0 = performance.now();

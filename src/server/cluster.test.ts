@@ -1,10 +1,37 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { YOUNG_GENERATION_FLAG, workerExecArgv } from './cluster.js';
+import { ConnectionBalancer, YOUNG_GENERATION_FLAG, workerExecArgv } from './cluster.js';
 
 test('workers get the small young generation unless the operator chose a size', () => {
   assert.deepEqual(workerExecArgv([], ''), [YOUNG_GENERATION_FLAG]);
   assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', YOUNG_GENERATION_FLAG]);
   assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], ''), ['--max-semi-space-size=8']);
   assert.deepEqual(workerExecArgv([], '--max-old-space-size=512 --max-semi-space-size=16'), []);
+});
+
+test('the connection balancer gives each new connection to the worker with the fewest open ones, ties in turn', () => {
+  const b = new ConnectionBalancer<string>();
+  assert.equal(b.assign(), undefined, 'no worker yet');
+  b.add('a');
+  b.add('b');
+  // A burst of eight: four each, alternating.
+  const burst = Array.from({ length: 8 }, () => b.assign());
+  assert.deepEqual(burst, ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
+  assert.deepEqual(b.entries(), [['a', 4], ['b', 4]]);
+  // Three of a's close: the next three go to a.
+  b.closed('a');
+  b.closed('a');
+  b.closed('a');
+  assert.deepEqual([b.assign(), b.assign(), b.assign()], ['a', 'a', 'a']);
+  // A replacement worker starts empty and takes new connections until it catches up.
+  b.remove('b');
+  b.add('c');
+  assert.deepEqual([b.assign(), b.assign()], ['c', 'c']);
+  assert.deepEqual(b.entries(), [['a', 4], ['c', 2]]);
+  // Closes never go below zero, and closes for a removed worker are ignored.
+  b.closed('b');
+  for (let i = 0; i < 6; i++) b.closed('c');
+  assert.deepEqual(b.entries(), [['a', 4], ['c', 0]]);
+  b.add('a');
+  assert.deepEqual(b.entries(), [['a', 4], ['c', 0]], 'adding a known worker keeps its count');
 });

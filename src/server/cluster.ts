@@ -1,20 +1,70 @@
 import cluster, { type Worker } from 'node:cluster';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import { Gauge, Registry } from 'prom-client';
 import type { ServeConfig } from '../config/index.js';
 import { MeshcaError } from '../pki/errors.js';
 import { AUDIT_DONE, AUDIT_MESSAGE, fromWire, type AuditMessage } from './audit-relay.js';
-import { createLogger, startServer, type RunningServer, type StartOptions } from './index.js';
+import { createLogger, joinHostPort, splitHostPort, startServer, type RunningServer, type StartOptions } from './index.js';
 
 /**
  * Several processes for one CA, so that issuance uses every core: one grpc-js process tops out
  * well below what the signing crypto of two cores allows. The primary bootstraps the CA (so workers
- * never race to create a root), serves HTTP and aggregates the workers' metrics; each worker serves
- * gRPC on the shared port (node:cluster hands out connections round-robin) and writes its own
- * batched audit rows to the shared SQLite database (WAL). Workers that die are replaced.
+ * never race to create a root), serves HTTP and aggregates the workers' metrics, and relays the
+ * workers' audit rows to its store (audit-relay.ts). Workers that die are replaced.
+ *
+ * With the h2 transports the primary accepts the gRPC connections itself and hands each one to the
+ * worker with the fewest open connections (ConnectionBalancer). node:cluster's round robin gives a
+ * burst of connections to whichever worker acknowledges first: 8 connections opened together
+ * were measured split 6/2 and 5/3, which saturated one worker at half of the peak rate while the
+ * other idled. grpc-js cannot serve a socket it did not accept, so with it the workers share the
+ * port through node:cluster as before.
  */
 
 const CONFIG_ENV = 'MESHCA_WORKER_CONFIG';
+const HANDOFF_ENV = 'MESHCA_WORKER_HANDOFF';
+/** Primary -> worker: a gRPC connection (the socket travels as the message's handle). */
+const CONN_MESSAGE = 'meshca:conn';
+/** Worker -> primary: one of the handed-over connections closed. */
+const CONN_CLOSED = 'meshca:conn-closed';
+
+/** Least-connections choice among workers; ties go round the workers in turn. */
+export class ConnectionBalancer<W> {
+  private readonly open = new Map<W, number>();
+  private turn = 0;
+
+  add(w: W): void {
+    if (!this.open.has(w)) this.open.set(w, 0);
+  }
+
+  remove(w: W): void {
+    this.open.delete(w);
+  }
+
+  /** Picks the worker for a new connection and counts it there; undefined when there is none. */
+  assign(): W | undefined {
+    const all = [...this.open];
+    if (all.length === 0) return undefined;
+    let best: [W, number] | undefined;
+    for (let i = 0; i < all.length; i++) {
+      const c = all[(this.turn + i) % all.length];
+      if (!best || c[1] < best[1]) best = c;
+    }
+    this.turn = (this.turn + 1) % all.length;
+    this.open.set(best![0], best![1] + 1);
+    return best![0];
+  }
+
+  closed(w: W): void {
+    const n = this.open.get(w);
+    if (n !== undefined && n > 0) this.open.set(w, n - 1);
+  }
+
+  entries(): [W, number][] {
+    return [...this.open];
+  }
+}
 
 /**
  * V8's young generation for the gRPC workers: 2 MB semi-spaces instead of up to 16 MB. Issuance
@@ -52,7 +102,20 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
   const reloadWorkers = (): void => {
     for (const w of workers) if (w.isConnected()) w.send({ cmd: 'reload-ca' });
   };
-  const primary = await startServer(config, { ...o, role: 'primary', onCaChanged: reloadWorkers });
+  const handOff = config.grpcTransport !== 'grpc-js';
+  const balancer = new ConnectionBalancer<Worker>();
+  const balancerMetrics = new Registry();
+  new Gauge({
+    name: 'meshca_grpc_worker_connections',
+    help: 'gRPC connections the primary handed to each worker and still open (h2 transports)',
+    labelNames: ['worker'],
+    registers: [balancerMetrics],
+    collect() {
+      this.reset();
+      for (const [w, n] of balancer.entries()) this.set({ worker: String(w.id) }, n);
+    },
+  });
+  const primary = await startServer(config, { ...o, role: 'primary', onCaChanged: reloadWorkers, metricsRegistries: handOff ? [balancerMetrics] : [] });
   const n = workerCount(config);
   let stopping = false;
   // Workers neither serve the PCA API nor need its secrets in their environment.
@@ -61,7 +124,7 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
   cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) });
   const fork = (): Promise<number> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ [CONFIG_ENV]: workerConfig });
+      const w = cluster.fork({ [CONFIG_ENV]: workerConfig, ...(handOff ? { [HANDOFF_ENV]: '1' } : {}) });
       workers.add(w);
       let ready = false;
       w.on('message', (m: ReadyMessage) => {
@@ -69,12 +132,17 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
           for (const row of (m as unknown as AuditMessage).rows) primary.appendAudit(fromWire(row));
           return;
         }
+        if (m?.cmd === CONN_CLOSED) {
+          balancer.closed(w);
+          return;
+        }
         if (m?.cmd === AUDIT_DONE) {
           w.emit('meshca-audit-done');
           return;
         }
-        if (m?.event === 'ready' && m.grpcPort) {
+        if (m?.event === 'ready' && m.grpcPort !== undefined) {
           ready = true;
+          if (handOff) balancer.add(w);
           resolve(m.grpcPort);
         } else if (m?.event === 'failed') {
           reject(new MeshcaError('unavailable', 'worker_failed', `a gRPC worker could not start: ${m.message}`));
@@ -82,6 +150,7 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
       });
       w.once('exit', (code, signal) => {
         workers.delete(w);
+        balancer.remove(w);
         if (!ready) return reject(new MeshcaError('unavailable', 'worker_failed', `a gRPC worker exited during start (code ${code ?? signal})`));
         if (stopping) return;
         log.error({ pid: w.process.pid, code, signal }, 'gRPC worker died; starting a replacement');
@@ -98,10 +167,24 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
     await primary.close();
     throw e;
   }
-  const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(':'));
+  let grpcPort = ports[0];
+  let acceptor: NetServer | undefined;
+  if (handOff) {
+    try {
+      acceptor = await listenAndHandOff(config.grpcAddr, balancer, log);
+      grpcPort = (acceptor.address() as { port: number }).port;
+    } catch (e) {
+      stopping = true;
+      for (const w of workers) w.kill();
+      await primary.close();
+      throw e;
+    }
+  }
+  const host = splitHostPort(config.grpcAddr).host;
   let closing: Promise<void> | undefined;
   const close = async () => {
     stopping = true;
+    acceptor?.close();
     // Each worker finishes its in-flight calls and sends its queued audit rows (then a 'done'
     // marker, which the ordered channel delivers after every row) before exiting; the primary
     // writes them all before it closes its store.
@@ -130,7 +213,31 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
     );
     await primary.close();
   };
-  return { ...primary, grpcPort: ports[0], grpcAddress: `${host}:${ports[0]}`, close: () => (closing ??= close()) };
+  return { ...primary, grpcPort, grpcAddress: joinHostPort(host, grpcPort), close: () => (closing ??= close()) };
+}
+
+/** The primary's gRPC listener: accepts without reading and hands each socket to a worker. */
+function listenAndHandOff(addr: string, balancer: ConnectionBalancer<Worker>, log: Logger): Promise<NetServer> {
+  const { host, port } = splitHostPort(addr);
+  const server = createNetServer({ pauseOnConnect: true }, (socket: Socket) => {
+    // A peer may reset before the hand-over; the worker owns every later error.
+    socket.on('error', () => {});
+    const w = balancer.assign();
+    if (!w) {
+      socket.destroy();
+      return;
+    }
+    w.send({ cmd: CONN_MESSAGE }, socket, (err: Error | null) => {
+      if (!err) return;
+      log.warn({ err, pid: w.process.pid }, 'could not hand a gRPC connection to a worker; closing it');
+      balancer.closed(w);
+      socket.destroy();
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${addr}: ${err.message}`, { cause: err })));
+    server.listen(port, host, () => resolve(server));
+  });
 }
 
 /** The worker side: gRPC only; stops when the primary says so or goes away. */
@@ -142,7 +249,7 @@ export async function runWorker(): Promise<void> {
   process.on('SIGTERM', () => {});
   let server: RunningServer;
   try {
-    server = await startServer(config, { role: 'worker', logger: log });
+    server = await startServer(config, { role: 'worker', logger: log, grpcHandedOff: process.env[HANDOFF_ENV] === '1' });
   } catch (e) {
     process.send?.({ event: 'failed', message: (e as Error).message } satisfies ReadyMessage);
     process.exit(1);
@@ -154,7 +261,16 @@ export async function runWorker(): Promise<void> {
     await server.close();
     process.exit(0);
   };
-  process.on('message', (m: { cmd?: string }) => {
+  process.on('message', (m: { cmd?: string }, handle?: unknown) => {
+    if (m?.cmd === CONN_MESSAGE && handle) {
+      const socket = handle as Socket;
+      socket.once('close', () => {
+        if (process.connected) process.send?.({ cmd: CONN_CLOSED });
+      });
+      if (stopping || !server.acceptConnection) socket.destroy();
+      else server.acceptConnection(socket);
+      return;
+    }
     if (m?.cmd === 'shutdown') void stop();
     if (m?.cmd === 'reload-ca') server.reloadCa?.();
   });

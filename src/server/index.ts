@@ -1,8 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import { LocalTokenIssuer, createAuthenticator } from '../auth/index.js';
 import { Authority, type SigningMaterial } from '../ca/authority.js';
 import { bootstrapCa } from '../ca/bootstrap.js';
@@ -56,6 +56,13 @@ export interface StartOptions {
    * PostgreSQL, the holder of the advisory lock). More can be added with RunningServer.onLeader.
    */
   onLeader?: (signal: AbortSignal) => void;
+  /**
+   * Workers of the h2 transports: take gRPC connections the primary accepted and handed over
+   * (RunningServer.acceptConnection) instead of listening, so the primary can balance them.
+   */
+  grpcHandedOff?: boolean;
+  /** More metrics for this process's /metrics (the primary adds its connection balancer's). */
+  metricsRegistries?: Registry[];
 }
 
 export type ServerRole = 'single' | 'primary' | 'worker';
@@ -83,6 +90,8 @@ export interface RunningServer {
   isLeader(): boolean;
   /** Queues an audit row in this process's store (the primary writes its workers' rows: audit-relay.ts). */
   appendAudit(entry: AuditEntry): void;
+  /** With StartOptions.grpcHandedOff: serves a connection accepted by another process. */
+  acceptConnection?(socket: Socket): void;
 }
 
 export function createLogger(level: string): Logger {
@@ -90,12 +99,12 @@ export function createLogger(level: string): Logger {
   return pino({ level, base: { name: 'meshca' } }, pino.destination({ dest: 2, sync: true }));
 }
 
-function splitHostPort(addr: string): { host: string; port: number } {
+export function splitHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
   return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
 }
 
-function joinHostPort(host: string, port: number): string {
+export function joinHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
@@ -120,7 +129,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
     for (const f of cleanup.reverse()) await f();
   };
   try {
-    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', o.onCaChanged, o.onLeader);
+    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', o.onCaChanged, o.onLeader, o.grpcHandedOff, o.metricsRegistries);
   } catch (e) {
     await closeAll().catch(() => {});
     throw e;
@@ -138,6 +147,8 @@ async function start(
   role: ServerRole,
   onCaChanged?: () => void,
   onLeader?: (signal: AbortSignal) => void,
+  grpcHandedOff = false,
+  extraRegistries: Registry[] = [],
 ): Promise<RunningServer> {
   const state = new CaState(config.dir, { passphrase });
   // stateBackend secret: the state directory is filled from a Kubernetes Secret first (k8s/serve.ts).
@@ -206,6 +217,7 @@ async function start(
   up?.onSwap(swapMaterial);
   bundleReload?.onSwap(swapMaterial);
   let grpcPort = 0;
+  let acceptConnection: ((socket: Socket) => void) | undefined;
   if (role !== 'primary') {
     if (!config.plaintext) {
       const servingOptions = { sans: config.servingSans, ttlSeconds: config.servingTtl, now, log, onIssue: (c: { notAfter: Date }) => metrics.setServingExpiry(c.notAfter) };
@@ -224,7 +236,12 @@ async function start(
         onError: (e) => log.error({ err: e }, 'gRPC call failed'),
       });
       tls?.subscribe((n) => h2.updateTls({ cert: n.certChainPem, key: n.keyPem, ca: n.trustedCaPem }));
-      grpcPort = await h2.listen(gp.host, gp.port).catch((e: Error) => Promise.reject(bindError(e)));
+      if (grpcHandedOff) {
+        // tls.Server (and node:http2's secure server) serve a socket emitted as 'connection'.
+        acceptConnection = (socket) => h2.server.emit('connection', socket);
+      } else {
+        grpcPort = await h2.listen(gp.host, gp.port).catch((e: Error) => Promise.reject(bindError(e)));
+      }
       cleanup.push(() => h2.close());
     } else {
       const grpc = await import('@grpc/grpc-js');
@@ -246,7 +263,7 @@ async function start(
     const http = createHttpServer({
       authority,
       store,
-      registry: withRegistries(aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : metrics.registry, up?.metrics ? [up.metrics.registry] : []),
+      registry: withRegistries(aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : metrics.registry, [...(up?.metrics ? [up.metrics.registry] : []), ...extraRegistries]),
       trustDomain: config.trustDomain,
       cluster: config.cluster,
       serving: () => tls?.current,
@@ -305,6 +322,7 @@ async function start(
     onLeader: (cb) => leader.onLeader(cb),
     isLeader: () => leader.isLeader(),
     appendAudit: (e) => store.appendAudit(e),
+    acceptConnection,
   };
 }
 

@@ -21,7 +21,7 @@ test('with --workers 2 every issued and refused request is audited exactly once 
     const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', tmp.path, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
     assert.equal(token.status, 0, token.stderr);
     const rootPem = readFileSync(join(tmp.path, 'root', 'root-cert.pem'), 'utf8');
-    // Several connections, so that node:cluster hands them to both workers.
+    // Several connections: the primary hands each to the worker with the fewest open ones.
     const clients = Array.from({ length: 6 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
     const serials = new Set<string>();
     let refused = 0;
@@ -40,7 +40,12 @@ test('with --workers 2 every issued and refused request is audited exactly once 
         }
       }),
     );
+    // All six are still open: three per worker, whatever order the workers acknowledged in.
+    assert.deepEqual(workerConnections(await getText(http, '/metrics')), [3, 3]);
     for (const c of clients) c.close();
+    // The workers report each close back to the primary.
+    for (let i = 0; i < 100 && workerConnections(await getText(http, '/metrics')).some((n) => n !== 0); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(workerConnections(await getText(http, '/metrics')), [0, 0]);
     const issuedByMetrics = metric(await getText(http, '/metrics'), 'meshca_certificates_issued_total{method="local-token"}');
     assert.equal(serials.size, 6 * 36);
     assert.equal(issuedByMetrics, serials.size);
@@ -59,3 +64,8 @@ test('with --workers 2 every issued and refused request is audited exactly once 
     tmp.cleanup();
   }
 });
+
+/** meshca_grpc_worker_connections of each worker, in worker order. */
+function workerConnections(metrics: string): number[] {
+  return [...metrics.matchAll(/^meshca_grpc_worker_connections\{worker="(\d+)"\} (\d+)$/gm)].sort((a, b) => Number(a[1]) - Number(b[1])).map((m) => Number(m[2]));
+}
