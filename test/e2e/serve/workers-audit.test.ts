@@ -65,6 +65,29 @@ test('with --workers 2 every issued and refused request is audited exactly once 
   }
 });
 
+test('with --workers 2 on node:http2 the primary hands connections over too; grpc-js workers share the port without a balancer', { timeout: 90_000 }, async () => {
+  for (const transport of ['node-http2', 'grpc-js'] as const) {
+    const tmp = tempDir('meshca-workers-transport-');
+    try {
+      const serve = spawnServe(['--dir', tmp.path, '--workers', '2', '--grpc-transport', transport, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn']);
+      const { grpc, http } = await serve.ready;
+      const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', tmp.path, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
+      assert.equal(token.status, 0, token.stderr);
+      const rootPem = readFileSync(join(tmp.path, 'root', 'root-cert.pem'), 'utf8');
+      const clients = Array.from({ length: 4 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
+      const answers = await Promise.all(clients.map((c) => c.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 600 }, { token: token.stdout.trim() })));
+      assert.equal(new Set(answers.map((a) => a.certChain[0])).size, 4, transport);
+      const text = await getText(http, '/metrics');
+      if (transport === 'grpc-js') assert.deepEqual(workerConnections(text), [], 'no balancer with grpc-js');
+      else assert.deepEqual(workerConnections(text), [2, 2], transport);
+      for (const c of clients) c.close();
+      assert.equal(await serve.stop(), 0, serve.stderr());
+    } finally {
+      tmp.cleanup();
+    }
+  }
+});
+
 /** meshca_grpc_worker_connections of each worker, in worker order. */
 function workerConnections(metrics: string): number[] {
   return [...metrics.matchAll(/^meshca_grpc_worker_connections\{worker="(\d+)"\} (\d+)$/gm)].sort((a, b) => Number(a[1]) - Number(b[1])).map((m) => Number(m[2]));
