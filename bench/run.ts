@@ -44,8 +44,10 @@ interface Server {
 
 async function startMeshca(alg: Alg, extra: string[] = []): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), `meshca-bench-${alg}-`));
-  // Started as `npm start` and the container image start it (2 MB young generation).
-  const proc = spawn(process.execPath, ['--max-semi-space-size=2', MESHCA, 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', String(WORKERS), ...extra], {
+  // Started as `npm start` and the container image start it (2 MB young generation); NODE_FLAGS adds
+  // node flags for experiments (the figures of record use none).
+  const nodeFlags = ['--max-semi-space-size=2', ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  const proc = spawn(process.execPath, [...nodeFlags, MESHCA, 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', String(WORKERS), ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -99,7 +99,7 @@ test('WAL checkpoints run on a worker thread: the serving connection never check
   const run = async (background: boolean) => {
     const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
     const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 100_000 });
-    if (background) s.checkpointInBackground(40);
+    if (background) s.checkpointInBackground(40, { startAtWalBytes: 0 });
     else (s as unknown as { db: { pragma(p: string): unknown } }).db.pragma('wal_autocheckpoint = 0');
     let peak = 0;
     for (let batch = 0; batch < 12; batch++) {
@@ -140,4 +140,52 @@ test('a database migrated by a newer meshca is refused, and left as it was', asy
   const again = new Database(join(dir, DB_FILE_NAME), { readonly: true });
   assert.equal((again.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v, 99);
   again.close();
+  // The refused database was closed again: no descriptor of this process still points at it.
+  const open = readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(join(dir, DB_FILE_NAME));
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(open, []);
+});
+
+test('the checkpoint thread starts only once the WAL is large, stops (truncating the WAL) when writes stop, and starts again', async () => {
+  const walSize = (dir: string) => {
+    try {
+      return statSync(join(dir, `${DB_FILE_NAME}-wal`)).size;
+    } catch {
+      return 0;
+    }
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 100_000 });
+  s.checkpointInBackground(30, { startAtWalBytes: 256 << 10, idleStopMs: 200 });
+  let written = 0;
+  const write = async (n: number, tag: string) => {
+    written += n;
+    for (let i = 0; i < n; i++) s.appendAudit(entry({ identity: `spiffe://cluster.local/ns/a/sa/${tag}-${i}`, serial: `${tag}-${i}` }));
+    await s.flush();
+  };
+  await write(20, 'small');
+  assert.ok(walSize(dir) < 256 << 10, `WAL ${walSize(dir)}`);
+  assert.equal(s.checkpointerRunning(), false, 'a small WAL starts no thread');
+  let batches = 0;
+  while (walSize(dir) < 256 << 10 && batches < 50) await write(400, `big${batches++}`);
+  await s.flush();
+  assert.equal(s.checkpointerRunning(), true, `started once the WAL reached ${walSize(dir)} bytes`);
+  // No more writes: after idleStopMs it checkpoints with TRUNCATE and exits.
+  for (let i = 0; i < 100 && s.checkpointerRunning(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(s.checkpointerRunning(), false, 'stopped when idle');
+  assert.equal(walSize(dir), 0, 'the WAL was truncated on stop');
+  batches = 0;
+  while (!s.checkpointerRunning() && batches < 50) await write(400, `again${batches++}`);
+  assert.equal(s.checkpointerRunning(), true, 'started again');
+  await s.close();
+  assert.equal(walSize(dir), 0);
+  const db = new (await import('better-sqlite3')).default(join(dir, DB_FILE_NAME), { readonly: true });
+  const rows = (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+  db.close();
+  assert.equal(rows, written, 'every row written across the thread starting and stopping');
 });

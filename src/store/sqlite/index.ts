@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -41,6 +41,7 @@ export class SqliteStore implements Store {
   private closed = false;
   private readonly insertAudit: Database.Statement;
   private checkpointer: Worker | undefined;
+  private background: { intervalMs: number; startAtWalBytes: number; idleStopMs: number } | undefined;
   private readonly writeBatch: (rows: AuditEntry[]) => void;
 
   constructor(path: string, o: SqliteStoreOptions = {}) {
@@ -51,12 +52,15 @@ export class SqliteStore implements Store {
     mkdirSync(dirname(path), { recursive: true });
     // Create the file 0600 before SQLite does: it holds token-issuer keys.
     if (!existsSync(path)) closeSync(openSync(path, 'a', PRIVATE_MODE));
+    let db: Database.Database | undefined;
     try {
-      this.db = new Database(path, { timeout: 5000 });
+      this.db = db = new Database(path, { timeout: 5000 });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.migrate();
     } catch (e) {
+      // A database refused here (unreadable, or migrated by a newer meshca) is not left open.
+      db?.close();
       if (e instanceof MeshcaError) throw e;
       throw new MeshcaError('failed_precondition', 'corrupt_state', `the state database ${path} is unreadable: ${(e as Error).message}`, { cause: e });
     }
@@ -148,6 +152,7 @@ export class SqliteStore implements Store {
       this.onError(e);
       throw e;
     }
+    this.startCheckpointerIfDue();
   }
 
   async flush(): Promise<void> {
@@ -214,28 +219,72 @@ export class SqliteStore implements Store {
    * of several milliseconds on the event loop every second or so at a few thousand audit rows per
    * second, which shows in the p99 of issuance latency. Here the serving connection never
    * checkpoints; a worker thread with its own connection runs a PASSIVE checkpoint (which never
-   * blocks the writer) every intervalMs, and a TRUNCATE one on close.
+   * blocks the writer) every intervalMs, and a TRUNCATE one when it stops.
+   *
+   * The thread costs about 15 MB (an isolate plus better-sqlite3), so it starts only once the WAL
+   * holds startAtWalBytes (4 MB: SQLite's own 1,000-page trigger) and stops after idleStopMs
+   * without new WAL frames; a lightly used CA never pays for it. close() checkpoints on this
+   * thread when no worker runs.
    */
-  checkpointInBackground(intervalMs = 1000): void {
-    if (this.checkpointer || this.closed) return;
+  checkpointInBackground(intervalMs = 1000, o: { startAtWalBytes?: number; idleStopMs?: number } = {}): void {
+    if (this.background || this.closed) return;
+    this.db.pragma('wal_autocheckpoint = 0');
+    this.background = { intervalMs, startAtWalBytes: o.startAtWalBytes ?? 4 << 20, idleStopMs: o.idleStopMs ?? 60_000 };
+    this.startCheckpointerIfDue();
+  }
+
+  /** Whether the background checkpoint thread is running (for tests and metrics). */
+  checkpointerRunning(): boolean {
+    return this.checkpointer !== undefined;
+  }
+
+  private startCheckpointerIfDue(): void {
+    const bg = this.background;
+    if (!bg || this.checkpointer || this.closed) return;
+    let wal = 0;
+    try {
+      wal = statSync(`${this.path}-wal`).size;
+    } catch {
+      return; // no WAL file yet
+    }
+    if (wal < bg.startAtWalBytes) return;
     const src = `
       const { workerData, parentPort } = require('node:worker_threads');
       const Database = require(workerData.module);
       const db = new Database(workerData.path, { timeout: 5000 });
-      const run = (mode) => { try { db.pragma('wal_checkpoint(' + mode + ')'); } catch (e) { parentPort.postMessage(String(e && e.message || e)); } };
-      const t = setInterval(() => run('PASSIVE'), workerData.intervalMs);
-      parentPort.on('message', (m) => {
-        if (m !== 'stop') return;
+      const run = (mode) => {
+        try {
+          return db.pragma('wal_checkpoint(' + mode + ')')[0];
+        } catch (e) {
+          parentPort.postMessage(String(e && e.message || e));
+        }
+      };
+      let lastLog = -1;
+      let quietSince = Date.now();
+      const stop = () => {
         clearInterval(t);
         run('TRUNCATE');
         db.close();
         parentPort.close();
-      });`;
-    const w = new Worker(src, { eval: true, workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), path: this.path, intervalMs } });
+      };
+      const t = setInterval(() => {
+        const r = run('PASSIVE');
+        if (r && r.log !== lastLog) {
+          lastLog = r.log;
+          quietSince = Date.now();
+        } else if (Date.now() - quietSince >= workerData.idleStopMs) stop();
+      }, workerData.intervalMs);
+      parentPort.on('message', (m) => m === 'stop' && stop());`;
+    const w = new Worker(src, {
+      eval: true,
+      workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), path: this.path, intervalMs: bg.intervalMs, idleStopMs: bg.idleStopMs },
+    });
     w.on('message', (m: string) => this.onError(new Error(`WAL checkpoint failed: ${m}`)));
     w.on('error', (e) => this.onError(e));
+    w.once('exit', () => {
+      if (this.checkpointer === w) this.checkpointer = undefined;
+    });
     w.unref();
-    this.db.pragma('wal_autocheckpoint = 0');
     this.checkpointer = w;
   }
 
@@ -252,6 +301,12 @@ export class SqliteStore implements Store {
       w.postMessage('stop');
       await Promise.race([exit, new Promise<void>((r) => setTimeout(r, 5000).unref())]);
       if (!exited) await w.terminate();
+    } else if (this.background) {
+      try {
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch (e) {
+        this.onError(e);
+      }
     }
     this.db.close();
   }
