@@ -88,14 +88,16 @@ test('every dashboard aggregate reads the audit through an index, and only the i
   }
 });
 
+/** Bytes in the database's WAL file, 0 when there is none. */
+function walSize(dir: string): number {
+  try {
+    return statSync(join(dir, `${DB_FILE_NAME}-wal`)).size;
+  } catch {
+    return 0;
+  }
+}
+
 test('WAL checkpoints run on a worker thread: the serving connection never checkpoints, the WAL stays small, close truncates it', async () => {
-  const walSize = (dir: string) => {
-    try {
-      return statSync(join(dir, `${DB_FILE_NAME}-wal`)).size;
-    } catch {
-      return 0;
-    }
-  };
   const run = async (background: boolean) => {
     const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
     const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 100_000 });
@@ -152,13 +154,6 @@ test('a database migrated by a newer meshca is refused, and left as it was', asy
 });
 
 test('the checkpoint thread starts only once the WAL is large, stops (truncating the WAL) when writes stop, and starts again', async () => {
-  const walSize = (dir: string) => {
-    try {
-      return statSync(join(dir, `${DB_FILE_NAME}-wal`)).size;
-    } catch {
-      return 0;
-    }
-  };
   const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
   const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 100_000 });
   s.checkpointInBackground(30, { startAtWalBytes: 256 << 10, idleStopMs: 200 });
