@@ -16,11 +16,7 @@ import { ID, getText, metric, spawnServe, workloadCsr } from './helpers.js';
 test('with --workers 2 every issued and refused request is audited exactly once across a clean SIGTERM', { timeout: 90_000 }, async () => {
   const tmp = tempDir('meshca-workers-audit-');
   try {
-    const serve = spawnServe(['--dir', tmp.path, '--workers', '2', '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn']);
-    const { grpc, http } = await serve.ready;
-    const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', tmp.path, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
-    assert.equal(token.status, 0, token.stderr);
-    const rootPem = readFileSync(join(tmp.path, 'root', 'root-cert.pem'), 'utf8');
+    const { serve, grpc, http, token, rootPem } = await startWorkers(tmp.path, []);
     // Several connections: the primary hands each to the worker with the fewest open ones.
     const clients = Array.from({ length: 6 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
     const serials = new Set<string>();
@@ -31,11 +27,11 @@ test('with --workers 2 every issued and refused request is audited exactly once 
           const { csr } = workloadCsr(ID('shop', 'cart'));
           if (k % 10 === 9) {
             // Another workload's identity with cart's token: PERMISSION_DENIED, audited as refused.
-            await assert.rejects(c.createCertificate({ csr: workloadCsr(ID('shop', `other-${i}`)).csr }, { token: token.stdout.trim() }), (e: { code?: number }) => e.code === 7);
+            await assert.rejects(c.createCertificate({ csr: workloadCsr(ID('shop', `other-${i}`)).csr }, { token: token }), (e: { code?: number }) => e.code === 7);
             refused++;
             continue;
           }
-          const r = await c.createCertificate({ csr, ttlSeconds: 600 }, { token: token.stdout.trim() });
+          const r = await c.createCertificate({ csr, ttlSeconds: 600 }, { token: token });
           serials.add(r.certChain[0]);
         }
       }),
@@ -69,13 +65,9 @@ test('with --workers 2 on node:http2 the primary hands connections over too; grp
   for (const transport of ['node-http2', 'grpc-js'] as const) {
     const tmp = tempDir('meshca-workers-transport-');
     try {
-      const serve = spawnServe(['--dir', tmp.path, '--workers', '2', '--grpc-transport', transport, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn']);
-      const { grpc, http } = await serve.ready;
-      const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', tmp.path, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
-      assert.equal(token.status, 0, token.stderr);
-      const rootPem = readFileSync(join(tmp.path, 'root', 'root-cert.pem'), 'utf8');
+      const { serve, grpc, http, token, rootPem } = await startWorkers(tmp.path, ['--grpc-transport', transport]);
       const clients = Array.from({ length: 4 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
-      const answers = await Promise.all(clients.map((c) => c.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 600 }, { token: token.stdout.trim() })));
+      const answers = await Promise.all(clients.map((c) => c.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 600 }, { token: token })));
       assert.equal(new Set(answers.map((a) => a.certChain[0])).size, 4, transport);
       const text = await getText(http, '/metrics');
       if (transport === 'grpc-js') assert.deepEqual(workerConnections(text), [], 'no balancer with grpc-js');
@@ -87,6 +79,47 @@ test('with --workers 2 on node:http2 the primary hands connections over too; grp
     }
   }
 });
+
+test('a killed worker is replaced, and new connections go to the survivor and the replacement', { timeout: 90_000 }, async () => {
+  const tmp = tempDir('meshca-workers-kill-');
+  try {
+    const { serve, grpc, http, token, rootPem } = await startWorkers(tmp.path, []);
+    const call = (c: IstioCaClient) => c.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 600 }, { token: token });
+    const first = Array.from({ length: 4 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
+    await Promise.all(first.map(call));
+    assert.deepEqual(workerConnections(await getText(http, '/metrics')), [2, 2]);
+    const pid = serve.child.pid!;
+    const workers = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    assert.equal(workers.length, 2, 'two worker processes');
+    process.kill(workers[0], 'SIGKILL');
+    // The primary forgets the dead worker and starts a replacement, which starts empty.
+    let counts: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      counts = workerConnections(await getText(http, '/metrics'));
+      if (counts.length === 2 && counts.includes(0)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(counts.slice().sort(), [0, 2], `after the kill: ${JSON.stringify(counts)}`);
+    // Four new connections: the replacement takes two to catch up, then they alternate: 3 and 3.
+    const second = Array.from({ length: 4 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
+    const answers = await Promise.all(second.map(call));
+    assert.equal(answers.length, 4);
+    assert.deepEqual(workerConnections(await getText(http, '/metrics')), [3, 3]);
+    for (const c of [...first, ...second]) c.close();
+    assert.equal(await serve.stop(), 0, serve.stderr());
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+/** `serve --workers 2` on a fresh state directory, its addresses, a local token for shop/cart and the root. */
+async function startWorkers(dir: string, extra: string[]) {
+  const serve = spawnServe(['--dir', dir, '--workers', '2', ...extra, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn']);
+  const { grpc, http } = await serve.ready;
+  const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', dir, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  assert.equal(token.status, 0, token.stderr);
+  return { serve, grpc, http, token: token.stdout.trim(), rootPem: readFileSync(join(dir, 'root', 'root-cert.pem'), 'utf8') };
+}
 
 /** meshca_grpc_worker_connections of each worker, in worker order. */
 function workerConnections(metrics: string): number[] {
