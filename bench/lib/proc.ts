@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 function status(pid: number): string | undefined {
   try {
@@ -41,4 +41,25 @@ export function treeMemory(pid: number): { rss: number; peak: number } {
     peak += kb(s, 'VmHWM');
   }
   return { rss, peak };
+}
+
+/** Open socket descriptors summed over the process tree (an independent count of held connections). */
+export function treeSockets(pid: number): number {
+  let n = 0;
+  for (const p of processTree(pid)) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${p}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${p}/fd/${fd}`).startsWith('socket:')) n++;
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+  }
+  return n;
 }
