@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConnectionBalancer, WORKER_GC_FLAG, YOUNG_GENERATION_FLAG, workerExecArgv } from './cluster.js';
+import { ConnectionBalancer, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, YOUNG_GENERATION_FLAG, workerExecArgv } from './cluster.js';
 
-test('workers get the small young generation and single-threaded GC unless the operator chose otherwise', () => {
-  const both = [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG];
-  assert.deepEqual(workerExecArgv([], ''), both);
-  assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', ...both]);
-  assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], ''), ['--max-semi-space-size=8', WORKER_GC_FLAG]);
+test('workers get the small young generation, single-threaded GC and old-generation room unless the operator chose otherwise', () => {
+  const all = [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG];
+  assert.deepEqual(workerExecArgv([], ''), all);
+  assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', ...all]);
+  assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], ''), ['--max-semi-space-size=8', WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG]);
   assert.deepEqual(workerExecArgv([], '--max-old-space-size=512 --max-semi-space-size=16'), [WORKER_GC_FLAG]);
-  assert.deepEqual(workerExecArgv(['--no-single-threaded-gc'], ''), ['--no-single-threaded-gc', YOUNG_GENERATION_FLAG]);
-  assert.deepEqual(workerExecArgv([], '--single-threaded --max-semi-space-size=4'), []);
+  assert.deepEqual(workerExecArgv(['--no-single-threaded-gc'], ''), ['--no-single-threaded-gc', YOUNG_GENERATION_FLAG, WORKER_OLD_SPACE_FLAG]);
+  assert.deepEqual(workerExecArgv(['--initial-heap-size=32'], '--single-threaded --max-semi-space-size=4'), ['--initial-heap-size=32']);
 });
 
 test('the connection balancer gives each new connection to the worker with the fewest open ones, ties in turn', () => {
