@@ -172,6 +172,9 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
           reject(new MeshcaError('unavailable', 'worker_failed', `a gRPC worker could not start: ${m.message}`));
         }
       });
+      // A message to a worker that is dying (a metrics scrape, a reload) fails with EPIPE or
+      // ERR_IPC_CHANNEL_CLOSED as an 'error' event; unhandled, it would take the primary down too.
+      w.on('error', (err) => log.warn({ err, pid: w.process.pid }, 'message to a gRPC worker failed'));
       w.once('exit', (code, signal) => {
         workers.delete(w);
         balancer.remove(w);

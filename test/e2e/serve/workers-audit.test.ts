@@ -95,7 +95,8 @@ test('a killed worker is replaced, and new connections go to the survivor and th
     // The primary forgets the dead worker and starts a replacement, which starts empty.
     let counts: number[] = [];
     for (let i = 0; i < 200; i++) {
-      counts = workerConnections(await getText(http, '/metrics'));
+      // A scrape that races the death may wait out prom-client's 5 s and fail; the primary must not.
+      counts = workerConnections(await getText(http, '/metrics').catch((e: Error) => assert.fail(`primary unreachable after the kill (${e.message}): ${serve.stderr()}`)));
       if (counts.length === 2 && counts.includes(0)) break;
       await new Promise((r) => setTimeout(r, 50));
     }
