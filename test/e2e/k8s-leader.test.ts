@@ -19,10 +19,15 @@ const clients: Record<string, KubeClient> = {};
 /** Timings scaled down from client-go's 15/10/2 s so that a takeover fits in a test. */
 const TIMING = { leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100 };
 
+/** Every elector a test made: stopped after the tests even when an assertion failed midway. */
+const electors: LeaseElector[] = [];
+
 async function elector(identity: string, lease = 'meshca-leader'): Promise<LeaseElector> {
   clients[identity] ??= await KubeClient.load({ kubeconfig: double.writeKubeconfig(join(tmp.path, `kc-${identity}`), `token-${identity}`) });
   double.users.set(`token-${identity}`, identity);
-  return new LeaseElector({ client: clients[identity], namespace: NS, name: lease, identity, ...TIMING });
+  const e = new LeaseElector({ client: clients[identity], namespace: NS, name: lease, identity, ...TIMING });
+  electors.push(e);
+  return e;
 }
 
 function leaseSpec(name = 'meshca-leader') {
@@ -46,6 +51,8 @@ before(async () => {
   double = await K8sDouble.start();
 });
 after(async () => {
+  // A failed test leaves its electors renewing, which would keep this process alive forever.
+  await Promise.all(electors.map((e) => e.stop().catch(() => {})));
   await double.close();
   tmp.cleanup();
 });
@@ -152,6 +159,8 @@ describe('Lease leader election against the API double', () => {
     createCsrObject(double, csrObject('before', pem()));
     double.decide('before', 'Approved');
     await eventually(() => issuedChain(double, 'before'));
+    // The controller reports its outcome after its status write, which the double may show first.
+    await eventually(() => signedBy.length > 0, 2000, 'outcome of the first signature');
     assert.deepEqual(signedBy.map((s) => s.who), ['r1']);
 
     // r1 is cut off from the API server: every lease request fails.
@@ -164,6 +173,7 @@ describe('Lease leader election against the API double', () => {
     createCsrObject(double, csrObject('after', pem()));
     double.decide('after', 'Approved');
     await eventually(() => issuedChain(double, 'after'));
+    await eventually(() => signedBy.some((s) => s.name === 'after'), 2000, 'outcome of the second signature');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(
       signedBy.filter((s) => s.who === 'r1' && s.at > ta.stopped[0]),
