@@ -23,5 +23,8 @@ if (selected.length === 0) {
   console.error('run-tests: no test files found (did the build run?)');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...selected], { cwd: root, stdio: 'inherit' });
+// A test that hangs fails after 5 minutes instead of stalling CI, and a file whose tests are done
+// exits even if something it started (a timer, a socket) is still open: such a leak once kept a
+// file alive forever after a failed assertion (test/e2e/k8s-leader.test.ts).
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-force-exit', ...selected], { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);
