@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { LocalTokenIssuer } from '../src/auth/index.js';
 import { createCsr } from '../src/pki/csr.js';
-import { generateKeyPairWith } from '../src/pki/keys.js';
+import { generateKeyPair } from '../src/pki/keys.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { requestFrame } from './lib/wire.js';
 import type { LoadSpec } from './loadgen.js';
@@ -65,10 +65,10 @@ async function main() {
   const rsaCache = join(ROOT, 'bench/.cache/rsa-2048-x1000.pem');
   const keys =
     alg === 'ec-p256'
-      ? Array.from({ length: 1000 }, () => generateKeyPairWith('ec', { namedCurve: 'prime256v1' }).privateKey)
+      ? Array.from({ length: 1000 }, () => generateKeyPair('ec-p256').privateKey)
       : existsSync(rsaCache)
         ? readFileSync(rsaCache, 'utf8').split(/(?=-----BEGIN PRIVATE KEY-----)/).map((k) => createPrivateKey(k))
-        : Array.from({ length: 200 }, () => generateKeyPairWith('rsa', { modulusLength: 2048 }).privateKey);
+        : Array.from({ length: 200 }, () => generateKeyPair('rsa-2048').privateKey);
   const store = openSqliteStore(dir);
   const issuer = await LocalTokenIssuer.open(store, {});
   const pool: { frame: string; token: string }[] = [];

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { LocalTokenIssuer } from '../src/auth/index.js';
 import { createCsr } from '../src/pki/csr.js';
-import { generateKeyPairAsync, generateKeyPairWith } from '../src/pki/keys.js';
+import { generateKeyPair, generateKeyPairAsync } from '../src/pki/keys.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { issuanceLimit, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
 import { treeMemory, treeSockets } from './lib/proc.js';
@@ -71,7 +71,7 @@ async function stop(p: ChildProcess): Promise<void> {
 
 /** A pool of distinct keys; RSA keys are slow to make, so they are cached between runs. */
 async function keyPool(alg: Alg, n: number): Promise<KeyObject[]> {
-  if (alg === 'ec-p256') return Array.from({ length: n }, () => generateKeyPairWith('ec', { namedCurve: 'prime256v1' }).privateKey);
+  if (alg === 'ec-p256') return Array.from({ length: n }, () => generateKeyPair('ec-p256').privateKey);
   const file = join(CACHE, `rsa-2048-x${n}.pem`);
   if (existsSync(file)) {
     return readFileSync(file, 'utf8').split(/(?=-----BEGIN PRIVATE KEY-----)/).slice(0, n).map((k) => createPrivateKey(k));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SignJWT, exportJWK } from 'jose';
-import { generateKeyPair, generateKeyPairWith } from '../pki/keys.js';
+import { generateKeyPair } from '../pki/keys.js';
 import { createIntermediateCertificate, createLeafCertificate, createRootCertificate } from '../pki/profiles.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { LocalTokenIssuer, bearerToken, createAuthenticator, type AuthenticatorOptions } from './index.js';
@@ -61,7 +61,7 @@ test('local tokens: valid, expired, wrong audience, unknown issuer, none', async
   await rejects(auth.authenticate({ token: wrongAud }), 'bad_audience');
   await rejects(auth.authenticate({}), 'no_credentials');
   await rejects(auth.authenticate({ token: 'not-a-jwt' }), 'malformed_token');
-  const { privateKey } = generateKeyPairWith('ec', { namedCurve: 'prime256v1' });
+  const { privateKey } = generateKeyPair('ec-p256');
   const foreign = await new SignJWT({ sub: 'system:serviceaccount:a:b' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://elsewhere').setAudience('istio-ca').setExpirationTime('1h').sign(privateKey);
   await rejects(auth.authenticate({ token: foreign }), 'untrusted_issuer');
   const forged = await new SignJWT({ sub: 'system:serviceaccount:a:b' }).setProtectedHeader({ alg: 'ES256', kid: 'nope' }).setIssuer('meshca-local').setAudience('istio-ca').setExpirationTime('1h').sign(privateKey);
@@ -87,7 +87,7 @@ test('the local issuer key survives a reopen and is encrypted with the passphras
 });
 
 test('JWKS file and OIDC discovery verify foreign issuers with the audience check', async () => {
-  const { privateKey, publicKey } = generateKeyPairWith('ec', { namedCurve: 'prime256v1' });
+  const { privateKey, publicKey } = generateKeyPair('ec-p256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
   const jwksPath = join(tmp(), 'jwks.json');
   writeFileSync(jwksPath, JSON.stringify({ keys: [jwk] }));

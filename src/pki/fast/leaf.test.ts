@@ -153,7 +153,7 @@ test('sec1Scalar reads the CA scalar from SEC1 DER exactly as the JWK export has
     }
   }
   // A scalar OpenSSL wrote short (as some encoders do) is left-padded: strip one leading octet by hand.
-  const { privateKey } = generateKeyPairWith('ec', { namedCurve: 'prime256v1' });
+  const { privateKey } = generateKeyPair('ec-p256');
   const der = privateKey.export({ format: 'der', type: 'sec1' });
   const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
   const short = Buffer.concat([der.subarray(0, 5), Buffer.from([0x04, 31]), d.subarray(1), der.subarray(7 + 32)]);

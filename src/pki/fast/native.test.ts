@@ -5,7 +5,7 @@ import { createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node
 import { Worker } from 'node:worker_threads';
 import { createCsr, parseCsr } from '../csr.js';
 import { MeshcaError } from '../errors.js';
-import { generateKeyPairWith } from '../keys.js';
+import { generateKeyPair, generateKeyPairWith } from '../keys.js';
 import { encodeTlv } from './der.js';
 import { parseCsrFast } from './index.js';
 import { HASH_ID, NATIVE_PATH, native, nativeStatus } from './native.js';
@@ -85,7 +85,7 @@ test('ecVerify agrees with node:crypto on valid, altered, truncated and non-DER 
 
 test('points off the curve, of the wrong length or not uncompressed are refused', { skip: disabled }, () => {
   const n = nat();
-  const { publicKey, privateKey } = generateKeyPairWith('ec', { namedCurve: 'P-256' });
+  const { publicKey, privateKey } = generateKeyPair('ec-p256');
   const point = ecPoint(publicKey);
   const data = randomBytes(100);
   const sig = sign('sha256', data, privateKey);
@@ -147,7 +147,7 @@ test('bad arguments are a TypeError, not a crash', { skip: disabled }, () => {
 });
 
 test('a CSR whose EC point is off the curve is refused as the library refuses it', () => {
-  const { privateKey } = generateKeyPairWith('ec', { namedCurve: 'P-256' });
+  const { privateKey } = generateKeyPair('ec-p256');
   const der = Buffer.from(createCsr({ key: privateKey, sans: { uris: ['spiffe://cluster.local/ns/a/sa/b'] } }).der);
   const point = ecPoint(createPublicKey(privateKey));
   const at = der.indexOf(point);
