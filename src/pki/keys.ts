@@ -13,7 +13,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { MeshcaError, invalid } from './errors.js';
 import { OID } from './oids.js';
-import { TAG, readTlv } from './fast/der.js';
+import { TAG, bitLength, readTlv } from './fast/der.js';
 
 export const KEY_ALGORITHMS = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
@@ -143,9 +143,8 @@ function spkiShape(der: Buffer): { param: string; bits: number } {
   const rsa = readTlv(der, bitString.body + 1, bitString.end);
   const n = readTlv(der, rsa.body, rsa.end);
   let i = n.body;
-  while (i < n.end && der[i] === 0) i++;
-  const bits = i === n.end ? 0 : (n.end - i - 1) * 8 + (32 - Math.clz32(der[i]));
-  return { param: '', bits };
+  while (i < n.end && der[i] === 0) i++; // the sign octet
+  return { param: '', bits: i === n.end ? 0 : bitLength(der, i, n.end) };
 }
 
 /** The key rules of the whole program: ECDSA P-256/P-384, RSA 2048 to 4096 bits. */

@@ -31,6 +31,11 @@ export interface Tlv {
   end: number;
 }
 
+/** The bit length of a positive big-endian magnitude without leading zero octets. */
+export function bitLength(buf: Uint8Array, start: number, end: number): number {
+  return (end - start - 1) * 8 + (32 - Math.clz32(buf[start]));
+}
+
 /** Reads the TLV at `pos`, which must end at or before `limit`. */
 export function readTlv(buf: Uint8Array, pos: number, limit: number): Tlv {
   if (limit > buf.length) limit = buf.length;

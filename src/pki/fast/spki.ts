@@ -3,7 +3,7 @@ import { invalid } from '../errors.js';
 import { checkKeyPolicy, decodeOid, describeKey, verifyWith, type KeyInfo, type SignatureAlgorithm } from '../keys.js';
 import { OID } from '../oids.js';
 import { HASH_ID, native } from './native.js';
-import { DerError, TAG, bytesEqual, checkAny, checkOidBody, encodeOid, encodeTlv, expectTlv, readTlv, type Tlv } from './der.js';
+import { DerError, TAG, bitLength, bytesEqual, checkAny, checkOidBody, encodeOid, encodeTlv, expectTlv, readTlv, type Tlv } from './der.js';
 
 const EC_PUBLIC_KEY = encodeOid(OID.ecPublicKey);
 const RSA_ENCRYPTION = encodeOid(OID.rsaEncryption);
@@ -68,11 +68,6 @@ class NativeKey implements LoadedKey {
   get publicKey(): KeyObject {
     return (this.key ??= createPublicKey({ key: this.jwk(), format: 'jwk' }));
   }
-}
-
-/** The bit length of a positive big-endian magnitude without leading zero octets. */
-function bitLength(buf: Uint8Array, start: number, end: number): number {
-  return (end - start - 1) * 8 + (32 - Math.clz32(buf[start]));
 }
 
 function b64u(buf: Uint8Array, start: number, end: number): string {
