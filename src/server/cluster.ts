@@ -6,7 +6,7 @@ import { Gauge, Registry } from 'prom-client';
 import type { ServeConfig } from '../config/index.js';
 import { MeshcaError } from '../pki/errors.js';
 import { AUDIT_DONE, AUDIT_MESSAGE, fromWire, type AuditMessage } from './audit-relay.js';
-import { createLogger, joinHostPort, splitHostPort, startServer, type RunningServer, type StartOptions } from './index.js';
+import { createLogger, grpcBindError, joinHostPort, splitHostPort, startServer, type RunningServer, type StartOptions } from './index.js';
 
 /**
  * Several processes for one CA, so that issuance uses every core: one grpc-js process tops out
@@ -185,27 +185,17 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
       });
     });
 
-  let ports: number[];
+  let grpcPort: number;
+  let acceptor: NetServer | undefined;
   try {
-    ports = await Promise.all(Array.from({ length: n }, fork));
+    const ports = await Promise.all(Array.from({ length: n }, fork));
+    if (handOff) acceptor = await listenAndHandOff(config.grpcAddr, balancer, log);
+    grpcPort = acceptor ? (acceptor.address() as { port: number }).port : ports[0];
   } catch (e) {
     stopping = true;
     for (const w of workers) w.kill();
     await primary.close();
     throw e;
-  }
-  let grpcPort = ports[0];
-  let acceptor: NetServer | undefined;
-  if (handOff) {
-    try {
-      acceptor = await listenAndHandOff(config.grpcAddr, balancer, log);
-      grpcPort = (acceptor.address() as { port: number }).port;
-    } catch (e) {
-      stopping = true;
-      for (const w of workers) w.kill();
-      await primary.close();
-      throw e;
-    }
   }
   const host = splitHostPort(config.grpcAddr).host;
   let closing: Promise<void> | undefined;
@@ -262,7 +252,7 @@ function listenAndHandOff(addr: string, balancer: ConnectionBalancer<Worker>, lo
     });
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${addr}: ${err.message}`, { cause: err })));
+    server.once('error', (err) => reject(grpcBindError(addr, err)));
     server.listen(port, host, () => resolve(server));
   });
 }

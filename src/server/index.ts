@@ -99,6 +99,11 @@ export function createLogger(level: string): Logger {
   return pino({ level, base: { name: 'meshca' } }, pino.destination({ dest: 2, sync: true }));
 }
 
+/** The one refusal for a gRPC address that cannot be bound (here, and by the primary of --workers). */
+export function grpcBindError(addr: string, err: Error): MeshcaError {
+  return new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${addr}: ${err.message}`, { cause: err });
+}
+
 export function splitHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
   return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
@@ -129,7 +134,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
     for (const f of cleanup.reverse()) await f();
   };
   try {
-    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', o.onCaChanged, o.onLeader, o.grpcHandedOff, o.metricsRegistries);
+    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', o);
   } catch (e) {
     await closeAll().catch(() => {});
     throw e;
@@ -145,11 +150,9 @@ async function start(
   cleanup: (() => Promise<void> | void)[],
   closeAll: () => Promise<void>,
   role: ServerRole,
-  onCaChanged?: () => void,
-  onLeader?: (signal: AbortSignal) => void,
-  grpcHandedOff = false,
-  extraRegistries: Registry[] = [],
+  o: Pick<StartOptions, 'onCaChanged' | 'onLeader' | 'grpcHandedOff' | 'metricsRegistries'>,
 ): Promise<RunningServer> {
+  const { onCaChanged, onLeader, grpcHandedOff = false, metricsRegistries = [] } = o;
   const state = new CaState(config.dir, { passphrase });
   // stateBackend secret: the state directory is filled from a Kubernetes Secret first (k8s/serve.ts).
   if (role !== 'worker') await prepareKubernetesState(config, { log, now, passphrase });
@@ -225,7 +228,7 @@ async function start(
       cleanup.push(() => tls?.stop());
     }
     const gp = splitHostPort(config.grpcAddr);
-    const bindError = (err: Error) => new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${config.grpcAddr}: ${err.message}`, { cause: err });
+    const bindError = (err: Error) => grpcBindError(config.grpcAddr, err);
     if (config.grpcTransport === 'h2' || config.grpcTransport === 'node-http2') {
       const m = tls?.material;
       const h2 = createH2GrpcServer({
@@ -263,7 +266,7 @@ async function start(
     const http = createHttpServer({
       authority,
       store,
-      registry: withRegistries(aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : metrics.registry, [...(up?.metrics ? [up.metrics.registry] : []), ...extraRegistries]),
+      registry: withRegistries(aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : metrics.registry, [...(up?.metrics ? [up.metrics.registry] : []), ...metricsRegistries]),
       trustDomain: config.trustDomain,
       cluster: config.cluster,
       serving: () => tls?.current,
