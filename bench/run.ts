@@ -273,9 +273,9 @@ async function connections(workers: number, results: Record<string, unknown>) {
   const rc = await runLoad({ mode: 'grpc', target: s2.grpc, rootPem: s2.rootPem, servername: 'localhost', pool: join(s2.dir, 'conn.json'), connections: 0, concurrency: 0, durationMs: 0, warmupMs: 0, idleConnections: 1000 }, async () => {
     await new Promise((r) => setTimeout(r, 500));
     during = treeMemory(s2.proc.pid!);
-    // Then as a mesh holds them: 1,000 connections open and idle between renewals, once the
-    // garbage of 1,000 handshakes and calls has been collected (V8's memory reducer runs after a
-    // few idle seconds).
+    // Then as a mesh holds them: 1,000 connections open and idle between renewals. This shows
+    // whether memory taken by the 1,000 handshakes and calls comes back once idle (on this VM it
+    // did not: V8 and malloc keep it).
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     settled = treeMemory(s2.proc.pid!);
     sockets = treeSockets(s2.proc.pid!);

@@ -233,7 +233,7 @@ export class SqliteStore implements Store {
     this.startCheckpointerIfDue();
   }
 
-  /** Whether the background checkpoint thread is running (for tests and metrics). */
+  /** Whether the background checkpoint thread is running (tests use it). */
   checkpointerRunning(): boolean {
     return this.checkpointer !== undefined;
   }
