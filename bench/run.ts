@@ -29,7 +29,7 @@ const QUICK = args.has('--quick');
 const DURATION = QUICK ? 2000 : 5000;
 const WARMUP = QUICK ? 500 : 1500;
 /** How long the memory test waits, connections held, before its second reading. */
-const SETTLE_MS = QUICK ? 3000 : 5000;
+const SETTLE_MS = Number(process.env.SETTLE_MS ?? (QUICK ? 3000 : 5000));
 const POOL = 1000;
 const LEVELS = QUICK ? [16, 64] : [1, 16, 64, 256];
 const WORKERS = Number(process.env.MESHCA_BENCH_WORKERS ?? availableParallelism());
@@ -46,9 +46,9 @@ interface Server {
 
 async function startMeshca(alg: Alg, extra: string[] = []): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), `meshca-bench-${alg}-`));
-  // Started as `npm start` and the container image start it (2 MB young generation); NODE_FLAGS adds
-  // node flags for experiments (the figures of record use none).
-  const nodeFlags = ['--max-semi-space-size=2', ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  // Started as `npm start` and the container image start it (2 MB young generation, one V8 platform
+  // thread); NODE_FLAGS adds node flags for experiments (the figures of record use none).
+  const nodeFlags = ['--max-semi-space-size=2', '--v8-pool-size=1', ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
   const proc = spawn(process.execPath, [...nodeFlags, MESHCA, 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', String(WORKERS), ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { certsToPem, type ParsedCertificate } from '../pki/certificate.js';
 import { privateKeyToPem } from '../pki/keys.js';
 import { PRIVATE_MODE, type FileToWrite, writeFilesAtomic } from '../util/fs.js';
+import { byCodeUnit } from '../util/order.js';
 
 /** Istio's plugin-CA material: the signing CA, its key, the chain up to the root, and the trusted roots. */
 export interface CaBundle {
@@ -47,7 +48,7 @@ export interface SecretOptions {
  */
 export function secretManifest(files: { name: string; data: string | Uint8Array }[], o: SecretOptions = {}): string {
   const data: Record<string, string> = {};
-  for (const f of [...files].sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const f of [...files].sort((a, b) => byCodeUnit(a.name, b.name))) {
     data[f.name] = Buffer.from(f.data).toString('base64');
   }
   const metadata: Record<string, unknown> = { creationTimestamp: null, name: o.name ?? 'cacerts' };

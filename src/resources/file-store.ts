@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MeshcaError } from '../pki/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { byCodeUnit } from '../util/order.js';
 import type { KindInfo } from './kinds.js';
 import { objectKey, type ObjectMeta, type Resource, type ResourceInput } from './meta.js';
 import { conflict, deepEqual, type ApplyOutcome, type ResourceStore } from './store.js';
@@ -63,7 +64,7 @@ export class FileResourceStore implements ResourceStore {
       }
     }
     const out = files.map((f) => this.read<T>(f)!).filter(Boolean);
-    return out.sort((a, b) => objectKey(a.metadata).localeCompare(objectKey(b.metadata)));
+    return out.sort((a, b) => byCodeUnit(objectKey(a.metadata), objectKey(b.metadata)));
   }
 
   async apply<T extends Resource>(kind: KindInfo, input: ResourceInput, now: Date, owners?: Resource[]): Promise<{ object: T; outcome: ApplyOutcome }> {

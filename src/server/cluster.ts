@@ -93,12 +93,23 @@ export const WORKER_GC_FLAG = '--single-threaded-gc';
  */
 export const WORKER_OLD_SPACE_FLAG = '--initial-old-space-size=64';
 
+/**
+ * One V8 platform thread (node's default is four) for background compilation and what GC work is
+ * left off the main thread. Each of those threads keeps its own malloc arena; with one, a process
+ * is about 5 MB smaller idle and with 1,000 connections (`npm run bench -- --only=conn`: 1,000
+ * connections in one process 150-156 -> 146-150 MB over three alternating runs), and closed-loop
+ * EC throughput did not move (`bench/cpu.js`, two workers, alternating runs). `npm start` and the
+ * container image pass it to the primary too. A pool size the operator gave wins.
+ */
+export const WORKER_POOL_FLAG = '--v8-pool-size=1';
+
 export function workerExecArgv(execArgv: string[], nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
   const given = [...execArgv, ...nodeOptions.split(/\s+/)];
   const out = [...execArgv];
   if (!given.some((a) => a.startsWith('--max-semi-space-size'))) out.push(YOUNG_GENERATION_FLAG);
   if (!given.some((a) => /^--(no-)?single-threaded(-gc)?$/.test(a))) out.push(WORKER_GC_FLAG);
   if (!given.some((a) => /^--(initial-old-space-size|initial-heap-size|max-old-space-size|max-heap-size)\b/.test(a))) out.push(WORKER_OLD_SPACE_FLAG);
+  if (!given.some((a) => a.startsWith('--v8-pool-size'))) out.push(WORKER_POOL_FLAG);
   return out;
 }
 const SHUTDOWN_GRACE_MS = 15_000;

@@ -3,6 +3,8 @@
  * `p(i)` renders the i-th placeholder (SQLite "?", PostgreSQL "$i"). Integer division of BIGINT
  * times buckets rows in both dialects; every scan is bounded by time so that it uses an index.
  */
+import { byCodeUnit } from '../util/order.js';
+
 type Placeholder = (i: number) => string;
 
 export const AUDIT_STATS_SQL = {
@@ -53,7 +55,7 @@ export function mergeClusterCounts(
     if (r.last !== null) c.lastIssued = new Date(Number(r.last));
   }
   for (const r of valid) get(r.cluster).valid = Number(r.valid);
-  return [...out.values()].sort((a, b) => a.cluster.localeCompare(b.cluster));
+  return [...out.values()].sort((a, b) => byCodeUnit(a.cluster, b.cluster));
 }
 
 function ph(p: Placeholder | string): Placeholder {

@@ -53,6 +53,86 @@ test('a full batch is written at once', async () => {
   await s.close();
 });
 
+test('audit by identity: newest first across the folded rows and the unfolded tail, with filters, and through the index', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  // Folds at 40 rows; 100 rows over 4 identities in batches of 10, so the last fold leaves a tail.
+  const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 10, foldRows: 40, foldAfterMs: 60_000 });
+  const ids = ['a', 'b', 'c', 'd'].map((x) => `spiffe://cluster.local/ns/n/sa/${x}`);
+  for (let i = 0; i < 100; i++) {
+    s.appendAudit(entry({ identity: ids[i % 4], serial: `s${i}`, ...(i % 10 === 3 ? { outcome: 'refused', reason: 'rate_limited' } : {}) }));
+  }
+  await s.flush();
+  const db = new Database(join(dir, DB_FILE_NAME), { readonly: true });
+  try {
+    const mark = db.prepare('SELECT folded_to FROM audit_fold').pluck().get() as number;
+    const pairs = db.prepare('SELECT COUNT(*) FROM audit_by_identity').pluck().get() as number;
+    assert.equal(mark, 80, 'folded at 40 and 80 rows');
+    assert.equal(pairs, 80);
+    const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT audit.* FROM audit_by_identity i JOIN audit ON audit.id = i.id WHERE i.identity = ? AND i.id <= ? ORDER BY i.id DESC LIMIT 5').all('x', 1) as { detail: string }[])
+      .map((r) => r.detail)
+      .join('; ');
+    assert.match(plan, /SEARCH i USING PRIMARY KEY \(identity=\? AND id<\?\)/, plan);
+    assert.doesNotMatch(plan, /TEMP B-TREE/, `no sort: ${plan}`);
+  } finally {
+    db.close();
+  }
+  // Identity b holds rows 1, 5, ..., 97: 95 and 99 are past the mark (80), the rest folded.
+  const expectB = Array.from({ length: 25 }, (_, k) => `s${97 - 4 * k}`);
+  for (const limit of [1, 5, 25, 1000]) {
+    assert.deepEqual(
+      (await s.queryAudit({ identity: ids[1], limit })).map((r) => r.serial),
+      expectB.slice(0, limit),
+      `limit ${limit}`,
+    );
+  }
+  const refusedD = (await s.queryAudit({ identity: ids[3], outcome: 'refused' })).map((r) => r.serial);
+  assert.deepEqual(refusedD, ['s83', 's63', 's43', 's23', 's3']);
+  assert.deepEqual((await s.queryAudit({ identity: ids[3], reason: 'rate_limited', limit: 2 })).map((r) => r.serial), ['s83', 's63']);
+  assert.deepEqual(await s.queryAudit({ identity: 'spiffe://cluster.local/ns/n/sa/nobody' }), []);
+  await s.close();
+  // close() folds the tail, and the answers do not change.
+  const db2 = new Database(join(dir, DB_FILE_NAME), { readonly: true });
+  assert.equal(db2.prepare('SELECT folded_to FROM audit_fold').pluck().get(), 100);
+  assert.equal(db2.prepare('SELECT COUNT(*) FROM audit_by_identity').pluck().get(), 100);
+  db2.close();
+  const r = openSqliteStore(dir);
+  assert.deepEqual((await r.queryAudit({ identity: ids[1], limit: 1000 })).map((x) => x.serial), expectB);
+  await r.close();
+});
+
+test('audit by identity: a database from before the folded index gets its pairs at migration, and rows written by another process are folded too', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const path = join(dir, DB_FILE_NAME);
+  // A version-4 database, as the previous release left it, with 30 audit rows.
+  const old = new Database(path);
+  old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+  for (const m of MIGRATIONS.filter((x) => x.version <= 4)) {
+    old.exec(m.sql);
+    old.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
+  }
+  const ins = old.prepare("INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', ?, '', '', 'default')");
+  for (let i = 0; i < 30; i++) ins.run(`id-${i % 3}`);
+  old.close();
+
+  const s = openSqliteStore(dir, { foldAfterMs: 60_000 });
+  assert.equal(s.schemaVersion(), MIGRATIONS[MIGRATIONS.length - 1].version);
+  const got = await s.queryAudit({ identity: 'id-1', limit: 1000 });
+  assert.deepEqual(got.map((r) => r.id), [29, 26, 23, 20, 17, 14, 11, 8, 5, 2]);
+  // Another writer (a CLI on the same state directory) appends rows this store never counted.
+  const other = new Database(path);
+  for (let i = 0; i < 5; i++) other.prepare("INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', 'id-1', '', '', 'default')").run();
+  other.close();
+  assert.deepEqual((await s.queryAudit({ identity: 'id-1', limit: 3 })).map((r) => r.id), [35, 34, 33], 'the tail is scanned');
+  s.appendAudit(entry({ identity: 'id-1' }));
+  await s.close();
+  const check = new Database(path, { readonly: true });
+  assert.equal(check.prepare('SELECT folded_to FROM audit_fold').pluck().get(), 36);
+  assert.equal(check.prepare("SELECT COUNT(*) FROM audit_by_identity WHERE identity = 'id-1'").pluck().get(), 16);
+  check.close();
+});
+
 test('token keys round-trip', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
   const s = openSqliteStore(dir);
@@ -76,7 +156,8 @@ test('every dashboard aggregate reads the audit through an index, and only the i
   const db = new Database(join(dir, DB_FILE_NAME), { readonly: true });
   try {
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-    assert.deepEqual(indexes, ['audit_identity', 'audit_outcome_not_after', 'audit_outcome_time']);
+    // No per-row index on identity: audit_by_identity is folded in bulk (migration 5).
+    assert.deepEqual(indexes, ['audit_outcome_not_after', 'audit_outcome_time']);
     for (const [name, sql] of Object.entries(AUDIT_STATS_SQL)) {
       const text = typeof sql === 'function' ? (sql as (p: string) => string)('?') : String(sql);
       const args = Array.from({ length: (text.match(/\?/g) ?? []).length }, () => 1);

@@ -20,6 +20,10 @@ export interface SqliteStoreOptions {
   batchSize?: number;
   /** Told about a failed background flush; the rows stay queued for the next attempt. */
   onError?: (e: unknown) => void;
+  /** Audit rows written since the last fold that start one at once (default 10,000). */
+  foldRows?: number;
+  /** Fewer unfolded rows are folded this long after they were written (default 5 s). */
+  foldAfterMs?: number;
 }
 
 
@@ -43,11 +47,19 @@ export class SqliteStore implements Store {
   private checkpointer: Worker | undefined;
   private background: { intervalMs: number; startAtWalBytes: number; idleStopMs: number } | undefined;
   private readonly writeBatch: (rows: AuditEntry[]) => void;
+  private readonly foldRows: number;
+  private readonly foldAfterMs: number;
+  /** Rows this process wrote since its last fold (another writer's rows are folded too, uncounted). */
+  private unfolded = 0;
+  private foldTimer: NodeJS.Timeout | undefined;
+  private readonly foldNow: () => void;
 
   constructor(path: string, o: SqliteStoreOptions = {}) {
     this.path = path;
     this.flushMs = o.flushMs ?? 20;
     this.batchSize = o.batchSize ?? 500;
+    this.foldRows = o.foldRows ?? 10_000;
+    this.foldAfterMs = o.foldAfterMs ?? 5000;
     this.onError = o.onError ?? (() => {});
     mkdirSync(dirname(path), { recursive: true });
     // Create the file 0600 before SQLite does: it holds token-issuer keys.
@@ -89,6 +101,21 @@ export class SqliteStore implements Store {
         );
       }
     });
+    // The identity index, folded in bulk (migration 5 says why): the pairs of every row past the
+    // watermark go in sorted, so each identity's index page is written once per fold rather than
+    // once per commit. IMMEDIATE: two processes folding at once cannot both read the same mark.
+    const readMark = this.db.prepare('SELECT folded_to AS m FROM audit_fold').pluck();
+    const maxId = this.db.prepare('SELECT COALESCE(MAX(id), 0) FROM audit').pluck();
+    const insertPairs = this.db.prepare('INSERT OR IGNORE INTO audit_by_identity (identity, id) SELECT identity, id FROM audit WHERE id > ? AND id <= ? ORDER BY identity, id');
+    const setMark = this.db.prepare('UPDATE audit_fold SET folded_to = ?');
+    const fold = this.db.transaction(() => {
+      const from = readMark.get() as number;
+      const to = maxId.get() as number;
+      if (to <= from) return;
+      insertPairs.run(from, to);
+      setMark.run(to);
+    });
+    this.foldNow = () => fold.immediate();
   }
 
   private migrate(): void {
@@ -152,7 +179,35 @@ export class SqliteStore implements Store {
       this.onError(e);
       throw e;
     }
+    this.unfolded += rows.length;
+    this.scheduleFold();
     this.startCheckpointerIfDue();
+  }
+
+  private scheduleFold(): void {
+    if (this.unfolded >= this.foldRows) this.foldQuietly();
+    else if (this.unfolded > 0 && !this.foldTimer && !this.closed) {
+      this.foldTimer = setTimeout(() => this.foldQuietly(), this.foldAfterMs);
+      this.foldTimer.unref();
+    }
+  }
+
+  /** Folds the unfolded tail into audit_by_identity; a failure is reported and retried later. */
+  private foldQuietly(): void {
+    if (this.foldTimer) {
+      clearTimeout(this.foldTimer);
+      this.foldTimer = undefined;
+    }
+    try {
+      this.foldNow();
+      this.unfolded = 0;
+    } catch (e) {
+      this.onError(e);
+      if (!this.closed) {
+        this.foldTimer = setTimeout(() => this.foldQuietly(), this.foldAfterMs);
+        this.foldTimer.unref();
+      }
+    }
   }
 
   async flush(): Promise<void> {
@@ -166,10 +221,6 @@ export class SqliteStore implements Store {
   async queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (q.identity) {
-      where.push('identity = ?');
-      args.push(q.identity);
-    }
     if (q.outcome) {
       where.push('outcome = ?');
       args.push(q.outcome);
@@ -179,8 +230,24 @@ export class SqliteStore implements Store {
       args.push(q.reason);
     }
     const limit = Math.min(Math.max(1, Math.floor(q.limit ?? 100)), 1000);
-    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(...args) as AuditRow[]).map(auditRecordOf);
+    const and = where.map((w) => ` AND ${w}`).join('');
+    if (!q.identity) {
+      const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`;
+      return (this.db.prepare(sql).all(...args) as AuditRow[]).map(auditRecordOf);
+    }
+    // Newest first: the unfolded tail (a scan of at most a fold's worth of rows), then the folded
+    // rows through audit_by_identity; one read transaction, so a fold in between cannot move the mark.
+    const identity = q.identity;
+    const read = this.db.transaction((): AuditRow[] => {
+      const mark = this.db.prepare('SELECT folded_to FROM audit_fold').pluck().get() as number;
+      const tail = this.db.prepare(`SELECT * FROM audit WHERE id > ? AND identity = ?${and} ORDER BY id DESC LIMIT ${limit}`).all(mark, identity, ...args) as AuditRow[];
+      if (tail.length >= limit) return tail;
+      const folded = this.db
+        .prepare(`SELECT audit.* FROM audit_by_identity i JOIN audit ON audit.id = i.id WHERE i.identity = ? AND i.id <= ?${and} ORDER BY i.id DESC LIMIT ${limit - tail.length}`)
+        .all(identity, mark, ...args) as AuditRow[];
+      return tail.concat(folded);
+    });
+    return read().map(auditRecordOf);
   }
 
   /** Dashboard aggregates; the SQL is shared with the PostgreSQL store (src/store/stats-sql.ts). */
@@ -292,6 +359,8 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.flushNow();
     this.closed = true;
+    if (this.unfolded > 0) this.foldQuietly();
+    if (this.foldTimer) clearTimeout(this.foldTimer);
     const w = this.checkpointer;
     if (w) {
       let exited = false;
