@@ -133,6 +133,32 @@ test('audit by identity: a database from before the folded index gets its pairs 
   check.close();
 });
 
+test('a fold that fails is reported, changes nothing, and is retried until it succeeds', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const errors: unknown[] = [];
+  const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 5, foldRows: 10, foldAfterMs: 50, onError: (e) => errors.push(e) });
+  for (let i = 0; i < 5; i++) s.appendAudit(entry({ identity: 'x', serial: `a${i}` }));
+  // Another connection takes the pairs table away: the fold at 10 rows must fail as a whole.
+  const other = new Database(join(dir, DB_FILE_NAME));
+  other.exec('ALTER TABLE audit_by_identity RENAME TO hidden');
+  for (let i = 5; i < 10; i++) s.appendAudit(entry({ identity: 'x', serial: `a${i}` }));
+  assert.equal(s.pendingAudit(), 0, 'the rows themselves are written');
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0]), /audit_by_identity/);
+  assert.equal(other.prepare('SELECT folded_to FROM audit_fold').pluck().get(), 0, 'the mark did not move');
+  assert.equal(other.prepare('SELECT COUNT(*) FROM hidden').pluck().get(), 0);
+  // Until the retry, the identity's rows are all in the tail, and the query still finds them.
+  other.exec('ALTER TABLE hidden RENAME TO audit_by_identity');
+  assert.deepEqual((await s.queryAudit({ identity: 'x', limit: 3 })).map((r) => r.serial), ['a9', 'a8', 'a7']);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(other.prepare('SELECT folded_to FROM audit_fold').pluck().get(), 10, 'the retry folded them');
+  assert.equal(other.prepare('SELECT COUNT(*) FROM audit_by_identity').pluck().get(), 10);
+  other.close();
+  assert.deepEqual((await s.queryAudit({ identity: 'x', limit: 100 })).map((r) => r.serial), Array.from({ length: 10 }, (_, i) => `a${9 - i}`));
+  await s.close();
+});
+
 test('token keys round-trip', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
   const s = openSqliteStore(dir);
