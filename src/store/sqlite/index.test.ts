@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { AuditEntry } from '../index.js';
-import { DB_FILE_NAME, SqliteStore, openSqliteStore } from './index.js';
+import { DB_FILE_NAME, FOLD_MAX_IDS, SqliteStore, openSqliteStore } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 
 function entry(over: Partial<AuditEntry> = {}): AuditEntry {
@@ -157,6 +157,39 @@ test('a fold that fails is reported, changes nothing, and is retried until it su
   other.close();
   assert.deepEqual((await s.queryAudit({ identity: 'x', limit: 100 })).map((r) => r.serial), Array.from({ length: 10 }, (_, i) => `a${9 - i}`));
   await s.close();
+});
+
+test('a backlog of unfolded rows is folded in bounded steps, starting when a store opens', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const path = join(dir, DB_FILE_NAME);
+  await openSqliteStore(dir).close();
+  // Rows another writer added and nobody folded: more than two steps' worth.
+  const n = 2 * FOLD_MAX_IDS + 5000;
+  const other = new Database(path);
+  const ins = other.prepare("INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', ?, '', '', 'default')");
+  other.transaction(() => {
+    for (let i = 0; i < n; i++) ins.run(`id-${i % 7}`);
+  })();
+  const mark = () => other.prepare('SELECT folded_to FROM audit_fold').pluck().get() as number;
+  const s = openSqliteStore(dir);
+  assert.equal(mark(), FOLD_MAX_IDS, 'one step at open');
+  const deadline = Date.now() + 10_000;
+  while (mark() < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(mark(), n, 'the rest on later turns of the event loop');
+  assert.equal(other.prepare('SELECT COUNT(*) FROM audit_by_identity').pluck().get(), n);
+  await s.close();
+
+  // close() folds a whole backlog before it returns.
+  other.transaction(() => {
+    for (let i = 0; i < n; i++) ins.run(`id-${i % 7}`);
+  })();
+  const s2 = new SqliteStore(path, { foldRows: 10 * n });
+  assert.equal(mark(), n, 'below foldRows nothing is folded at open');
+  await s2.close();
+  assert.equal(mark(), 2 * n);
+  assert.equal(other.prepare("SELECT COUNT(*) FROM audit_by_identity WHERE identity = 'id-3'").pluck().get(), other.prepare("SELECT COUNT(*) FROM audit WHERE identity = 'id-3'").pluck().get());
+  other.close();
 });
 
 test('token keys round-trip', async () => {
