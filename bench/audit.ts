@@ -13,11 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromWire } from '../src/server/audit-relay.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { arg } from './lib/args.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-}
 const ROWS = arg('rows', 300_000);
 const IDENTITIES = arg('identities', 1000);
 const BATCH = 500;

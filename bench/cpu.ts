@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { LocalTokenIssuer } from '../src/auth/index.js';
 import { createCsr } from '../src/pki/csr.js';
 import { generateKeyPair } from '../src/pki/keys.js';
+import { SERVE_NODE_FLAGS } from '../src/server/cluster.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { requestFrame } from './lib/wire.js';
 import type { LoadSpec } from './loadgen.js';
@@ -51,7 +52,7 @@ function children(pid: number): number[] {
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'meshca-cpu-'));
-  const nodeFlags = ['--max-semi-space-size=2', '--v8-pool-size=1', ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  const nodeFlags = [...SERVE_NODE_FLAGS, ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
   const serveArgs = (process.env.SERVE_ARGS ?? '').split(' ').filter(Boolean);
   const server = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/meshca.js'), 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', workers, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],

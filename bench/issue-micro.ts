@@ -13,11 +13,8 @@ import { createCsr } from '../src/pki/csr.js';
 import { issueWorkloadCertificate, issueWorkloadCertificateLibrary, type Signer, type WorkloadRequest } from '../src/pki/issue.js';
 import { generateKeyPair, type KeyAlgorithm } from '../src/pki/keys.js';
 import { createIntermediateCertificate, createRootCertificate } from '../src/pki/profiles.js';
+import { arg } from './lib/args.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-}
 const SECONDS = arg('seconds', 4.5);
 const ROUNDS = arg('rounds', 3);
 const POOL = arg('pool', 1000);

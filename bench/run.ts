@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { LocalTokenIssuer } from '../src/auth/index.js';
 import { createCsr } from '../src/pki/csr.js';
 import { generateKeyPair, generateKeyPairAsync } from '../src/pki/keys.js';
+import { SERVE_NODE_FLAGS } from '../src/server/cluster.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { issuanceLimit, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
 import { treeMemory, treeSockets } from './lib/proc.js';
@@ -48,7 +49,7 @@ async function startMeshca(alg: Alg, extra: string[] = []): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), `meshca-bench-${alg}-`));
   // Started as `npm start` and the container image start it (2 MB young generation, one V8 platform
   // thread); NODE_FLAGS adds node flags for experiments (the figures of record use none).
-  const nodeFlags = ['--max-semi-space-size=2', '--v8-pool-size=1', ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  const nodeFlags = [...SERVE_NODE_FLAGS, ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
   const proc = spawn(process.execPath, [...nodeFlags, MESHCA, 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', String(WORKERS), ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConnectionBalancer, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG, YOUNG_GENERATION_FLAG, workerExecArgv } from './cluster.js';
+import { readFileSync } from 'node:fs';
+import { ConnectionBalancer, SERVE_NODE_FLAGS, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG, YOUNG_GENERATION_FLAG, workerExecArgv } from './cluster.js';
 
 test('workers get the small young generation, single-threaded GC, old-generation room and one platform thread unless the operator chose otherwise', () => {
   const all = [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG];
@@ -13,6 +14,14 @@ test('workers get the small young generation, single-threaded GC, old-generation
   // npm start passes the pool size to the primary; the workers inherit it, not a second copy.
   assert.deepEqual(workerExecArgv(['--max-semi-space-size=2', '--v8-pool-size=1'], ''), ['--max-semi-space-size=2', '--v8-pool-size=1', WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG]);
   assert.deepEqual(workerExecArgv([], '--v8-pool-size=4'), [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG]);
+});
+
+test('npm start and the container image start serve with the node flags the benchmarks use', () => {
+  const root = new URL('../../../', import.meta.url);
+  const start = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  assert.equal(start, `node ${SERVE_NODE_FLAGS.join(' ')} bin/meshca.js serve`);
+  const entry = readFileSync(new URL('deploy/Dockerfile', root), 'utf8').match(/^ENTRYPOINT (.*)$/m)?.[1];
+  assert.equal(entry, JSON.stringify(['node', ...SERVE_NODE_FLAGS, '/app/bin/meshca.js']).replace(/","/g, '", "'));
 });
 
 test('the connection balancer gives each new connection to the worker with the fewest open ones, ties in turn', () => {

@@ -103,6 +103,9 @@ export const WORKER_OLD_SPACE_FLAG = '--initial-old-space-size=64';
  */
 export const WORKER_POOL_FLAG = '--v8-pool-size=1';
 
+/** The node flags `npm start` and the container image give `meshca serve` (the benchmarks start it so too). */
+export const SERVE_NODE_FLAGS = [YOUNG_GENERATION_FLAG, WORKER_POOL_FLAG];
+
 export function workerExecArgv(execArgv: string[], nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
   const given = [...execArgv, ...nodeOptions.split(/\s+/)];
   const out = [...execArgv];

@@ -57,6 +57,8 @@ export class SqliteStore implements Store {
   private foldTimer: NodeJS.Timeout | undefined;
   /** Folds the next step; true when more unfolded rows remain. */
   private readonly foldNow: () => boolean;
+  /** The fold's watermark: audit ids up to it have their pairs in audit_by_identity. */
+  private readonly readMark: Database.Statement;
 
   constructor(path: string, o: SqliteStoreOptions = {}) {
     this.path = path;
@@ -108,7 +110,7 @@ export class SqliteStore implements Store {
     // The identity index, folded in bulk (migration 5 says why): the pairs of every row past the
     // watermark go in sorted, so each identity's index page is written once per fold rather than
     // once per commit. IMMEDIATE: two processes folding at once cannot both read the same mark.
-    const readMark = this.db.prepare('SELECT folded_to AS m FROM audit_fold').pluck();
+    const readMark = (this.readMark = this.db.prepare('SELECT folded_to FROM audit_fold').pluck());
     const maxId = this.db.prepare('SELECT COALESCE(MAX(id), 0) FROM audit').pluck();
     const insertPairs = this.db.prepare('INSERT OR IGNORE INTO audit_by_identity (identity, id) SELECT identity, id FROM audit WHERE id > ? AND id <= ? ORDER BY identity, id');
     const setMark = this.db.prepare('UPDATE audit_fold SET folded_to = ?');
@@ -197,10 +199,12 @@ export class SqliteStore implements Store {
 
   private scheduleFold(): void {
     if (this.unfolded >= this.foldRows) this.foldQuietly();
-    else if (this.unfolded > 0 && !this.foldTimer && !this.closed) {
-      this.foldTimer = setTimeout(() => this.foldQuietly(), this.foldAfterMs);
-      this.foldTimer.unref();
-    }
+    else if (this.unfolded > 0 && !this.foldTimer && !this.closed) this.foldLater(this.foldAfterMs);
+  }
+
+  private foldLater(ms: number): void {
+    this.foldTimer = setTimeout(() => this.foldQuietly(), ms);
+    this.foldTimer.unref();
   }
 
   /** Folds the unfolded tail into audit_by_identity; a failure is reported and retried later. */
@@ -210,17 +214,12 @@ export class SqliteStore implements Store {
       this.foldTimer = undefined;
     }
     try {
-      if (this.foldNow()) {
-        // A backlog: the next step on a later turn of the event loop (close() folds the rest).
-        this.foldTimer = setTimeout(() => this.foldQuietly(), 1);
-        this.foldTimer.unref();
-      } else this.unfolded = 0;
+      // A backlog: the next step on a later turn of the event loop (close() folds the rest).
+      if (this.foldNow()) this.foldLater(1);
+      else this.unfolded = 0;
     } catch (e) {
       this.onError(e);
-      if (!this.closed) {
-        this.foldTimer = setTimeout(() => this.foldQuietly(), this.foldAfterMs);
-        this.foldTimer.unref();
-      }
+      if (!this.closed) this.foldLater(this.foldAfterMs);
     }
   }
 
@@ -253,7 +252,7 @@ export class SqliteStore implements Store {
     // rows through audit_by_identity; one read transaction, so a fold in between cannot move the mark.
     const identity = q.identity;
     const read = this.db.transaction((): AuditRow[] => {
-      const mark = this.db.prepare('SELECT folded_to FROM audit_fold').pluck().get() as number;
+      const mark = this.readMark.get() as number;
       const tail = this.db.prepare(`SELECT * FROM audit WHERE id > ? AND identity = ?${and} ORDER BY id DESC LIMIT ${limit}`).all(mark, identity, ...args) as AuditRow[];
       if (tail.length >= limit) return tail;
       const folded = this.db
