@@ -7,16 +7,20 @@
  *   node dist/bench/cpu.js [ec-p256|rsa-2048] [seconds=6] [concurrency=64]
  *   env: WORKERS=1 (one process; 2 = primary + 2 gRPC workers), RATE=N (open loop at N/s),
  *        WARMUP=ms (default 1500), SERVE_ARGS="--grpc-transport node-http2" (extra serve flags),
- *        NODE_FLAGS="--perf-basic-prof" (extra node flags for the server)
+ *        NODE_FLAGS="--perf-basic-prof" (extra node flags for the server),
+ *        SERVER_LOG=file (the server's other stdout lines, e.g. with NODE_FLAGS=--trace-gc),
+ *        ELD=1 (each serving process's event-loop delay over the measured window: lib/eld-probe.ts)
  *
- * Prints one JSON line: rate, p50/p99 (ms), failed, serverUsPerCert, loadgenUsPerCert and the
- * cores each side used. With RATE, the server's event-loop lag (from /metrics) is printed too.
+ * Prints one JSON line: rate, p50/p99 (ms), failed, serverUsPerCert, loadgenUsPerCert, the
+ * cores each side used, and serverSleepsPerCert (voluntary context switches of the serving
+ * processes' main threads per certificate). With RATE, the server's event-loop lag (from /metrics) is printed too.
  */
 import { spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { LocalTokenIssuer } from '../src/auth/index.js';
 import { createCsr } from '../src/pki/csr.js';
@@ -42,6 +46,16 @@ function cpuMs(pid: number): number {
   }
 }
 
+/** Times the process's main thread (its event loop) went to sleep and was woken, 0 once it is gone. */
+function sleeps(pid: number): number {
+  try {
+    const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function children(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -53,13 +67,17 @@ function children(pid: number): number[] {
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'meshca-cpu-'));
   const nodeFlags = [...SERVE_NODE_FLAGS, ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  const eldDir = process.env.ELD ? mkdtempSync(join(tmpdir(), 'meshca-eld-')) : undefined;
+  if (eldDir) nodeFlags.push(`--import=${pathToFileURL(join(ROOT, 'dist/bench/lib/eld-probe.js')).href}`);
   const serveArgs = (process.env.SERVE_ARGS ?? '').split(' ').filter(Boolean);
   const server = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/meshca.js'), 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', workers, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: eldDir ? { ...process.env, MESHCA_BENCH_ELD_DIR: eldDir } : process.env,
   });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: server.stdout! });
-    rl.on('line', (l) => l.startsWith('{') && resolve(l));
+    const log = process.env.SERVER_LOG ? createWriteStream(process.env.SERVER_LOG) : undefined;
+    rl.on('line', (l) => (l.startsWith('{') ? resolve(l) : log?.write(`${l}\n`)));
     server.once('exit', (c) => reject(new Error(`meshca serve exited with ${c}`)));
   });
   const addr = JSON.parse(line) as { grpc: string; http: string };
@@ -101,12 +119,17 @@ async function main() {
   const serverCpu = () => cpuMs(server.pid!) + children(server.pid!).reduce((a, p) => a + cpuMs(p), 0);
   await new Promise((r) => setTimeout(r, warmup));
   const perProcess = () => new Map([server.pid!, ...children(server.pid!)].map((p) => [p, cpuMs(p)]));
+  // The probes start their window now (eld-probe.ts).
+  if (eldDir) for (const p of [server.pid!, ...children(server.pid!)]) process.kill(p, 'SIGUSR2');
+  const serverSleeps = () => [server.pid!, ...children(server.pid!)].reduce((a, p) => a + sleeps(p), 0);
+  const w0 = serverSleeps();
   const s0 = serverCpu();
   const p0 = perProcess();
   const g0 = cpuMs(lg.pid!);
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, Number(secs) * 1000));
   const s1 = serverCpu();
+  const w1 = serverSleeps();
   const p1 = perProcess();
   const g1 = cpuMs(lg.pid!);
   const t1 = Date.now();
@@ -123,6 +146,9 @@ async function main() {
     failed: res.failed,
     serverUsPerCert: Math.round(((s1 - s0) * 1000) / certs),
     loadgenUsPerCert: Math.round(((g1 - g0) * 1000) / certs),
+    // How often the serving event loops found nothing to do and slept: about one per certificate
+    // means every request is handled alone, with nothing batched and caches gone cold in between.
+    serverSleepsPerCert: +((w1 - w0) / certs).toFixed(2),
     serverCores: +((s1 - s0) / (t1 - t0)).toFixed(2),
     loadgenCores: +((g1 - g0) / (t1 - t0)).toFixed(2),
     // The primary first, then each worker: an uneven split between workers shows here.
@@ -138,6 +164,13 @@ async function main() {
   console.log(JSON.stringify(report));
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
+  if (eldDir) {
+    // The primary first, then the workers (by pid, the order they were started in).
+    const probes = readdirSync(eldDir).map((f) => JSON.parse(readFileSync(join(eldDir, f), 'utf8')) as { pid: number });
+    probes.sort((a, b) => (a.pid === server.pid ? -1 : b.pid === server.pid ? 1 : a.pid - b.pid));
+    console.log(JSON.stringify({ eventLoopDelayMs: probes }));
+    rmSync(eldDir, { recursive: true, force: true });
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { envName, flagName, formatDuration, loadConfig, resolveConfig } from './index.js';
+import { CONFIG_KEYS, envName, flagName, formatDuration, loadConfig, resolveConfig } from './index.js';
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'meshca-config-'));
@@ -68,4 +68,11 @@ test('flag and env names derive from the key', () => {
   assert.equal(envName('maxCsrBytes'), 'MESHCA_MAX_CSR_BYTES');
   assert.equal(formatDuration(90 * 86400), '90d');
   assert.equal(formatDuration(5400), '90m');
+});
+
+test('no setting takes the names of the diagnostic switches MESHCA_NATIVE and MESHCA_AUDIT', () => {
+  // Those two are read on their own (pki/fast/native.ts, server/audit-setting.ts), not as settings.
+  const names = new Set(CONFIG_KEYS.map((k) => envName(k)));
+  assert.ok(names.has('MESHCA_GRPC_ADDR'), 'the list is the settings list');
+  for (const n of ['MESHCA_NATIVE', 'MESHCA_AUDIT']) assert.equal(names.has(n), false, n);
 });

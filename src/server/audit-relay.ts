@@ -1,4 +1,5 @@
 import type { AuditEntry, Store } from '../store/index.js';
+import { overrideStore } from '../store/override.js';
 
 /**
  * Audit rows of `--workers` processes on the embedded (SQLite) store go to the primary over the
@@ -86,13 +87,6 @@ export function relayAudit(store: Store, send: Send, o: { flushMs?: number; batc
     }
     await store.close();
   };
-  const overrides: Partial<Store> & Record<string, unknown> = { appendAudit, flush: flushNow, close, pendingAudit: () => queue.length };
-  // Everything else is the real store's, bound to it.
-  return new Proxy(store, {
-    get(target, key, receiver) {
-      if (typeof key === 'string' && key in overrides) return overrides[key];
-      const v = Reflect.get(target, key, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  // Everything else is the real store's.
+  return overrideStore(store, { appendAudit, flush: flushNow, close, pendingAudit: () => queue.length });
 }

@@ -20,6 +20,7 @@ import { SqliteStore } from '../store/sqlite/index.js';
 import type { AuditEntry } from '../store/index.js';
 import { isReplicated, soleLeadership, wireReplicated, type Leadership } from './ha.js';
 import { relayAudit } from './audit-relay.js';
+import { auditSetting, withoutAudit, type AuditSetting } from './audit-setting.js';
 import { dashboardFor } from './http/dashboard/wiring.js';
 import { createH2GrpcServer } from './grpc/h2.js';
 import { METHOD_PATH } from './grpc/proto.js';
@@ -124,17 +125,23 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const log = o.logger ?? createLogger(config.logLevel);
   const now = o.now ?? (() => new Date());
   const passphrase = o.passphrase ?? (process.env.MESHCA_KEY_PASSPHRASE || undefined);
+  // Read before anything is opened: a bad value leaves nothing behind.
+  const audit = auditSetting();
   let store: Store = await openStore(config, (e) => log.error({ err: e }, 'audit write failed; rows stay queued'));
   // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
   if (o.role === 'worker' && typeof process.send === 'function' && !isReplicated(store)) store = relayAudit(store, process.send.bind(process));
   // The process that writes SQLite checkpoints its WAL from a worker thread (started once the WAL is large), never on the event loop.
   else if (store instanceof SqliteStore) store.checkpointInBackground();
+  if (audit !== 'on') {
+    store = withoutAudit(store);
+    log.warn({ audit }, 'issuances are NOT audited: a benchmark setting that measures what the audit costs, never for production');
+  }
   const cleanup: (() => Promise<void> | void)[] = [() => store.close()];
   const closeAll = async () => {
     for (const f of cleanup.reverse()) await f();
   };
   try {
-    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', o);
+    return await start(config, store, log, now, passphrase, cleanup, closeAll, o.role ?? 'single', { ...o, audit });
   } catch (e) {
     await closeAll().catch(() => {});
     throw e;
@@ -150,9 +157,9 @@ async function start(
   cleanup: (() => Promise<void> | void)[],
   closeAll: () => Promise<void>,
   role: ServerRole,
-  o: Pick<StartOptions, 'onCaChanged' | 'onLeader' | 'grpcHandedOff' | 'metricsRegistries'>,
+  o: Pick<StartOptions, 'onCaChanged' | 'onLeader' | 'grpcHandedOff' | 'metricsRegistries'> & { audit: AuditSetting },
 ): Promise<RunningServer> {
-  const { onCaChanged, onLeader, grpcHandedOff = false, metricsRegistries = [] } = o;
+  const { onCaChanged, onLeader, grpcHandedOff = false, metricsRegistries = [], audit } = o;
   const state = new CaState(config.dir, { passphrase });
   // stateBackend secret: the state directory is filled from a Kubernetes Secret first (k8s/serve.ts).
   if (role !== 'worker') await prepareKubernetesState(config, { log, now, passphrase });
@@ -269,6 +276,7 @@ async function start(
       registry: withRegistries(aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : metrics.registry, [...(up?.metrics ? [up.metrics.registry] : []), ...metricsRegistries]),
       trustDomain: config.trustDomain,
       cluster: config.cluster,
+      audit,
       serving: () => tls?.current,
       notReady: () => authority.notReadyReason(),
       readyDetail: up?.readyDetail && (() => ({ upstream: up.readyDetail!() })),

@@ -32,6 +32,8 @@ export interface CaView {
   authority: Authority;
   trustDomain: string;
   cluster: string;
+  /** "on", or why issuances are not audited (server/audit-setting.ts). */
+  audit?: string;
   serving?: () => { notAfter: Date; sans: string[] } | undefined;
 }
 
@@ -49,6 +51,7 @@ export function caDocument(v: CaView, now: Date): object {
     servingCertificate: serving ? { notAfter: serving.notAfter.toISOString(), sans: serving.sans } : null,
     // Whether CSR signatures are checked by the native module or by node:crypto (slower, same verdicts).
     nativeSignatureChecks: nativeStatus,
+    audit: v.audit ?? 'on',
   };
 }
 

@@ -78,7 +78,7 @@ test('token from `meshca token` -> CreateCertificate over TLS -> chain verified 
 test('HTTP: /healthz, /readyz, /v1/ca, /v1/trust-bundle', async () => {
   assert.deepEqual(await getJson(server.httpAddress, '/healthz'), { status: 200, body: { status: 'ok' } });
   assert.deepEqual(await getJson(server.httpAddress, '/readyz'), { status: 200, body: { status: 'ready' } });
-  const ca = await getJson<{ trustDomain: string; cluster: string; ready: boolean; chain: { notAfter: string }[]; roots: { fingerprint256: string; notAfter: string }[]; servingCertificate: { sans: string[] }; nativeSignatureChecks: string }>(server.httpAddress, '/v1/ca');
+  const ca = await getJson<{ trustDomain: string; cluster: string; ready: boolean; chain: { notAfter: string }[]; roots: { fingerprint256: string; notAfter: string }[]; servingCertificate: { sans: string[] }; nativeSignatureChecks: string; audit: string }>(server.httpAddress, '/v1/ca');
   assert.equal(ca.status, 200);
   assert.equal(ca.body.trustDomain, 'cluster.local');
   assert.equal(ca.body.cluster, 'default');
@@ -88,6 +88,7 @@ test('HTTP: /healthz, /readyz, /v1/ca, /v1/trust-bundle', async () => {
   assert.ok(Date.parse(ca.body.roots[0].notAfter) > Date.now());
   assert.deepEqual(ca.body.servingCertificate.sans, ['istiod.istio-system.svc', 'localhost', '127.0.0.1']);
   assert.equal(ca.body.nativeSignatureChecks, nativeStatus, 'the operator can see which signature checks run');
+  assert.equal(ca.body.audit, 'on');
   const tb = await getJson<{ roots: string[] }>(server.httpAddress, '/v1/trust-bundle');
   assert.deepEqual(tb.body.roots, [server.rootPem]);
   assert.equal(await getText(server.httpAddress, '/v1/trust-bundle?format=pem'), server.rootPem);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MESHCA_BIN, REPO_ROOT } from '../../helpers/run.js';
@@ -113,9 +113,50 @@ test('a killed worker is replaced, and new connections go to the survivor and th
   }
 });
 
+/**
+ * MESHCA_AUDIT=off exists so that the benchmark can measure what the audit costs. It must reach
+ * the workers (they inherit the environment), say so loudly, and nothing may be written; any
+ * other value is refused before a file is opened.
+ */
+test('MESHCA_AUDIT=off: --workers 2 issue without writing audit rows, warn, and /v1/ca says so; a bad value is refused', { timeout: 90_000 }, async () => {
+  const tmp = tempDir('meshca-audit-off-');
+  try {
+    const { serve, grpc, http, token, rootPem } = await startWorkers(tmp.path, [], { MESHCA_AUDIT: 'off' });
+    const clients = Array.from({ length: 4 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
+    const answers = await Promise.all(clients.map((c) => c.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 600 }, { token: token })));
+    assert.equal(new Set(answers.map((a) => a.certChain[0])).size, 4);
+    // Both workers served (two connections each), so both ran with the setting.
+    assert.deepEqual(workerConnections(await getText(http, '/metrics')), [2, 2]);
+    assert.equal(metric(await getText(http, '/metrics'), 'meshca_certificates_issued_total{method="local-token"}'), 4);
+    const ca = (await (await fetch(`http://${http}/v1/ca`)).json()) as { audit: string };
+    assert.equal(ca.audit, 'off (MESHCA_AUDIT=off)');
+    const listed = (await (await fetch(`http://${http}/v1/certificates`)).json()) as { certificates: unknown[] };
+    assert.deepEqual(listed.certificates, []);
+    for (const c of clients) c.close();
+    assert.equal(await serve.stop(), 0, serve.stderr());
+    // The primary and each worker warn once.
+    assert.equal(serve.stderr().match(/issuances are NOT audited/g)?.length, 3, serve.stderr());
+    const count = spawnSync(process.execPath, ['-e', `const D=require('better-sqlite3');const d=new D(process.argv[1],{readonly:true});console.log(d.prepare('select count(*) n from audit').get().n)`, join(tmp.path, 'meshca.db')], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(count.status, 0, count.stderr);
+    assert.equal(count.stdout.trim(), '0');
+  } finally {
+    tmp.cleanup();
+  }
+  const bad = tempDir('meshca-audit-bad-');
+  try {
+    const serve = spawnServe(['--dir', join(bad.path, 'state'), '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0'], { MESHCA_AUDIT: 'no' });
+    await assert.rejects(serve.ready);
+    assert.notEqual(await serve.exited, 0);
+    assert.match(serve.stderr(), /MESHCA_AUDIT must be "on" or "off", got "no"/);
+    assert.equal(existsSync(join(bad.path, 'state', 'meshca.db')), false, 'no database was created');
+  } finally {
+    bad.cleanup();
+  }
+});
+
 /** `serve --workers 2` on a fresh state directory, its addresses, a local token for shop/cart and the root. */
-async function startWorkers(dir: string, extra: string[]) {
-  const serve = spawnServe(['--dir', dir, '--workers', '2', ...extra, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn']);
+async function startWorkers(dir: string, extra: string[], env: Record<string, string> = {}) {
+  const serve = spawnServe(['--dir', dir, '--workers', '2', ...extra, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn'], env);
   const { grpc, http } = await serve.ready;
   const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', dir, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
   assert.equal(token.status, 0, token.stderr);
