@@ -44,6 +44,37 @@ test('audit rows are batched and none is lost on close', async () => {
   await r.close();
 });
 
+test('rows written 32 to a statement and the rest one by one come back field for field, in order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 1000 });
+  // 70 = two statements of 32 and six single rows; every optional field both set and absent.
+  const written = Array.from({ length: 70 }, (_, i) =>
+    entry({
+      time: new Date(1_700_000_000_000 + i),
+      outcome: i % 3 === 0 ? 'refused' : 'issued',
+      reason: i % 3 === 0 ? 'identity_mismatch' : 'issued',
+      identity: `spiffe://cluster.local/ns/a/sa/w${i}`,
+      caller: i % 5 === 0 ? '' : `caller-${i}`,
+      ...(i % 2 === 0 ? { serial: `0${i.toString(16)}`, notBefore: new Date(1000 * i), notAfter: new Date(1000 * i + 600_000) } : {}),
+      ...(i % 4 === 1 ? { clientCluster: `west-${i}` } : {}),
+      ...(i % 3 === 0 ? { message: `refused number ${i}` } : {}),
+    }),
+  );
+  for (const e of written) s.appendAudit(e);
+  await s.flush();
+  const back = (await s.queryAudit({ limit: 1000 })).reverse();
+  assert.deepEqual(
+    back.map((r) => r.id),
+    back.map((_, i) => back[0].id + i),
+    'consecutive ids in the order appended',
+  );
+  assert.deepEqual(
+    back.map(({ id: _id, ...rest }) => rest),
+    written,
+  );
+  await s.close();
+});
+
 test('a full batch is written at once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
   const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 10 });
