@@ -147,7 +147,8 @@ async function main() {
     serverUsPerCert: Math.round(((s1 - s0) * 1000) / certs),
     loadgenUsPerCert: Math.round(((g1 - g0) * 1000) / certs),
     // How often the serving event loops found nothing to do and slept: about one per certificate
-    // means every request is handled alone, with nothing batched and caches gone cold in between.
+    // means every request is handled alone, with nothing batched, and on a VM every wake-up costs
+    // CPU of its own (bench/wake.ts measures how much).
     serverSleepsPerCert: +((w1 - w0) / certs).toFixed(2),
     serverCores: +((s1 - s0) / (t1 - t0)).toFixed(2),
     loadgenCores: +((g1 - g0) / (t1 - t0)).toFixed(2),
