@@ -27,6 +27,7 @@ import { createCsr } from '../src/pki/csr.js';
 import { generateKeyPair } from '../src/pki/keys.js';
 import { SERVE_NODE_FLAGS } from '../src/server/cluster.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { cpuMs, sleeps } from './lib/proc.js';
 import { requestFrame } from './lib/wire.js';
 import type { LoadSpec } from './loadgen.js';
 
@@ -35,26 +36,6 @@ const [alg = 'ec-p256', secs = '6', conc = '64'] = process.argv.slice(2);
 if (alg !== 'ec-p256' && alg !== 'rsa-2048') throw new Error(`unknown algorithm ${alg}: ec-p256 or rsa-2048`);
 const workers = process.env.WORKERS ?? '1';
 const warmup = Number(process.env.WARMUP ?? 1500);
-
-/** CPU milliseconds (user + system) of a process, 0 once it is gone. */
-function cpuMs(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
-
-/** Times the process's main thread (its event loop) went to sleep and was woken, 0 once it is gone. */
-function sleeps(pid: number): number {
-  try {
-    const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
 
 function children(pid: number): number[] {
   try {
@@ -116,12 +97,14 @@ async function main() {
   const lg = spawn(process.execPath, [join(ROOT, 'dist/bench/loadgen.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   lg.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  const serverCpu = () => cpuMs(server.pid!) + children(server.pid!).reduce((a, p) => a + cpuMs(p), 0);
+  // The primary (or the one process), then its workers.
+  const serverPids = () => [server.pid!, ...children(server.pid!)];
+  const serverCpu = () => serverPids().reduce((a, p) => a + cpuMs(p), 0);
   await new Promise((r) => setTimeout(r, warmup));
-  const perProcess = () => new Map([server.pid!, ...children(server.pid!)].map((p) => [p, cpuMs(p)]));
+  const perProcess = () => new Map(serverPids().map((p) => [p, cpuMs(p)]));
   // The probes start their window now (eld-probe.ts).
-  if (eldDir) for (const p of [server.pid!, ...children(server.pid!)]) process.kill(p, 'SIGUSR2');
-  const serverSleeps = () => [server.pid!, ...children(server.pid!)].reduce((a, p) => a + sleeps(p), 0);
+  if (eldDir) for (const p of serverPids()) process.kill(p, 'SIGUSR2');
+  const serverSleeps = () => serverPids().reduce((a, p) => a + sleeps(p), 0);
   const w0 = serverSleeps();
   const s0 = serverCpu();
   const p0 = perProcess();

@@ -18,6 +18,7 @@ import { connect, createServer, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { arg } from './lib/args.js';
+import { cpuMs, sleeps } from './lib/proc.js';
 
 const REQ = 1000;
 const RES = 2500;
@@ -43,13 +44,6 @@ function serve(dir: string, burnUs: number): void {
     sock.on('error', () => sock.destroy());
   });
   server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
-}
-
-/** CPU ms (user + system) and voluntary context switches of a process. */
-function usage(pid: number): { cpuMs: number; sleeps: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuMs: (Number(stat[11]) + Number(stat[12])) * 10, sleeps: m ? Number(m[1]) : 0 };
 }
 
 interface Conn {
@@ -128,10 +122,12 @@ async function run(conns: Conn[], serverPid: number, seconds: number, rate: numb
   }
   await new Promise((r) => setTimeout(r, warm));
   measuring = true;
-  const u0 = usage(serverPid);
+  const cpu0 = cpuMs(serverPid);
+  const sleeps0 = sleeps(serverPid);
   const m0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const u1 = usage(serverPid);
+  const cpu1 = cpuMs(serverPid);
+  const sleeps1 = sleeps(serverPid);
   const elapsed = performance.now() - m0;
   measuring = false;
   stop = true;
@@ -142,8 +138,8 @@ async function run(conns: Conn[], serverPid: number, seconds: number, rate: numb
   const q = (x: number) => lat[Math.min(lat.length - 1, Math.floor(x * lat.length))] ?? 0;
   return {
     rate: (done / elapsed) * 1000,
-    usPerReq: ((u1.cpuMs - u0.cpuMs) * 1000) / done,
-    sleepsPerReq: (u1.sleeps - u0.sleeps) / done,
+    usPerReq: ((cpu1 - cpu0) * 1000) / done,
+    sleepsPerReq: (sleeps1 - sleeps0) / done,
     p50: q(0.5),
     p99: q(0.99),
   };

@@ -13,6 +13,22 @@ function kb(s: string | undefined, field: string): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** CPU milliseconds (user + system) of a process, 0 once it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** Times the process's main thread (its event loop) went to sleep and was woken, 0 once it is gone. */
+export function sleeps(pid: number): number {
+  const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status(pid) ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
 /** The process and its descendants (cluster workers), from /proc. */
 export function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();

@@ -48,7 +48,6 @@ export class SqliteStore implements Store {
   private queue: AuditEntry[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly insertAudit: Database.Statement;
   private checkpointer: Worker | undefined;
   private background: { intervalMs: number; startAtWalBytes: number; idleStopMs: number } | undefined;
   private readonly writeBatch: (rows: AuditEntry[]) => void;
@@ -92,7 +91,7 @@ export class SqliteStore implements Store {
         `INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster, client_cluster, serial, not_before, not_after, message)
          VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
       );
-    this.insertAudit = insertRows(1);
+    const insertOne = insertRows(1);
     const insertMany = insertRows(INSERT_ROWS);
     this.writeBatch = this.db.transaction((rows: AuditEntry[]) => {
       let i = 0;
@@ -107,7 +106,7 @@ export class SqliteStore implements Store {
       for (; i < rows.length; i++) {
         values.length = 0;
         bind(rows[i]);
-        this.insertAudit.run(values);
+        insertOne.run(values);
       }
     });
     // The identity index, folded in bulk (migration 5 says why): the pairs of every row past the

@@ -46,13 +46,7 @@ test('with --workers 2 every issued and refused request is audited exactly once 
     assert.equal(serials.size, 6 * 36);
     assert.equal(issuedByMetrics, serials.size);
     assert.equal(await serve.stop(), 0, serve.stderr());
-    const count = spawnSync(
-      process.execPath,
-      ['-e', `const D=require('better-sqlite3');const d=new D(process.argv[1],{readonly:true});console.log(JSON.stringify(d.prepare("select outcome, count(*) n, count(distinct coalesce(serial, id)) d from audit group by outcome order by outcome").all()))`, join(tmp.path, 'meshca.db')],
-      { cwd: REPO_ROOT, encoding: 'utf8' },
-    );
-    assert.equal(count.status, 0, count.stderr);
-    assert.deepEqual(JSON.parse(count.stdout), [
+    assert.deepEqual(stateQuery(tmp.path, 'select outcome, count(*) n, count(distinct coalesce(serial, id)) d from audit group by outcome order by outcome'), [
       { outcome: 'issued', n: serials.size, d: serials.size },
       { outcome: 'refused', n: refused, d: refused },
     ]);
@@ -136,9 +130,7 @@ test('MESHCA_AUDIT=off: --workers 2 issue without writing audit rows, warn, and 
     assert.equal(await serve.stop(), 0, serve.stderr());
     // The primary and each worker warn once.
     assert.equal(serve.stderr().match(/issuances are NOT audited/g)?.length, 3, serve.stderr());
-    const count = spawnSync(process.execPath, ['-e', `const D=require('better-sqlite3');const d=new D(process.argv[1],{readonly:true});console.log(d.prepare('select count(*) n from audit').get().n)`, join(tmp.path, 'meshca.db')], { cwd: REPO_ROOT, encoding: 'utf8' });
-    assert.equal(count.status, 0, count.stderr);
-    assert.equal(count.stdout.trim(), '0');
+    assert.deepEqual(stateQuery(tmp.path, 'select count(*) n from audit'), [{ n: 0 }]);
   } finally {
     tmp.cleanup();
   }
@@ -161,6 +153,17 @@ async function startWorkers(dir: string, extra: string[], env: Record<string, st
   const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', dir, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
   assert.equal(token.status, 0, token.stderr);
   return { serve, grpc, http, token: token.stdout.trim(), rootPem: readFileSync(join(dir, 'root', 'root-cert.pem'), 'utf8') };
+}
+
+/** The rows of a query on the state directory's database, read by a separate process once serve has exited. */
+function stateQuery(dir: string, sql: string): unknown[] {
+  const r = spawnSync(
+    process.execPath,
+    ['-e', `const D=require('better-sqlite3');const d=new D(process.argv[1],{readonly:true});console.log(JSON.stringify(d.prepare(process.argv[2]).all()))`, join(dir, 'meshca.db'), sql],
+    { cwd: REPO_ROOT, encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as unknown[];
 }
 
 /** meshca_grpc_worker_connections of each worker, in worker order. */
