@@ -9,7 +9,10 @@
  *        WARMUP=ms (default 1500), SERVE_ARGS="--grpc-transport node-http2" (extra serve flags),
  *        NODE_FLAGS="--perf-basic-prof" (extra node flags for the server),
  *        SERVER_LOG=file (the server's other stdout lines, e.g. with NODE_FLAGS=--trace-gc),
- *        ELD=1 (each serving process's event-loop delay over the measured window: lib/eld-probe.ts)
+ *        ELD=1 (each serving process's event-loop delay over the measured window: lib/eld-probe.ts),
+ *        PREWARM=ms (with RATE: a closed loop at the given concurrency first, so that the open loop
+ *        meets code V8 has already optimized, as the open loops of `npm run bench` do; at 1,450/s
+ *        V8 is still optimizing the hot path 10-20 s after the first request)
  *
  * Prints one JSON line: rate, p50/p99 (ms), failed, serverUsPerCert, loadgenUsPerCert, the
  * cores each side used, and serverSleepsPerCert (voluntary context switches of the serving
@@ -91,6 +94,10 @@ async function main() {
     warmupMs: warmup,
   };
   if (process.env.RATE) {
+    if (process.env.PREWARM) {
+      const warm = spawn(process.execPath, [join(ROOT, 'dist/bench/loadgen.js'), JSON.stringify({ ...spec, durationMs: Number(process.env.PREWARM), warmupMs: 0 })], { stdio: ['ignore', 'ignore', 'inherit'] });
+      await new Promise((r) => warm.once('exit', r));
+    }
     spec.rate = Number(process.env.RATE);
     spec.concurrency = 0;
   }

@@ -19,7 +19,9 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'meshca-auth-'));
 }
 
-async function rejects(p: Promise<unknown>, reason: string): Promise<void> {
+/** A refusal must come as a rejected promise (the Authenticator contract), never as a synchronous throw. */
+async function rejects(p: unknown, reason: string): Promise<void> {
+  assert.ok(p instanceof Promise, `expected a rejected promise for ${reason}, got ${JSON.stringify(p)}`);
   await assert.rejects(p, (e: { code?: string; reason?: string }) => {
     assert.equal(e.reason, reason);
     return true;
@@ -53,7 +55,9 @@ test('local tokens: valid, expired, wrong audience, unknown issuer, none', async
   const r = await auth.authenticate({ token: good });
   assert.deepEqual(r.identities, ['spiffe://cluster.local/ns/foo/sa/bar']);
   assert.equal(r.method, 'local-token');
-  assert.equal((await auth.authenticate({ token: good })).caller, r.caller, 'cached');
+  const again = auth.authenticate({ token: good });
+  assert.ok(!(again instanceof Promise), 'a token verified before answers synchronously (no promise hop on the hot path)');
+  assert.equal(again.caller, r.caller, 'cached');
 
   const expired = await local.issue({ namespace: 'foo', serviceAccount: 'bar', ttlSeconds: 60, audience: ['istio-ca'], now: new Date(Date.now() - 3600_000) });
   await rejects(auth.authenticate({ token: expired }), 'token_expired');
@@ -121,7 +125,9 @@ test('JWKS file and OIDC discovery verify foreign issuers with the audience chec
 test('mTLS: a current leaf from our intermediate authenticates; others do not', async () => {
   const { auth, c, store } = await withIssuer({ trustDomainAliases: ['old.td'] });
   const id = 'spiffe://cluster.local/ns/a/sa/b';
-  const r = await auth.authenticate({ peerCertDer: leafFrom(c, id) });
+  const direct = auth.authenticate({ peerCertDer: leafFrom(c, id) });
+  assert.ok(!(direct instanceof Promise), 'a client certificate is checked synchronously');
+  const r = await direct;
   assert.deepEqual([r.caller, r.method], [id, 'mtls']);
   assert.equal((await auth.authenticate({ peerCertDer: leafFrom(c, 'spiffe://old.td/ns/a/sa/b') })).caller, 'spiffe://old.td/ns/a/sa/b');
   await rejects(auth.authenticate({ peerCertDer: leafFrom(ca(), id) }), 'untrusted_client_cert');

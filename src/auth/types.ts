@@ -25,5 +25,10 @@ export interface TokenVerifier {
 }
 
 export interface Authenticator {
-  authenticate(c: Credentials): Promise<AuthResult>;
+  /**
+   * The caller's identity. Answers synchronously when no I/O is needed (a client certificate, a
+   * token verified before and not yet expired), so that the issuance hot path takes no promise
+   * hop; a refusal always comes as a rejected promise, never as a synchronous throw.
+   */
+  authenticate(c: Credentials): AuthResult | Promise<AuthResult>;
 }

@@ -47,19 +47,53 @@ export class IssuanceService {
     this.now = d.now ?? (() => new Date());
   }
 
-  async issue(req: IssueRequest): Promise<SignResult> {
+  /**
+   * Answers synchronously when nothing waits on I/O (a cached token or a client certificate, and
+   * the local signer): the hot path then takes no promise hop from request to answer. A remote
+   * authenticator or signer makes it a promise. A refusal is always a rejected promise, never a
+   * synchronous throw, so callers handle failure in one place.
+   */
+  issue(req: IssueRequest): SignResult | Promise<SignResult> {
     const started = performance.now();
-    const seconds = () => (performance.now() - started) / 1000;
     this.d.observer?.begin();
-    let caller: AuthResult | undefined;
+    let caller: AuthResult | Promise<AuthResult>;
     try {
       const notReady = this.d.authority.notReadyReason();
       if (notReady) throw new MeshcaError('unavailable', 'ca_not_ready', `the CA cannot sign: ${notReady}`);
-      caller = await this.d.authenticator.authenticate(req.credentials);
+      caller = this.d.authenticator.authenticate(req.credentials);
+    } catch (e) {
+      return this.refuse(req, undefined, e, started);
+    }
+    if (caller instanceof Promise) {
+      return caller.then(
+        (c) => this.authorized(req, c, started),
+        (e: unknown) => this.refuse(req, undefined, e, started),
+      );
+    }
+    return this.authorized(req, caller, started);
+  }
+
+  /** Rate limit, sign, audit: the rest of a request whose caller is known. */
+  private authorized(req: IssueRequest, caller: AuthResult, started: number): SignResult | Promise<SignResult> {
+    try {
       this.d.limiter.take(caller.caller, this.now().getTime());
       const signReq = { csr: req.csr, caller, ttlSeconds: req.ttlSeconds, metadata: req.metadata };
-      // The local signer stays synchronous (no extra await on the hot path); a remote one is awaited.
-      const r = this.d.workloadSigner ? await this.d.workloadSigner.sign(signReq) : this.d.authority.sign(signReq);
+      if (this.d.workloadSigner) {
+        return this.d.workloadSigner.sign(signReq).then(
+          (r) => this.issued(req, caller, r, started),
+          (e: unknown) => this.refuse(req, caller, e, started),
+        );
+      }
+      // The local signer is synchronous.
+      return this.issued(req, caller, this.d.authority.sign(signReq), started);
+    } catch (e) {
+      return this.refuse(req, caller, e, started);
+    }
+  }
+
+  /** Audits an issued certificate; a failure to queue the row refuses the request like any other error. */
+  private issued(req: IssueRequest, caller: AuthResult, r: SignResult, started: number): SignResult | Promise<never> {
+    try {
       this.d.store.appendAudit({
         time: this.now(),
         outcome: 'issued',
@@ -73,10 +107,17 @@ export class IssuanceService {
         notBefore: r.issued.notBefore,
         notAfter: r.issued.notAfter,
       });
-      this.d.observer?.issued({ method: caller.method, seconds: seconds() });
+      this.d.observer?.issued({ method: caller.method, seconds: (performance.now() - started) / 1000 });
       return r;
     } catch (e) {
-      const err = toMeshcaError(e);
+      return this.refuse(req, caller, e, started);
+    }
+  }
+
+  /** Audits a refusal and answers it as a rejected promise. */
+  private refuse(req: IssueRequest, caller: AuthResult | undefined, e: unknown, started: number): Promise<never> {
+    const err = toMeshcaError(e);
+    try {
       this.d.store.appendAudit({
         time: this.now(),
         outcome: 'refused',
@@ -88,8 +129,10 @@ export class IssuanceService {
         clientCluster: req.clientCluster,
         message: err.message,
       });
-      this.d.observer?.refused({ reason: err.reason, code: err.code, seconds: seconds(), authenticated: caller !== undefined });
-      throw err;
+      this.d.observer?.refused({ reason: err.reason, code: err.code, seconds: (performance.now() - started) / 1000, authenticated: caller !== undefined });
+    } catch (auditErr) {
+      return Promise.reject(auditErr);
     }
+    return Promise.reject(err);
   }
 }

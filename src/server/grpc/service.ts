@@ -40,23 +40,23 @@ export function createCertificateHandler(service: IssuanceService, log?: Handler
     const peer = call.getAuthContext?.()?.sslPeerCertificate?.raw;
     const md = call.request.metadata;
     const clusterId = typeof md.ClusterID === 'string' ? md.ClusterID : header(call.metadata, 'clusterid');
-    service
-      .issue({
+    Promise.resolve(
+      service.issue({
         credentials: { token: bearerToken(header(call.metadata, 'authorization')), peerCertDer: peer },
         csr: call.request.csr,
         ttlSeconds: call.request.validitySeconds,
         metadata: md,
         clientCluster: clusterId,
-      })
-      .then(
-        (r) => callback(null, { certChain: r.chain, roots: r.roots }),
-        (e: unknown) => {
-          const err = toMeshcaError(e);
-          if (err.code === 'internal') log?.error({ err, peer: call.getPeer() }, 'certificate request failed');
-          else log?.debug({ reason: err.reason, peer: call.getPeer() }, 'certificate request refused');
-          callback({ code: grpcStatusOf(err), details: err.message });
-        },
-      );
+      }),
+    ).then(
+      (r) => callback(null, { certChain: r.chain, roots: r.roots }),
+      (e: unknown) => {
+        const err = toMeshcaError(e);
+        if (err.code === 'internal') log?.error({ err, peer: call.getPeer() }, 'certificate request failed');
+        else log?.debug({ reason: err.reason, peer: call.getPeer() }, 'certificate request refused');
+        callback({ code: grpcStatusOf(err), details: err.message });
+      },
+    );
   };
 }
 
@@ -75,22 +75,24 @@ export function h2CreateCertificateHandler(service: IssuanceService, log?: Handl
     }
     const md = req.metadata;
     const clusterId = typeof md.ClusterID === 'string' ? md.ClusterID : headerValue(call.headers['clusterid']);
-    return service
-      .issue({
-        credentials: { token: bearerToken(headerValue(call.headers.authorization)), peerCertDer: call.peerCertDer },
-        csr: req.csr,
-        ttlSeconds: req.validitySeconds,
-        metadata: md,
-        clientCluster: clusterId,
-      })
-      .then(
-        (r) => encodeResponse({ certChain: r.chain, roots: r.roots }),
-        (e: unknown) => {
-          const err = toMeshcaError(e);
-          if (err.code === 'internal') log?.error({ err, peer: call.peer }, 'certificate request failed');
-          else log?.debug({ reason: err.reason, peer: call.peer }, 'certificate request refused');
-          throw err;
-        },
-      );
+    const r = service.issue({
+      credentials: { token: bearerToken(headerValue(call.headers.authorization)), peerCertDer: call.peerCertDer },
+      csr: req.csr,
+      ttlSeconds: req.validitySeconds,
+      metadata: md,
+      clientCluster: clusterId,
+    });
+    // Answered synchronously (a cached token, the local signer): the response is encoded and
+    // returned in the same turn, with no promise in between (dispatch in h2.ts sends it at once).
+    if (!(r instanceof Promise)) return encodeResponse({ certChain: r.chain, roots: r.roots });
+    return r.then(
+      (x) => encodeResponse({ certChain: x.chain, roots: x.roots }),
+      (e: unknown) => {
+        const err = toMeshcaError(e);
+        if (err.code === 'internal') log?.error({ err, peer: call.peer }, 'certificate request failed');
+        else log?.debug({ reason: err.reason, peer: call.peer }, 'certificate request refused');
+        throw err;
+      },
+    );
   };
 }
