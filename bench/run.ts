@@ -29,6 +29,13 @@ const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const DURATION = QUICK ? 2000 : 5000;
 const WARMUP = QUICK ? 500 : 1500;
+/**
+ * A closed loop at c=64 before the measured levels. V8 optimizes a function once it has run enough,
+ * so at a few hundred RSA certificates a second per process it was still compiling hot-path
+ * functions 20-30 s after the first request (`--trace-opt`; TurboFan took 4% of a worker's CPU
+ * 8-16 s in). A CA runs for days: the levels measure the steady state, not that start-up.
+ */
+const SERVER_WARMUP = QUICK ? 3000 : 20000;
 /** Warm-up after each restart of the audit-cost runs (a fresh process, so a cold JIT). */
 const AUDIT_WARMUP = QUICK ? 1000 : 5000;
 /** How long the memory test waits, connections held, before its second reading. */
@@ -200,6 +207,8 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
   let peak = 0;
   let best = 0;
   let bestLevel = LEVELS[0];
+  const warm = await runLoad({ ...base, concurrency: 64, connections: 8, durationMs: SERVER_WARMUP, warmupMs: 0, sample: 0 });
+  console.log(`warm-up: c=64 for ${fmt(SERVER_WARMUP / 1000)} s, ${fmt(warm.rate)} certs/s, failed ${warm.failed} (not counted)`);
   for (const c of LEVELS) {
     const r = await runLoad({ ...base, concurrency: c, connections: Math.min(c, 8) });
     const check = opensslCheck(r.samples, server.rootPem);
@@ -229,7 +238,7 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
 
   let cfssl: Record<string, unknown> | undefined;
   if (spawnSync('which', ['cfssl']).status === 0) cfssl = await cfsslScenario(alg, server.dir, pool, base);
-  results[alg] = { limitPerCore: limitCore, limit, workers: WORKERS, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
+  results[alg] = { limitPerCore: limitCore, limit, workers: WORKERS, serverWarmup: { ms: SERVER_WARMUP, concurrency: 64, rate: warm.rate, failed: warm.failed }, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
   console.log(`peak RSS ${fmt(peak / 1048576, 1)} MB; best ${fmt(best)} certs/s = ${fmt((100 * best) / limit, 1)}% of the ${WORKERS}-core limit${cfssl ? `; ${fmt(best / (cfssl.best as number), 2)}x cfssl` : ''}`);
   rmSync(server.dir, { recursive: true, force: true });
 }
@@ -277,8 +286,13 @@ async function cfsslScenario(alg: Alg, dir: string, pool: Workload[], base: Load
   writeFileSync(poolFile, JSON.stringify(pool.map((w) => ({ body: JSON.stringify({ certificate_request: w.csrPem }) }))));
   const rows: Record<string, unknown>[] = [];
   let best = 0;
+  // The same warm-up as meshca's (cfssl's Go code needs no JIT, but its heap and the load
+  // generator's own JIT get the same start).
+  const cfsslLoad = { ...base, mode: 'cfssl' as const, target: `127.0.0.1:${port}`, rootPem: undefined, pool: poolFile };
+  const warm = await runLoad({ ...cfsslLoad, concurrency: 64, connections: 64, durationMs: SERVER_WARMUP, warmupMs: 0, sample: 0 });
+  console.log(`cfssl   warm-up: c=64 for ${fmt(SERVER_WARMUP / 1000)} s, ${fmt(warm.rate)} certs/s, failed ${warm.failed} (not counted)`);
   for (const c of LEVELS) {
-    const r = await runLoad({ ...base, mode: 'cfssl', target: `127.0.0.1:${port}`, rootPem: undefined, pool: poolFile, concurrency: c, connections: c });
+    const r = await runLoad({ ...cfsslLoad, concurrency: c, connections: c });
     best = Math.max(best, r.rate);
     rows.push({ concurrency: c, rate: r.rate, p50: r.p50, p99: r.p99, failed: r.failed });
     console.log(`cfssl   c=${String(c).padStart(3)}  ${fmt(r.rate).padStart(7)} certs/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  failed ${r.failed}`);
