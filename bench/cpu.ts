@@ -40,6 +40,11 @@ if (alg !== 'ec-p256' && alg !== 'rsa-2048') throw new Error(`unknown algorithm 
 const workers = process.env.WORKERS ?? '1';
 const warmup = Number(process.env.WARMUP ?? 1500);
 
+/** The load generator on `spec`, its report on stdout ('pipe') or discarded. */
+function loadgen(spec: LoadSpec, stdout: 'pipe' | 'ignore') {
+  return spawn(process.execPath, [join(ROOT, 'dist/bench/loadgen.js'), JSON.stringify(spec)], { stdio: ['ignore', stdout, 'inherit'] });
+}
+
 function children(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -95,13 +100,13 @@ async function main() {
   };
   if (process.env.RATE) {
     if (process.env.PREWARM) {
-      const warm = spawn(process.execPath, [join(ROOT, 'dist/bench/loadgen.js'), JSON.stringify({ ...spec, durationMs: Number(process.env.PREWARM), warmupMs: 0 })], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const warm = loadgen({ ...spec, durationMs: Number(process.env.PREWARM), warmupMs: 0 }, 'ignore');
       await new Promise((r) => warm.once('exit', r));
     }
     spec.rate = Number(process.env.RATE);
     spec.concurrency = 0;
   }
-  const lg = spawn(process.execPath, [join(ROOT, 'dist/bench/loadgen.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lg = loadgen(spec, 'pipe');
   let out = '';
   lg.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   // The primary (or the one process), then its workers.

@@ -36,6 +36,7 @@ const WARMUP = QUICK ? 500 : 1500;
  * 8-16 s in). A CA runs for days: the levels measure the steady state, not that start-up.
  */
 const SERVER_WARMUP = QUICK ? 3000 : 20000;
+const WARMUP_CONCURRENCY = 64;
 /**
  * Warm-up after each restart of the audit-cost runs (a fresh process, so a cold JIT). With 5 s
  * these runs gave 3.9-4.9k EC certificates/s where the warmed c=256 level of the same run gave
@@ -211,8 +212,7 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
   let peak = 0;
   let best = 0;
   let bestLevel = LEVELS[0];
-  const warm = await runLoad({ ...base, concurrency: 64, connections: 8, durationMs: SERVER_WARMUP, warmupMs: 0, sample: 0 });
-  console.log(`warm-up: c=64 for ${fmt(SERVER_WARMUP / 1000)} s, ${fmt(warm.rate)} certs/s, failed ${warm.failed} (not counted)`);
+  const warm = await warmUp('meshca ', { ...base, connections: 8 });
   for (const c of LEVELS) {
     const r = await runLoad({ ...base, concurrency: c, connections: Math.min(c, 8) });
     const check = opensslCheck(r.samples, server.rootPem);
@@ -242,7 +242,7 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
 
   let cfssl: Record<string, unknown> | undefined;
   if (spawnSync('which', ['cfssl']).status === 0) cfssl = await cfsslScenario(alg, server.dir, pool, base);
-  results[alg] = { limitPerCore: limitCore, limit, workers: WORKERS, serverWarmup: { ms: SERVER_WARMUP, concurrency: 64, rate: warm.rate, failed: warm.failed }, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
+  results[alg] = { limitPerCore: limitCore, limit, workers: WORKERS, serverWarmup: { ms: SERVER_WARMUP, concurrency: WARMUP_CONCURRENCY, rate: warm.rate, failed: warm.failed }, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
   console.log(`peak RSS ${fmt(peak / 1048576, 1)} MB; best ${fmt(best)} certs/s = ${fmt((100 * best) / limit, 1)}% of the ${WORKERS}-core limit${cfssl ? `; ${fmt(best / (cfssl.best as number), 2)}x cfssl` : ''}`);
   rmSync(server.dir, { recursive: true, force: true });
 }
@@ -251,8 +251,8 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
  * What the audit costs in throughput (the issue's bar: under 10%; Vault's PKI loses about 78% when
  * it stores certificates): the best concurrency again on the same state directory, restarting
  * `serve` with the audit on and off (MESHCA_AUDIT=off) in the order on, off, off, on, twice, so
- * that a steady drift of the machine's speed over the runs cancels out. Each start is followed by a longer
- * warm-up than the levels above have, since the JIT starts cold again.
+ * that a steady drift of the machine's speed over the runs cancels out. Each start gets AUDIT_WARMUP
+ * before it is measured, since the JIT starts cold again.
  */
 async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
   const runs: { audit: 'on' | 'off'; rate: number }[] = [];
@@ -277,6 +277,13 @@ async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
   return { concurrency: c, runs, meanOn: mean('on'), meanOff: mean('off'), lossPercent };
 }
 
+/** SERVER_WARMUP of closed loop before a server's measured levels, printed and not counted. */
+async function warmUp(name: string, load: LoadSpec): Promise<LoadResult> {
+  const r = await runLoad({ ...load, concurrency: WARMUP_CONCURRENCY, durationMs: SERVER_WARMUP, warmupMs: 0, sample: 0 });
+  console.log(`${name} warm-up: c=${WARMUP_CONCURRENCY} for ${fmt(SERVER_WARMUP / 1000)} s, ${fmt(r.rate)} certs/s, failed ${r.failed} (not counted)`);
+  return r;
+}
+
 async function cfsslScenario(alg: Alg, dir: string, pool: Workload[], base: LoadSpec) {
   const ca = join(dir, 'clusters', 'default', 'cacerts');
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -293,8 +300,7 @@ async function cfsslScenario(alg: Alg, dir: string, pool: Workload[], base: Load
   // The same warm-up as meshca's (cfssl's Go code needs no JIT, but its heap and the load
   // generator's own JIT get the same start).
   const cfsslLoad = { ...base, mode: 'cfssl' as const, target: `127.0.0.1:${port}`, rootPem: undefined, pool: poolFile };
-  const warm = await runLoad({ ...cfsslLoad, concurrency: 64, connections: 64, durationMs: SERVER_WARMUP, warmupMs: 0, sample: 0 });
-  console.log(`cfssl   warm-up: c=64 for ${fmt(SERVER_WARMUP / 1000)} s, ${fmt(warm.rate)} certs/s, failed ${warm.failed} (not counted)`);
+  await warmUp('cfssl  ', { ...cfsslLoad, connections: 64 });
   for (const c of LEVELS) {
     const r = await runLoad({ ...cfsslLoad, concurrency: c, connections: c });
     best = Math.max(best, r.rate);

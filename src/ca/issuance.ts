@@ -35,6 +35,8 @@ export interface IssuanceDeps {
   now?: () => Date;
 }
 
+const secondsSince = (t: number): number => (performance.now() - t) / 1000;
+
 /**
  * One certificate request from any transport: authenticate, rate-limit, sign, audit. Every outcome
  * is audited, refusals included, and a refusal never leaves a certificate behind (signing is the
@@ -107,7 +109,7 @@ export class IssuanceService {
         notBefore: r.issued.notBefore,
         notAfter: r.issued.notAfter,
       });
-      this.d.observer?.issued({ method: caller.method, seconds: (performance.now() - started) / 1000 });
+      this.d.observer?.issued({ method: caller.method, seconds: secondsSince(started) });
       return r;
     } catch (e) {
       return this.refuse(req, caller, e, started);
@@ -129,7 +131,7 @@ export class IssuanceService {
         clientCluster: req.clientCluster,
         message: err.message,
       });
-      this.d.observer?.refused({ reason: err.reason, code: err.code, seconds: (performance.now() - started) / 1000, authenticated: caller !== undefined });
+      this.d.observer?.refused({ reason: err.reason, code: err.code, seconds: secondsSince(started), authenticated: caller !== undefined });
     } catch (auditErr) {
       return Promise.reject(auditErr);
     }

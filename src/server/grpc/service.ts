@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import { bearerToken } from '../../auth/index.js';
+import type { SignResult } from '../../ca/authority.js';
 import type { IssuanceService } from '../../ca/issuance.js';
 import { grpcStatusOf, toMeshcaError } from '../../errors.js';
 import { MeshcaError } from '../../pki/errors.js';
@@ -51,14 +52,22 @@ export function createCertificateHandler(service: IssuanceService, log?: Handler
     ).then(
       (r) => callback(null, { certChain: r.chain, roots: r.roots }),
       (e: unknown) => {
-        const err = toMeshcaError(e);
-        if (err.code === 'internal') log?.error({ err, peer: call.getPeer() }, 'certificate request failed');
-        else log?.debug({ reason: err.reason, peer: call.getPeer() }, 'certificate request refused');
+        const err = logged(e, call.getPeer(), log);
         callback({ code: grpcStatusOf(err), details: err.message });
       },
     );
   };
 }
+
+/** A failed call as the transports answer it, logged: errors of ours loudly, refusals at debug. */
+function logged(e: unknown, peer: string, log: HandlerLogger | undefined): MeshcaError {
+  const err = toMeshcaError(e);
+  if (err.code === 'internal') log?.error({ err, peer }, 'certificate request failed');
+  else log?.debug({ reason: err.reason, peer }, 'certificate request refused');
+  return err;
+}
+
+const encode = (r: SignResult): Buffer => encodeResponse({ certChain: r.chain, roots: r.roots });
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
@@ -84,15 +93,9 @@ export function h2CreateCertificateHandler(service: IssuanceService, log?: Handl
     });
     // Answered synchronously (a cached token, the local signer): the response is encoded and
     // returned in the same turn, with no promise in between (dispatch in h2.ts sends it at once).
-    if (!(r instanceof Promise)) return encodeResponse({ certChain: r.chain, roots: r.roots });
-    return r.then(
-      (x) => encodeResponse({ certChain: x.chain, roots: x.roots }),
-      (e: unknown) => {
-        const err = toMeshcaError(e);
-        if (err.code === 'internal') log?.error({ err, peer: call.peer }, 'certificate request failed');
-        else log?.debug({ reason: err.reason, peer: call.peer }, 'certificate request refused');
-        throw err;
-      },
-    );
+    if (!(r instanceof Promise)) return encode(r);
+    return r.then(encode, (e: unknown) => {
+      throw logged(e, call.peer, log);
+    });
   };
 }
