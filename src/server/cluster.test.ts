@@ -1,19 +1,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { ConnectionBalancer, SERVE_NODE_FLAGS, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG, YOUNG_GENERATION_FLAG, workerExecArgv } from './cluster.js';
+import { ConnectionBalancer, SERVE_NODE_FLAGS, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG, WORKER_PRETENURING_FLAG, YOUNG_GENERATION_FLAG, workerExecArgv } from './cluster.js';
 
-test('workers get the small young generation, single-threaded GC, old-generation room and one platform thread unless the operator chose otherwise', () => {
-  const all = [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG];
+test('workers get the small young generation, single-threaded GC, old-generation room, one platform thread and no pretenuring unless the operator chose otherwise', () => {
+  const P = WORKER_PRETENURING_FLAG;
+  const all = [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG, P];
   assert.deepEqual(workerExecArgv([], ''), all);
   assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', ...all]);
-  assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], ''), ['--max-semi-space-size=8', WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG]);
-  assert.deepEqual(workerExecArgv([], '--max-old-space-size=512 --max-semi-space-size=16'), [WORKER_GC_FLAG, WORKER_POOL_FLAG]);
-  assert.deepEqual(workerExecArgv(['--no-single-threaded-gc'], ''), ['--no-single-threaded-gc', YOUNG_GENERATION_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG]);
-  assert.deepEqual(workerExecArgv(['--initial-heap-size=32'], '--single-threaded --max-semi-space-size=4'), ['--initial-heap-size=32', WORKER_POOL_FLAG]);
+  assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], ''), ['--max-semi-space-size=8', WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG, P]);
+  assert.deepEqual(workerExecArgv([], '--max-old-space-size=512 --max-semi-space-size=16'), [WORKER_GC_FLAG, WORKER_POOL_FLAG, P]);
+  assert.deepEqual(workerExecArgv(['--no-single-threaded-gc'], ''), ['--no-single-threaded-gc', YOUNG_GENERATION_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG, P]);
+  assert.deepEqual(workerExecArgv(['--initial-heap-size=32'], '--single-threaded --max-semi-space-size=4'), ['--initial-heap-size=32', WORKER_POOL_FLAG, P]);
   // npm start passes the pool size to the primary; the workers inherit it, not a second copy.
-  assert.deepEqual(workerExecArgv(['--max-semi-space-size=2', '--v8-pool-size=1'], ''), ['--max-semi-space-size=2', '--v8-pool-size=1', WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG]);
-  assert.deepEqual(workerExecArgv([], '--v8-pool-size=4'), [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG]);
+  assert.deepEqual(workerExecArgv(['--max-semi-space-size=2', '--v8-pool-size=1'], ''), ['--max-semi-space-size=2', '--v8-pool-size=1', WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, P]);
+  assert.deepEqual(workerExecArgv([], '--v8-pool-size=4'), [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, P]);
+  // Pretenuring asked for, either way, on the command line or in NODE_OPTIONS: the operator's choice stands.
+  assert.deepEqual(workerExecArgv(['--allocation-site-pretenuring'], ''), ['--allocation-site-pretenuring', YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG]);
+  assert.deepEqual(workerExecArgv([], '--no-allocation-site-pretenuring'), [YOUNG_GENERATION_FLAG, WORKER_GC_FLAG, WORKER_OLD_SPACE_FLAG, WORKER_POOL_FLAG]);
 });
 
 test('npm start and the container image start serve with the node flags the benchmarks use', () => {

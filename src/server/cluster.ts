@@ -94,6 +94,21 @@ export const WORKER_GC_FLAG = '--single-threaded-gc';
 export const WORKER_OLD_SPACE_FLAG = '--initial-old-space-size=64';
 
 /**
+ * No allocation-site pretenuring in the workers. When most objects from an allocation site survive
+ * a scavenge, as they do while a few hundred requests are in flight, V8 starts allocating that
+ * site's objects in the old generation, and it never goes back (`--trace-pretenuring`: 74 sites of
+ * the request path tenured during a closed loop, none un-tenured after it). At a steady half of
+ * peak, each request's objects then die in the old generation and cost mark-compacts. Measured
+ * with `PREWARM=8000 WORKERS=2 RATE=2500 node dist/bench/cpu.js ec-p256 15 256`, four alternating
+ * pairs: p99 22-45 ms against 61-125 ms, server CPU per EC certificate 521-549 against 565-585 µs.
+ * Closed loop (c=256): EC 5,107 against 4,901/s (means of four pairs), RSA 1,414 against 1,457/s
+ * (five pairs; runs spread 1,250-1,663). One process (`npm start`, parallel GC) did not gain: 641
+ * against 592-615 µs per certificate at 1,200/s, so only the workers take it. A flag the operator
+ * gave wins.
+ */
+export const WORKER_PRETENURING_FLAG = '--no-allocation-site-pretenuring';
+
+/**
  * One V8 platform thread (node's default is four) for background compilation and what GC work is
  * left off the main thread. Each of those threads keeps its own malloc arena; with one, a process
  * is about 5 MB smaller idle and with 1,000 connections (`npm run bench -- --only=conn`: 1,000
@@ -113,6 +128,7 @@ export function workerExecArgv(execArgv: string[], nodeOptions = process.env.NOD
   if (!given.some((a) => /^--(no-)?single-threaded(-gc)?$/.test(a))) out.push(WORKER_GC_FLAG);
   if (!given.some((a) => /^--(initial-old-space-size|initial-heap-size|max-old-space-size|max-heap-size)\b/.test(a))) out.push(WORKER_OLD_SPACE_FLAG);
   if (!given.some((a) => a.startsWith('--v8-pool-size'))) out.push(WORKER_POOL_FLAG);
+  if (!given.some((a) => /^--(no-)?allocation-site-pretenuring$/.test(a))) out.push(WORKER_PRETENURING_FLAG);
   return out;
 }
 const SHUTDOWN_GRACE_MS = 15_000;
