@@ -260,9 +260,11 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
  * Throughput from one run to the next varies by ±10% on this kind of machine, so even the mean of
  * four 10 s runs each way is uncertain by a few per cent. Each run also reads the CPU time that the
  * server's processes and the load generator spent per certificate (from /proc, over the measured
- * window), which varies less: with the machine saturated by the two, throughput is the cores
- * divided by their CPU per certificate, so 1 - (off / on) of that total is the same loss measured
- * another way. Both are printed; the target is judged on throughput.
+ * window). With the machine saturated by the two, throughput is the cores divided by their CPU per
+ * certificate, so 1 - (off / on) of that total is the same loss measured another way; it varies
+ * just as much from run to run (a fresh process each time), but it shows where the CPU went: the
+ * server's cost per certificate with and without the audit. Both are printed; the target is judged
+ * on throughput.
  */
 async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
   const runs: { audit: 'on' | 'off'; rate: number; serverUsPerCert: number; loadgenUsPerCert: number }[] = [];
