@@ -98,7 +98,8 @@ export const WORKER_OLD_SPACE_FLAG = '--initial-old-space-size=64';
  * a scavenge, as they do while a few hundred requests are in flight, V8 starts allocating that
  * site's objects in the old generation, and it never goes back (`--trace-pretenuring`: 74 sites of
  * the request path tenured during a closed loop, none un-tenured after it). At a steady half of
- * peak, each request's objects then die in the old generation and cost mark-compacts. Measured
+ * peak, many of each request's objects then die in the old generation and feed the mark-compacts
+ * (6-7 per worker in a measured run without pretenuring, 7-9 with it). Measured
  * with `PREWARM=8000 WORKERS=2 RATE=2500 node dist/bench/cpu.js ec-p256 15 256`, four alternating
  * pairs: p99 22-45 ms against 61-125 ms, server CPU per EC certificate 521-549 against 565-585 µs.
  * Closed loop (c=256): EC 5,107 against 4,901/s (means of four pairs), RSA 1,414 against 1,457/s
