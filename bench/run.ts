@@ -19,6 +19,7 @@ import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { issuanceLimit, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
 import { cpuMs, processTree, treeMemory, treeSockets } from './lib/proc.js';
 import { requestFrame } from './lib/wire.js';
+import { relativeLoss, type LossEstimate } from './lib/stats.js';
 import type { LoadSpec } from './loadgen.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -287,15 +288,20 @@ async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
     const x = runs.filter((r) => r.audit === a);
     return x.reduce((t, r) => t + r[k], 0) / x.length;
   };
-  const lossPercent = 100 * (1 - mean('on', 'rate') / mean('off', 'rate'));
-  const cpu = (a: 'on' | 'off') => mean(a, 'serverUsPerCert') + mean(a, 'loadgenUsPerCert');
-  const cpuLossPercent = 100 * (1 - cpu('off') / cpu('on'));
+  const of = (a: 'on' | 'off', f: (r: (typeof runs)[number]) => number) => runs.filter((r) => r.audit === a).map(f);
+  const loss = relativeLoss(of('on', (r) => r.rate), of('off', (r) => r.rate));
+  const lossPercent = loss.percent;
+  const cpuOf = (r: (typeof runs)[number]) => r.serverUsPerCert + r.loadgenUsPerCert;
+  const cpuLoss = relativeLoss(of('off', cpuOf), of('on', cpuOf));
+  const cpuLossPercent = cpuLoss.percent;
+  // With four starts a side the interval is wide: it says how far apart two runs of this benchmark may land.
+  const interval = (l: LossEstimate) => (Number.isFinite(l.ci95) ? ` (95% interval ±${fmt(l.ci95, 1)} points)` : '');
   console.log(`audit cost at c=${c}, a fresh serve per run: ${runs.map((r) => `${r.audit} ${fmt(r.rate)}`).join(', ')} certs/s`);
-  console.log(`  mean with the audit ${fmt(mean('on', 'rate'))}/s, without ${fmt(mean('off', 'rate'))}/s: ${fmt(lossPercent, 1)}% of throughput lost to it (target: under 10%)`);
+  console.log(`  mean with the audit ${fmt(mean('on', 'rate'))}/s, without ${fmt(mean('off', 'rate'))}/s: ${fmt(lossPercent, 1)}%${interval(loss)} of throughput lost to it (target: under 10%)`);
   console.log(
-    `  CPU per certificate, server + load generator: with the audit ${fmt(mean('on', 'serverUsPerCert'))} + ${fmt(mean('on', 'loadgenUsPerCert'))} µs, without ${fmt(mean('off', 'serverUsPerCert'))} + ${fmt(mean('off', 'loadgenUsPerCert'))} µs: ${fmt(cpuLossPercent, 1)}% lost measured so`,
+    `  CPU per certificate, server + load generator: with the audit ${fmt(mean('on', 'serverUsPerCert'))} + ${fmt(mean('on', 'loadgenUsPerCert'))} µs, without ${fmt(mean('off', 'serverUsPerCert'))} + ${fmt(mean('off', 'loadgenUsPerCert'))} µs: ${fmt(cpuLossPercent, 1)}%${interval(cpuLoss)} lost measured so`,
   );
-  return { concurrency: c, runs, meanOn: mean('on', 'rate'), meanOff: mean('off', 'rate'), lossPercent, cpuLossPercent };
+  return { concurrency: c, runs, meanOn: mean('on', 'rate'), meanOff: mean('off', 'rate'), lossPercent, lossCi95: loss.ci95, cpuLossPercent, cpuLossCi95: cpuLoss.ci95 };
 }
 
 interface CpuWindow {
