@@ -30,7 +30,7 @@ import { createCsr } from '../src/pki/csr.js';
 import { generateKeyPair } from '../src/pki/keys.js';
 import { SERVE_NODE_FLAGS } from '../src/server/cluster.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
-import { cpuMs, sleeps } from './lib/proc.js';
+import { cpuMs, processTree, sleeps, totalCpuMs } from './lib/proc.js';
 import { requestFrame } from './lib/wire.js';
 import type { LoadSpec } from './loadgen.js';
 
@@ -43,14 +43,6 @@ const warmup = Number(process.env.WARMUP ?? 1500);
 /** The load generator on `spec`, its report on stdout ('pipe') or discarded. */
 function loadgen(spec: LoadSpec, stdout: 'pipe' | 'ignore') {
   return spawn(process.execPath, [join(ROOT, 'dist/bench/loadgen.js'), JSON.stringify(spec)], { stdio: ['ignore', stdout, 'inherit'] });
-}
-
-function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
 }
 
 async function main() {
@@ -110,8 +102,8 @@ async function main() {
   let out = '';
   lg.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   // The primary (or the one process), then its workers.
-  const serverPids = () => [server.pid!, ...children(server.pid!)];
-  const serverCpu = () => serverPids().reduce((a, p) => a + cpuMs(p), 0);
+  const serverPids = () => processTree(server.pid!);
+  const serverCpu = () => totalCpuMs(serverPids());
   await new Promise((r) => setTimeout(r, warmup));
   const perProcess = () => new Map(serverPids().map((p) => [p, cpuMs(p)]));
   // The probes start their window now (eld-probe.ts).

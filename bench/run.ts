@@ -17,7 +17,7 @@ import { generateKeyPair, generateKeyPairAsync } from '../src/pki/keys.js';
 import { SERVE_NODE_FLAGS } from '../src/server/cluster.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { issuanceLimit, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
-import { cpuMs, processTree, treeMemory, treeSockets } from './lib/proc.js';
+import { cpuMs, processTree, totalCpuMs, treeMemory, treeSockets } from './lib/proc.js';
 import { requestFrame } from './lib/wire.js';
 import { relativeLoss, type LossEstimate } from './lib/stats.js';
 import type { LoadSpec } from './loadgen.js';
@@ -143,10 +143,18 @@ interface LoadResult {
   samples: string[][];
 }
 
-function runLoad(spec: LoadSpec, onRunning?: (child: ChildProcess) => Promise<void>, onSpawn?: (child: ChildProcess) => void): Promise<LoadResult> {
+interface LoadHooks {
+  /** Called once the load generator has spawned (the audit-cost runs start their CPU window from it). */
+  onSpawn?: (child: ChildProcess) => void;
+  /** Called when the load generator reports that its connections are open; it closes them once this resolves. */
+  onRunning?: (child: ChildProcess) => Promise<void>;
+}
+
+function runLoad(spec: LoadSpec, hooks: LoadHooks = {}): Promise<LoadResult> {
+  let onRunning = hooks.onRunning;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [LOADGEN, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    onSpawn?.(child);
+    hooks.onSpawn?.(child);
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
@@ -275,7 +283,7 @@ async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
     try {
       const spec = { ...base, target: s.grpc, concurrency: c, connections: Math.min(c, 8), warmupMs: AUDIT_WARMUP, durationMs: AUDIT_DURATION, sample: 0 };
       let window: Promise<CpuWindow> | undefined;
-      const r = await runLoad(spec, undefined, (child) => (window = cpuWindow(s.proc.pid!, child.pid!, spec.warmupMs, spec.durationMs)));
+      const r = await runLoad(spec, { onSpawn: (child) => (window = cpuWindow(s.proc.pid!, child.pid!, spec.warmupMs, spec.durationMs)) });
       if (r.failed > 0) throw new Error(`audit-cost run (${audit}) had ${r.failed} failed calls: ${JSON.stringify(r.errors)}`);
       const w = await window!;
       const certs = r.rate * w.seconds;
@@ -320,7 +328,7 @@ async function cpuWindow(serverPid: number, loadgenPid: number, warmupMs: number
   const spawned = Date.now();
   await new Promise((r) => setTimeout(r, warmupMs));
   const pids = processTree(serverPid);
-  const server = () => pids.reduce((t, p) => t + cpuMs(p), 0);
+  const server = () => totalCpuMs(pids);
   const s0 = server();
   const g0 = cpuMs(loadgenPid);
   const t0 = Date.now();
@@ -389,15 +397,17 @@ async function connections(workers: number, results: Record<string, unknown>) {
   let during = { rss: 0, peak: 0 };
   let settled = { rss: 0, peak: 0 };
   let sockets = 0;
-  const rc = await runLoad({ mode: 'grpc', target: s2.grpc, rootPem: s2.rootPem, servername: 'localhost', pool: join(s2.dir, 'conn.json'), connections: 0, concurrency: 0, durationMs: 0, warmupMs: 0, idleConnections: 1000 }, async () => {
-    await new Promise((r) => setTimeout(r, 500));
-    during = treeMemory(s2.proc.pid!);
-    // Then as a mesh holds them: 1,000 connections open and idle between renewals. This shows
-    // whether memory taken by the 1,000 handshakes and calls comes back once idle (on this VM it
-    // did not: V8 and malloc keep it).
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
-    settled = treeMemory(s2.proc.pid!);
-    sockets = treeSockets(s2.proc.pid!);
+  const rc = await runLoad({ mode: 'grpc', target: s2.grpc, rootPem: s2.rootPem, servername: 'localhost', pool: join(s2.dir, 'conn.json'), connections: 0, concurrency: 0, durationMs: 0, warmupMs: 0, idleConnections: 1000 }, {
+    onRunning: async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      during = treeMemory(s2.proc.pid!);
+      // Then as a mesh holds them: 1,000 connections open and idle between renewals. This shows
+      // whether memory taken by the 1,000 handshakes and calls comes back once idle (on this VM it
+      // did not: V8 and malloc keep it).
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      settled = treeMemory(s2.proc.pid!);
+      sockets = treeSockets(s2.proc.pid!);
+    },
   });
   const procs = workers > 1 ? workers + 1 : 1;
   console.log(

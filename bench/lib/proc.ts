@@ -23,6 +23,11 @@ export function cpuMs(pid: number): number {
   }
 }
 
+/** CPU milliseconds of a set of processes together (those gone count 0). */
+export function totalCpuMs(pids: readonly number[]): number {
+  return pids.reduce((t, p) => t + cpuMs(p), 0);
+}
+
 /** Times the process's main thread (its event loop) went to sleep and was woken, 0 once it is gone. */
 export function sleeps(pid: number): number {
   const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status(pid) ?? '');
