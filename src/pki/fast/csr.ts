@@ -7,7 +7,7 @@ import { DerError, TAG, bytesEqual, checkAny, checkOidBody, encodeOid, expectTlv
 import { parseRequestedExtensions } from './extensions.js';
 import { checkName } from './names.js';
 import { csrDer } from './pem.js';
-import { loadSpki } from './spki.js';
+import { loadSpki, type LoadedKey } from './spki.js';
 
 /** What the lean parser returns: raw byte views of the request plus the verified key. */
 export interface FastCsr {
@@ -27,6 +27,51 @@ export interface FastCsr {
   sans: SubjectAltNames;
   requestsCA: boolean;
   requestedExtensions: string[];
+}
+
+/**
+ * The parsed request: a class, not an object literal, because of `publicKey`. A getter written
+ * in a literal is a fresh closure per request, so V8 cannot share one hidden class between those
+ * objects; in a loop of parseCsrFast that left about 800 bytes per request in the old generation
+ * (`--trace-gc-nvp`: 940 promoted bytes per call with the literal, 137 with this class), garbage
+ * that only a mark-compact frees. The getter on the prototype costs nothing per request.
+ */
+class LeanCsr implements FastCsr {
+  readonly der: Buffer;
+  readonly infoDer: Buffer;
+  readonly subjectDer: Buffer;
+  readonly subjectEmpty: boolean;
+  readonly spkiDer: Buffer;
+  readonly spkiCanonical: boolean;
+  readonly keyInfo: KeyInfo;
+  readonly signatureAlgorithmOid: string;
+  readonly signature: Buffer;
+  readonly sans: SubjectAltNames;
+  readonly requestsCA: boolean;
+  readonly requestedExtensions: string[];
+
+  constructor(
+    f: Omit<FastCsr, 'publicKey' | 'spkiCanonical' | 'keyInfo'>,
+    private readonly key: LoadedKey,
+  ) {
+    this.der = f.der;
+    this.infoDer = f.infoDer;
+    this.subjectDer = f.subjectDer;
+    this.subjectEmpty = f.subjectEmpty;
+    this.spkiDer = f.spkiDer;
+    this.spkiCanonical = key.canonical;
+    this.keyInfo = key.keyInfo;
+    this.signatureAlgorithmOid = f.signatureAlgorithmOid;
+    this.signature = f.signature;
+    this.sans = f.sans;
+    this.requestsCA = f.requestsCA;
+    this.requestedExtensions = f.requestedExtensions;
+  }
+
+  /** With the native checks the KeyObject is made only if something asks for it. */
+  get publicKey(): KeyObject {
+    return this.key.publicKey;
+  }
 }
 
 const EXTENSION_REQUEST = encodeOid(OID.extensionRequest);
@@ -131,7 +176,7 @@ export function parseCsrFast(input: string | Uint8Array, what = 'CSR'): FastCsr 
     malformed(what, e);
   }
   if (version !== 0) throw invalid('malformed_csr', `${what}: version ${version} is not 0 (v1)`);
-  let key: ReturnType<typeof loadSpki>;
+  let key: LoadedKey;
   try {
     key = loadSpki(der, l.spki, what);
   } catch (e) {
@@ -158,22 +203,19 @@ export function parseCsrFast(input: string | Uint8Array, what = 'CSR'): FastCsr 
     if (parsed.san) sans = parsed.san;
     if (parsed.ca) requestsCA = true;
   }
-  return {
-    der,
-    infoDer,
-    subjectDer: der.subarray(l.subject.start, l.subject.end),
-    subjectEmpty: l.subject.body === l.subject.end,
-    spkiDer: der.subarray(l.spki.start, l.spki.end),
-    spkiCanonical: key.canonical,
-    // A getter: with the native checks the KeyObject is made only if something asks for it.
-    get publicKey() {
-      return key.publicKey;
+  return new LeanCsr(
+    {
+      der,
+      infoDer,
+      subjectDer: der.subarray(l.subject.start, l.subject.end),
+      subjectEmpty: l.subject.body === l.subject.end,
+      spkiDer: der.subarray(l.spki.start, l.spki.end),
+      signatureAlgorithmOid: sigOid,
+      signature,
+      sans,
+      requestsCA,
+      requestedExtensions,
     },
-    keyInfo: key.keyInfo,
-    signatureAlgorithmOid: sigOid,
-    signature,
-    sans,
-    requestsCA,
-    requestedExtensions,
-  };
+    key,
+  );
 }
