@@ -1,7 +1,7 @@
 import { parseCertificates, type ParsedCertificate } from '../pki/certificate.js';
 import { certLabel } from '../pki/certificate.js';
 import { errorMessage, MeshcaError } from '../pki/errors.js';
-import { generateKeyPair, privateKeyToPem, type KeyAlgorithm } from '../pki/keys.js';
+import { generateKeyPairAsync, privateKeyToPem, type KeyAlgorithm } from '../pki/keys.js';
 import { createRootCertificate } from '../pki/profiles.js';
 import { istioBundleFiles } from '../ca/bundle.js';
 import { parseGoDuration } from '../resources/duration.js';
@@ -159,7 +159,8 @@ async function ensureNewRoot(ctx: ControllerContext, rot: RootRotation, rtp: Roo
   const g = rot.spec.newRoot?.generated ?? {};
   const fallback = generatedRootOptions(rtp.spec.config?.mgmtServerCa?.generated);
   const alg = (g.rsaKeySizeBytes ? `rsa-${g.rsaKeySizeBytes}` : fallback.alg) as KeyAlgorithm;
-  const kp = generateKeyPair(alg);
+  // Off the event loop, like the intermediates (roottrustpolicy.ts): the server keeps answering meanwhile.
+  const kp = await generateKeyPairAsync(alg);
   const cert = createRootCertificate({
     key: kp.privateKey,
     subject: { organization: [g.orgName ?? fallback.orgName], commonName: `meshca root ${ctx.now.toISOString().slice(0, 10)} (${rot.metadata.name})` },

@@ -1,7 +1,7 @@
 import { istioBundleFiles, type CaBundle } from '../ca/bundle.js';
 import { certLabel, type ParsedCertificate } from '../pki/certificate.js';
 import { errorMessage } from '../pki/errors.js';
-import { generateKeyPair, type KeyAlgorithm } from '../pki/keys.js';
+import { generateKeyPairAsync, type KeyAlgorithm } from '../pki/keys.js';
 import { nameFromDer, nameValues } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
 import { createIntermediateCertificate } from '../pki/profiles.js';
@@ -94,8 +94,14 @@ function bundleSecret(rtp: RootTrustPolicy, b: CaBundle): { data: Record<string,
   return { data, labels: { [MANAGED_BY_LABEL]: 'meshca' }, annotations: { [OWNER_ANNOTATION]: policyOwner(rtp) } };
 }
 
-function issueIntermediate(cluster: string, plan: TrustPlan, o: Options, now: Date): CaBundle {
-  const kp = generateKeyPair(`rsa-${o.keyBits}` as KeyAlgorithm);
+/**
+ * The key is generated on libuv's thread pool: an RSA-4096 key (the policy's default) takes
+ * seconds on a small machine, and `meshca serve` runs this reconcile on the event loop that also
+ * answers certificate requests; generated synchronously, it stalled renewals in the middle of a
+ * rotation (test/e2e/rotation-live.test.ts saw a workload certificate expire under load).
+ */
+async function issueIntermediate(cluster: string, plan: TrustPlan, o: Options, now: Date): Promise<CaBundle> {
+  const kp = await generateKeyPairAsync(`rsa-${o.keyBits}` as KeyAlgorithm);
   const { cert } = createIntermediateCertificate({
     issuerCert: plan.signer.cert,
     issuerKey: plan.signer.key,
@@ -161,7 +167,7 @@ export async function reconcileRootTrustPolicy(ctx: ControllerContext, rtp: Root
           record(ctx, { object: label(rtp), action: current ? 'would-renew' : 'would-issue', message: `cluster ${cluster}: ${why}` });
           continue;
         }
-        bundle = issueIntermediate(cluster, plan, o, now);
+        bundle = await issueIntermediate(cluster, plan, o, now);
         record(ctx, { object: label(rtp), action: current ? 'renewed' : 'issued', message: `cluster ${cluster}: ${why}; new intermediate serial ${bundle.caCert.serialHex}` });
       } else if (!sameRoots(current!.roots, plan.trustRoots)) {
         if (ctx.dryRun) {
