@@ -16,7 +16,7 @@ import { createCsr } from '../src/pki/csr.js';
 import { generateKeyPair, generateKeyPairAsync } from '../src/pki/keys.js';
 import { SERVE_NODE_FLAGS } from '../src/server/cluster.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
-import { issuanceLimit, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
+import { issuanceLimit, opensslAlgSpeed, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
 import { cpuMs, processTree, totalCpuMs, treeMemory, treeSockets } from './lib/proc.js';
 import { requestFrame } from './lib/wire.js';
 import { relativeLoss, type LossEstimate } from './lib/stats.js';
@@ -210,10 +210,16 @@ function auditRows(dir: string): number {
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, unknown>) {
-  const limitCore = alg === 'ec-p256' ? issuanceLimit(speed.ecSign, speed.ecVerify) : issuanceLimit(speed.rsaSign, speed.rsaVerify);
-  const limit = limitCore * WORKERS;
-  console.log(`\n== ${alg}: CA key ${alg}, CSR keys ${alg}; limit ${fmt(limitCore)}/s per core, ${fmt(limit)}/s for ${WORKERS} cores`);
+/**
+ * The scenario's limit comes from `openssl speed` run just before its closed loops and again just
+ * after them (the server idle both times), averaged: this VM's speed drifts by 10-20% within
+ * minutes, and a limit measured once at the start of a 20-minute benchmark moved a scenario's
+ * percentage by as much (EC verify 10.3k/s at the start of one run, 12.6k/s at the next).
+ */
+async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<string, unknown>) {
+  const kind = alg === 'ec-p256' ? 'ec' : 'rsa';
+  const atStart = kind === 'ec' ? { sign: startSpeed.ecSign, verify: startSpeed.ecVerify } : { sign: startSpeed.rsaSign, verify: startSpeed.rsaVerify };
+  console.log(`\n== ${alg}: CA key ${alg}, CSR keys ${alg}; limit ${fmt(issuanceLimit(atStart.sign, atStart.verify) * WORKERS)}/s for ${WORKERS} cores at the benchmark's start`);
   const keys = await keyPool(alg, POOL);
   const server = await startMeshca(alg);
   const pool = await workloads(server.dir, keys, POOL, 'w');
@@ -225,6 +231,8 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
   let best = 0;
   let bestLevel = LEVELS[0];
   const warm = await warmUp('meshca ', { ...base, connections: 8 });
+  const speedBefore = opensslAlgSpeed(kind, QUICK ? 1 : 3);
+  const done: { c: number; r: LoadResult; check: { checked: number; failed: number } }[] = [];
   for (const c of LEVELS) {
     const r = await runLoad({ ...base, concurrency: c, connections: Math.min(c, 8) });
     const check = opensslCheck(r.samples, server.rootPem);
@@ -235,6 +243,17 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
       bestLevel = c;
     }
     rows.push({ concurrency: c, rate: r.rate, p50: r.p50, p99: r.p99, failed: r.failed, errors: r.errors, opensslChecked: check.checked, opensslFailed: check.failed });
+    done.push({ c, r, check });
+  }
+  const speedAfter = opensslAlgSpeed(kind, QUICK ? 1 : 3);
+  const sign = (speedBefore.sign + speedAfter.sign) / 2;
+  const verify = (speedBefore.verify + speedAfter.verify) / 2;
+  const limitCore = issuanceLimit(sign, verify);
+  const limit = limitCore * WORKERS;
+  console.log(
+    `openssl speed just before and after the closed loops: sign ${fmt(speedBefore.sign)} / ${fmt(speedAfter.sign)}/s, verify ${fmt(speedBefore.verify)} / ${fmt(speedAfter.verify)}/s; limit ${fmt(limitCore)}/s per core, ${fmt(limit)}/s for ${WORKERS} cores`,
+  );
+  for (const { c, r, check } of done) {
     console.log(`meshca  c=${String(c).padStart(3)}  ${fmt(r.rate).padStart(7)} certs/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  failed ${r.failed}  ${fmt((100 * r.rate) / limit, 1)}% of limit  openssl ${check.checked - check.failed}/${check.checked} ok`);
   }
   // Latency at half of the peak: an open loop at half the best rate, so queueing shows in p99. The
@@ -254,7 +273,7 @@ async function scenario(alg: Alg, speed: SpeedFigures, results: Record<string, u
 
   let cfssl: Record<string, unknown> | undefined;
   if (spawnSync('which', ['cfssl']).status === 0) cfssl = await cfsslScenario(alg, server.dir, pool, base);
-  results[alg] = { limitPerCore: limitCore, limit, workers: WORKERS, serverWarmup: { ms: SERVER_WARMUP, concurrency: WARMUP_CONCURRENCY, rate: warm.rate, failed: warm.failed }, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
+  results[alg] = { limitPerCore: limitCore, limit, speedBefore, speedAfter, workers: WORKERS, serverWarmup: { ms: SERVER_WARMUP, concurrency: WARMUP_CONCURRENCY, rate: warm.rate, failed: warm.failed }, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
   console.log(`peak RSS ${fmt(peak / 1048576, 1)} MB; best ${fmt(best)} certs/s = ${fmt((100 * best) / limit, 1)}% of the ${WORKERS}-core limit${cfssl ? `; ${fmt(best / (cfssl.best as number), 2)}x cfssl` : ''}`);
   rmSync(server.dir, { recursive: true, force: true });
 }
