@@ -19,7 +19,7 @@ import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { issuanceLimit, opensslAlgSpeed, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
 import { cpuMs, processTree, totalCpuMs, treeMemory, treeSockets } from './lib/proc.js';
 import { requestFrame } from './lib/wire.js';
-import { relativeLoss, type LossEstimate } from './lib/stats.js';
+import { relativeLoss, summarize, type LossEstimate } from './lib/stats.js';
 import type { LoadSpec } from './loadgen.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -311,11 +311,8 @@ async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
       await stop(s.proc);
     }
   }
-  const mean = (a: 'on' | 'off', k: 'rate' | 'serverUsPerCert' | 'loadgenUsPerCert') => {
-    const x = runs.filter((r) => r.audit === a);
-    return x.reduce((t, r) => t + r[k], 0) / x.length;
-  };
   const of = (a: 'on' | 'off', f: (r: (typeof runs)[number]) => number) => runs.filter((r) => r.audit === a).map(f);
+  const mean = (a: 'on' | 'off', k: 'rate' | 'serverUsPerCert' | 'loadgenUsPerCert') => summarize(of(a, (r) => r[k])).mean;
   const loss = relativeLoss(of('on', (r) => r.rate), of('off', (r) => r.rate));
   const lossPercent = loss.percent;
   const cpuOf = (r: (typeof runs)[number]) => r.serverUsPerCert + r.loadgenUsPerCert;
