@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,7 +19,7 @@ import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { issuanceLimit, opensslAlgSpeed, opensslSpeed, type SpeedFigures } from './lib/openssl-speed.js';
 import { cpuMs, processTree, totalCpuMs, treeMemory, treeSockets } from './lib/proc.js';
 import { requestFrame } from './lib/wire.js';
-import { relativeLoss, summarize, type LossEstimate } from './lib/stats.js';
+import { pairedLoss, relativeLoss, summarize, type LossEstimate } from './lib/stats.js';
 import type { LoadSpec } from './loadgen.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -270,10 +270,11 @@ async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<stri
   console.log(`audit: ${audited} rows for ${issuedBefore} certificates counted by /metrics before SIGTERM (lost: ${issuedBefore - audited})`);
 
   const auditCostResult = await auditCost(alg, server.dir, base, bestLevel);
+  const auditCostPaired = await pairedAuditCost(alg, server.dir, base, bestLevel);
 
   let cfssl: Record<string, unknown> | undefined;
   if (spawnSync('which', ['cfssl']).status === 0) cfssl = await cfsslScenario(alg, server.dir, pool, base);
-  results[alg] = { limitPerCore: limitCore, limit, speedBefore, speedAfter, workers: WORKERS, serverWarmup: { ms: SERVER_WARMUP, concurrency: WARMUP_CONCURRENCY, rate: warm.rate, failed: warm.failed }, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
+  results[alg] = { limitPerCore: limitCore, limit, speedBefore, speedAfter, workers: WORKERS, serverWarmup: { ms: SERVER_WARMUP, concurrency: WARMUP_CONCURRENCY, rate: warm.rate, failed: warm.failed }, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, auditCostPaired, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
   console.log(`peak RSS ${fmt(peak / 1048576, 1)} MB; best ${fmt(best)} certs/s = ${fmt((100 * best) / limit, 1)}% of the ${WORKERS}-core limit${cfssl ? `; ${fmt(best / (cfssl.best as number), 2)}x cfssl` : ''}`);
   rmSync(server.dir, { recursive: true, force: true });
 }
@@ -328,9 +329,95 @@ async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
   return { concurrency: c, runs, meanOn: mean('on', 'rate'), meanOff: mean('off', 'rate'), lossPercent, lossCi95: loss.ci95, cpuLossPercent, cpuLossCi95: cpuLoss.ci95 };
 }
 
+/** Pairs of the paired audit-cost runs (AUDIT_PAIRS overrides, e.g. for an A/A check). */
+const AUDIT_PAIRS = Number(process.env.AUDIT_PAIRS ?? (QUICK ? 1 : 4));
+
+/**
+ * The audit's cost measured in pairs: two `serve`s at once, one with the audit and one without
+ * (each its own copy of the state directory, the production shape of --workers each), each driven
+ * by its own load generator at concurrency c over the same seconds. The runs of auditCost above are
+ * separate starts a minute apart, and this VM's speed moves by 10-20% in a minute, which their
+ * interval shows (±8 to ±15 points for EC). Here the machine's moods fall on both sides of a pair
+ * alike, so the ratio of their CPU per certificate keeps the audit's cost and loses the drift.
+ *
+ * Throughput is not the paired figure: the two servers share the cores, and the one whose primary
+ * is busy writing the audit has one more runnable process for the scheduler to be fair to, so it
+ * gets more of the machine than its efficiency earns. CPU per certificate (all of a server's
+ * processes plus its load generator, from /proc) is what the cores divide into throughput when one
+ * server runs alone, so 1 - off/on of it is the throughput lost. The primary's share is printed
+ * too: on SQLite it is the process that writes the rows.
+ *
+ * AUDIT_BOTH=on runs both sides with the audit (an A/A check: it shows the design's own bias), and
+ * PAIR_B_ENV='{"NAME":"value"}' adds environment to the second side only, so that two settings can
+ * be compared the same way (AUDIT_BOTH=on PAIR_B_ENV='{"MESHCA_AUDIT_FLUSH_MS":"20"}').
+ */
+async function pairedAuditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
+  let bEnv: Record<string, string> = {};
+  try {
+    if (process.env.PAIR_B_ENV) bEnv = JSON.parse(process.env.PAIR_B_ENV) as Record<string, string>;
+  } catch (e) {
+    throw new Error(`PAIR_B_ENV must be a JSON object of environment variables: ${(e as Error).message}`);
+  }
+  const copy = mkdtempSync(join(tmpdir(), `meshca-bench-${alg}-pair-`));
+  cpSync(dir, copy, { recursive: true });
+  const sides = [
+    { audit: 'on', dir },
+    { audit: process.env.AUDIT_BOTH === 'on' ? 'on' : 'off', dir: copy },
+  ] as const;
+  type Side = { audit: string; rate: number; serverUsPerCert: number; primaryUsPerCert: number; loadgenUsPerCert: number };
+  const pairs: { on: Side; off: Side }[] = [];
+  try {
+    for (let k = 0; k < AUDIT_PAIRS; k++) {
+      // Which side starts first alternates, so that neither always gets the head start.
+      const order = k % 2 === 0 ? sides : ([sides[1], sides[0]] as const);
+      const servers = await Promise.all(order.map((x) => startMeshca(alg, ['--log-level', 'error'], { dir: x.dir, env: { MESHCA_AUDIT: x.audit, ...(x === sides[1] ? bEnv : {}) } })));
+      try {
+        const measured = await Promise.all(
+          servers.map(async (s, i) => {
+            const spec = { ...base, target: s.grpc, concurrency: c, connections: Math.min(c, 8), warmupMs: AUDIT_WARMUP, durationMs: AUDIT_DURATION, sample: 0 };
+            let window: Promise<CpuWindow> | undefined;
+            const r = await runLoad(spec, { onSpawn: (child) => (window = cpuWindow(s.proc.pid!, child.pid!, spec.warmupMs, spec.durationMs)) });
+            if (r.failed > 0) throw new Error(`paired audit-cost run (${order[i].audit}) had ${r.failed} failed calls: ${JSON.stringify(r.errors)}`);
+            const w = await window!;
+            const certs = r.rate * w.seconds;
+            return { audit: order[i].audit, rate: r.rate, serverUsPerCert: (w.serverMs * 1000) / certs, primaryUsPerCert: (w.primaryMs * 1000) / certs, loadgenUsPerCert: (w.loadgenMs * 1000) / certs };
+          }),
+        );
+        const on = order[0] === sides[0] ? measured[0] : measured[1];
+        const off = order[0] === sides[0] ? measured[1] : measured[0];
+        pairs.push({ on, off });
+      } finally {
+        await Promise.all(servers.map((s) => stop(s.proc)));
+      }
+    }
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+  const cpu = (x: Side) => x.serverUsPerCert + x.loadgenUsPerCert;
+  const loss = pairedLoss(
+    pairs.map((p) => cpu(p.off)),
+    pairs.map((p) => cpu(p.on)),
+  );
+  const primary = pairedLoss(
+    pairs.map((p) => cpu(p.on) - p.on.primaryUsPerCert + p.off.primaryUsPerCert),
+    pairs.map((p) => cpu(p.on)),
+  );
+  const mean = (f: (p: (typeof pairs)[number]) => number) => summarize(pairs.map(f)).mean;
+  const interval = Number.isFinite(loss.ci95) ? ` (95% interval ±${fmt(loss.ci95, 1)} points over ${pairs.length} pairs)` : '';
+  console.log(
+    `audit cost in pairs at c=${c}, two serves at once (${sides[0].audit} / ${sides[1].audit}): ${pairs.map((p) => `${fmt(cpu(p.on))} / ${fmt(cpu(p.off))} µs`).join(', ')} of CPU per certificate, server + load generator`,
+  );
+  console.log(
+    `  ${fmt(loss.percent, 1)}%${interval} of throughput lost to it, from CPU per certificate (target: under 10%); the primary alone ${fmt(mean((p) => p.on.primaryUsPerCert), 1)} against ${fmt(mean((p) => p.off.primaryUsPerCert), 1)} µs per certificate, ${fmt(primary.percent, 1)} points of that`,
+  );
+  return { concurrency: c, sides: sides.map((x) => x.audit), pairs, lossPercent: loss.percent, lossCi95: loss.ci95, primaryLossPercent: primary.percent };
+}
+
 interface CpuWindow {
   seconds: number;
   serverMs: number;
+  /** The primary alone (with --workers, the process that writes the audit on SQLite). */
+  primaryMs: number;
   loadgenMs: number;
 }
 
@@ -346,10 +433,11 @@ async function cpuWindow(serverPid: number, loadgenPid: number, warmupMs: number
   const pids = processTree(serverPid);
   const server = () => totalCpuMs(pids);
   const s0 = server();
+  const p0 = cpuMs(serverPid);
   const g0 = cpuMs(loadgenPid);
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, spawned + warmupMs + durationMs - Date.now()));
-  return { seconds: (Date.now() - t0) / 1000, serverMs: server() - s0, loadgenMs: cpuMs(loadgenPid) - g0 };
+  return { seconds: (Date.now() - t0) / 1000, serverMs: server() - s0, primaryMs: cpuMs(serverPid) - p0, loadgenMs: cpuMs(loadgenPid) - g0 };
 }
 
 /** SERVER_WARMUP of closed loop before a server's measured levels, printed and not counted. */
@@ -384,6 +472,20 @@ async function cfsslScenario(alg: Alg, dir: string, pool: Workload[], base: Load
   }
   await stop(proc);
   return { best, rows };
+}
+
+/** `--only=audit`: the paired audit cost alone, EC at c=64 on a fresh state directory (for work on the audit path). */
+async function auditOnly(results: Record<string, unknown>) {
+  console.log(`\n== audit cost alone (ec-p256, c=64, ${AUDIT_PAIRS} pairs)`);
+  const keys = await keyPool('ec-p256', POOL);
+  const server = await startMeshca('ec-p256');
+  const pool = await workloads(server.dir, keys, POOL, 'w');
+  const poolFile = join(server.dir, 'pool.json');
+  writePool(poolFile, pool);
+  await stop(server.proc);
+  const base: LoadSpec = { mode: 'grpc', target: server.grpc, rootPem: server.rootPem, servername: 'localhost', pool: poolFile, connections: 8, concurrency: 64, durationMs: DURATION, warmupMs: WARMUP, sample: 0 };
+  results['ec-p256'] = { auditCostPaired: await pairedAuditCost('ec-p256', server.dir, base, 64) };
+  rmSync(server.dir, { recursive: true, force: true });
 }
 
 async function storm(results: Record<string, unknown>) {
@@ -442,6 +544,7 @@ async function main() {
   const only = [...args].find((a) => a.startsWith('--only='))?.slice(7);
   if (!only || only === 'ec') await scenario('ec-p256', speed, results);
   if (!only || only === 'rsa') await scenario('rsa-2048', speed, results);
+  if (only === 'audit') await auditOnly(results);
   if (!only || only === 'storm') await storm(results);
   if (!only || only === 'conn') for (const workers of new Set([1, WORKERS])) await connections(workers, results);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { relativeLoss, summarize, t95 } from './stats.js';
+import { pairedLoss, relativeLoss, summarize, t95 } from './stats.js';
 
 test('summarize gives the mean and the n-1 standard deviation', () => {
   const s = summarize([2, 4, 4, 4, 5, 5, 7, 9]);
@@ -46,4 +46,29 @@ test('relativeLoss: wider spreads widen the interval, a negative loss stays nega
   const wide = relativeLoss([85, 105, 90, 100], [90, 110, 95, 105]);
   assert.ok(wide.ci95 > 4 * narrow.ci95);
   assert.ok(relativeLoss([110, 112], [100, 102]).percent < 0);
+});
+
+test('pairedLoss: the mean of the per-pair losses with a t interval over the pairs', () => {
+  // Losses 10%, 12%, 8%: mean 10, sd 2, n 3, t(2) = 4.303.
+  const r = pairedLoss([90, 88, 92], [100, 100, 100]);
+  assert.ok(Math.abs(r.percent - 10) < 1e-9);
+  assert.equal(r.df, 2);
+  assert.ok(Math.abs(r.ci95 - (4.303 * 2) / Math.sqrt(3)) < 1e-9);
+});
+
+test('pairedLoss: a drift that moves both sides of each pair does not widen the interval', () => {
+  // The same 5% loss at three machine speeds: paired, no spread at all; unpaired, a wide interval.
+  const b = [100, 130, 80];
+  const a = b.map((x) => 0.95 * x);
+  const paired = pairedLoss(a, b);
+  assert.ok(Math.abs(paired.percent - 5) < 1e-9);
+  assert.ok(paired.ci95 < 1e-9);
+  assert.ok(relativeLoss(a, b).ci95 > 20);
+});
+
+test('pairedLoss: one pair gives no interval; mismatched or empty inputs are refused', () => {
+  const one = pairedLoss([90], [100]);
+  assert.ok(Number.isNaN(one.ci95));
+  assert.throws(() => pairedLoss([1, 2], [1]), /as many a as b/);
+  assert.throws(() => pairedLoss([], []), /at least one/);
 });

@@ -44,7 +44,7 @@ export const ConfigSchema = z
     keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ec-p256'),
     rootDays: z.int().min(1).max(36_500).default(3650),
     intermediateDays: z.int().min(1).max(36_500).default(365),
-    auditFlushMs: z.int().min(0).max(60_000).default(20),
+    auditFlushMs: z.int().min(0).max(60_000).default(100),
     auditBatchSize: z.int().min(1).max(100_000).default(500),
     workers: z.int().min(0).max(64).default(1),
     grpcTransport: z.enum(['h2', 'node-http2', 'grpc-js']).default('h2'),

@@ -44,11 +44,13 @@ type Send = (m: object, cb: (err: Error | null) => void) => boolean;
 
 /** The worker's store: every method of the real store, but audit rows are relayed to the primary. */
 export function relayAudit(store: Store, send: Send, o: { flushMs?: number; batchSize?: number } = {}): Store {
-  // 20 ms, the embedded store's own flush interval: a killed worker loses what a killed single
-  // process would. Against 5 ms, the primary, woken once per message, used 0.08-0.10 of a core
-  // instead of 0.11-0.12 at 2,800 EC certificates/s (`WORKERS=2 RATE=2800 node dist/bench/cpu.js`,
-  // three alternating runs each), and the server's CPU per certificate was 4% lower on average.
-  const flushMs = o.flushMs ?? 20;
+  // serve passes --audit-flush-ms (default 100 ms), the store's own interval: a killed worker
+  // loses what a killed single process would. Each message wakes the primary and each batch is a
+  // commit there. Two serves at once, 20 ms against 100 ms (`AUDIT_BOTH=on
+  // PAIR_B_ENV='{"MESHCA_AUDIT_FLUSH_MS":"20"}' npm run bench -- --only=audit`): the primary spent
+  // 20.0 against 13.4 µs per EC certificate. Against a serve without the audit, the audit's share of the CPU
+  // per certificate was 9.8% (±6.1) at 20 ms and 4.8% (±5.0) at 100 ms.
+  const flushMs = o.flushMs ?? 100;
   const batchSize = o.batchSize ?? 500;
   let queue: WireRow[] = [];
   let timer: NodeJS.Timeout | undefined;

@@ -129,7 +129,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const audit = auditSetting();
   let store: Store = await openStore(config, (e) => log.error({ err: e }, 'audit write failed; rows stay queued'));
   // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
-  if (o.role === 'worker' && typeof process.send === 'function' && !isReplicated(store)) store = relayAudit(store, process.send.bind(process));
+  if (o.role === 'worker' && typeof process.send === 'function' && !isReplicated(store)) store = relayAudit(store, process.send.bind(process), { flushMs: config.auditFlushMs, batchSize: config.auditBatchSize });
   // The process that writes SQLite checkpoints its WAL from a worker thread (started once the WAL is large), never on the event loop.
   else if (store instanceof SqliteStore) store.checkpointInBackground();
   if (audit !== 'on') {

@@ -63,7 +63,7 @@ export class SqliteStore implements Store {
 
   constructor(path: string, o: SqliteStoreOptions = {}) {
     this.path = path;
-    this.flushMs = o.flushMs ?? 20;
+    this.flushMs = o.flushMs ?? 100;
     this.batchSize = o.batchSize ?? 500;
     this.foldRows = o.foldRows ?? 10_000;
     this.foldAfterMs = o.foldAfterMs ?? 5000;
