@@ -208,6 +208,17 @@ function auditRows(dir: string): number {
   return Number(r.stdout.trim());
 }
 
+/** A serve on a fresh state directory, a pool of POOL distinct workloads written for the load generator, and the load spec on it. */
+async function setUp(alg: Alg): Promise<{ server: Server; pool: Workload[]; base: LoadSpec }> {
+  const keys = await keyPool(alg, POOL);
+  const server = await startMeshca(alg);
+  const pool = await workloads(server.dir, keys, POOL, 'w');
+  const poolFile = join(server.dir, 'pool.json');
+  writePool(poolFile, pool);
+  const base: LoadSpec = { mode: 'grpc', target: server.grpc, rootPem: server.rootPem, servername: 'localhost', pool: poolFile, connections: 4, concurrency: 16, durationMs: DURATION, warmupMs: WARMUP, sample: 20 };
+  return { server, pool, base };
+}
+
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 /**
@@ -220,12 +231,7 @@ async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<stri
   const kind = alg === 'ec-p256' ? 'ec' : 'rsa';
   const atStart = kind === 'ec' ? { sign: startSpeed.ecSign, verify: startSpeed.ecVerify } : { sign: startSpeed.rsaSign, verify: startSpeed.rsaVerify };
   console.log(`\n== ${alg}: CA key ${alg}, CSR keys ${alg}; limit ${fmt(issuanceLimit(atStart.sign, atStart.verify) * WORKERS)}/s for ${WORKERS} cores at the benchmark's start`);
-  const keys = await keyPool(alg, POOL);
-  const server = await startMeshca(alg);
-  const pool = await workloads(server.dir, keys, POOL, 'w');
-  const poolFile = join(server.dir, 'pool.json');
-  writePool(poolFile, pool);
-  const base: LoadSpec = { mode: 'grpc', target: server.grpc, rootPem: server.rootPem, servername: 'localhost', pool: poolFile, connections: 4, concurrency: 16, durationMs: DURATION, warmupMs: WARMUP, sample: 20 };
+  const { server, pool, base } = await setUp(alg);
   const rows: Record<string, unknown>[] = [];
   let peak = 0;
   let best = 0;
@@ -296,27 +302,20 @@ async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<stri
  * on throughput.
  */
 async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
-  const runs: { audit: 'on' | 'off'; rate: number; serverUsPerCert: number; loadgenUsPerCert: number }[] = [];
+  const runs: AuditRun[] = [];
   for (const audit of QUICK ? (['on', 'off'] as const) : (['on', 'off', 'off', 'on', 'on', 'off', 'off', 'on'] as const)) {
-    // --log-level error: serve's warning that the audit is off would repeat in every run's output.
-    const s = await startMeshca(alg, ['--log-level', 'error'], { dir, env: { MESHCA_AUDIT: audit } });
+    const s = await startAuditServe(alg, dir, audit);
     try {
-      const spec = { ...base, target: s.grpc, concurrency: c, connections: Math.min(c, 8), warmupMs: AUDIT_WARMUP, durationMs: AUDIT_DURATION, sample: 0 };
-      let window: Promise<CpuWindow> | undefined;
-      const r = await runLoad(spec, { onSpawn: (child) => (window = cpuWindow(s.proc.pid!, child.pid!, spec.warmupMs, spec.durationMs)) });
-      if (r.failed > 0) throw new Error(`audit-cost run (${audit}) had ${r.failed} failed calls: ${JSON.stringify(r.errors)}`);
-      const w = await window!;
-      const certs = r.rate * w.seconds;
-      runs.push({ audit, rate: r.rate, serverUsPerCert: (w.serverMs * 1000) / certs, loadgenUsPerCert: (w.loadgenMs * 1000) / certs });
+      runs.push(await measureAuditRun(s, base, c, audit, 'audit-cost run'));
     } finally {
       await stop(s.proc);
     }
   }
-  const of = (a: 'on' | 'off', f: (r: (typeof runs)[number]) => number) => runs.filter((r) => r.audit === a).map(f);
+  const of = (a: 'on' | 'off', f: (r: AuditRun) => number) => runs.filter((r) => r.audit === a).map(f);
   const mean = (a: 'on' | 'off', k: 'rate' | 'serverUsPerCert' | 'loadgenUsPerCert') => summarize(of(a, (r) => r[k])).mean;
   const loss = relativeLoss(of('on', (r) => r.rate), of('off', (r) => r.rate));
   const lossPercent = loss.percent;
-  const cpuOf = (r: (typeof runs)[number]) => r.serverUsPerCert + r.loadgenUsPerCert;
+  const cpuOf = (r: AuditRun) => r.serverUsPerCert + r.loadgenUsPerCert;
   const cpuLoss = relativeLoss(of('off', cpuOf), of('on', cpuOf));
   const cpuLossPercent = cpuLoss.percent;
   // With four starts a side the interval is wide: it says how far apart two runs of this benchmark may land.
@@ -327,6 +326,31 @@ async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
     `  CPU per certificate, server + load generator: with the audit ${fmt(mean('on', 'serverUsPerCert'))} + ${fmt(mean('on', 'loadgenUsPerCert'))} µs, without ${fmt(mean('off', 'serverUsPerCert'))} + ${fmt(mean('off', 'loadgenUsPerCert'))} µs: ${fmt(cpuLossPercent, 1)}%${interval(cpuLoss)} lost measured so`,
   );
   return { concurrency: c, runs, meanOn: mean('on', 'rate'), meanOff: mean('off', 'rate'), lossPercent, lossCi95: loss.ci95, cpuLossPercent, cpuLossCi95: cpuLoss.ci95 };
+}
+
+interface AuditRun {
+  audit: 'on' | 'off';
+  rate: number;
+  serverUsPerCert: number;
+  /** The primary alone (with --workers, the process that writes the audit on SQLite). */
+  primaryUsPerCert: number;
+  loadgenUsPerCert: number;
+}
+
+/** A serve for the audit-cost runs; --log-level error: its warning that the audit is off would repeat in every run's output. */
+function startAuditServe(alg: Alg, dir: string, audit: 'on' | 'off', env: Record<string, string> = {}): Promise<Server> {
+  return startMeshca(alg, ['--log-level', 'error'], { dir, env: { MESHCA_AUDIT: audit, ...env } });
+}
+
+/** One audit-cost run on a started serve: AUDIT_WARMUP, then AUDIT_DURATION at concurrency c, with CPU per certificate from /proc. */
+async function measureAuditRun(s: Server, base: LoadSpec, c: number, audit: 'on' | 'off', what: string): Promise<AuditRun> {
+  const spec = { ...base, target: s.grpc, concurrency: c, connections: Math.min(c, 8), warmupMs: AUDIT_WARMUP, durationMs: AUDIT_DURATION, sample: 0 };
+  let window: Promise<CpuWindow> | undefined;
+  const r = await runLoad(spec, { onSpawn: (child) => (window = cpuWindow(s.proc.pid!, child.pid!, spec.warmupMs, spec.durationMs)) });
+  if (r.failed > 0) throw new Error(`${what} (${audit}) had ${r.failed} failed calls: ${JSON.stringify(r.errors)}`);
+  const w = await window!;
+  const certs = r.rate * w.seconds;
+  return { audit, rate: r.rate, serverUsPerCert: (w.serverMs * 1000) / certs, primaryUsPerCert: (w.primaryMs * 1000) / certs, loadgenUsPerCert: (w.loadgenMs * 1000) / certs };
 }
 
 /** Pairs of the paired audit-cost runs (AUDIT_PAIRS overrides, e.g. for an A/A check). */
@@ -361,30 +385,19 @@ async function pairedAuditCost(alg: Alg, dir: string, base: LoadSpec, c: number)
   const copy = mkdtempSync(join(tmpdir(), `meshca-bench-${alg}-pair-`));
   cpSync(dir, copy, { recursive: true });
   const sides = [
-    { audit: 'on', dir },
-    { audit: process.env.AUDIT_BOTH === 'on' ? 'on' : 'off', dir: copy },
-  ] as const;
-  type Side = { audit: string; rate: number; serverUsPerCert: number; primaryUsPerCert: number; loadgenUsPerCert: number };
-  const pairs: { on: Side; off: Side }[] = [];
+    { audit: 'on' as const, dir, env: {} },
+    { audit: process.env.AUDIT_BOTH === 'on' ? ('on' as const) : ('off' as const), dir: copy, env: bEnv },
+  ];
+  // "on" and "off" name the sides; with AUDIT_BOTH=on both have the audit.
+  const pairs: { on: AuditRun; off: AuditRun }[] = [];
   try {
     for (let k = 0; k < AUDIT_PAIRS; k++) {
       // Which side starts first alternates, so that neither always gets the head start.
-      const order = k % 2 === 0 ? sides : ([sides[1], sides[0]] as const);
-      const servers = await Promise.all(order.map((x) => startMeshca(alg, ['--log-level', 'error'], { dir: x.dir, env: { MESHCA_AUDIT: x.audit, ...(x === sides[1] ? bEnv : {}) } })));
+      const order = k % 2 === 0 ? sides : [sides[1], sides[0]];
+      const servers = await Promise.all(order.map((x) => startAuditServe(alg, x.dir, x.audit, x.env)));
       try {
-        const measured = await Promise.all(
-          servers.map(async (s, i) => {
-            const spec = { ...base, target: s.grpc, concurrency: c, connections: Math.min(c, 8), warmupMs: AUDIT_WARMUP, durationMs: AUDIT_DURATION, sample: 0 };
-            let window: Promise<CpuWindow> | undefined;
-            const r = await runLoad(spec, { onSpawn: (child) => (window = cpuWindow(s.proc.pid!, child.pid!, spec.warmupMs, spec.durationMs)) });
-            if (r.failed > 0) throw new Error(`paired audit-cost run (${order[i].audit}) had ${r.failed} failed calls: ${JSON.stringify(r.errors)}`);
-            const w = await window!;
-            const certs = r.rate * w.seconds;
-            return { audit: order[i].audit, rate: r.rate, serverUsPerCert: (w.serverMs * 1000) / certs, primaryUsPerCert: (w.primaryMs * 1000) / certs, loadgenUsPerCert: (w.loadgenMs * 1000) / certs };
-          }),
-        );
-        const on = order[0] === sides[0] ? measured[0] : measured[1];
-        const off = order[0] === sides[0] ? measured[1] : measured[0];
+        const measured = await Promise.all(servers.map((s, i) => measureAuditRun(s, base, c, order[i].audit, 'paired audit-cost run')));
+        const [on, off] = k % 2 === 0 ? measured : [measured[1], measured[0]];
         pairs.push({ on, off });
       } finally {
         await Promise.all(servers.map((s) => stop(s.proc)));
@@ -393,7 +406,7 @@ async function pairedAuditCost(alg: Alg, dir: string, base: LoadSpec, c: number)
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
-  const cpu = (x: Side) => x.serverUsPerCert + x.loadgenUsPerCert;
+  const cpu = (x: AuditRun) => x.serverUsPerCert + x.loadgenUsPerCert;
   const loss = pairedLoss(
     pairs.map((p) => cpu(p.off)),
     pairs.map((p) => cpu(p.on)),
@@ -477,13 +490,8 @@ async function cfsslScenario(alg: Alg, dir: string, pool: Workload[], base: Load
 /** `--only=audit`: the paired audit cost alone, EC at c=64 on a fresh state directory (for work on the audit path). */
 async function auditOnly(results: Record<string, unknown>) {
   console.log(`\n== audit cost alone (ec-p256, c=64, ${AUDIT_PAIRS} pairs)`);
-  const keys = await keyPool('ec-p256', POOL);
-  const server = await startMeshca('ec-p256');
-  const pool = await workloads(server.dir, keys, POOL, 'w');
-  const poolFile = join(server.dir, 'pool.json');
-  writePool(poolFile, pool);
+  const { server, base } = await setUp('ec-p256');
   await stop(server.proc);
-  const base: LoadSpec = { mode: 'grpc', target: server.grpc, rootPem: server.rootPem, servername: 'localhost', pool: poolFile, connections: 8, concurrency: 64, durationMs: DURATION, warmupMs: WARMUP, sample: 0 };
   results['ec-p256'] = { auditCostPaired: await pairedAuditCost('ec-p256', server.dir, base, 64) };
   rmSync(server.dir, { recursive: true, force: true });
 }

@@ -6,6 +6,7 @@ import { UPSTREAM_SHAPE, refineUpstream } from './upstream.js';
 import { STORE_SHAPE, refineStore } from './store.js';
 import { K8S_SHAPE, refineK8s } from './k8s.js';
 import { CONTROLLERS_SHAPE } from './controllers.js';
+import { DEFAULT_AUDIT_FLUSH_MS } from '../store/index.js';
 
 const DAY = 86_400;
 
@@ -44,7 +45,7 @@ export const ConfigSchema = z
     keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ec-p256'),
     rootDays: z.int().min(1).max(36_500).default(3650),
     intermediateDays: z.int().min(1).max(36_500).default(365),
-    auditFlushMs: z.int().min(0).max(60_000).default(100),
+    auditFlushMs: z.int().min(0).max(60_000).default(DEFAULT_AUDIT_FLUSH_MS),
     auditBatchSize: z.int().min(1).max(100_000).default(500),
     workers: z.int().min(0).max(64).default(1),
     grpcTransport: z.enum(['h2', 'node-http2', 'grpc-js']).default('h2'),

@@ -1,4 +1,4 @@
-import type { AuditEntry, Store } from '../store/index.js';
+import { DEFAULT_AUDIT_FLUSH_MS, type AuditEntry, type Store } from '../store/index.js';
 import { overrideStore } from '../store/override.js';
 
 /**
@@ -50,7 +50,7 @@ export function relayAudit(store: Store, send: Send, o: { flushMs?: number; batc
   // PAIR_B_ENV='{"MESHCA_AUDIT_FLUSH_MS":"20"}' npm run bench -- --only=audit`): the primary spent
   // 20.0 against 13.4 µs per EC certificate. Against a serve without the audit, the audit's share of the CPU
   // per certificate was 9.8% (±6.1) at 20 ms and 4.8% (±5.0) at 100 ms.
-  const flushMs = o.flushMs ?? 100;
+  const flushMs = o.flushMs ?? DEFAULT_AUDIT_FLUSH_MS;
   const batchSize = o.batchSize ?? 500;
   let queue: WireRow[] = [];
   let timer: NodeJS.Timeout | undefined;

@@ -6,6 +6,13 @@
 
 export type Outcome = 'issued' | 'refused';
 
+/**
+ * How long non-durable audit rows may wait before they are written (`--audit-flush-ms`): the SQLite
+ * store's batches and, with --workers, each worker's messages to the primary (server/audit-relay.ts
+ * gives the measurements behind 100 ms). A process killed with SIGKILL loses at most this window.
+ */
+export const DEFAULT_AUDIT_FLUSH_MS = 100;
+
 /** One issuance attempt, successful or not. */
 export interface AuditEntry {
   time: Date;

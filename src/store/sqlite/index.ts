@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { MeshcaError } from '../../pki/errors.js';
 import { PRIVATE_MODE } from '../../util/fs.js';
-import type { AuditEntry, AuditQuery, AuditRecord, AuditStats, AuditStatsQuery, Store, TokenKeyRecord } from '../index.js';
+import { DEFAULT_AUDIT_FLUSH_MS, type AuditEntry, type AuditQuery, type AuditRecord, type AuditStats, type AuditStatsQuery, type Store, type TokenKeyRecord } from '../index.js';
 import { AUDIT_STATS_SQL, mergeClusterCounts } from '../stats-sql.js';
 import { MIGRATIONS } from './migrations.js';
 import { pendingMigrations } from '../migrations.js';
@@ -63,7 +63,7 @@ export class SqliteStore implements Store {
 
   constructor(path: string, o: SqliteStoreOptions = {}) {
     this.path = path;
-    this.flushMs = o.flushMs ?? 100;
+    this.flushMs = o.flushMs ?? DEFAULT_AUDIT_FLUSH_MS;
     this.batchSize = o.batchSize ?? 500;
     this.foldRows = o.foldRows ?? 10_000;
     this.foldAfterMs = o.foldAfterMs ?? 5000;
