@@ -127,7 +127,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const passphrase = o.passphrase ?? (process.env.MESHCA_KEY_PASSPHRASE || undefined);
   // Read before anything is opened: a bad value leaves nothing behind.
   const audit = auditSetting();
-  let store: Store = await openStore(config, (e) => log.error({ err: e }, 'audit write failed; rows stay queued'));
+  let store: Store = await openStore(config, (e) => log.error({ err: e }, 'audit store background work failed (unwritten audit rows stay queued)'));
   // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
   if (o.role === 'worker' && typeof process.send === 'function' && !isReplicated(store)) store = relayAudit(store, process.send.bind(process), { flushMs: config.auditFlushMs, batchSize: config.auditBatchSize });
   // The process that writes SQLite checkpoints its WAL from a worker thread (started once the WAL is large), never on the event loop.

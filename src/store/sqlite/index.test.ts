@@ -297,6 +297,60 @@ test('WAL checkpoints run on a worker thread: the serving connection never check
   assert.equal(bg.after, 0, 'TRUNCATE checkpoint on close');
 });
 
+test('under steady writes the WAL starts over after each checkpoint instead of growing with the load', async () => {
+  // Commits a millisecond apart, as a loaded primary or durable issuance makes them: without turns
+  // a commit landed during nearly every checkpoint, no checkpoint backfilled the whole WAL, and the
+  // WAL never started over (about 60 MB after 1.5 s of this loop; SQLite never shrinks it either).
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 100_000 });
+  s.checkpointInBackground(20, { startAtWalBytes: 0 });
+  let peak = 0;
+  let n = 0;
+  for (const until = Date.now() + 1500; Date.now() < until; ) {
+    for (let i = 0; i < 60; i++, n++) s.appendAudit(entry({ identity: `spiffe://cluster.local/ns/a/sa/w${n % 1000}`, serial: `${n}`.padStart(32, '0') }));
+    await s.flush();
+    peak = Math.max(peak, walSize(dir));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await s.close();
+  const db = new (await import('better-sqlite3')).default(join(dir, DB_FILE_NAME), { readonly: true });
+  const rows = (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+  db.close();
+  assert.equal(rows, n);
+  assert.ok(n > 10_000, `${n} rows written`);
+  // Each checkpoint's worth is about 20 ms of this loop, well under a megabyte.
+  assert.ok(peak < 8 << 20, `WAL peaked at ${peak} bytes over ${n} rows`);
+  assert.equal(walSize(dir), 0, 'TRUNCATE checkpoint on close');
+});
+
+test('while a checkpoint has the WAL, background flushes wait for it and flush() waits at most 200 ms', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const s = openSqliteStore(dir, { flushMs: 1, batchSize: 100_000 });
+  // The checkpoint thread's side of the turn, taken by hand (2: checkpointing, 0: free).
+  const turn = (s as unknown as { walTurn: Int32Array }).walTurn;
+  Atomics.store(turn, 0, 2);
+  s.appendAudit(entry({ serial: 'held' }));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(s.pendingAudit(), 1, 'the background flush waits for the checkpoint');
+  Atomics.store(turn, 0, 0);
+  for (let i = 0; i < 100 && s.pendingAudit() > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(s.pendingAudit(), 0, 'and writes once it is done');
+  assert.equal(Atomics.load(turn, 0), 0, 'the writer gave the turn back');
+  // flush() waits too, but a checkpoint that never ends does not hold durable issuance up for long.
+  Atomics.store(turn, 0, 2);
+  s.appendAudit(entry({ serial: 'forced' }));
+  const t0 = Date.now();
+  await s.flush();
+  const waited = Date.now() - t0;
+  assert.equal(s.pendingAudit(), 0);
+  assert.ok(waited >= 190 && waited < 2000, `flush waited ${waited} ms`);
+  assert.equal(Atomics.load(turn, 0), 2, 'a write beside the checkpoint leaves its turn alone');
+  Atomics.store(turn, 0, 0);
+  const rows = await s.queryAudit({ limit: 10 });
+  assert.deepEqual(rows.map((r) => r.serial).sort(), ['forced', 'held']);
+  await s.close();
+});
+
 test('a database migrated by a newer meshca is refused, and left as it was', async () => {
   const { default: Database } = await import('better-sqlite3');
   const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
