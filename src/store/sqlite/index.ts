@@ -47,6 +47,8 @@ const WAL_CHECKPOINTING = 2;
 const WAL_RETRY_MS = 2;
 /** How long flush() waits for a running checkpoint before it writes beside it. */
 const WAL_WAIT_MS = 200;
+/** How long a checkpoint waits for a write in progress before it runs beside it. */
+const CHECKPOINT_WAITS_MS = 50;
 
 /** Audit rows per INSERT statement: one statement for 32 rows binds the same values with a 32nd of the per-statement overhead. */
 const INSERT_ROWS = 32;
@@ -196,7 +198,14 @@ export class SqliteStore implements Store {
    * writes at once.
    */
   private flushQuietly(): void {
-    if (!this.takeWal()) {
+    const wrote = this.withWal(() => {
+      try {
+        this.flushNow();
+      } catch {
+        /* reported by flushNow through onError */
+      }
+    });
+    if (!wrote) {
       if (!this.retrying) {
         if (this.timer) clearTimeout(this.timer);
         this.retrying = true;
@@ -206,24 +215,26 @@ export class SqliteStore implements Store {
         }, WAL_RETRY_MS);
         this.timer.unref();
       }
-      return;
     }
+  }
+
+  /**
+   * Runs a write (a flush, a fold) with the WAL's turn, and returns true; returns false, without
+   * running it, while the checkpoint thread has the turn. A write inside another (a fold started
+   * by a flush) runs under the outer one's turn.
+   */
+  private withWal(write: () => void): boolean {
+    if (Atomics.load(this.walTurn, 0) === WAL_WRITING) {
+      write();
+      return true;
+    }
+    if (Atomics.compareExchange(this.walTurn, 0, WAL_FREE, WAL_WRITING) !== WAL_FREE) return false;
     try {
-      this.flushNow();
-    } catch {
-      /* reported by flushNow through onError */
+      write();
     } finally {
-      this.releaseWal();
+      Atomics.store(this.walTurn, 0, WAL_FREE);
     }
-  }
-
-  /** Takes the WAL for a background write; false while a checkpoint runs. */
-  private takeWal(): boolean {
-    return Atomics.compareExchange(this.walTurn, 0, WAL_FREE, WAL_WRITING) === WAL_FREE;
-  }
-
-  private releaseWal(): void {
-    Atomics.store(this.walTurn, 0, WAL_FREE);
+    return true;
   }
 
   /** Writes everything queued in one transaction; on failure the rows go back to the front of the queue. */
@@ -264,22 +275,18 @@ export class SqliteStore implements Store {
       clearTimeout(this.foldTimer);
       this.foldTimer = undefined;
     }
-    // Called from flushNow, which may hold the WAL already; otherwise a fold waits out a checkpoint.
-    const took = Atomics.load(this.walTurn, 0) !== WAL_WRITING;
-    if (took && !this.takeWal()) {
-      this.foldLater(WAL_RETRY_MS);
-      return;
-    }
-    try {
-      // A backlog: the next step on a later turn of the event loop (close() folds the rest).
-      if (this.foldNow()) this.foldLater(1);
-      else this.unfolded = 0;
-    } catch (e) {
-      this.onError(e);
-      if (!this.closed) this.foldLater(this.foldAfterMs);
-    } finally {
-      if (took) this.releaseWal();
-    }
+    const folded = this.withWal(() => {
+      try {
+        // A backlog: the next step on a later turn of the event loop (close() folds the rest).
+        if (this.foldNow()) this.foldLater(1);
+        else this.unfolded = 0;
+      } catch (e) {
+        this.onError(e);
+        if (!this.closed) this.foldLater(this.foldAfterMs);
+      }
+    });
+    // A checkpoint has the WAL: the fold waits it out.
+    if (!folded) this.foldLater(WAL_RETRY_MS);
   }
 
   /**
@@ -288,16 +295,10 @@ export class SqliteStore implements Store {
    */
   async flush(): Promise<void> {
     const deadline = Date.now() + WAL_WAIT_MS;
-    while (!this.takeWal()) {
-      const left = deadline - Date.now();
-      if (left <= 0) return this.flushNow();
+    while (!this.withWal(() => this.flushNow())) {
+      if (Date.now() >= deadline) return this.flushNow();
       // A timer, not Atomics.waitAsync: a pending waitAsync does not keep the process alive.
       await new Promise((r) => setTimeout(r, 1));
-    }
-    try {
-      this.flushNow();
-    } finally {
-      this.releaseWal();
     }
   }
 
@@ -417,14 +418,12 @@ export class SqliteStore implements Store {
           parentPort.postMessage(String(e && e.message || e));
         }
       };
-      // The WAL's turn (WAL_FREE 0, WAL_WRITING 1, WAL_CHECKPOINTING 2), shared with the writer.
+      // The WAL's turn, shared with the writer.
       const turn = new Int32Array(workerData.turn);
       let lastLog = -1;
       let quietSince = Date.now();
       let t;
-      let stopped = false;
       const stop = () => {
-        stopped = true;
         clearTimeout(t);
         run('TRUNCATE');
         db.close();
@@ -434,7 +433,7 @@ export class SqliteStore implements Store {
         // Between the writer's commits, so that the checkpoint backfills the whole WAL and the next
         // commit starts it over. A writer that keeps the WAL for longer than retryForMs (a backlog
         // written in one go) does not hold checkpoints off: then one runs beside it.
-        const took = Atomics.compareExchange(turn, 0, 0, 2) === 0;
+        const took = Atomics.compareExchange(turn, 0, ${WAL_FREE}, ${WAL_CHECKPOINTING}) === ${WAL_FREE};
         if (!took && waited < workerData.retryForMs) {
           t = setTimeout(checkpoint, 1, waited + 1);
           return;
@@ -443,18 +442,16 @@ export class SqliteStore implements Store {
         try {
           r = run('PASSIVE');
         } finally {
-          if (took) {
-            Atomics.store(turn, 0, 0);
-          }
+          if (took) Atomics.store(turn, 0, ${WAL_FREE});
         }
         if (r && r.log !== lastLog) {
           lastLog = r.log;
           quietSince = Date.now();
         } else if (Date.now() - quietSince >= workerData.idleStopMs) return stop();
-        if (!stopped) t = setTimeout(checkpoint, workerData.intervalMs, 0);
+        t = setTimeout(checkpoint, workerData.intervalMs, 0);
       };
       t = setTimeout(checkpoint, workerData.intervalMs, 0);
-      parentPort.on('message', (m) => m === 'stop' && !stopped && stop());`;
+      parentPort.on('message', (m) => m === 'stop' && stop());`;
     const w = new Worker(src, {
       eval: true,
       workerData: {
@@ -463,7 +460,7 @@ export class SqliteStore implements Store {
         intervalMs: bg.intervalMs,
         idleStopMs: bg.idleStopMs,
         turn: this.walTurn.buffer,
-        retryForMs: 50,
+        retryForMs: CHECKPOINT_WAITS_MS,
       },
     });
     w.on('message', (m: string) => this.onError(new Error(`WAL checkpoint failed: ${m}`)));
