@@ -41,7 +41,7 @@ export const FIELDS = {
   intermediateDays: { kind: 'number', help: 'lifetime in days of an intermediate created on first start' },
   auditFlushMs: { kind: 'number', help: 'audit rows are written in one transaction at most this often' },
   auditBatchSize: { kind: 'number', help: 'audit rows per transaction before an early flush' },
-  grpcTransport: { kind: 'string', help: 'gRPC transport: h2 (meshca\'s own HTTP/2 framing, fastest), node-http2 (the same gRPC rules on node:http2) or grpc-js' },
+  grpcTransport: { kind: 'string', help: 'gRPC transport: h2 (meshca\'s own HTTP/2 framing, fastest), or node-http2 (the same gRPC rules on node:http2)' },
   workers: { kind: 'number', help: 'gRPC worker processes sharing the port (0: one per CPU core; 1: a single process)' },
   ...UPSTREAM_FIELDS,
   ...STORE_FIELDS,

@@ -59,6 +59,11 @@ test('a bad field is named with where its value came from', () => {
   assert.throws(() => loadConfig({ configFile: join(dir, 'missing.yaml'), env: {} }), /does not exist/);
 });
 
+test('grpc-js, no longer a server transport, is refused with the reason and the alternatives', () => {
+  assert.throws(() => loadConfig({ env: {}, flags: { dir: tmp(), grpcTransport: 'grpc-js' } }), /field "grpcTransport" \(from flag --grpc-transport\): grpc-js is no longer a server transport .*use h2 or node-http2/);
+  assert.throws(() => loadConfig({ env: { MESHCA_GRPC_TRANSPORT: 'h3' }, flags: { dir: tmp() } }), /field "grpcTransport" \(from env MESHCA_GRPC_TRANSPORT\): expected h2 or node-http2, got "h3"/);
+});
+
 test('default TTL above the maximum is refused', () => {
   assert.throws(() => resolveConfig({ dir: tmp(), defaultTtl: '10d', maxTtl: '1d' }), /field "defaultTtl": default TTL 864000s is above the maximum TTL 86400s/);
 });

@@ -48,7 +48,16 @@ export const ConfigSchema = z
     auditFlushMs: z.int().min(0).max(60_000).default(DEFAULT_AUDIT_FLUSH_MS),
     auditBatchSize: z.int().min(1).max(100_000).default(500),
     workers: z.int().min(0).max(64).default(1),
-    grpcTransport: z.enum(['h2', 'node-http2', 'grpc-js']).default('h2'),
+    // grpc-js is no longer a server transport: it issued certificates for calls whose header fields
+    // or message framing are malformed (test/adversarial), and meshca cannot reach inside it to refuse them.
+    grpcTransport: z
+      .enum(['h2', 'node-http2'], {
+        error: (i) =>
+          i.input === 'grpc-js'
+            ? 'grpc-js is no longer a server transport (it accepts malformed HTTP/2 fields and unary framing); use h2 or node-http2'
+            : `expected h2 or node-http2, got ${JSON.stringify(i.input)}`,
+      })
+      .default('h2'),
     // Upstream CA (local, files, AWS PCA) and the in-process PCA-compatible API: config/upstream.ts.
     ...UPSTREAM_SHAPE,
     // Store (sqlite | postgres shared by replicas) and durable audit: config/store.ts.

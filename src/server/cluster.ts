@@ -9,21 +9,18 @@ import { AUDIT_DONE, AUDIT_MESSAGE, fromWire, type AuditMessage } from './audit-
 import { createLogger, grpcBindError, joinHostPort, splitHostPort, startServer, type RunningServer, type StartOptions } from './index.js';
 
 /**
- * Several processes for one CA, so that issuance uses every core: one grpc-js process tops out
- * well below what the signing crypto of two cores allows. The primary bootstraps the CA (so workers
+ * Several processes for one CA, so that issuance uses every core: one process tops out well
+ * below what the signing crypto of two cores allows. The primary bootstraps the CA (so workers
  * never race to create a root), serves HTTP and aggregates the workers' metrics, and relays the
  * workers' audit rows to its store (audit-relay.ts). Workers that die are replaced.
  *
- * With the h2 transports the primary accepts the gRPC connections itself and hands each one to the
+ * The primary accepts the gRPC connections itself and hands each one to the
  * worker with the fewest open connections (ConnectionBalancer). node:cluster's round robin gives a
  * burst of connections to whichever worker acknowledges first: 8 connections opened together
- * were measured split 6/2 and 5/3, which saturated one worker at half of the peak rate while the
- * other idled. grpc-js cannot serve a socket it did not accept, so with it the workers share the
- * port through node:cluster as before.
+ * were seen split 6/2 and 5/3, which saturated one worker while the other idled.
  */
 
 const CONFIG_ENV = 'MESHCA_WORKER_CONFIG';
-const HANDOFF_ENV = 'MESHCA_WORKER_HANDOFF';
 /** Primary -> worker: a gRPC connection (the socket travels as the message's handle). */
 const CONN_MESSAGE = 'meshca:conn';
 /** Worker -> primary: one of the handed-over connections closed. */
@@ -157,7 +154,6 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
   const reloadWorkers = (): void => {
     for (const w of workers) if (w.isConnected()) w.send({ cmd: 'reload-ca' });
   };
-  const handOff = config.grpcTransport !== 'grpc-js';
   const balancer = new ConnectionBalancer<Worker>();
   const balancerMetrics = new Registry();
   new Gauge({
@@ -170,7 +166,7 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
       for (const [w, n] of balancer.entries()) this.set({ worker: String(w.id) }, n);
     },
   });
-  const primary = await startServer(config, { ...o, role: 'primary', onCaChanged: reloadWorkers, metricsRegistries: handOff ? [balancerMetrics] : [] });
+  const primary = await startServer(config, { ...o, role: 'primary', onCaChanged: reloadWorkers, metricsRegistries: [balancerMetrics] });
   const n = workerCount(config);
   let stopping = false;
   // Workers neither serve the PCA API nor need its secrets in their environment.
@@ -179,7 +175,7 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
   cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) });
   const fork = (): Promise<number> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ [CONFIG_ENV]: workerConfig, ...(handOff ? { [HANDOFF_ENV]: '1' } : {}) });
+      const w = cluster.fork({ [CONFIG_ENV]: workerConfig });
       workers.add(w);
       let ready = false;
       w.on('message', (m: ReadyMessage) => {
@@ -197,7 +193,7 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
         }
         if (m?.event === 'ready' && m.grpcPort !== undefined) {
           ready = true;
-          if (handOff) balancer.add(w);
+          balancer.add(w);
           resolve(m.grpcPort);
         } else if (m?.event === 'failed') {
           reject(new MeshcaError('unavailable', 'worker_failed', `a gRPC worker could not start: ${m.message}`));
@@ -219,9 +215,9 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
   let grpcPort: number;
   let acceptor: NetServer | undefined;
   try {
-    const ports = await Promise.all(Array.from({ length: n }, fork));
-    if (handOff) acceptor = await listenAndHandOff(config.grpcAddr, balancer, log);
-    grpcPort = acceptor ? (acceptor.address() as { port: number }).port : ports[0];
+    await Promise.all(Array.from({ length: n }, fork));
+    acceptor = await listenAndHandOff(config.grpcAddr, balancer, log);
+    grpcPort = (acceptor.address() as { port: number }).port;
   } catch (e) {
     stopping = true;
     for (const w of workers) w.kill();
@@ -297,7 +293,7 @@ export async function runWorker(): Promise<void> {
   process.on('SIGTERM', () => {});
   let server: RunningServer;
   try {
-    server = await startServer(config, { role: 'worker', logger: log, grpcHandedOff: process.env[HANDOFF_ENV] === '1' });
+    server = await startServer(config, { role: 'worker', logger: log, grpcHandedOff: true });
   } catch (e) {
     process.send?.({ event: 'failed', message: (e as Error).message } satisfies ReadyMessage);
     process.exit(1);

@@ -1,6 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { LocalTokenIssuer, createAuthenticator } from '../auth/index.js';
@@ -24,7 +23,7 @@ import { auditSetting, withoutAudit, type AuditSetting } from './audit-setting.j
 import { dashboardFor } from './http/dashboard/wiring.js';
 import { createH2GrpcServer } from './grpc/h2.js';
 import { METHOD_PATH } from './grpc/proto.js';
-import { CA_SERVICE, createCertificateHandler, h2CreateCertificateHandler } from './grpc/service.js';
+import { h2CreateCertificateHandler } from './grpc/service.js';
 import { createHttpServer } from './http/index.js';
 import { ServerMetrics } from './metrics.js';
 import { ServingTls } from './grpc/serving-tls.js';
@@ -236,32 +235,22 @@ async function start(
     }
     const gp = splitHostPort(config.grpcAddr);
     const bindError = (err: Error) => grpcBindError(config.grpcAddr, err);
-    if (config.grpcTransport === 'h2' || config.grpcTransport === 'node-http2') {
-      const m = tls?.material;
-      const h2 = createH2GrpcServer({
-        engine: config.grpcTransport === 'h2' ? 'frames' : 'node',
-        routes: { [METHOD_PATH]: h2CreateCertificateHandler(service, log) },
-        maxMessageBytes: Math.max(4 << 20, config.maxCsrBytes * 4),
-        tls: m ? { cert: m.certChainPem, key: m.keyPem, ca: m.trustedCaPem } : undefined,
-        onError: (e) => log.error({ err: e }, 'gRPC call failed'),
-      });
-      tls?.subscribe((n) => h2.updateTls({ cert: n.certChainPem, key: n.keyPem, ca: n.trustedCaPem }));
-      if (grpcHandedOff) {
-        // tls.Server (and node:http2's secure server) serve a socket emitted as 'connection'.
-        acceptConnection = (socket) => h2.server.emit('connection', socket);
-      } else {
-        grpcPort = await h2.listen(gp.host, gp.port).catch((e: Error) => Promise.reject(bindError(e)));
-      }
-      cleanup.push(() => h2.close());
+    const m = tls?.material;
+    const h2 = createH2GrpcServer({
+      engine: config.grpcTransport === 'h2' ? 'frames' : 'node',
+      routes: { [METHOD_PATH]: h2CreateCertificateHandler(service, log) },
+      maxMessageBytes: Math.max(4 << 20, config.maxCsrBytes * 4),
+      tls: m ? { cert: m.certChainPem, key: m.keyPem, ca: m.trustedCaPem } : undefined,
+      onError: (e) => log.error({ err: e }, 'gRPC call failed'),
+    });
+    tls?.subscribe((n) => h2.updateTls({ cert: n.certChainPem, key: n.keyPem, ca: n.trustedCaPem }));
+    if (grpcHandedOff) {
+      // tls.Server (and node:http2's secure server) serve a socket emitted as 'connection'.
+      acceptConnection = (socket) => h2.server.emit('connection', socket);
     } else {
-      const grpc = await import('@grpc/grpc-js');
-      const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': Math.max(4 << 20, config.maxCsrBytes * 4) });
-      grpcServer.addService(CA_SERVICE, { CreateCertificate: createCertificateHandler(service, log) });
-      grpcPort = await new Promise<number>((resolve, reject) =>
-        grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials(grpc) : grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(bindError(err)) : resolve(port))),
-      );
-      cleanup.push(() => shutdownGrpc(grpcServer));
+      grpcPort = await h2.listen(gp.host, gp.port).catch((e: Error) => Promise.reject(bindError(e)));
     }
+    cleanup.push(() => h2.close());
   }
 
   let httpPort = 0;
@@ -335,20 +324,6 @@ async function start(
     appendAudit: (e) => store.appendAudit(e),
     acceptConnection,
   };
-}
-
-/** Lets in-flight calls finish for a few seconds, then cuts the rest off. */
-function shutdownGrpc(server: grpc.Server, graceMs = 5000): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }
 
 function closeHttp(http: HttpServer): Promise<void> {

@@ -1,12 +1,10 @@
 import { isIP } from 'node:net';
-import type * as grpc from '@grpc/grpc-js';
 import type { ServingCertificate } from '../ca/serving.js';
 import { certsToPem, type ParsedCertificate } from '../pki/certificate.js';
 import { createCsr } from '../pki/csr.js';
 import { generateKeyPair, privateKeyToPem } from '../pki/keys.js';
 import type { Upstream, UpstreamChain } from '../upstream/index.js';
 import { SHORT_LIVED_MAX_SECONDS } from '../upstream/awspca/templates.js';
-import { ServingCertificateProvider } from './grpc/tls.js';
 
 export interface RemoteServingOptions {
   sans: string[];
@@ -33,7 +31,6 @@ const RETRY_MS = 30_000;
  * down (the current certificate stays in use meanwhile). Same surface as ServingTls.
  */
 export class RemoteServingTls {
-  private readonly provider = new ServingCertificateProvider();
   private readonly listeners = new Set<(m: RemoteServingMaterial) => void>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -52,10 +49,6 @@ export class RemoteServingTls {
     const t = new RemoteServingTls(upstream, o);
     await t.renew();
     return t;
-  }
-
-  credentials(g: typeof grpc): grpc.ServerCredentials {
-    return this.provider.credentials(g);
   }
 
   subscribe(l: (m: RemoteServingMaterial) => void): void {
@@ -80,7 +73,6 @@ export class RemoteServingTls {
     this.current = c;
     this.issuerChain = got.chain;
     this.material = { certChainPem: c.certChainPem, keyPem: c.keyPem, trustedCaPem: certsToPem(got.chain) };
-    this.provider.update(this.material);
     for (const l of this.listeners) l(this.material);
     this.o.onIssue?.(c, got);
     this.o.log?.info({ sans: c.sans, notAfter: c.notAfter.toISOString() }, 'serving certificate issued by the upstream');

@@ -1,62 +1,14 @@
-import type * as grpc from '@grpc/grpc-js';
 import { bearerToken } from '../../auth/index.js';
 import type { SignResult } from '../../ca/authority.js';
 import type { IssuanceService } from '../../ca/issuance.js';
-import { grpcStatusOf, toMeshcaError } from '../../errors.js';
+import { toMeshcaError } from '../../errors.js';
 import { MeshcaError } from '../../pki/errors.js';
 import type { UnaryHandler } from './h2.js';
-import { METHOD_PATH, decodeRequest, encodeResponse, type CertificateRequest, type CertificateResponse } from './proto.js';
-
-/** The Istio CA service definition, built by hand so that the wire format lives in one file (proto.ts). */
-export const CA_SERVICE: grpc.ServiceDefinition = {
-  CreateCertificate: {
-    path: METHOD_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: () => {
-      throw new Error('server-side definition: requests are never serialized here');
-    },
-    requestDeserialize: decodeRequest,
-    responseSerialize: encodeResponse,
-    responseDeserialize: () => {
-      throw new Error('server-side definition: responses are never deserialized here');
-    },
-    originalName: 'createCertificate',
-  } satisfies grpc.MethodDefinition<CertificateRequest, CertificateResponse>,
-};
-
-function header(md: grpc.Metadata, name: string): string | undefined {
-  const v = md.get(name)[0];
-  return v === undefined ? undefined : String(v);
-}
+import { decodeRequest, encodeResponse, type CertificateRequest } from './proto.js';
 
 export interface HandlerLogger {
   debug(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
-}
-
-/** Transport only: pulls credentials out of the call, hands the request to the issuance service, maps errors to gRPC status. */
-export function createCertificateHandler(service: IssuanceService, log?: HandlerLogger): grpc.handleUnaryCall<CertificateRequest, CertificateResponse> {
-  return (call, callback) => {
-    const peer = call.getAuthContext?.()?.sslPeerCertificate?.raw;
-    const md = call.request.metadata;
-    const clusterId = typeof md.ClusterID === 'string' ? md.ClusterID : header(call.metadata, 'clusterid');
-    Promise.resolve(
-      service.issue({
-        credentials: { token: bearerToken(header(call.metadata, 'authorization')), peerCertDer: peer },
-        csr: call.request.csr,
-        ttlSeconds: call.request.validitySeconds,
-        metadata: md,
-        clientCluster: clusterId,
-      }),
-    ).then(
-      (r) => callback(null, { certChain: r.chain, roots: r.roots }),
-      (e: unknown) => {
-        const err = logged(e, call.getPeer(), log);
-        callback({ code: grpcStatusOf(err), details: err.message });
-      },
-    );
-  };
 }
 
 /** A failed call as the transports answer it, logged: errors of ours loudly, refusals at debug. */

@@ -1,7 +1,5 @@
-import type * as grpc from '@grpc/grpc-js';
 import type { Authority } from '../../ca/authority.js';
 import { issueServingCertificate, type ServingCertificate } from '../../ca/serving.js';
-import { ServingCertificateProvider } from './tls.js';
 
 export interface ServingTlsOptions {
   sans: string[];
@@ -23,10 +21,9 @@ const RETRY_MS = 60_000;
 
 /**
  * The gRPC serving certificate, issued from the authority's current signer and renewed at half
- * life (as workloads do), pushed to the running server through the certificate provider.
+ * life (as workloads do) and pushed to the running server.
  */
 export class ServingTls {
-  private readonly provider = new ServingCertificateProvider();
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(m: ServingMaterial) => void>();
   current: ServingCertificate | undefined;
@@ -39,11 +36,7 @@ export class ServingTls {
     this.renew();
   }
 
-  credentials(g: typeof grpc): grpc.ServerCredentials {
-    return this.provider.credentials(g);
-  }
-
-  /** For transports other than grpc-js: called with every new serving certificate. */
+  /** Called with every new serving certificate (the gRPC server swaps its TLS context). */
   subscribe(l: (m: ServingMaterial) => void): void {
     this.listeners.add(l);
   }
@@ -60,7 +53,6 @@ export class ServingTls {
     const c = issueServingCertificate(this.authority.signer, this.o.sans, this.o.ttlSeconds, now);
     this.current = c;
     this.material = { certChainPem: c.certChainPem, keyPem: c.keyPem, trustedCaPem: this.trustedCaPem() };
-    this.provider.update(this.material);
     for (const l of this.listeners) l(this.material);
     this.o.onIssue?.(c);
     this.o.log?.info({ sans: c.sans, notAfter: c.notAfter.toISOString() }, 'serving certificate issued');

@@ -57,7 +57,7 @@ function requestMessage(csr: string): Buffer {
   return Buffer.concat([Buffer.from([0x0a, ...len]), b]);
 }
 
-for (const transport of ['h2', 'node-http2', 'grpc-js'] as const) {
+for (const transport of ['h2', 'node-http2'] as const) {
   describe(`gRPC transport ${transport}`, () => {
     const tmp = tempDir(`meshca-transport-${transport}-`);
     let server: RunningServer;

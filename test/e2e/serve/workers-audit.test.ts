@@ -55,8 +55,8 @@ test('with --workers 2 every issued and refused request is audited exactly once 
   }
 });
 
-test('with --workers 2 on node:http2 the primary hands connections over too; grpc-js workers share the port without a balancer', { timeout: 90_000 }, async () => {
-  for (const transport of ['node-http2', 'grpc-js'] as const) {
+test('with --workers 2 on node:http2 the primary hands connections over too', { timeout: 90_000 }, async () => {
+  for (const transport of ['node-http2'] as const) {
     const tmp = tempDir('meshca-workers-transport-');
     try {
       const { serve, grpc, http, token, rootPem } = await startWorkers(tmp.path, ['--grpc-transport', transport]);
@@ -64,8 +64,7 @@ test('with --workers 2 on node:http2 the primary hands connections over too; grp
       const answers = await Promise.all(clients.map((c) => c.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 600 }, { token: token })));
       assert.equal(new Set(answers.map((a) => a.certChain[0])).size, 4, transport);
       const text = await getText(http, '/metrics');
-      if (transport === 'grpc-js') assert.deepEqual(workerConnections(text), [], 'no balancer with grpc-js');
-      else assert.deepEqual(workerConnections(text), [2, 2], transport);
+      assert.deepEqual(workerConnections(text), [2, 2], transport);
       for (const c of clients) c.close();
       assert.equal(await serve.stop(), 0, serve.stderr());
     } finally {
