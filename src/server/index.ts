@@ -22,7 +22,7 @@ import { isReplicated, soleLeadership, wireReplicated, type Leadership } from '.
 import { relayAudit } from './audit-relay.js';
 import { auditSetting, withoutAudit, type AuditSetting } from './audit-setting.js';
 import { dashboardFor } from './http/dashboard/wiring.js';
-import { createH2GrpcServer } from './grpc/h2.js';
+import { createH2GrpcServer, grpcJsServerOptions } from './grpc/h2.js';
 import { METHOD_PATH } from './grpc/proto.js';
 import { CA_SERVICE, createCertificateHandler, h2CreateCertificateHandler } from './grpc/service.js';
 import { createHttpServer } from './http/index.js';
@@ -255,7 +255,7 @@ async function start(
       cleanup.push(() => h2.close());
     } else {
       const grpc = await import('@grpc/grpc-js');
-      const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': Math.max(4 << 20, config.maxCsrBytes * 4) });
+      const grpcServer = new grpc.Server(grpcJsServerOptions(Math.max(4 << 20, config.maxCsrBytes * 4)));
       grpcServer.addService(CA_SERVICE, { CreateCertificate: createCertificateHandler(service, log) });
       grpcPort = await new Promise<number>((resolve, reject) =>
         grpcServer.bindAsync(config.grpcAddr, tls ? tls.credentials(grpc) : grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(bindError(err)) : resolve(port))),
