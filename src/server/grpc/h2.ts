@@ -4,7 +4,8 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { GrpcStatus, grpcStatusOf, toMeshcaError } from '../../errors.js';
 import { MeshcaError } from '../../pki/errors.js';
-import { DEFAULT_LIMITS, H2Connection, type H2Request } from './http2/connection.js';
+import { requestBudget, type BudgetMember } from './http2/budget.js';
+import { DEFAULT_LIMITS, H2Connection, type ConnectionLimits, type H2Request } from './http2/connection.js';
 
 /**
  * A gRPC unary server for meshca's one hot method, on one of two HTTP/2 engines:
@@ -45,6 +46,37 @@ export interface H2GrpcServerOptions {
   tls?: TlsMaterial;
   onError?: (e: unknown) => void;
   engine?: H2Engine;
+  /** Overrides of the connection limits and deadlines (both engines honour the ones they can). */
+  limits?: Partial<ConnectionLimits>;
+}
+
+/** Time a client has to finish the TLS handshake (tls.Server's default is two minutes). */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** The connection limits of a server: the defaults, sized for its largest message, and overrides. */
+export function connectionLimits(maxMessageBytes: number, overrides: Partial<ConnectionLimits> = {}): ConnectionLimits {
+  const maxBodyBytes = maxMessageBytes + 5;
+  return { ...DEFAULT_LIMITS, maxBodyBytes, maxBufferedBytes: Math.max(DEFAULT_LIMITS.maxBufferedBytes, 2 * maxBodyBytes), ...overrides };
+}
+
+/**
+ * node:http2's own limits for the 'node' engine, matching the frames engine's (security issue #21).
+ * maxSessionMemory is in megabytes.
+ */
+export function nodeH2ServerOptions(limits: ConnectionLimits = DEFAULT_LIMITS) {
+  return {
+    maxSettings: limits.maxSettingsEntries,
+    maxSessionMemory: Math.max(1, Math.ceil(limits.maxBufferedBytes / (1024 * 1024))),
+    // A CA request carries about ten fields.
+    maxHeaderListPairs: 128,
+    maxOutstandingPings: 10,
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+    unknownProtocolTimeout: limits.handshakeTimeoutMs,
+    // The server opens no streams (no push); this only bounds what it would accept to open.
+    peerMaxConcurrentStreams: 100,
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize, enablePush: false },
+  };
 }
 
 export interface H2GrpcServer {
@@ -197,12 +229,46 @@ function headerRecord(list: ReadonlyArray<readonly [string, string]>): IncomingH
   return h as IncomingHttpHeaders;
 }
 
-/** RFC 9113 8.2-8.3: lowercase names, pseudo-headers first and known, the request pseudo-headers present once. */
+/** Octets of a header name: RFC 9110 token characters, lowercase only (RFC 9113 8.2.1). */
+const NAME_OCTET = (() => {
+  const t = new Uint8Array(256);
+  for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") t[c.charCodeAt(0)] = 1;
+  return t;
+})();
+
+/**
+ * RFC 9113 8.2.1-8.2.2 for one field: a name of lowercase token characters (after the ':' of a
+ * pseudo-header), a value without NUL, CR or LF and without leading or trailing space or tab, and
+ * `te` only as "trailers". A char-code loop: it runs for every field of every request.
+ */
+export function fieldError(n: string, v: string): string | undefined {
+  const nl = n.length;
+  if (nl === 0) return 'empty header name';
+  for (let i = n.charCodeAt(0) === 0x3a ? 1 : 0; i < nl; i++) {
+    const c = n.charCodeAt(i);
+    if (c > 0xff || NAME_OCTET[c] === 0) return 'header name with a character outside lowercase token characters';
+  }
+  const vl = v.length;
+  if (vl > 0) {
+    const a = v.charCodeAt(0);
+    const z = v.charCodeAt(vl - 1);
+    if (a === 0x20 || a === 0x09 || z === 0x20 || z === 0x09) return 'header value with leading or trailing whitespace';
+    for (let i = 0; i < vl; i++) {
+      const c = v.charCodeAt(i);
+      if (c === 0x00 || c === 0x0a || c === 0x0d) return 'header value with NUL, CR or LF';
+    }
+  }
+  if (nl === 2 && n === 'te' && v !== 'trailers') return 'te other than trailers';
+  return undefined;
+}
+
+/** RFC 9113 8.2-8.3: valid fields, pseudo-headers first and known, the request pseudo-headers present once. */
 function malformed(list: ReadonlyArray<readonly [string, string]>): string | undefined {
   let regular = false;
   const seen = new Set<string>();
-  for (const [n] of list) {
-    if (n.length === 0 || n !== n.toLowerCase()) return `header name "${n}" is not lowercase`;
+  for (const [n, v] of list) {
+    const bad = fieldError(n, v);
+    if (bad) return bad;
     if (n[0] === ':') {
       if (regular) return `pseudo-header ${n} after a regular header`;
       if (n !== ':method' && n !== ':path' && n !== ':scheme' && n !== ':authority') return `unknown pseudo-header ${n}`;
@@ -218,7 +284,8 @@ function malformed(list: ReadonlyArray<readonly [string, string]>): string | und
 }
 
 function framesServer(o: H2GrpcServerOptions): H2GrpcServer {
-  const limits = { ...DEFAULT_LIMITS, maxBodyBytes: o.maxMessageBytes + 5 };
+  const limits = connectionLimits(o.maxMessageBytes, o.limits);
+  ensureBudgetFits(limits);
   const conns = new Set<H2Connection>();
 
   const responder = (c: H2Connection, req: H2Request): Responder => ({
@@ -259,11 +326,14 @@ function framesServer(o: H2GrpcServerOptions): H2GrpcServer {
     // Several calls share a connection: without TCP_NODELAY a small answer can wait for the
     // peer's delayed ACK (Nagle), which shows as milliseconds of latency under concurrency.
     sock.setNoDelay(true);
-    conns.add(new H2Connection(sock, handlers, limits));
+    const c = new H2Connection(sock, handlers, limits);
+    // Known before the first request: the process budget sheds unauthenticated streams first.
+    if (o.tls) c.peerCertDer = peerCertOfSocket(sock as TLSSocket) ?? null;
+    conns.add(c);
   };
   let server: NetServer;
   if (o.tls) {
-    server = createTlsServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, (sock: TLSSocket) => {
+    server = createTlsServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'], handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, (sock: TLSSocket) => {
       // gRPC is HTTP/2 only; a client that did not negotiate h2 gets nothing (as node:http2 without allowHTTP1).
       if (sock.alpnProtocol !== 'h2') return sock.destroy();
       accept(sock);
@@ -278,20 +348,111 @@ function framesServer(o: H2GrpcServerOptions): H2GrpcServer {
   });
 }
 
+/** A large maximum message needs room in the process budget for a few such requests at once. */
+function ensureBudgetFits(limits: ConnectionLimits): void {
+  requestBudget.limit = Math.max(requestBudget.limit, 2 * limits.maxBodyBytes);
+}
+
+/** A request of the 'node' engine being received, charged to the process budget. */
+interface NodeCall {
+  stream: ServerHttp2Stream;
+  seq: number;
+  born: number;
+  charged: number;
+  authenticated: boolean;
+  /** The request is complete (END_STREAM): no longer a candidate for shedding or the request deadline. */
+  done: boolean;
+}
+
+/**
+ * The 'node' engine's share of the process budget and of the deadlines: its requests, in arrival
+ * order, and its sessions until their SETTINGS arrive.
+ */
+class NodeCalls implements BudgetMember {
+  readonly calls = new Set<NodeCall>();
+  readonly unsettled = new Map<Http2Session, number>();
+  private target: NodeCall | undefined;
+
+  constructor(private readonly limits: ConnectionLimits) {}
+
+  oldest(authenticated: boolean): number {
+    this.target = undefined;
+    for (const c of this.calls) {
+      if (!c.done && c.charged > 0 && (authenticated || !c.authenticated)) {
+        this.target = c;
+        return c.seq;
+      }
+    }
+    return Infinity;
+  }
+
+  shedOldest(): void {
+    const c = this.target;
+    this.target = undefined;
+    if (c) this.drop(c, constants.NGHTTP2_REFUSED_STREAM);
+  }
+
+  sweep(now: number): void {
+    for (const c of this.calls) if (!c.done && now - c.born > this.limits.requestTimeoutMs) this.drop(c, constants.NGHTTP2_CANCEL);
+    for (const [session, born] of this.unsettled) {
+      if (now - born > this.limits.handshakeTimeoutMs) {
+        this.unsettled.delete(session);
+        session.destroy();
+      }
+    }
+  }
+
+  charge(c: NodeCall, n: number): void {
+    c.charged += n;
+    requestBudget.charge(n);
+  }
+
+  release(c: NodeCall): void {
+    if (!this.calls.delete(c)) return;
+    requestBudget.release(c.charged);
+    c.charged = 0;
+  }
+
+  private drop(c: NodeCall, code: number): void {
+    this.release(c);
+    if (!c.stream.destroyed) c.stream.close(code);
+  }
+}
+
 function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
-  const settings = { maxConcurrentStreams: 1000 };
+  const limits = connectionLimits(o.maxMessageBytes, o.limits);
+  ensureBudgetFits(limits);
+  const options = nodeH2ServerOptions(limits);
   const server = o.tls
-    ? createSecureServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false, settings, allowHTTP1: false })
-    : createServer({ settings });
+    ? createSecureServer({ ...options, cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false, allowHTTP1: false, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS })
+    : createServer(options);
   server.on(o.tls ? 'secureConnection' : 'connection', (sock: { setNoDelay(v: boolean): void }) => sock.setNoDelay(true));
   const sessions = new Set<Http2Session>();
+  const calls = new NodeCalls(limits);
   server.on('session', (s: Http2Session) => {
+    if (sessions.size === 0) requestBudget.join(calls);
     sessions.add(s);
-    s.once('close', () => sessions.delete(s));
+    // A client that never sends its preface and SETTINGS is cut by the sweep.
+    calls.unsettled.set(s, requestBudget.now);
+    s.once('remoteSettings', () => calls.unsettled.delete(s));
+    s.setTimeout(limits.idleTimeoutMs, () => s.close());
+    s.once('close', () => {
+      calls.unsettled.delete(s);
+      sessions.delete(s);
+      if (sessions.size === 0) requestBudget.leave(calls);
+    });
     s.on('error', () => {});
   });
-  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) => {
     stream.on('error', () => {});
+    // nghttp2 checks most of RFC 9113 8.2 itself; this covers what it lets through.
+    let headerBytes = 0;
+    if (rawHeaders) {
+      for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+        if (fieldError(rawHeaders[i], rawHeaders[i + 1])) return stream.close(constants.NGHTTP2_PROTOCOL_ERROR);
+        headerBytes += rawHeaders[i].length + rawHeaders[i + 1].length + 32;
+      }
+    }
     const r: Responder = {
       httpError: (status, extra = {}) => {
         if (stream.destroyed || stream.headersSent) return;
@@ -310,23 +471,32 @@ function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
     };
     const handler = route(o, headers, r);
     if (!handler) return;
-    const limit = o.maxMessageBytes + 5;
+    const call: NodeCall = { stream, seq: requestBudget.nextSeq(), born: requestBudget.now, charged: 0, authenticated: peerCertOf(stream.session) !== undefined, done: false };
+    calls.calls.add(call);
+    stream.once('close', () => calls.release(call));
+    calls.charge(call, headerBytes);
+    if (!calls.calls.has(call)) return; // shed by the process budget
+    const limit = limits.maxBodyBytes;
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
     stream.on('data', (c: Buffer) => {
-      if (tooLarge) return;
+      if (tooLarge || !calls.calls.has(call)) return;
       size += c.length;
       if (size > limit) {
         tooLarge = true;
+        calls.release(call);
         r.trailersOnly(GrpcStatus.RESOURCE_EXHAUSTED, `request message exceeds the ${o.maxMessageBytes}-byte limit`);
         stream.close(constants.NGHTTP2_CANCEL);
         return;
       }
+      calls.charge(call, c.length);
+      if (!calls.calls.has(call)) return; // shed by the process budget
       chunks.push(c);
     });
     stream.on('end', () => {
-      if (tooLarge || stream.destroyed) return;
+      call.done = true;
+      if (tooLarge || stream.destroyed || !calls.calls.has(call)) return;
       const session = stream.session;
       const sock = session?.socket;
       dispatch(o, handler, { headers, peerCertDer: peerCertOf(session), peer: `${sock?.remoteAddress ?? '?'}:${sock?.remotePort ?? '?'}` }, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), r);

@@ -5,6 +5,8 @@ import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { DEFAULT_LIMITS, FRAME, H2Connection, H2_ERROR, type ConnectionLimits, type H2Handlers } from './connection.js';
 import { encodeHeaders } from './hpack.js';
+import { requestBudget } from './budget.js';
+import { RawPeer, eventually, settings } from '../../../../test/helpers/h2-raw.js';
 
 /** An echo application: answers with the request's regular headers as JSON and the body's SHA-256, or a body of ?size octets. */
 const echo: H2Handlers = {
@@ -290,6 +292,166 @@ test('graceful shutdown: GOAWAY names the last stream, the open stream is still 
     assert.ok(frames.some((f) => f.type === FRAME.RST_STREAM && f.id === 3 && f.payload.readUInt32BE(0) === H2_ERROR.REFUSED_STREAM));
     const data = frames.filter((f) => f.type === FRAME.DATA && f.id === 1);
     assert.equal(JSON.parse(Buffer.concat(data.map((f) => f.payload)).toString()).len, 3);
+  } finally {
+    await srv.close();
+  }
+});
+
+// ---- security issue #21: floods, the process budget, deadlines --------------------------------
+
+const SETTING_INITIAL_WINDOW_SIZE = 4;
+
+test('an empty-CONTINUATION flood gets GOAWAY ENHANCE_YOUR_CALM after a bounded number of fragments', async () => {
+  const srv = await serve();
+  try {
+    const p = await RawPeer.open(srv.port);
+    const flood = Buffer.concat(Array.from({ length: 5000 }, () => frame(FRAME.CONTINUATION, 0, 1)));
+    p.send(PREFACE, SETTINGS, frame(FRAME.HEADERS, 0, 1, GET()), flood);
+    await p.until((x) => x.goaway(), 3000);
+    assert.equal(p.goaway()?.code, H2_ERROR.ENHANCE_YOUR_CALM, p.goaway()?.debug);
+    assert.equal(srv.conns[0].bufferedBytes, 0, 'the header block was released');
+    p.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('the process budget sheds the oldest unauthenticated stream first, across connections', async () => {
+  const seen: number[] = [];
+  const srv = await serve(DEFAULT_LIMITS, { ...echo, onRequest: (c, req) => (seen.push(req.id), echo.onRequest(c, req)) });
+  const limit = requestBudget.limit;
+  try {
+    const body = Buffer.alloc(16_000);
+    // The oldest stream is on a connection with a verified client certificate.
+    const auth = await RawPeer.open(srv.port);
+    auth.send(PREFACE, SETTINGS, frame(FRAME.HEADERS, 4, 1, GET()), frame(FRAME.DATA, 0, 1, body));
+    assert.ok(await eventually(() => srv.conns[0]?.bufferedBytes > 16_000));
+    srv.conns[0].peerCertDer = Buffer.from('verified');
+    const anon = await RawPeer.open(srv.port);
+    anon.send(PREFACE, SETTINGS, frame(FRAME.HEADERS, 4, 1, GET()), frame(FRAME.DATA, 0, 1, body));
+    assert.ok(await eventually(() => srv.conns[1]?.bufferedBytes > 16_000));
+    requestBudget.limit = requestBudget.used + 20_000;
+    // Two more streams on the anonymous connection pass the budget by about 12 KB.
+    anon.send(frame(FRAME.HEADERS, 4, 3, GET()), frame(FRAME.DATA, 0, 3, body), frame(FRAME.HEADERS, 4, 5, GET()), frame(FRAME.DATA, 0, 5, body));
+    await anon.until((x) => x.reset(1) !== undefined, 3000);
+    assert.equal(anon.reset(1), H2_ERROR.REFUSED_STREAM, 'the oldest unauthenticated stream was shed');
+    assert.equal(anon.reset(3), undefined);
+    assert.equal(anon.reset(5), undefined);
+    assert.ok(requestBudget.used <= requestBudget.limit);
+    // The older authenticated stream survived and completes.
+    auth.send(frame(FRAME.DATA, 1, 1, Buffer.from('end')));
+    await auth.until((x) => x.frames.some((f) => f.type === FRAME.HEADERS && f.id === 1 && f.flags & 1), 3000);
+    assert.equal(auth.reset(1), undefined);
+    assert.deepEqual(seen, [1]);
+    auth.close();
+    anon.close();
+    assert.ok(await eventually(() => requestBudget.used === 0), 'the budget returns to zero when the sockets close');
+  } finally {
+    requestBudget.limit = limit;
+    await srv.close();
+  }
+});
+
+test('deadlines: unfinished request, unfinished header block, missing SETTINGS, stalled answer, idle connection', async () => {
+  requestBudget.setSweepInterval(20);
+  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, requestTimeoutMs: 100, headerBlockTimeoutMs: 100, handshakeTimeoutMs: 100, flowControlTimeoutMs: 100, idleTimeoutMs: 200 };
+  const srv = await serve(limits);
+  try {
+    const body = await RawPeer.open(srv.port);
+    body.send(PREFACE, SETTINGS, frame(FRAME.HEADERS, 4, 1, GET()), frame(FRAME.DATA, 0, 1, Buffer.alloc(100)));
+    await body.until((x) => x.reset(1) !== undefined, 3000);
+    assert.equal(body.reset(1), H2_ERROR.CANCEL, 'unfinished request reset');
+
+    const block = await RawPeer.open(srv.port);
+    block.send(PREFACE, SETTINGS, frame(FRAME.HEADERS, 0, 1, GET()));
+    await block.until((x) => x.goaway(), 3000);
+    assert.equal(block.goaway()?.code, H2_ERROR.ENHANCE_YOUR_CALM, 'unfinished header block');
+
+    const silent = await RawPeer.open(srv.port);
+    silent.send(PREFACE);
+    await silent.until((x) => x.goaway(), 3000);
+    assert.equal(silent.goaway()?.code, H2_ERROR.ENHANCE_YOUR_CALM, 'no SETTINGS');
+
+    // A peer that advertises a zero window and never opens it.
+    const stalled = await RawPeer.open(srv.port);
+    stalled.send(PREFACE, frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0]])), frame(FRAME.HEADERS, 5, 1, encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', '/x?size=5000']])));
+    await stalled.until((x) => x.reset(1) !== undefined, 3000);
+    assert.equal(stalled.reset(1), H2_ERROR.CANCEL, 'stalled answer reset');
+    const stalledConn = srv.conns[3];
+    assert.equal(stalledConn.pendingOutputBytes, 0);
+
+    // body's connection has no streams left: it is shut down as idle.
+    await body.until((x) => x.goaway(), 3000);
+    assert.equal(body.goaway()?.code, H2_ERROR.NO_ERROR, 'idle connection');
+    for (const p of [body, block, silent, stalled]) p.close();
+  } finally {
+    requestBudget.setSweepInterval(1000);
+    await srv.close();
+  }
+});
+
+test('answers stalled on a zero window are bounded per connection', async () => {
+  const srv = await serve({ ...DEFAULT_LIMITS, maxPendingOutput: 10_000 });
+  try {
+    const p = await RawPeer.open(srv.port);
+    const send = [PREFACE, frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0]]))];
+    for (let id = 1; id <= 9; id += 2) send.push(frame(FRAME.HEADERS, 5, id, encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', '/x?size=3000']])));
+    p.send(...send);
+    await p.until((x) => x.goaway(), 3000);
+    assert.equal(p.goaway()?.code, H2_ERROR.ENHANCE_YOUR_CALM);
+    p.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('SETTINGS with more than maxSettingsEntries entries gets GOAWAY ENHANCE_YOUR_CALM', async () => {
+  const srv = await serve();
+  try {
+    const ok = Array.from({ length: 32 }, () => [SETTING_INITIAL_WINDOW_SIZE, 1000] as [number, number]);
+    assert.equal(goaway(await exchange(srv.port, [PREFACE, frame(FRAME.SETTINGS, 0, 0, settings(ok))], 200)), undefined, '32 entries are fine');
+    const many = Array.from({ length: 2000 }, (_, i) => [SETTING_INITIAL_WINDOW_SIZE, i] as [number, number]);
+    assert.equal(goaway(await exchange(srv.port, [PREFACE, SETTINGS, frame(FRAME.SETTINGS, 0, 0, settings(many))]))?.code, H2_ERROR.ENHANCE_YOUR_CALM);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('SETTINGS and PING floods get GOAWAY ENHANCE_YOUR_CALM', async () => {
+  const srv = await serve();
+  try {
+    const settingsFlood = Buffer.concat(Array.from({ length: 150 }, () => SETTINGS));
+    assert.equal(goaway(await exchange(srv.port, [PREFACE, settingsFlood]))?.code, H2_ERROR.ENHANCE_YOUR_CALM, 'SETTINGS flood');
+    const pingFlood = Buffer.concat(Array.from({ length: 1100 }, () => frame(FRAME.PING, 0, 0, Buffer.alloc(8))));
+    assert.equal(goaway(await exchange(srv.port, [PREFACE, SETTINGS, pingFlood]))?.code, H2_ERROR.ENHANCE_YOUR_CALM, 'PING flood');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('INITIAL_WINDOW_SIZE: one SETTINGS frame with several entries applies the last one to every open stream', async () => {
+  const srv = await serve();
+  try {
+    const p = await RawPeer.open(srv.port);
+    const ask = (id: number) => frame(FRAME.HEADERS, 5, id, encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', '/x?size=200']]));
+    p.send(PREFACE, frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0]])), ask(1), ask(3));
+    await p.until((x) => x.frames.filter((f) => f.type === FRAME.HEADERS).length >= 2, 3000);
+    await new Promise((r) => setTimeout(r, 50));
+    const dataOf = (id: number) => p.frames.filter((f) => f.type === FRAME.DATA && f.id === id).reduce((n, f) => n + f.payload.length, 0);
+    assert.equal(dataOf(1) + dataOf(3), 0, 'no window, no DATA');
+    // Window 0 -> 70000 -> 10 -> 30: each stream may send 30 octets.
+    p.send(frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 70_000], [SETTING_INITIAL_WINDOW_SIZE, 10], [SETTING_INITIAL_WINDOW_SIZE, 30]])));
+    await p.until(() => dataOf(1) + dataOf(3) >= 60, 3000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual([dataOf(1), dataOf(3)], [30, 30]);
+    // Back to 0 then 200: each stream has 200 - 30 left; the answers complete.
+    p.send(frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0], [SETTING_INITIAL_WINDOW_SIZE, 200]])));
+    await p.until(() => dataOf(1) + dataOf(3) >= 400, 3000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual([dataOf(1), dataOf(3)], [200, 200]);
+    assert.equal(srv.conns[0].pendingOutputBytes, 0);
+    assert.equal(p.goaway(), undefined);
+    p.close();
   } finally {
     await srv.close();
   }

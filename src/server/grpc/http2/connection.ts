@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { requestBudget, type BudgetMember } from './budget.js';
 import { HpackDecoder, HpackError, encodeHeaders, type HeaderList } from './hpack.js';
 
 /**
@@ -9,8 +10,12 @@ import { HpackDecoder, HpackError, encodeHeaders, type HeaderList } from './hpac
  * implements: the preface and SETTINGS exchange, HPACK with a dynamic table, CONTINUATION,
  * padding, flow control both ways (answers wait for WINDOW_UPDATE), PING, RST_STREAM,
  * GOAWAY both ways with graceful shutdown, MAX_CONCURRENT_STREAMS, and the RFC's connection and
- * stream errors. Limits against abuse: header list size, request body size, total buffered
- * request bytes per connection, bytes queued for a peer that does not read, reset floods.
+ * stream errors. Limits against abuse (security issue #21): header list size, header block
+ * fragments and bytes (CONTINUATION floods), request body size, buffered request bytes per
+ * connection and for the whole process (budget.ts, which sheds the oldest unauthenticated
+ * requests), answer bytes waiting for a window the peer never opens, bytes queued for a peer that
+ * does not read, floods of resets, SETTINGS and PINGs, and deadlines for the handshake, a header
+ * block, a request, a flow-control stall and an idle connection.
  */
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -46,23 +51,57 @@ export interface ConnectionLimits {
   maxConcurrentStreams: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE we announce and enforce (431-like refusal per stream). */
   maxHeaderListSize: number;
+  /** HEADERS plus CONTINUATION frames one header block may take, empty ones included (else GOAWAY ENHANCE_YOUR_CALM). */
+  maxHeaderFragments: number;
   /** Largest request body a stream may send; beyond it the stream gets onTooLarge. */
   maxBodyBytes: number;
-  /** Request bytes buffered across all streams of the connection before it is cut (ENHANCE_YOUR_CALM). */
+  /**
+   * Request bytes (header blocks being assembled, decoded headers, bodies) held for the
+   * connection's streams before it is cut (ENHANCE_YOUR_CALM). The process-wide budget is budget.ts.
+   */
   maxBufferedBytes: number;
   /** Bytes queued for a peer that does not read before the connection is cut. */
   maxQueuedOutput: number;
+  /** Answer bytes waiting for flow-control window before the connection is cut (ENHANCE_YOUR_CALM). */
+  maxPendingOutput: number;
   /** RST_STREAMs from the peer per second tolerated before GOAWAY ENHANCE_YOUR_CALM. */
   maxResetsPerSecond: number;
+  /** Entries one SETTINGS frame may carry (else GOAWAY ENHANCE_YOUR_CALM). */
+  maxSettingsEntries: number;
+  /** SETTINGS frames (not ACKs) per second tolerated before GOAWAY ENHANCE_YOUR_CALM. */
+  maxSettingsPerSecond: number;
+  /** PINGs (not ACKs) per second tolerated before GOAWAY ENHANCE_YOUR_CALM. */
+  maxPingsPerSecond: number;
+  /** Time from accept to the client's preface and SETTINGS before the connection is cut. */
+  handshakeTimeoutMs: number;
+  /** Time a header block may stay unfinished (waiting for CONTINUATION) before the connection is cut. */
+  headerBlockTimeoutMs: number;
+  /** Time a request (headers and body) may take to arrive before its stream is reset (CANCEL). */
+  requestTimeoutMs: number;
+  /** Time an answer may wait for flow-control window before its stream is reset (CANCEL). */
+  flowControlTimeoutMs: number;
+  /** Time a connection may stay without streams before it is shut down gracefully. */
+  idleTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: ConnectionLimits = {
   maxConcurrentStreams: 1000,
-  maxHeaderListSize: 64 * 1024,
+  // A CA request's headers are a few hundred bytes plus a token of one or two KB.
+  maxHeaderListSize: 16 * 1024,
+  maxHeaderFragments: 64,
   maxBodyBytes: 4 * 1024 * 1024 + 5,
-  maxBufferedBytes: 64 * 1024 * 1024,
+  maxBufferedBytes: 16 * 1024 * 1024,
   maxQueuedOutput: 16 * 1024 * 1024,
+  maxPendingOutput: 8 * 1024 * 1024,
   maxResetsPerSecond: 1000,
+  maxSettingsEntries: 32,
+  maxSettingsPerSecond: 100,
+  maxPingsPerSecond: 1000,
+  handshakeTimeoutMs: 5_000,
+  headerBlockTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  flowControlTimeoutMs: 30_000,
+  idleTimeoutMs: 5 * 60_000,
 };
 
 /** A request stream handed to the application once its headers (and body, at END_STREAM) are in. */
@@ -102,6 +141,26 @@ interface Stream extends H2Request {
   /** DATA (and the trailers after it) waiting for flow-control window. */
   pending: Buffer | undefined;
   pendingTrailers: Buffer | undefined;
+  /** Arrival order across the process (budget.ts sheds the oldest first). */
+  seq: number;
+  /** When the stream opened, on the budget's coarse clock. */
+  born: number;
+  /** Request bytes charged to the connection and the process budget for this stream. */
+  charged: number;
+  /** Answer bytes counted in the connection's pendingOut. */
+  accounted: number;
+  /** When the answer started waiting for window. */
+  blockedAt: number;
+}
+
+interface HeaderBlock {
+  id: number;
+  flags: number;
+  parts: Buffer[];
+  size: number;
+  fragments: number;
+  seq: number;
+  born: number;
 }
 
 class ConnectionError extends Error {
@@ -136,7 +195,7 @@ function u32(v: number): Buffer {
   return b;
 }
 
-export class H2Connection {
+export class H2Connection implements BudgetMember {
   private readonly decoder: HpackDecoder;
   private readonly streams = new Map<number, Stream>();
   private buf: Buffer = Buffer.alloc(0);
@@ -144,7 +203,9 @@ export class H2Connection {
   private settingsSeen = false;
   private lastStreamId = 0;
   /** Stream id and frames of a header block still waiting for CONTINUATION. */
-  private headerBlock: { id: number; flags: number; parts: Buffer[]; size: number } | undefined;
+  private headerBlock: HeaderBlock | undefined;
+  /** Bytes of headerBlock charged to the budgets. */
+  private headerBlockCharged = 0;
   private connSendWindow = DEFAULT_WINDOW;
   private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxFrame = MAX_FRAME;
@@ -161,7 +222,23 @@ export class H2Connection {
   private closed = false;
   private resets = 0;
   private resetWindowStart = 0;
-  /** The peer's verified certificate, read by the application once per connection (null: none). */
+  private settingsCount = 0;
+  private settingsWindowStart = 0;
+  private pings = 0;
+  private pingWindowStart = 0;
+  /** Answer bytes of blocked streams waiting for window. */
+  private pendingOut = 0;
+  private readonly bornAt: number;
+  /** Streams opened so far, and as seen by the last sweep (idle detection without a clock read per stream). */
+  private streamsOpened = 0;
+  private sweptStreamsOpened = 0;
+  private idleSince: number;
+  /** The candidate oldest() found for shedOldest(): a stream, or the header block. */
+  private shedTarget: Stream | HeaderBlock | undefined;
+  /**
+   * The peer's verified certificate, read by the application once per connection (null: none).
+   * Streams of a connection without one are shed first when the process budget runs out.
+   */
   peerCertDer: Buffer | null | undefined;
   readonly peer: string;
 
@@ -171,6 +248,8 @@ export class H2Connection {
     private readonly limits: ConnectionLimits = DEFAULT_LIMITS,
   ) {
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    requestBudget.join(this);
+    this.bornAt = this.idleSince = requestBudget.now;
     this.decoder = new HpackDecoder(4096);
     const settings = Buffer.allocUnsafe(18);
     settings.writeUInt16BE(SETTING.MAX_CONCURRENT_STREAMS, 0);
@@ -192,6 +271,95 @@ export class H2Connection {
   /** Streams open now (for graceful shutdown and tests). */
   get openStreams(): number {
     return this.streams.size;
+  }
+
+  /** Request bytes held for this connection (charged to the process budget too). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Answer bytes waiting for the peer's flow-control window. */
+  get pendingOutputBytes(): number {
+    return this.pendingOut;
+  }
+
+  // ---- budget and deadlines (budget.ts) -----------------------------------------------------
+
+  /** Charges n request bytes to the connection (cut past its limit) and to the process budget. */
+  private hold(s: Stream | undefined, n: number): void {
+    if (this.buffered + n > this.limits.maxBufferedBytes) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many request bytes buffered');
+    this.buffered += n;
+    if (s) s.charged += n;
+    else this.headerBlockCharged += n;
+    // May shed other connections' requests, or this one's (the caller checks).
+    requestBudget.charge(n);
+  }
+
+  private unhold(n: number): void {
+    this.buffered -= n;
+    requestBudget.release(n);
+  }
+
+  oldest(authenticated: boolean): number {
+    this.shedTarget = undefined;
+    if (this.dead || this.closed || (!authenticated && this.peerCertDer)) return Infinity;
+    for (const s of this.streams.values()) {
+      if (!s.remoteDone && s.charged > 0) {
+        this.shedTarget = s;
+        break;
+      }
+    }
+    const hb = this.headerBlock;
+    if (hb && this.headerBlockCharged > 0 && (!this.shedTarget || hb.seq < this.shedTarget.seq)) this.shedTarget = hb;
+    return this.shedTarget ? this.shedTarget.seq : Infinity;
+  }
+
+  shedOldest(): void {
+    const t = this.shedTarget;
+    this.shedTarget = undefined;
+    if (!t) return;
+    // A half-received header block cannot be dropped alone: the HPACK context would be lost.
+    if (t === this.headerBlock) return this.connectionError(new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'request memory budget exceeded'));
+    this.resetStream(t.id, H2_ERROR.REFUSED_STREAM);
+  }
+
+  sweep(now: number): void {
+    if (this.closed) return;
+    const l = this.limits;
+    if (!this.settingsSeen && !this.dead && now - this.bornAt > l.handshakeTimeoutMs) return this.timedOut('no connection preface and SETTINGS in time');
+    if (this.headerBlock && now - this.headerBlock.born > l.headerBlockTimeoutMs) return this.timedOut('header block not finished in time');
+    if (this.dead) return;
+    for (const s of this.streams.values()) {
+      // Deleting the current entry while iterating a Map is safe.
+      if (!s.remoteDone && now - s.born > l.requestTimeoutMs) this.resetStream(s.id, H2_ERROR.CANCEL);
+      else if (s.pending && now - s.blockedAt > l.flowControlTimeoutMs) this.resetStream(s.id, H2_ERROR.CANCEL);
+    }
+    if (this.streams.size > 0 || this.streamsOpened !== this.sweptStreamsOpened) {
+      this.sweptStreamsOpened = this.streamsOpened;
+      this.idleSince = now;
+    } else if (now - this.idleSince > l.idleTimeoutMs) {
+      this.shutdown();
+    }
+  }
+
+  private timedOut(why: string): void {
+    this.connectionError(new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, why));
+  }
+
+  /** Releases everything held for the streams and the header block (connection error or close). */
+  private dropAll(): void {
+    for (const s of this.streams.values()) {
+      s.closed = true;
+      if (s.charged) this.unhold(s.charged);
+      s.charged = 0;
+      s.chunks = undefined;
+    }
+    this.streams.clear();
+    if (this.headerBlockCharged) this.unhold(this.headerBlockCharged);
+    this.headerBlockCharged = 0;
+    this.headerBlock = undefined;
+    this.blocked = [];
+    this.pendingOut = 0;
   }
 
   // ---- output -------------------------------------------------------------------------------
@@ -240,7 +408,13 @@ export class H2Connection {
     if (body?.length) {
       s.pending = body;
       s.pendingTrailers = trailerBlock;
-      if (!this.drainStream(s)) this.blocked.push(s);
+      if (!this.drainStream(s)) {
+        this.blocked.push(s);
+        s.blockedAt = requestBudget.now;
+        this.settlePending(s);
+        // A peer that opens streams and never opens its window would pin every answer.
+        if (this.pendingOut > this.limits.maxPendingOutput) this.connectionError(new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'answers stalled on flow control'));
+      }
       return;
     }
     // No body: trailers right away.
@@ -297,9 +471,19 @@ export class H2Connection {
     const still: Stream[] = [];
     for (const s of this.blocked) {
       if (s.localDone || s.closed) continue;
-      if (!this.drainStream(s)) still.push(s);
+      if (!this.drainStream(s)) {
+        still.push(s);
+        this.settlePending(s);
+      }
     }
     this.blocked = still;
+  }
+
+  /** Brings pendingOut in step with what the stream still has to send. */
+  private settlePending(s: Stream): void {
+    const left = (s.pending?.length ?? 0) + (s.pendingTrailers?.length ?? 0);
+    this.pendingOut += left - s.accounted;
+    s.accounted = left;
   }
 
   /** Our side of the stream is done; it is forgotten once the peer's side is too. */
@@ -315,7 +499,12 @@ export class H2Connection {
 
   private forget(s: Stream): void {
     s.closed = true;
-    this.buffered -= s.bodyLen;
+    if (s.charged) this.unhold(s.charged);
+    s.charged = 0;
+    if (s.accounted) this.pendingOut -= s.accounted;
+    s.accounted = 0;
+    s.pending = undefined;
+    s.pendingTrailers = undefined;
     s.chunks = undefined;
     this.streams.delete(s.id);
     if (this.closing && this.streams.size === 0) this.queue(Buffer.alloc(0));
@@ -357,8 +546,7 @@ export class H2Connection {
     this.dead = true;
     this.sendGoaway(e.code, e.message);
     this.closing = true;
-    for (const s of this.streams.values()) s.closed = true;
-    this.streams.clear();
+    this.dropAll();
     this.flush();
     this.socket.end();
     // A peer that keeps the socket open after GOAWAY is cut shortly after.
@@ -368,9 +556,8 @@ export class H2Connection {
   private onSocketClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.streams.values()) s.closed = true;
-    this.streams.clear();
-    this.blocked = [];
+    this.dropAll();
+    requestBudget.leave(this);
     this.handlers.onClose?.(this);
   }
 
@@ -440,7 +627,9 @@ export class H2Connection {
       case FRAME.PING:
         if (id !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'PING on a stream');
         if (end - start !== 8) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'PING must carry 8 octets');
-        if (!(flags & ACK)) this.queue(frame(FRAME.PING, ACK, 0, buf.subarray(start, end)));
+        if (flags & ACK) return;
+        if (this.rateExceeded('ping', this.limits.maxPingsPerSecond)) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many PINGs');
+        this.queue(frame(FRAME.PING, ACK, 0, buf.subarray(start, end)));
         return;
       case FRAME.GOAWAY:
         if (id !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'GOAWAY on a stream');
@@ -471,24 +660,35 @@ export class H2Connection {
     }
     const part = buf.subarray(s, e);
     if (flags & END_HEADERS) return this.onHeaderBlock(id, flags, part);
-    this.headerBlock = { id, flags, parts: [Buffer.from(part)], size: part.length };
+    const hb: HeaderBlock = { id, flags, parts: [], size: part.length, fragments: 1, seq: requestBudget.nextSeq(), born: requestBudget.now };
+    this.headerBlock = hb;
+    this.hold(undefined, part.length);
+    if (this.headerBlock === hb) hb.parts.push(Buffer.from(part));
   }
 
   private onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     const hb = this.headerBlock;
     if (!hb || hb.id !== id) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'CONTINUATION without a header block');
     hb.size += end - start;
-    // A header block far beyond the list limit is an attack (CONTINUATION flood), not a request.
+    // A header block far beyond the list limit, or in many pieces (empty ones cost the parser as
+    // much), is an attack (CONTINUATION flood), not a request.
     if (hb.size > this.limits.maxHeaderListSize * 2 + 16_384) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'header block too large');
-    hb.parts.push(Buffer.from(buf.subarray(start, end)));
+    if (++hb.fragments > this.limits.maxHeaderFragments) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'header block in too many fragments');
+    if (end > start) {
+      this.hold(undefined, end - start);
+      if (this.headerBlock !== hb) return; // shed by the process budget
+      hb.parts.push(Buffer.from(buf.subarray(start, end)));
+    }
     if (!(flags & END_HEADERS)) return;
     this.headerBlock = undefined;
-    this.onHeaderBlock(id, hb.flags, Buffer.concat(hb.parts));
+    this.unhold(this.headerBlockCharged);
+    this.headerBlockCharged = 0;
+    this.onHeaderBlock(id, hb.flags, hb.parts.length === 1 ? hb.parts[0] : Buffer.concat(hb.parts));
   }
 
   private onHeaderBlock(id: number, flags: number, block: Buffer): void {
     // Decoded whatever happens to the stream: the dynamic table is the connection's.
-    const { headers, tooLarge } = this.decoder.decode(block, 0, block.length, this.limits.maxHeaderListSize);
+    const { headers, tooLarge, size } = this.decoder.decode(block, 0, block.length, this.limits.maxHeaderListSize);
     const existing = this.streams.get(id);
     if (existing) {
       // Trailers from the client: they must end the stream.
@@ -517,14 +717,23 @@ export class H2Connection {
       unacked: 0,
       pending: undefined,
       pendingTrailers: undefined,
+      seq: requestBudget.nextSeq(),
+      born: requestBudget.now,
+      charged: 0,
+      accounted: 0,
+      blockedAt: 0,
     };
     this.streams.set(id, s);
+    this.streamsOpened++;
     if (tooLarge) {
       s.tooLarge = true;
       this.handlers.onHeadersTooLarge(this, s);
       if (!s.localDone) this.resetStream(id, H2_ERROR.REFUSED_STREAM);
       return;
     }
+    // The decoded list is held until the stream is forgotten.
+    this.hold(s, size);
+    if (s.closed) return; // shed by the process budget
     if (s.remoteDone) this.complete(s);
   }
 
@@ -543,17 +752,18 @@ export class H2Connection {
     if (!s.tooLarge && n > 0) {
       if (s.bodyLen + n > this.limits.maxBodyBytes) {
         s.tooLarge = true;
-        this.buffered -= s.bodyLen;
+        this.unhold(s.bodyLen);
+        s.charged -= s.bodyLen;
         s.bodyLen = 0;
         s.chunks = undefined;
         this.handlers.onTooLarge(this, s);
         if (!s.localDone) this.resetStream(id, H2_ERROR.CANCEL);
         return this.queueWindowFlush();
       }
+      this.hold(s, n);
+      if (s.closed) return this.queueWindowFlush(); // shed by the process budget
       (s.chunks ??= []).push(Buffer.from(buf.subarray(s0, e0)));
       s.bodyLen += n;
-      this.buffered += n;
-      if (this.buffered > this.limits.maxBufferedBytes) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many request bytes buffered');
       s.unacked += end - start;
       // Give the stream its window back in large steps (bodies larger than the initial window).
       if (s.unacked >= 1 << 19 && !(flags & END_STREAM)) {
@@ -606,18 +816,18 @@ export class H2Connection {
       return;
     }
     if ((end - start) % 6 !== 0) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'SETTINGS payload is not a multiple of 6');
+    // Each entry may cost a walk over the streams (CVE-2020-11080): bound entries and frames.
+    if ((end - start) / 6 > this.limits.maxSettingsEntries) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many SETTINGS entries');
+    if (this.rateExceeded('settings', this.limits.maxSettingsPerSecond)) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many SETTINGS frames');
+    let initialWindow = -1;
     for (let p = start; p < end; p += 6) {
       const key = buf.readUInt16BE(p);
       const v = buf.readUInt32BE(p + 2);
       if (key === SETTING.ENABLE_PUSH && v > 1) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'ENABLE_PUSH must be 0 or 1');
       if (key === SETTING.INITIAL_WINDOW_SIZE) {
         if (v > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'INITIAL_WINDOW_SIZE above 2^31-1');
-        const delta = v - this.peerInitialWindow;
-        this.peerInitialWindow = v;
-        for (const s of this.streams.values()) {
-          s.sendWindow += delta;
-          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'stream window above 2^31-1');
-        }
+        // Entries are processed in order (RFC 9113 6.5.3): the last one is the one in force.
+        initialWindow = v;
       }
       if (key === SETTING.MAX_FRAME_SIZE) {
         if (v < 16_384 || v > 16_777_215) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `MAX_FRAME_SIZE ${v} out of range`);
@@ -626,8 +836,33 @@ export class H2Connection {
       }
       // HEADER_TABLE_SIZE: our encoder never indexes. MAX_CONCURRENT_STREAMS: we never push.
     }
+    if (initialWindow >= 0 && initialWindow !== this.peerInitialWindow) {
+      const delta = initialWindow - this.peerInitialWindow;
+      this.peerInitialWindow = initialWindow;
+      for (const s of this.streams.values()) {
+        s.sendWindow += delta;
+        if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'stream window above 2^31-1');
+      }
+    }
     this.queue(frame(FRAME.SETTINGS, ACK, 0));
     this.drainBlocked();
+  }
+
+  /** Counts a control frame in its one-second window; true past the limit. */
+  private rateExceeded(kind: 'settings' | 'ping', max: number): boolean {
+    const now = Date.now();
+    if (kind === 'settings') {
+      if (now - this.settingsWindowStart >= 1000) {
+        this.settingsWindowStart = now;
+        this.settingsCount = 0;
+      }
+      return ++this.settingsCount > max;
+    }
+    if (now - this.pingWindowStart >= 1000) {
+      this.pingWindowStart = now;
+      this.pings = 0;
+    }
+    return ++this.pings > max;
   }
 
   private onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {

@@ -203,9 +203,10 @@ export class HpackDecoder {
   /**
    * Decodes one complete header block. maxListSize bounds the decoded list (RFC 9113 SETTINGS_
    * MAX_HEADER_LIST_SIZE accounting: name + value + 32 per field); beyond it the block is still
-   * decoded to the end (keeping the table in step) and `tooLarge` is set.
+   * decoded to the end (keeping the table in step) and `tooLarge` is set. `size` is the list's
+   * size by that accounting.
    */
-  decode(buf: Buffer, start: number, end: number, maxListSize = Infinity): { headers: HeaderList; tooLarge: boolean } {
+  decode(buf: Buffer, start: number, end: number, maxListSize = Infinity): { headers: HeaderList; tooLarge: boolean; size: number } {
     const headers: HeaderList = [];
     let listSize = 0;
     let p = start;
@@ -273,7 +274,7 @@ export class HpackDecoder {
         fieldsSeen = true;
       }
     }
-    return { headers, tooLarge: listSize > maxListSize };
+    return { headers, tooLarge: listSize > maxListSize, size: listSize };
   }
 
   private insert(name: string, value: string): void {
