@@ -55,19 +55,29 @@ export function caDocument(v: CaView, now: Date): object {
   };
 }
 
+/** One query parameter; given twice it is refused, since which of the values would count is a guess. */
+function single(q: URLSearchParams, name: string): string | null {
+  const all = q.getAll(name);
+  if (all.length > 1) throw invalid('repeated_parameter', `${name} may be given once, got ${all.length} values`);
+  return all[0] ?? null;
+}
+
 /** GET /v1/certificates?identity=&limit=&outcome=&reason=: the issuance audit, newest first. */
 export async function auditDocument(store: Store, q: URLSearchParams): Promise<object> {
-  const limitText = q.get('limit');
+  const limitText = single(q, 'limit');
   let limit = 100;
   if (limitText !== null) {
-    if (!/^\d+$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 1000) throw invalid('bad_limit', `limit must be an integer from 1 to 1000, got "${limitText}"`);
+    // Digits only, and at most four of them, before any conversion: "1e3", "-1", "0x10" and 10^400 are all refused.
+    if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 1000) throw invalid('bad_limit', `limit must be an integer from 1 to 1000, got "${limitText.slice(0, 40)}"`);
     limit = Number(limitText);
   }
-  const outcome = q.get('outcome');
-  if (outcome !== null && outcome !== 'issued' && outcome !== 'refused') throw invalid('bad_outcome', `outcome must be "issued" or "refused", got "${outcome}"`);
+  const outcome = single(q, 'outcome');
+  if (outcome !== null && outcome !== 'issued' && outcome !== 'refused') throw invalid('bad_outcome', `outcome must be "issued" or "refused", got "${outcome.slice(0, 40)}"`);
+  const identity = single(q, 'identity');
+  const reason = single(q, 'reason');
   // Rows are written in batches: flush first so that a request just answered is visible here.
   await store.flush();
-  const rows = await store.queryAudit({ identity: q.get('identity') || undefined, outcome: (outcome as Outcome | null) ?? undefined, reason: q.get('reason') || undefined, limit });
+  const rows = await store.queryAudit({ identity: identity || undefined, outcome: (outcome as Outcome | null) ?? undefined, reason: reason || undefined, limit });
   return { certificates: rows.map(auditJson) };
 }
 

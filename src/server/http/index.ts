@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { httpStatusOf, toMeshcaError } from '../../errors.js';
 import { MeshcaError } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import { auditDocument, caDocument, type CaView } from './api.js';
 import { dashboardRoutes, type DashboardDeps } from './dashboard/index.js';
+import { createLimitedServer, HTTP_LIMITS, type HttpLimits } from './limits.js';
 
 /** Where /metrics comes from: one registry, or the aggregate of the worker processes. */
 export interface MetricsSource {
@@ -22,6 +23,7 @@ export interface HttpDeps extends CaView {
   log?: { error(obj: object, msg: string): void };
   /** The operator dashboard at / and GET /v1/dashboard (issue 8; dashboard/). */
   dashboard?: DashboardDeps;
+  limits?: HttpLimits;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
@@ -51,22 +53,71 @@ export function createHttpServer(d: HttpDeps): Server {
     '/v1/certificates': async (_q, url, res) => send(res, 200, await auditDocument(d.store, url.searchParams)),
     ...(d.dashboard ? dashboardRoutes(d.dashboard) : {}),
   };
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = routes[url.pathname];
-    void (async () => {
+  const limits = d.limits ?? HTTP_LIMITS;
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let path = '';
+    try {
+      const target = req.url ?? '';
+      const refused = targetProblem(target, limits.maxUrlBytes);
+      if (refused) return send(res, refused.status, { error: refused.error, message: refused.message });
+      let url: URL;
       try {
-        if (!route) throw new MeshcaError('not_found', 'no_route', `no such endpoint ${url.pathname}`);
-        if (req.method !== 'GET' && req.method !== 'HEAD') {
-          res.setHeader('allow', 'GET, HEAD');
-          return send(res, 405, { error: 'method_not_allowed', message: `${req.method} is not allowed; this API is read-only` });
-        }
-        await route(req, url, res);
-      } catch (e) {
-        const err = toMeshcaError(e);
-        if (err.code === 'internal') d.log?.error({ err, path: url.pathname }, 'http request failed');
-        send(res, httpStatusOf(err), { error: err.reason, message: err.message });
+        // Prefixed rather than resolved against a base, so that "//x" stays a path, not a host.
+        url = new URL(`http://localhost${target}`);
+      } catch {
+        return send(res, 400, { error: 'bad_url', message: 'the request target is not a valid URL path' });
       }
-    })();
-  });
+      path = url.pathname;
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('allow', 'GET, HEAD');
+        if (hasBody(req)) res.setHeader('connection', 'close');
+        return send(res, 405, { error: 'method_not_allowed', message: `${req.method} is not allowed; this API is read-only` });
+      }
+      if (hasBody(req)) {
+        // Closing instead of reading: the body is never buffered, and the connection ends with it.
+        res.setHeader('connection', 'close');
+        return send(res, 413, { error: 'body_not_allowed', message: 'this API is read-only; requests must not have a body' });
+      }
+      const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+      if (!route) throw new MeshcaError('not_found', 'no_route', `no such endpoint ${path}`);
+      await route(req, url, res);
+    } catch (e) {
+      const err = toMeshcaError(e);
+      if (err.code === 'internal') d.log?.error({ err, path }, 'http request failed');
+      send(res, httpStatusOf(err), { error: err.reason, message: err.message });
+    }
+  };
+  return createLimitedServer((req, res) => {
+    // The last line of defence: nothing a request does may throw out of the listener and end the process.
+    handle(req, res).catch((e: unknown) => {
+      d.log?.error({ err: e, path: req.url?.slice(0, 200) }, 'http request failed after the response began');
+      if (!res.headersSent) send(res, 500, { error: 'internal', message: 'internal error' });
+      else res.destroy();
+    });
+  }, limits);
+}
+
+/** A body announced by Content-Length (other than 0) or by Transfer-Encoding. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
+const ENCODED_DOT_OR_SLASH = /%(2e|2f|5c)/i;
+
+/**
+ * Refuses request targets that are not a plain origin-form path: absolute-form ("http://x/"),
+ * asterisk-form ("*"), over-long targets, and paths that a normaliser would rewrite (dot segments,
+ * encoded dots or slashes, backslashes), so that no path reaches a route by a detour.
+ */
+export function targetProblem(target: string, maxUrlBytes: number): { status: number; error: string; message: string } | undefined {
+  if (Buffer.byteLength(target) > maxUrlBytes) return { status: 414, error: 'uri_too_long', message: `the request target exceeds ${maxUrlBytes} bytes` };
+  if (!target.startsWith('/')) return { status: 400, error: 'bad_request_target', message: 'the request target must be a path starting with "/"' };
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  if (DOT_SEGMENT.test(path) || ENCODED_DOT_OR_SLASH.test(path) || path.includes('\\')) {
+    return { status: 400, error: 'bad_path', message: 'the path must not contain dot segments, encoded dots or slashes, or backslashes' };
+  }
+  return undefined;
 }

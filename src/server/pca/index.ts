@@ -1,7 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CaState } from '../../ca/state.js';
 import { MeshcaError, invalid } from '../../pki/errors.js';
+import { createLimitedServer } from '../http/limits.js';
 import type { PcaCa } from './cas.js';
 import { pcaRequestListener, type PcaCallRecord } from './http.js';
 import { PcaService, type UsageMode } from './service.js';
@@ -91,8 +92,7 @@ export async function startPcaApi(o: PcaApiOptions): Promise<PcaApiHandle> {
     warn: o.warn,
   });
   const secrets = new Map(keys.map((k) => [k.id, k.secret]));
-  const server: Server = createServer(pcaRequestListener({ service, secrets, now: o.now, onCall: o.onCall }));
-  server.keepAliveTimeout = 5000;
+  const server: Server = createLimitedServer(pcaRequestListener({ service, secrets, now: o.now, onCall: o.onCall }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new MeshcaError('unavailable', 'listen_failed', `cannot listen on ${o.addr}: ${(e as Error).message}`, { cause: e })));
     server.listen(port, host, () => resolve());

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { SIGV4_MAX_SKEW_MS } from '../http/limits.js';
 import { PcaError } from './errors.js';
-import { canonicalRequest, signingKey, verifySigV4, type SigV4Request } from './sigv4.js';
+import { jsonNestsDeeperThan } from './http.js';
+import { canonicalRequest, signingKey, verifySigV4, type SigV4Options, type SigV4Request } from './sigv4.js';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
 const secrets = new Map([['AKIDEXAMPLE', SECRET]]);
@@ -51,7 +53,7 @@ function signed(body: string, o: { secret?: string; region?: string; date?: Date
 
 const pcaOpts = () => ({ service: 'acm-pca', region: 'us-east-1', now: new Date(), secrets });
 
-function rejects(req: SigV4Request, type: string, o = pcaOpts()): PcaError {
+function rejects(req: SigV4Request, type: string, o: SigV4Options = pcaOpts()): PcaError {
   let caught: unknown;
   try {
     verifySigV4(req, o);
@@ -105,5 +107,33 @@ describe('SigV4 verification', () => {
     const broken = signed('{}');
     broken.rawHeaders[broken.rawHeaders.length - 1] = 'AWS4-HMAC-SHA256 SignedHeaders=host';
     rejects(broken, 'IncompleteSignatureException');
+  });
+
+  it('allows five minutes of clock skew either way and refuses beyond', () => {
+    for (const ms of [SIGV4_MAX_SKEW_MS - 5000, -(SIGV4_MAX_SKEW_MS - 5000)]) assert.equal(verifySigV4(signed('{}', { date: new Date(Date.now() + ms) }), pcaOpts()), 'AKIDEXAMPLE');
+    for (const ms of [SIGV4_MAX_SKEW_MS + 5000, -(SIGV4_MAX_SKEW_MS + 5000)]) rejects(signed('{}', { date: new Date(Date.now() + ms) }), 'InvalidSignatureException');
+  });
+
+  it('refuses a second copy of a header that decides what the request means', () => {
+    for (const name of ['authorization', 'host', 'x-amz-date', 'x-amz-target', 'content-type']) {
+      const req = signed('{}');
+      const i = req.rawHeaders.findIndex((h) => h.toLowerCase() === name);
+      req.rawHeaders.push(name.toUpperCase(), req.rawHeaders[i + 1]);
+      assert.match(rejects(req, 'IncompleteSignatureException').message, /only once/, name);
+    }
+  });
+
+  it('requires the headers named in mustSign to be signed', () => {
+    assert.equal(verifySigV4(signed('{}'), { ...pcaOpts(), mustSign: ['x-amz-target'] }), 'AKIDEXAMPLE');
+    assert.match(rejects(signed('{}'), 'InvalidSignatureException', { ...pcaOpts(), mustSign: ['x-amz-security-token'] }).message, /must be a signed header/);
+  });
+});
+
+describe('JSON nesting depth', () => {
+  it('counts brackets outside strings only', () => {
+    assert.equal(jsonNestsDeeperThan('{"a":[[1]]}', 3), false);
+    assert.equal(jsonNestsDeeperThan('{"a":[[[1]]]}', 3), true);
+    assert.equal(jsonNestsDeeperThan(`{"a":"${'['.repeat(100)}\\\"{{"}`, 1), false);
+    assert.equal(jsonNestsDeeperThan('['.repeat(1_000_000), 16), true);
   });
 });

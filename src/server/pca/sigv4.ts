@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { SIGV4_MAX_SKEW_MS } from '../http/limits.js';
 import { PcaError } from './errors.js';
 
 /**
@@ -21,8 +22,10 @@ export interface SigV4Options {
   now: Date;
   /** Access key id -> secret access key. */
   secrets: ReadonlyMap<string, string>;
-  /** Accepted clock difference; AWS allows 15 minutes. */
+  /** Accepted clock difference (default SIGV4_MAX_SKEW_MS); it also bounds how late a captured request can be replayed. */
   maxSkewMs?: number;
+  /** Headers that must be signed besides host and x-amz-date (the PCA API adds x-amz-target). */
+  mustSign?: string[];
 }
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -143,9 +146,25 @@ export function canonicalRequest(req: SigV4Request, signedHeaders: string[]): st
   return [req.method.toUpperCase(), canonicalUri(path), canonicalQuery(query), lines, signedHeaders.join(';'), sha256Hex(req.body)].join('\n');
 }
 
-/** Verifies the request's SigV4 signature; returns the access key id, or throws in the AWS error shape. */
-export function verifySigV4(req: SigV4Request, o: SigV4Options): string {
+/** Headers whose second copy would make the request mean two things; refused rather than joined. */
+const SINGLE = ['authorization', 'host', 'x-amz-date', 'x-amz-target', 'x-amz-content-sha256', 'content-type', 'x-amz-security-token'];
+
+export interface CheckedHeaders {
+  auth: ParsedAuthorization;
+  secret: string;
+  amzDate: string;
+}
+
+/**
+ * Everything that can be checked before the body is read: the Authorization header, the access
+ * key, the credential scope, the clock and which headers are signed. Lets the transport refuse a
+ * request it would refuse anyway without buffering its body first.
+ */
+export function checkSigV4Headers(req: Omit<SigV4Request, 'body'>, o: SigV4Options): CheckedHeaders {
   const headers = headerValues(req.rawHeaders);
+  for (const name of SINGLE) {
+    if ((headers.get(name)?.length ?? 0) > 1) throw incomplete(`The ${name} header may appear only once.`);
+  }
   const authorization = headers.get('authorization')?.[0];
   if (!authorization) {
     if (/[?&]X-Amz-Algorithm=/.test(req.url)) throw incomplete('Presigned (query-string) requests are not supported; sign the Authorization header');
@@ -166,17 +185,37 @@ export function verifySigV4(req: SigV4Request, o: SigV4Options): string {
   if (!amzDate.startsWith(auth.date)) {
     throw new PcaError('InvalidSignatureException', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.date}' != '${amzDate.slice(0, 8)}'`);
   }
-  const skew = o.maxSkewMs ?? 15 * 60_000;
-  if (Math.abs(o.now.getTime() - when.getTime()) > skew) {
-    throw new PcaError('InvalidSignatureException', `Signature expired: ${amzDate} is now outside the allowed clock skew of ${Math.round(skew / 60_000)} minutes (server time ${o.now.toISOString()})`);
+  const skew = o.maxSkewMs ?? SIGV4_MAX_SKEW_MS;
+  const late = o.now.getTime() - when.getTime();
+  if (Math.abs(late) > skew) {
+    const which = late > 0 ? 'earlier' : 'later';
+    throw new PcaError('InvalidSignatureException', `Signature expired: ${amzDate} is now ${which} than the allowed clock skew of ${Math.round(skew / 60_000)} minutes (server time ${o.now.toISOString()})`);
   }
-  if (!auth.signedHeaders.includes('host')) throw new PcaError('InvalidSignatureException', "'Host' must be a signed header.");
+  for (const h of ['host', 'x-amz-date', ...(o.mustSign ?? [])]) {
+    if (!auth.signedHeaders.includes(h)) throw new PcaError('InvalidSignatureException', `'${h}' must be a signed header.`);
+  }
+  for (const h of auth.signedHeaders) {
+    if (!headers.has(h)) throw new PcaError('InvalidSignatureException', `'${h}' is listed in SignedHeaders but is not in the request.`);
+  }
+  return { auth, secret, amzDate };
+}
+
+/** Verifies the request's SigV4 signature; returns the access key id, or throws in the AWS error shape. */
+export function verifySigV4(req: SigV4Request, o: SigV4Options): string {
+  const { auth, secret, amzDate } = checkSigV4Headers(req, o);
+  const bodyHash = sha256Hex(req.body);
+  const declaredHash = headerValues(req.rawHeaders).get('x-amz-content-sha256')?.[0];
+  if (declaredHash !== undefined && declaredHash !== 'UNSIGNED-PAYLOAD' && declaredHash.toLowerCase() !== bodyHash) {
+    throw new PcaError('InvalidSignatureException', 'The provided x-amz-content-sha256 header does not match what was computed.');
+  }
   const canonical = canonicalRequest(req, auth.signedHeaders);
   const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
   const stringToSign = [ALGORITHM, amzDate, scope, sha256Hex(canonical)].join('\n');
   const expected = hmac(signingKey(secret, auth.date, auth.region, auth.service), stringToSign);
-  const given = /^[0-9a-f]{64}$/.test(auth.signature) ? Buffer.from(auth.signature, 'hex') : Buffer.alloc(0);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  // Both sides are 32 bytes before comparing, so timingSafeEqual runs and its time says nothing about the signature.
+  const given = /^[0-9a-f]{64}$/.test(auth.signature) ? Buffer.from(auth.signature, 'hex') : Buffer.alloc(expected.length);
+  const same = timingSafeEqual(given, expected);
+  if (!same || !/^[0-9a-f]{64}$/.test(auth.signature)) {
     throw new PcaError(
       'InvalidSignatureException',
       'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
