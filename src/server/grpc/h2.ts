@@ -60,7 +60,7 @@ export function connectionLimits(maxMessageBytes: number, overrides: Partial<Con
 }
 
 /**
- * node:http2's own limits for the 'node' engine, matching the frames engine's (security issue #21).
+ * node:http2's own limits for the 'node' engine, matching the frames engine's.
  * maxSessionMemory is in megabytes.
  */
 export function nodeH2ServerOptions(limits: ConnectionLimits = DEFAULT_LIMITS) {

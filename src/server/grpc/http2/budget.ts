@@ -1,5 +1,5 @@
 /**
- * The process-wide budget of buffered request bytes (security issue #21): header blocks being
+ * The process-wide budget of buffered request bytes: header blocks being
  * assembled, decoded headers and bodies of requests held by the HTTP/2 engines. Per-connection
  * limits alone let a few connections hold far more memory than the process has, so every
  * connection of both h2.ts engines charges this one accountant. Past the budget it sheds the

@@ -297,7 +297,7 @@ test('graceful shutdown: GOAWAY names the last stream, the open stream is still 
   }
 });
 
-// ---- security issue #21: floods, the process budget, deadlines --------------------------------
+// ---- floods, the process budget, deadlines --------------------------------
 
 const SETTING_INITIAL_WINDOW_SIZE = 4;
 

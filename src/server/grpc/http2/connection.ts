@@ -10,7 +10,7 @@ import { HpackDecoder, HpackError, encodeHeaders, type HeaderList } from './hpac
  * implements: the preface and SETTINGS exchange, HPACK with a dynamic table, CONTINUATION,
  * padding, flow control both ways (answers wait for WINDOW_UPDATE), PING, RST_STREAM,
  * GOAWAY both ways with graceful shutdown, MAX_CONCURRENT_STREAMS, and the RFC's connection and
- * stream errors. Limits against abuse (security issue #21): header list size, header block
+ * stream errors. Limits against abuse: header list size, header block
  * fragments and bytes (CONTINUATION floods), request body size, buffered request bytes per
  * connection and for the whole process (budget.ts, which sheds the oldest unauthenticated
  * requests), answer bytes waiting for a window the peer never opens, bytes queued for a peer that
