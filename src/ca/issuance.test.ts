@@ -12,7 +12,7 @@ import { RequestType, ResponseType } from '../proto/istio-ca.js';
 import { Authority, type SignResult } from './authority.js';
 import { IssuanceService } from './issuance.js';
 import { RateLimiter } from './rate-limit.js';
-import type { WorkloadSigner } from './workload-signer.js';
+import { RemoteWorkloadSigner, type WorkloadSigner } from './workload-signer.js';
 
 const ID = 'spiffe://cluster.local/ns/shop/sa/cart';
 const CALLER: AuthResult = { identities: [ID], caller: ID, method: 'local-token' };
@@ -153,4 +153,33 @@ test('the HTTP/2 handler answers a cached caller with the encoded response in th
   assert.ok(later instanceof Promise);
   assert.ok(Buffer.isBuffer(await later));
   await assert.rejects(Promise.resolve(call('nope')) as Promise<unknown>, (e: { reason?: string }) => e.reason === 'bad_token');
+});
+
+test('RA mode: a CSR asking for CA powers is refused invalid_argument ca_not_allowed, audited, never sent upstream', async () => {
+  let calls = 0;
+  const upstream = {
+    source: 'test',
+    signWorkload: async () => {
+      calls++;
+      throw new Error('must not be called');
+    },
+  };
+  const a = authority();
+  const remote = new RemoteWorkloadSigner(a, upstream, () => a.roots);
+  const { svc, rows } = service({ workloadSigner: remote });
+  const caCsr = createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { uris: [ID] }, isCA: true }).pem;
+  await assert.rejects(
+    Promise.resolve(svc.issue({ credentials: { token: 'cached' }, csr: caCsr, ttlSeconds: 600 })),
+    (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'ca_not_allowed',
+  );
+  assert.equal(calls, 0);
+  assert.deepEqual(rows.map((x) => [x.outcome, x.reason, x.caller]), [['refused', 'ca_not_allowed', ID]]);
+});
+
+test('local signing: a CSR asking for CA powers is refused invalid_argument ca_not_allowed and audited', async () => {
+  const { svc, rows } = service();
+  const caCsr = createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { uris: [ID] }, isCA: true }).pem;
+  const r = svc.issue({ credentials: { token: 'cached' }, csr: caCsr, ttlSeconds: 600 });
+  await assert.rejects(Promise.resolve(r), (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'ca_not_allowed');
+  assert.deepEqual(rows.map((x) => [x.outcome, x.reason, x.identity]), [['refused', 'ca_not_allowed', ID]]);
 });
