@@ -133,6 +133,8 @@ test('mTLS: a current leaf from our intermediate authenticates; others do not', 
   await rejects(auth.authenticate({ peerCertDer: leafFrom(ca(), id) }), 'untrusted_client_cert');
   await rejects(auth.authenticate({ peerCertDer: leafFrom(c, id, new Date(Date.now() - 7200_000), 60) }), 'expired_client_cert');
   await rejects(auth.authenticate({ peerCertDer: leafFrom(c, 'spiffe://other.td/ns/a/sa/b') }), 'bad_client_cert');
+  // A renewal must name a workload that could exist: Kubernetes names only.
+  await rejects(auth.authenticate({ peerCertDer: leafFrom(c, 'spiffe://cluster.local/ns/A_b/sa/b') }), 'bad_client_cert');
   await store.close();
 });
 

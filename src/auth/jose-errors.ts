@@ -17,7 +17,7 @@ export function tokenError(e: unknown, audiences: string[]): MeshcaError {
   }
   if (e instanceof errors.JWSSignatureVerificationFailed) return un('bad_token_signature', 'token signature does not verify');
   if (e instanceof errors.JWKSNoMatchingKey) return un('unknown_token_key', 'token is signed by a key the issuer does not publish');
-  if (e instanceof errors.JOSEAlgNotAllowed) return un('bad_token_alg', 'token signature algorithm is not allowed');
+  if (e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) return un('bad_token_alg', 'token signature algorithm is not allowed');
   if (e instanceof errors.JWTInvalid || e instanceof errors.JWSInvalid) return un('malformed_token', `token is malformed: ${e.message}`);
   if (e instanceof errors.JWKSTimeout) return new MeshcaError('unavailable', 'jwks_unavailable', 'timed out fetching the token issuer keys', { cause: e });
   return un('bad_token', `token rejected: ${(e as Error)?.message ?? String(e)}`);

@@ -13,13 +13,19 @@ export interface JwtVerifierOptions {
   now?: () => Date;
 }
 
+/**
+ * Public-key algorithms only: a key set's public keys must never become HMAC secrets (a token
+ * signed HS256 with the published key) and `none` is never a signature.
+ */
+const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
 /** Verifies JWTs against a key set and reads the Kubernetes service account from their claims. */
 export function jwtVerifier(method: AuthMethod, keys: () => Promise<JWTVerifyGetKey>, o: JwtVerifierOptions): TokenVerifier {
   return {
     method,
     async verify(token: string): Promise<AuthResult> {
       try {
-        const { payload } = await jwtVerify(token, await keys(), { issuer: o.issuer, audience: o.audience, currentDate: o.now?.() });
+        const { payload } = await jwtVerify(token, await keys(), { issuer: o.issuer, audience: o.audience, algorithms: ASYMMETRIC_ALGS, currentDate: o.now?.() });
         const id = identityOf(serviceAccountFromClaims(payload), o.trustDomain);
         return { identities: [id], caller: id, method, expiresAt: expiryOf(payload) };
       } catch (e) {

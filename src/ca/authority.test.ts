@@ -70,6 +70,7 @@ test('impersonation only for allowed callers', () => {
   assert.equal(a.sign({ csr: csrFor([ID]), caller: caller(ztunnel), ttlSeconds: 0, metadata: md }).identity, ID);
   assert.throws(() => a.sign({ csr: csrFor([ID]), caller: caller('spiffe://cluster.local/ns/x/sa/y'), ttlSeconds: 0, metadata: md }), { reason: 'impersonation_denied' });
   assert.throws(() => a.sign({ csr: csrFor([ID]), caller: caller(ztunnel), ttlSeconds: 0, metadata: { ImpersonatedIdentity: 'spiffe://evil/ns/a/sa/b' } }), { reason: 'bad_impersonated_identity' });
+  assert.throws(() => a.sign({ csr: csrFor([ID]), caller: caller(ztunnel), ttlSeconds: 0, metadata: { ImpersonatedIdentity: 'spiffe://cluster.local/ns/Istio_System/sa/b' } }), { reason: 'bad_impersonated_identity' });
 });
 
 test('an expired issuing CA makes the authority unavailable', () => {

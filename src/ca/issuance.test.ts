@@ -10,9 +10,9 @@ import { generateKeyPair } from '../pki/keys.js';
 import type { AuditEntry, Store } from '../store/index.js';
 import { RequestType, ResponseType } from '../proto/istio-ca.js';
 import { Authority, type SignResult } from './authority.js';
-import { IssuanceService } from './issuance.js';
+import { IssuanceService, type IssuanceDeps, type IssuanceObserver } from './issuance.js';
 import { RateLimiter } from './rate-limit.js';
-import type { WorkloadSigner } from './workload-signer.js';
+import { RemoteWorkloadSigner, type WorkloadSigner } from './workload-signer.js';
 
 const ID = 'spiffe://cluster.local/ns/shop/sa/cart';
 const CALLER: AuthResult = { identities: [ID], caller: ID, method: 'local-token' };
@@ -38,10 +38,10 @@ function authenticator(): Authenticator {
   };
 }
 
-function service(o: { rate?: number; workloadSigner?: WorkloadSigner; store?: Store } = {}) {
+function service(o: { rate?: number; workloadSigner?: WorkloadSigner; store?: Store; deps?: Partial<IssuanceDeps> } = {}) {
   const rows: AuditEntry[] = [];
   const store = o.store ?? ({ appendAudit: (e: AuditEntry) => void rows.push(e) } as unknown as Store);
-  const svc = new IssuanceService({ authenticator: authenticator(), authority: authority(), store, limiter: new RateLimiter(o.rate ?? 0, 1), cluster: 'c1', workloadSigner: o.workloadSigner });
+  const svc = new IssuanceService({ authenticator: authenticator(), authority: authority(), store, limiter: new RateLimiter(o.rate ?? 0, 1), cluster: 'c1', workloadSigner: o.workloadSigner, ...o.deps });
   return { svc, rows };
 }
 
@@ -153,4 +153,92 @@ test('the HTTP/2 handler answers a cached caller with the encoded response in th
   assert.ok(later instanceof Promise);
   assert.ok(Buffer.isBuffer(await later));
   await assert.rejects(Promise.resolve(call('nope')) as Promise<unknown>, (e: { reason?: string }) => e.reason === 'bad_token');
+});
+
+test('RA mode: a CSR asking for CA powers is refused invalid_argument ca_not_allowed, audited, never sent upstream', async () => {
+  let calls = 0;
+  const upstream = {
+    source: 'test',
+    signWorkload: async () => {
+      calls++;
+      throw new Error('must not be called');
+    },
+  };
+  const a = authority();
+  const remote = new RemoteWorkloadSigner(a, upstream, () => a.roots);
+  const { svc, rows } = service({ workloadSigner: remote });
+  const caCsr = createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { uris: [ID] }, isCA: true }).pem;
+  await assert.rejects(
+    Promise.resolve(svc.issue({ credentials: { token: 'cached' }, csr: caCsr, ttlSeconds: 600 })),
+    (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'ca_not_allowed',
+  );
+  assert.equal(calls, 0);
+  assert.deepEqual(rows.map((x) => [x.outcome, x.reason, x.caller]), [['refused', 'ca_not_allowed', ID]]);
+});
+
+test('local signing: a CSR asking for CA powers is refused invalid_argument ca_not_allowed and audited', async () => {
+  const { svc, rows } = service();
+  const caCsr = createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { uris: [ID] }, isCA: true }).pem;
+  const r = svc.issue({ credentials: { token: 'cached' }, csr: caCsr, ttlSeconds: 600 });
+  await assert.rejects(Promise.resolve(r), (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'ca_not_allowed');
+  assert.deepEqual(rows.map((x) => [x.outcome, x.reason, x.identity]), [['refused', 'ca_not_allowed', ID]]);
+});
+
+test('a client cluster ID that is not bounded printable ASCII is refused bad_cluster_id, and audited escaped', async () => {
+  const { svc, rows } = service();
+  const bad = ['east\nreason=issued', 'x'.repeat(254), 'nul\u0000', 'caf\u00e9', '\u001b[31mred'];
+  for (const id of bad) {
+    const r = svc.issue({ credentials: { token: 'cached' }, csr: csr(), ttlSeconds: 600, clientCluster: id });
+    await assert.rejects(Promise.resolve(r), (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'bad_cluster_id', JSON.stringify(id));
+  }
+  assert.equal(rows.length, bad.length);
+  for (const [i, row] of rows.entries()) {
+    assert.deepEqual([row.outcome, row.reason, row.caller], ['refused', 'bad_cluster_id', ID]);
+    assert.notEqual(row.clientCluster, bad[i], 'the raw value is not written');
+    assert.match(row.clientCluster ?? '', /^[\x20-\x7e]{1,203}$/);
+    assert.match(row.message ?? '', /^[\x20-\x7e]*$/);
+  }
+  assert.equal(rows[0].clientCluster, 'east\\nreason=issued');
+  for (const id of ['Kubernetes', 'east-1', 'cluster_2.prod', 'x'.repeat(253)]) {
+    const r = svc.issue({ credentials: { token: 'cached' }, csr: csr(), ttlSeconds: 600, clientCluster: id });
+    assert.ok(!(r instanceof Promise), id);
+    assert.equal(rows.at(-1)?.clientCluster, id);
+  }
+});
+
+test('refusals of unknown callers are audited up to a bound; the rest are counted in one summary row', async () => {
+  let t = Date.parse('2031-01-01T00:00:00Z');
+  const suppressed: string[] = [];
+  const observer: IssuanceObserver = { begin() {}, issued() {}, refused() {}, suppressed: (r) => void suppressed.push(r.reason) };
+  const { svc, rows } = service({ deps: { now: () => new Date(t), observer, unauthenticatedAuditRate: 10, unauthenticatedAuditBurst: 5 } });
+  const garbage = () => svc.issue({ credentials: { token: 'nope' }, csr: csr(), ttlSeconds: 600 });
+  const outcomes = await Promise.allSettled(Array.from({ length: 50 }, () => Promise.resolve(garbage())));
+  assert.ok(outcomes.every((o) => o.status === 'rejected'));
+  assert.equal(rows.length, 5, 'the burst is written, the rest is not');
+  assert.equal(suppressed.length, 45);
+  // Authenticated refusals and certificates are never held back.
+  await assert.rejects(Promise.resolve(svc.issue({ credentials: { token: 'cached' }, csr: csr('spiffe://cluster.local/ns/shop/sa/other'), ttlSeconds: 600 })));
+  assert.ok(!(svc.issue({ credentials: { token: 'cached' }, csr: csr(), ttlSeconds: 600 }) instanceof Promise));
+  assert.deepEqual(rows.slice(5).map((r) => r.reason), ['identity_mismatch', 'issued']);
+  // Half a second later the bucket has 5 more rows.
+  t += 500;
+  await Promise.allSettled(Array.from({ length: 8 }, () => Promise.resolve(garbage())));
+  assert.equal(rows.filter((r) => r.reason === 'bad_token').length, 10);
+  svc.close();
+  const summary = rows.at(-1)!;
+  assert.deepEqual([summary.outcome, summary.reason, summary.caller], ['refused', 'refusals_suppressed', '']);
+  assert.equal(summary.message, '48 unauthenticated refusals not audited individually since 2031-01-01T00:00:00.000Z; reasons: bad_token=48');
+  svc.close();
+  assert.equal(rows.at(-1), summary, 'a summary is written once');
+});
+
+test('the summary of suppressed refusals is written within a second without further requests', async () => {
+  const { svc, rows } = service({ deps: { unauthenticatedAuditRate: 1, unauthenticatedAuditBurst: 1 } });
+  await Promise.allSettled(Array.from({ length: 4 }, () => Promise.resolve(svc.issue({ credentials: { token: 'nope' }, csr: csr(), ttlSeconds: 600 }))));
+  assert.equal(rows.length, 1);
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal(rows.length, 2);
+  assert.equal(rows[1].reason, 'refusals_suppressed');
+  assert.match(rows[1].message ?? '', /^3 unauthenticated refusals not audited individually since \S+; reasons: bad_token=3$/);
+  svc.close();
 });

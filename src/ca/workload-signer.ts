@@ -1,7 +1,7 @@
 import type { ParsedCertificate } from '../pki/certificate.js';
 import { csrToPem, parseCsr } from '../pki/csr.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
-import { authorizeCsrSans } from '../pki/issue.js';
+import { authorizeCsrSans, refuseCaRequest } from '../pki/issue.js';
 import type { Upstream, UpstreamChain } from '../upstream/index.js';
 import { Authority, type SignRequest, type SignResult } from './authority.js';
 
@@ -48,12 +48,12 @@ export class RemoteWorkloadSigner implements WorkloadSigner {
     const ttlSeconds = a.ttlFor(req.ttlSeconds);
     const identities = a.identitiesFor(req.caller, req.metadata);
     const csr = parseCsr(req.csr);
+    refuseCaRequest(csr);
     authorizeCsrSans(csr, identities);
     if (csr.sans.uris.length !== 1) {
       // Locally the caller's identity would be written in; PCA certifies the CSR's SANs as they are.
       throw invalid('ra_needs_identity', `in RA mode the CSR must name exactly one SPIFFE ID (URI SAN), the caller's; it names ${csr.sans.uris.length}`);
     }
-    if (csr.requestsCA) throw new MeshcaError('permission_denied', 'ca_not_allowed', 'the CSR asks for a CA certificate; workloads get end-entity certificates only');
     const identity = csr.sans.uris[0];
     let got: UpstreamChain;
     try {

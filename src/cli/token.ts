@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
 import { LocalTokenIssuer } from '../auth/index.js';
+import { invalid } from '../pki/errors.js';
+import { namespaceNameProblem, serviceAccountNameProblem } from '../pki/spiffe.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { openState, parseDuration, withDir } from './options.js';
 
@@ -29,6 +31,11 @@ export function register(program: Command): void {
     .addOption(new Option('--ttl <duration>', 'token lifetime (e.g. 10m, 1h)').argParser((v) => parseDuration(v, '--ttl')).default(3600, '1h'))
     .addOption(new Option('--audience <aud>', 'token audience; repeatable').argParser(collect).default([], 'istio-ca'));
   withDir(cmd).action(async (o: TokenOptions) => {
+    // Checked before the store is opened: a name that is not a Kubernetes name makes no token at all.
+    const ns = namespaceNameProblem(o.namespace);
+    if (ns) throw invalid('bad_namespace', `--namespace: ${ns}`);
+    const sa = serviceAccountNameProblem(o.serviceAccount);
+    if (sa) throw invalid('bad_service_account', `--service-account: ${sa}`);
     // Same state directory as `meshca serve`, which also honours $MESHCA_DIR.
     const state = openState({ dir: o.dir ?? (process.env.MESHCA_DIR || undefined) });
     const store = openSqliteStore(state.dir);

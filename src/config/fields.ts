@@ -35,6 +35,8 @@ export const FIELDS = {
   impersonationAllow: { kind: 'list', help: 'SPIFFE IDs allowed to send ImpersonatedIdentity (comma-separated)' },
   rateLimit: { kind: 'number', help: 'certificate requests per second per caller (0: unlimited)' },
   rateBurst: { kind: 'number', help: 'burst per caller above the rate (default: twice the rate)' },
+  unauthenticatedAuditRate: { kind: 'number', help: 'audit rows per second, per process, for refusals of unauthenticated callers; the rest are counted in one summary row a second' },
+  unauthenticatedAuditBurst: { kind: 'number', help: 'burst above --unauthenticated-audit-rate' },
   logLevel: { kind: 'string', help: 'log level: fatal, error, warn, info, debug, trace, silent' },
   keyAlgorithm: { kind: 'string', help: 'key algorithm for a root and intermediate created on first start' },
   rootDays: { kind: 'number', help: 'lifetime in days of a root created on first start' },

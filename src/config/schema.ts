@@ -7,6 +7,7 @@ import { STORE_SHAPE, refineStore } from './store.js';
 import { K8S_SHAPE, refineK8s } from './k8s.js';
 import { CONTROLLERS_SHAPE } from './controllers.js';
 import { DEFAULT_AUDIT_FLUSH_MS } from '../store/index.js';
+import { DEFAULT_UNAUTHENTICATED_AUDIT_BURST, DEFAULT_UNAUTHENTICATED_AUDIT_RATE } from '../ca/audit-limit.js';
 
 const DAY = 86_400;
 
@@ -41,6 +42,8 @@ export const ConfigSchema = z
     impersonationAllow: z.array(spiffeId).default([]),
     rateLimit: z.number().min(0).default(100),
     rateBurst: z.int().min(1).optional(),
+    unauthenticatedAuditRate: z.number().min(0).default(DEFAULT_UNAUTHENTICATED_AUDIT_RATE),
+    unauthenticatedAuditBurst: z.int().min(1).default(DEFAULT_UNAUTHENTICATED_AUDIT_BURST),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ec-p256'),
     rootDays: z.int().min(1).max(36_500).default(3650),

@@ -74,7 +74,7 @@ function checkSans(csr: ParsedCsr, p: CsrSigningPolicy): void {
  */
 export function signKubeCsr(signer: Signer, req: KubeCsrRequest, p: CsrSigningPolicy): SignedKubeCsr {
   const csr = parseCsr(req.csrPem, 'spec.request');
-  if (csr.requestsCA) throw new MeshcaError('invalid_argument', 'ca_not_allowed', 'the CSR asks for basicConstraints CA:TRUE; this signer issues end-entity certificates only');
+  if (csr.requestsCA) throw new MeshcaError('invalid_argument', 'ca_not_allowed', 'the CSR asks for CA powers (basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign); this signer issues end-entity certificates only');
   const usages = mapUsages(req.usages);
   checkSans(csr, p);
   const ttlSeconds = grantedTtl(req.expirationSeconds, p);

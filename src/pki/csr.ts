@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Attribute, AlgorithmIdentifier, Extension, Extensions, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { Attribute, AlgorithmIdentifier, Extension, Extensions, KeyUsage, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { invalid } from './errors.js';
 import { basicConstraintsExt, emptySans, parseExtensions, sanExt, type SubjectAltNames } from './extensions.js';
@@ -81,7 +81,7 @@ export interface ParsedCsr {
   keyInfo: KeyInfo;
   signatureAlgorithmOid: string;
   sans: SubjectAltNames;
-  /** Whether the request asks for CA:TRUE. */
+  /** Whether the request asks for CA powers: basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign. */
   requestsCA: boolean;
   requestedExtensions: string[];
 }
@@ -136,6 +136,7 @@ export function parseCsr(input: string | Uint8Array, what = 'CSR'): ParsedCsr {
       for (const e of exts) requestedExtensions.push(e.extnID);
       if (parsed.san) sans = parsed.san;
       if (parsed.basicConstraints?.ca) requestsCA = true;
+      if (parsed.keyUsage && keyUsageAsksForCa(exts)) requestsCA = true;
     }
   }
   const subjectDer = nameToDer(info.subject);
@@ -152,6 +153,18 @@ export function parseCsr(input: string | Uint8Array, what = 'CSR'): ParsedCsr {
     requestsCA,
     requestedExtensions,
   };
+}
+
+/**
+ * keyCertSign (bit 5) or cRLSign (bit 6) set in the first octet of the keyUsage bits. Read from the
+ * bytes rather than KeyUsage.toNumber, which drops unused bits and loses precision on long strings,
+ * so that the lean parser (fast/extensions.ts) reads the same bits.
+ */
+function keyUsageAsksForCa(exts: Extensions): boolean {
+  const ku = exts.find((e) => e.extnID === OID.keyUsage);
+  if (!ku) return false;
+  const bits = new Uint8Array(AsnConvert.parse(ku.extnValue.buffer, KeyUsage).value);
+  return bits.length > 0 && (bits[0] & (0x04 | 0x02)) !== 0;
 }
 
 export function csrToPem(der: Uint8Array): string {

@@ -71,6 +71,16 @@ export function authorizeCsrSans(csr: Pick<ParsedCsr, 'sans'>, identities: strin
 }
 
 /**
+ * A workload gets an end-entity certificate only: a CSR asking for CA powers is refused rather than
+ * answered with a CA:FALSE leaf, so that the requester learns its request was not granted.
+ */
+export function refuseCaRequest(csr: Pick<ParsedCsr, 'requestsCA'>): void {
+  if (csr.requestsCA) {
+    throw invalid('ca_not_allowed', 'the CSR asks for a CA certificate (basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign); workloads get end-entity certificates only');
+  }
+}
+
+/**
  * The one entry point for workload issuance: CSR in, chain out. Parses and verifies the CSR,
  * checks its SANs against the caller's identities, and signs the leaf profile. A faster encoder
  * can replace the body without touching callers.
@@ -87,6 +97,7 @@ export function issueWorkloadCertificate(signer: Signer, req: WorkloadRequest): 
     if (isMeshcaError(e) && LIBRARY_DECIDES.has(e.reason)) return issueWorkloadCertificateLibrary(signer, req);
     throw e;
   }
+  refuseCaRequest(csr);
   const uris = authorizeCsrSans(csr, req.identities);
   const leaf = createLeafFast(leafSignerFor(signer.cert, signer.key), {
     spki: leafSpki(csr),
@@ -101,6 +112,7 @@ export function issueWorkloadCertificate(signer: Signer, req: WorkloadRequest): 
 /** The same issuance on the library encoder (asn1-schema); kept for cross-checks and benchmarks. */
 export function issueWorkloadCertificateLibrary(signer: Signer, req: WorkloadRequest): IssuedCertificate {
   const csr = parseCsr(req.csr);
+  refuseCaRequest(csr);
   const uris = authorizeCsrSans(csr, req.identities);
   const leaf = createLeafCertificate({
     issuerCert: signer.cert,

@@ -60,4 +60,35 @@ describe('SPIFFE IDs', () => {
     assert.equal(parseWorkloadId('spiffe://cluster.local/other/path'), undefined);
     assert.throws(() => workloadSpiffeId('cluster.local', '', 'sa'), /namespace is empty/);
   });
+
+  it('builds workload identities only from Kubernetes names', () => {
+    const bad: [string, string, string][] = [
+      ['evil/sa/x/ns/istio-system', 'y', 'bad_namespace'],
+      ['Default', 'web', 'bad_namespace'],
+      ['n'.repeat(64), 'web', 'bad_namespace'],
+      ['a.b', 'web', 'bad_namespace'],
+      ['-a', 'web', 'bad_namespace'],
+      ['default', 'a/b', 'bad_service_account'],
+      ['default', 'a:b', 'bad_service_account'],
+      ['default', 'Web', 'bad_service_account'],
+      ['default', '..', 'bad_service_account'],
+      ['default', 'a..b', 'bad_service_account'],
+      ['default', 'a.', 'bad_service_account'],
+      ['default', 'a_b', 'bad_service_account'],
+      ['default', 's'.repeat(254), 'bad_service_account'],
+      ['default', '', 'bad_service_account'],
+    ];
+    for (const [ns, sa, reason] of bad) {
+      assert.throws(() => workloadSpiffeId('cluster.local', ns, sa), (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === reason, `${ns} ${sa}`);
+    }
+    assert.equal(workloadSpiffeId('td', 'n'.repeat(63), 'a-1.b-2'), `spiffe://td/ns/${'n'.repeat(63)}/sa/a-1.b-2`);
+    assert.equal(workloadSpiffeId('td', 'x', 's'.repeat(253)), `spiffe://td/ns/x/sa/${'s'.repeat(253)}`);
+  });
+
+  it('parseWorkloadId reads only paths whose namespace and service account are Kubernetes names', () => {
+    for (const id of ['spiffe://td/ns/Default/sa/web', 'spiffe://td/ns/default/sa/Web', 'spiffe://td/ns/a_b/sa/web', 'spiffe://td/ns/default/sa/..x', 'spiffe://td/ns/default/sa/a..b', `spiffe://td/ns/${'n'.repeat(64)}/sa/web`]) {
+      assert.equal(parseWorkloadId(id), undefined, id);
+    }
+    assert.deepEqual(parseWorkloadId('spiffe://td/ns/default/sa/web.v1'), { trustDomain: 'td', namespace: 'default', serviceAccount: 'web.v1' });
+  });
 });

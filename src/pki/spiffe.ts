@@ -64,10 +64,45 @@ export function isSpiffeId(s: string): boolean {
   }
 }
 
-/** Istio's workload identity: spiffe://<td>/ns/<namespace>/sa/<service-account>. */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A name quoted in a message: bounded and escaped, since it may come from an attacker. */
+function quoted(s: string): string {
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+}
+
+/**
+ * Why `namespace` is not a Kubernetes namespace name (a DNS-1123 label), or undefined when it is.
+ * Names become SPIFFE path segments: a "/" in one would forge another namespace's identity.
+ */
+export function namespaceNameProblem(namespace: string): string | undefined {
+  if (namespace === '') return 'namespace is empty';
+  if (namespace.length > 63 || !DNS1123_LABEL.test(namespace)) {
+    return `namespace ${quoted(namespace)} is not a Kubernetes namespace name (at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit)`;
+  }
+  return undefined;
+}
+
+/** Why `name` is not a Kubernetes service account name (a DNS-1123 subdomain), or undefined when it is. */
+export function serviceAccountNameProblem(name: string): string | undefined {
+  if (name === '') return 'service account is empty';
+  if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+    return `service account ${quoted(name)} is not a Kubernetes service account name (at most 253 lowercase letters, digits, "-" and ".", each dot-separated part starting and ending with a letter or digit)`;
+  }
+  return undefined;
+}
+
+/**
+ * Istio's workload identity: spiffe://<td>/ns/<namespace>/sa/<service-account>. Every identity built
+ * from a token's names passes here, so the names are checked here (invalid_argument, reason
+ * bad_namespace or bad_service_account); authenticators turn that into unauthenticated.
+ */
 export function workloadSpiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
-  if (!namespace) throw invalid('bad_identity', 'namespace is empty');
-  if (!serviceAccount) throw invalid('bad_identity', 'service account is empty');
+  const ns = namespaceNameProblem(namespace);
+  if (ns) throw invalid('bad_namespace', ns);
+  const sa = serviceAccountNameProblem(serviceAccount);
+  if (sa) throw invalid('bad_service_account', sa);
   return formatSpiffeId({ trustDomain, path: `/ns/${namespace}/sa/${serviceAccount}` });
 }
 
@@ -77,10 +112,14 @@ export interface WorkloadIdentity {
   serviceAccount: string;
 }
 
-/** Parses an Istio workload SPIFFE ID; undefined when the path is not /ns/<ns>/sa/<sa>. */
+/**
+ * Parses an Istio workload SPIFFE ID; undefined when the path is not /ns/<ns>/sa/<sa> with a valid
+ * Kubernetes namespace and service account name (an ImpersonatedIdentity or a renewing client
+ * certificate must name a workload that could exist).
+ */
 export function parseWorkloadId(id: string): WorkloadIdentity | undefined {
   const p = parseSpiffeId(id);
   const m = /^\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(p.path);
-  if (!m) return undefined;
+  if (!m || namespaceNameProblem(m[1]) || serviceAccountNameProblem(m[2])) return undefined;
   return { trustDomain: p.trustDomain, namespace: m[1], serviceAccount: m[2] };
 }

@@ -208,7 +208,20 @@ async function start(
   metrics.setHierarchy(config.cluster, [authority.signer.cert, ...authority.signer.chain], authority.roots);
   // auditDurable: answer only once the audit row is committed (ca/durable-issuance.ts).
   const Service = auditDurableOf(config) ? DurableIssuanceService : IssuanceService;
-  const service = new Service({ authenticator, authority, store, limiter: new RateLimiter(config.rateLimit, config.rateBurst), cluster: config.cluster, observer: metrics, workloadSigner: up?.workloadSigner, now });
+  const service = new Service({
+    authenticator,
+    authority,
+    store,
+    limiter: new RateLimiter(config.rateLimit, config.rateBurst),
+    cluster: config.cluster,
+    observer: metrics,
+    workloadSigner: up?.workloadSigner,
+    now,
+    unauthenticatedAuditRate: config.unauthenticatedAuditRate,
+    unauthenticatedAuditBurst: config.unauthenticatedAuditBurst,
+  });
+  // Pushed before the transports: cleanups run last first, so the summary is written after they stop.
+  cleanup.push(() => service.close());
 
   let tls: ServingTls | RemoteServingTls | undefined;
   // A renewed intermediate (or a worker's reload of it): new requests sign with it, requests in flight

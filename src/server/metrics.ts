@@ -14,6 +14,7 @@ export class ServerMetrics implements IssuanceObserver {
   readonly registry = new Registry();
   private readonly issuedTotal: Counter<'method'>;
   private readonly refusedTotal: Counter<'reason' | 'code'>;
+  private readonly auditSuppressed: Counter<'reason'>;
   private readonly latency: Histogram<'outcome'>;
   private readonly inflight: Gauge;
   private readonly caExpiry: Gauge<'cluster'>;
@@ -32,6 +33,7 @@ export class ServerMetrics implements IssuanceObserver {
     if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.issuedTotal = new Counter({ name: 'meshca_certificates_issued_total', help: 'Workload certificates issued, by authentication method', labelNames: ['method'], registers });
     this.refusedTotal = new Counter({ name: 'meshca_certificate_requests_refused_total', help: 'Certificate requests refused, by reason and error code', labelNames: ['reason', 'code'], registers });
+    this.auditSuppressed = new Counter({ name: 'meshca_audit_suppressed_total', help: 'Refusals of unauthenticated callers over the per-process audit bound, counted in a summary row instead of audited one by one, by reason', labelNames: ['reason'], registers });
     this.latency = new Histogram({
       name: 'meshca_issuance_duration_seconds',
       help: 'Time from receiving a certificate request to answering it',
@@ -69,6 +71,10 @@ export class ServerMetrics implements IssuanceObserver {
     this.signErrCount.inc({ error: r.reason });
     if (r.code === 'unauthenticated') this.authFailCount.inc();
     this.latency.observe({ outcome: 'refused' }, r.seconds);
+  }
+
+  suppressed(r: { reason: string }): void {
+    this.auditSuppressed.inc({ reason: r.reason });
   }
 
   setHierarchy(cluster: string, chain: ParsedCertificate[], roots: ParsedCertificate[]): void {

@@ -101,6 +101,18 @@ interface BadInput {
 
 const BAD_INPUTS: BadInput[] = [
   {
+    name: 'token for a namespace that smuggles a SPIFFE path',
+    setup: (d) => ['token', '--dir', join(d, 'state'), '-n', 'evil/sa/x/ns/istio-system', '-s', 'y'],
+    stderr: /^meshca: --namespace: namespace "evil\/sa\/x\/ns\/istio-system" is not a Kubernetes namespace name [^\n]*\n$/,
+    code: 2,
+  },
+  {
+    name: 'token for a service account that is not a Kubernetes name',
+    setup: (d) => ['token', '--dir', join(d, 'state'), '-n', 'default', '-s', 'Web:x'],
+    stderr: /^meshca: --service-account: service account "Web:x" is not a Kubernetes service account name [^\n]*\n$/,
+    code: 2,
+  },
+  {
     name: 'garbage PEM',
     setup: (d) => {
       writeFileSync(join(d, 'garbage.pem'), '-----BEGIN CERTIFICATE-----\nthis is not base64!\n-----END CERTIFICATE-----\n');

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { createCsr, parseCsr } from '../csr.js';
 import { MeshcaError } from '../errors.js';
 import { issueWorkloadCertificate, issueWorkloadCertificateLibrary, type WorkloadRequest } from '../issue.js';
 import { generateKeyPair } from '../keys.js';
+import { OID } from '../oids.js';
 import { encodePem } from '../pem.js';
 import { encodeOid, encodeTlv } from './der.js';
 import { expectTlv, parseCsrFast, readTlv } from './index.js';
@@ -237,5 +238,56 @@ test('non-canonical key encodings load through DER and give the library certific
     const a = issueWorkloadCertificateLibrary(signer, req);
     const b = issueWorkloadCertificate(signer, req);
     assert.deepEqual(tbsOf(b.certDer), tbsOf(a.certDer), name);
+  }
+});
+
+/** A request carrying exactly these Extension TLVs (and a SPIFFE URI SAN), signed with `ec`. */
+function csrWithExtensions(...exts: Buffer[]): Buffer {
+  const uri = Buffer.from(ID);
+  const san = encodeTlv(0x30, encodeOid(OID.subjectAltName), encodeTlv(0x04, encodeTlv(0x30, encodeTlv(0x86, uri))));
+  const spki = createPublicKey(ec).export({ type: 'spki', format: 'der' });
+  const extReq = encodeTlv(0x30, encodeOid(OID.extensionRequest), encodeTlv(0x31, encodeTlv(0x30, san, ...exts)));
+  const info = encodeTlv(0x30, encodeTlv(0x02, Buffer.from([0])), encodeTlv(0x30), spki, encodeTlv(0xa0, extReq));
+  const alg = encodeTlv(0x30, encodeOid(OID.ecdsaWithSHA256));
+  return encodeTlv(0x30, info, alg, encodeTlv(0x03, Buffer.from([0]), sign('sha256', info, ec)));
+}
+const keyUsage = (unused: number, ...bits: number[]) => encodeTlv(0x30, encodeOid(OID.keyUsage), encodeTlv(0x01, Buffer.from([0xff])), encodeTlv(0x04, encodeTlv(0x03, Buffer.from([unused, ...bits]))));
+const basicConstraints = (ca: boolean) => encodeTlv(0x30, encodeOid(OID.basicConstraints), encodeTlv(0x04, ca ? encodeTlv(0x30, encodeTlv(0x01, Buffer.from([0xff]))) : encodeTlv(0x30)));
+
+test('a CSR asking for CA powers is refused with invalid_argument ca_not_allowed on both paths, never answered with a leaf', () => {
+  const now = new Date();
+  const signer = makeSigner('ec-p256', now);
+  const asking: [string, Buffer][] = [
+    ['basicConstraints CA:TRUE (meshca)', createCsr({ key: ec, isCA: true, sans: { uris: [ID] } }).der],
+    ['basicConstraints CA:TRUE (openssl)', opensslCsr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'basicConstraints=critical,CA:TRUE'])],
+    ['keyUsage keyCertSign (openssl)', opensslCsr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'keyUsage=critical,digitalSignature,keyCertSign'])],
+    ['keyUsage cRLSign (openssl)', opensslCsr(['-newkey', 'rsa:2048'], ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'keyUsage=cRLSign'])],
+    ['keyUsage keyCertSign', csrWithExtensions(keyUsage(2, 0x04))],
+    ['keyUsage cRLSign', csrWithExtensions(keyUsage(1, 0x02))],
+    // keyCertSign before a CA:FALSE basicConstraints: the later extension must not clear the request.
+    ['keyUsage keyCertSign then basicConstraints CA:FALSE', csrWithExtensions(keyUsage(2, 0x84), basicConstraints(false))],
+    ['basicConstraints CA:TRUE then keyUsage digitalSignature', csrWithExtensions(basicConstraints(true), keyUsage(7, 0x80))],
+    // The bit is set though the unused-bits count says it is padding: still a request for CA powers.
+    ['keyUsage keyCertSign in the padding', csrWithExtensions(keyUsage(6, 0x04))],
+    ['keyUsage keyCertSign in a 9-octet bit string', csrWithExtensions(keyUsage(0, 0x04, 0, 0, 0, 0, 0, 0, 0, 1))],
+  ];
+  for (const [name, der] of asking) {
+    assert.equal(parseCsrFast(der).requestsCA, true, name);
+    assert.equal(parseCsr(der).requestsCA, true, name);
+    const req: WorkloadRequest = { csr: der, identities: [ID], ttlSeconds: 60, now };
+    const lib = outcome(() => issueWorkloadCertificateLibrary(signer, req));
+    assert.deepEqual('code' in lib && [lib.code, lib.reason], ['invalid_argument', 'ca_not_allowed'], name);
+    assert.deepEqual(outcome(() => issueWorkloadCertificate(signer, req)), lib, name);
+  }
+  const endEntity: [string, Buffer][] = [
+    ['keyUsage digitalSignature, keyEncipherment, keyAgreement', csrWithExtensions(keyUsage(3, 0xa8))],
+    ['basicConstraints CA:FALSE', csrWithExtensions(basicConstraints(false))],
+    ['keyUsage decipherOnly', csrWithExtensions(keyUsage(7, 0x00, 0x80))],
+  ];
+  for (const [name, der] of endEntity) {
+    assert.equal(parseCsrFast(der).requestsCA, false, name);
+    assert.equal(parseCsr(der).requestsCA, false, name);
+    const req: WorkloadRequest = { csr: der, identities: [ID], ttlSeconds: 60, now };
+    assert.deepEqual(issueWorkloadCertificate(signer, req).sans, { uris: [ID] }, name);
   }
 });

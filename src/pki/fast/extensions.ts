@@ -9,6 +9,7 @@ export interface RequestedExtensions {
   /** OIDs of every extension, in order. */
   oids: string[];
   san?: SubjectAltNames;
+  /** Asks for CA powers: basicConstraints cA TRUE, or keyUsage keyCertSign or cRLSign. */
   ca: boolean;
 }
 
@@ -84,17 +85,24 @@ function basicConstraintsCA(buf: Uint8Array, seq: Tlv): boolean {
   return ca;
 }
 
+/**
+ * keyCertSign (bit 5) and cRLSign (bit 6) in the first octet of a keyUsage BIT STRING, read from
+ * the bytes whatever the unused-bits count says, as src/pki/csr.ts reads them.
+ */
+const KU_CA_BITS = 0x04 | 0x02;
+
 function parseOne(buf: Uint8Array, e: RawExtension, out: RequestedExtensions): void {
   switch (e.oid) {
     case OID.subjectAltName:
       out.san = parseGeneralNames(buf, inner(buf, e.value));
       break;
     case OID.basicConstraints:
-      out.ca = basicConstraintsCA(buf, inner(buf, e.value, TAG.SEQUENCE));
+      if (basicConstraintsCA(buf, inner(buf, e.value, TAG.SEQUENCE))) out.ca = true;
       break;
     case OID.keyUsage: {
       const bits = inner(buf, e.value, TAG.BIT_STRING);
       if (bits.end === bits.body || buf[bits.body] > 7) throw new DerError('keyUsage: bad BIT STRING');
+      if (bits.end > bits.body + 1 && (buf[bits.body + 1] & KU_CA_BITS) !== 0) out.ca = true;
       break;
     }
     case OID.extKeyUsage: {

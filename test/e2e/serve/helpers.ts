@@ -36,6 +36,7 @@ export interface AuditRow {
   caller: string;
   method: string;
   serial?: string;
+  clientCluster?: string;
   message?: string;
 }
 
