@@ -1,0 +1,3 @@
+import { adversarialSuite } from './suite.js';
+
+adversarialSuite('node-http2');
