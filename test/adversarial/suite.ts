@@ -25,7 +25,7 @@ import { BAD_HPACK_INDEX, F, frame, grpcBody, headerOf, PREFACE, RawPeer, reques
 const FLOOD_MS = 1500;
 
 /** Runs `step` on `n` connections until FLOOD_MS has passed, reconnecting a connection the server cut. */
-async function flood(t: Target, n: number, o: { read?: boolean; settings?: Buffer }, step: (p: RawPeer, round: number) => Promise<void>): Promise<{ cut: number }> {
+async function flood(t: Target, n: number, o: { read?: boolean; settings?: Buffer; graceMs?: number }, step: (p: RawPeer, round: number) => Promise<void>): Promise<{ cut: number }> {
   const end = Date.now() + FLOOD_MS;
   let cut = 0;
   await Promise.all(
@@ -37,7 +37,8 @@ async function flood(t: Target, n: number, o: { read?: boolean; settings?: Buffe
           continue;
         }
         for (let round = 0; Date.now() < end && !p.ev.closed && !p.ev.goaway; round++) await step(p, round);
-        if (p.ev.closed || p.ev.goaway) cut++;
+        // A GOAWAY or close still in flight when the flood's time ran out counts too.
+        if (p.ev.closed || p.ev.goaway || (o.graceMs && (await p.endedWithin(o.graceMs)))) cut++;
         p.destroy();
       }
     }),
@@ -77,7 +78,7 @@ export function adversarialSuite(transport: Transport): void {
       const block = requestBlock([['authorization', 'Bearer x']]);
       let cut = 0;
       await underAttack(t, 'rapid reset', async () => {
-        ({ cut } = await flood(t, 2, {}, async (p, round) => {
+        ({ cut } = await flood(t, 2, { graceMs: 2000 }, async (p, round) => {
           const frames: Buffer[] = [];
           for (let i = 0; i < 200; i++) {
             const id = (round * 200 + i) * 2 + 1;
@@ -93,7 +94,7 @@ export function adversarialSuite(transport: Transport): void {
       let cut = 0;
       const empties = Buffer.concat(Array.from({ length: 10_000 }, () => frame(T.CONTINUATION, 0, 1)));
       await underAttack(t, 'empty CONTINUATION flood', async () => {
-        ({ cut } = await flood(t, 2, {}, async (p, round) => {
+        ({ cut } = await flood(t, 2, { graceMs: 2000 }, async (p, round) => {
           if (round === 0) p.write(frame(T.HEADERS, 0, 1, requestBlock().subarray(0, 8)));
           await p.send(empties);
         }));
@@ -105,7 +106,7 @@ export function adversarialSuite(transport: Transport): void {
       let cut = 0;
       const full = frame(T.CONTINUATION, 0, 1, Buffer.concat([Buffer.from([0x00, 0x7f, 0x80, 0x7f]), Buffer.alloc(16_000, 0x61)]));
       await underAttack(t, 'full CONTINUATION flood', async () => {
-        ({ cut } = await flood(t, 2, {}, async (p, round) => {
+        ({ cut } = await flood(t, 2, { graceMs: 2000 }, async (p, round) => {
           if (round === 0) p.write(frame(T.HEADERS, 0, 1, requestBlock().subarray(0, 8)));
           await p.send(Buffer.concat([full, full, full, full]));
         }));
