@@ -8,6 +8,7 @@ import { MeshcaError } from '../pki/errors.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { LocalTokenIssuer, createAuthenticator } from './index.js';
+import { prngInt as prng } from '../../test/helpers/prng.js';
 
 /**
  * Seeded fuzzer for the token path: random and mutated JWTs, huge segments, non-base64, JSON
@@ -19,17 +20,6 @@ const SEED = Number(process.env.MESHCA_FUZZ_SEED ?? 0x7053a);
 const ITERATIONS = Number(process.env.MESHCA_FUZZ_ITERATIONS ?? 1500);
 const ME = 'spiffe://cluster.local/ns/default/sa/web';
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 const enc = (s: string): string => Buffer.from(s).toString('base64url');
 

@@ -7,6 +7,7 @@ import { generateKeyPair } from '../keys.js';
 import { encodeTlv } from './der.js';
 import { parseCsrFast } from './index.js';
 import { makeSigner, tbsOf } from './testing.js';
+import { prngInt as prng } from '../../../test/helpers/prng.js';
 
 /**
  * Seeded mutation fuzzer for both CSR parsers on unsigned damage (byte flips, truncation, length
@@ -16,18 +17,6 @@ import { makeSigner, tbsOf } from './testing.js';
 const SEED = Number(process.env.MESHCA_FUZZ_SEED ?? 0x5eed1d);
 const ITERATIONS = Number(process.env.MESHCA_FUZZ_ITERATIONS ?? 1500);
 const ID = 'spiffe://cluster.local/ns/default/sa/web';
-
-/** mulberry32: small, seeded, good enough to pick mutations. */
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 function mutate(rand: (n: number) => number, base: Buffer): Buffer {
   let b = Buffer.from(base);

@@ -6,7 +6,7 @@ import { connect as netConnect, createServer, type AddressInfo, type Server, typ
 import { DEFAULT_LIMITS, FRAME, H2Connection, H2_ERROR, type ConnectionLimits, type H2Handlers } from './connection.js';
 import { encodeHeaders } from './hpack.js';
 import { requestBudget } from './budget.js';
-import { RawPeer, eventually, settings } from '../../../../test/helpers/h2-raw.js';
+import { PREFACE, RawPeer, eventually, frame, settings } from '../../../../test/helpers/h2-raw.js';
 
 /** An echo application: answers with the request's regular headers as JSON and the body's SHA-256, or a body of ?size octets. */
 const echo: H2Handlers = {
@@ -147,16 +147,7 @@ test('limits: body too large, header list too large, too many streams at once', 
 
 // ---- raw frames ---------------------------------------------------------------------------
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
-function frame(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(id, 5);
-  return Buffer.concat([h, payload]);
-}
 
 interface Frame {
   type: number;

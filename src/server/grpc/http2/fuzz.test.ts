@@ -4,6 +4,8 @@ import { Duplex } from 'node:stream';
 import { requestBudget } from './budget.js';
 import { FRAME, H2Connection, type H2Handlers } from './connection.js';
 import { HpackDecoder, HpackError, encodeHeaders } from './hpack.js';
+import { prng } from '../../../../test/helpers/prng.js';
+import { PREFACE, frame } from '../../../../test/helpers/h2-raw.js';
 
 /**
  * Seeded fuzzing of the frame parser and the HPACK decoder: valid sequences mutated byte by byte,
@@ -16,28 +18,7 @@ import { HpackDecoder, HpackError, encodeHeaders } from './hpack.js';
 const ITERATIONS = Number(process.env.MESHCA_FUZZ_ITERATIONS ?? 400);
 const SEED = Number(process.env.MESHCA_FUZZ_SEED ?? 0x5eed21);
 
-/** mulberry32: small, fast, and the same sequence everywhere for a seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function frame(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(id, 5);
-  return Buffer.concat([h, payload]);
-}
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 /** A fake TLS socket: what the connection writes is counted and dropped. */
 class FakeSocket extends Duplex {
