@@ -6,7 +6,7 @@ import { IntermediateManager, type IntermediateEvent } from '../ca/intermediate-
 import { signerFromBundle, type CaState } from '../ca/state.js';
 import { RaAuthority, RemoteWorkloadSigner, type WorkloadSigner } from '../ca/workload-signer.js';
 import type { ServeConfig } from '../config/index.js';
-import { intermediateTtlOf } from '../config/upstream.js';
+import { intermediateTtlOf, upstreamBlock } from '../config/upstream.js';
 import type { ParsedCertificate } from '../pki/certificate.js';
 import { errorMessage, invalid, isMeshcaError } from '../pki/errors.js';
 import { generateKeyPair } from '../pki/keys.js';
@@ -70,27 +70,6 @@ function materialOf(b: CaBundle): SigningMaterial {
 }
 
 const iso = (d: Date | undefined) => d?.toISOString() ?? null;
-
-/** The upstream's config block built from the flat serve keys; validated by the upstream's own schema. */
-export function upstreamBlock(c: ServeConfig): Record<string, unknown> {
-  if (c.upstream === 'files') return { type: 'files', certFile: c.upstreamCertFile, keyFile: c.upstreamKeyFile, chainFile: c.upstreamChainFile };
-  if (c.upstream === 'awspca') {
-    return {
-      type: 'awspca',
-      arn: c.awspcaArn,
-      region: c.awspcaRegion,
-      endpointUrl: c.awspcaEndpointUrl,
-      templateArn: c.awspcaTemplateArn,
-      signingAlgorithm: c.awspcaSigningAlgorithm,
-      mode: c.upstreamMode,
-    };
-  }
-  if (c.upstream === 'k8s-csr') {
-    // Issue 7: always RA mode; the flat k8s keys are in config/k8s.ts.
-    return { type: 'k8s-csr', signerName: c.k8sSignerName, approve: c.k8sApprove, timeoutSeconds: c.k8sCsrTimeout, externalCaRoot: c.externalCaRoot, kubeconfig: c.kubeconfig };
-  }
-  return { type: c.upstream };
-}
 
 /** The current material and the listeners; keeps replaced issuers while their certificates may still be in use. */
 class Holder {
