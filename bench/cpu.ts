@@ -51,7 +51,8 @@ async function main() {
   const eldDir = process.env.ELD ? mkdtempSync(join(tmpdir(), 'meshca-eld-')) : undefined;
   if (eldDir) nodeFlags.push(`--import=${pathToFileURL(join(ROOT, 'dist/bench/lib/eld-probe.js')).href}`);
   const serveArgs = (process.env.SERVE_ARGS ?? '').split(' ').filter(Boolean);
-  const server = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/meshca.js'), 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', workers, ...serveArgs], {
+  // The benchmark's serve entry (bench/serve.ts) honours MESHCA_AUDIT=off from the environment.
+  const server = spawn(process.execPath, [...nodeFlags, join(ROOT, 'dist/bench/serve.js'), 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', workers, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: eldDir ? { ...process.env, MESHCA_BENCH_ELD_DIR: eldDir } : process.env,
   });

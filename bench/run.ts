@@ -23,7 +23,8 @@ import { pairedLoss, relativeLoss, summarize, type LossEstimate } from './lib/st
 import type { LoadSpec } from './loadgen.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const MESHCA = join(ROOT, 'bin/meshca.js');
+// `meshca serve` through the entry that reads MESHCA_AUDIT (bench/serve.ts); production serve does not.
+const MESHCA = join(ROOT, 'dist/bench/serve.js');
 const LOADGEN = join(ROOT, 'dist/bench/loadgen.js');
 const CACHE = join(ROOT, 'bench/.cache');
 const args = new Set(process.argv.slice(2));

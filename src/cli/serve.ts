@@ -2,7 +2,7 @@ import { nativeStatus } from '../pki/fast/native.js';
 import { Option, type Command } from 'commander';
 import { CONFIG_KEYS, ConfigSchema, FIELDS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
 import { isClusterWorker, runWorker, startCluster, workerCount } from '../server/cluster.js';
-import { createLogger, startServer } from '../server/index.js';
+import { createLogger, startServer, type StartOptions } from '../server/index.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -24,22 +24,22 @@ function configOptions(): Option[] {
 }
 
 /**
- * `meshca serve`: the Istio-compatible CA. Prints one JSON line on stdout once both listeners are
+ * `meshca serve`: the Istio-compatible CA. `switches` come from the benchmark's entry (bench/serve.ts) only. Prints one JSON line on stdout once both listeners are
  * bound ({"event":"listening","grpc":"host:port","http":"host:port",...}); logs go to stderr.
  */
-export function register(program: Command): void {
+export function register(program: Command, switches: Pick<StartOptions, 'audit' | 'renewalPauseMs'> = {}): void {
   const cmd = program
     .command('serve')
     .description('run the Istio-compatible CA server (gRPC CreateCertificate, HTTP health/metrics/API)')
     .option('--config <file>', 'YAML configuration file (default: $MESHCA_CONFIG, or meshca.yaml in the state directory)');
   for (const o of configOptions()) cmd.addOption(o);
   cmd.action(async (opts: Record<string, unknown>) => {
-    if (isClusterWorker()) return runWorker();
+    if (isClusterWorker()) return runWorker(switches);
     const flags: Partial<Record<ConfigKey, unknown>> = {};
     for (const key of CONFIG_KEYS) if (opts[key] !== undefined) flags[key] = opts[key];
     const config = loadConfig({ configFile: opts.config as string | undefined, flags });
     const log = createLogger(config.logLevel);
-    const server = workerCount(config) > 1 ? await startCluster(config, { logger: log }) : await startServer(config, { logger: log });
+    const server = workerCount(config) > 1 ? await startCluster(config, { logger: log, ...switches }) : await startServer(config, { logger: log, ...switches });
     // Handlers go in before the "listening" line: a supervisor may send SIGTERM as soon as it reads it.
     const stopped = new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -3,10 +3,10 @@ import type { Store } from '../store/index.js';
 import { overrideStore } from '../store/override.js';
 
 /**
- * MESHCA_AUDIT=off turns the issuance audit off, so that `npm run bench` can measure what the audit
- * costs (the issue's bar: storing must cost under 10% of throughput; Vault's PKI loses about 78%).
- * Like MESHCA_NATIVE=0 it exists for comparison and diagnosis; unlike it, it changes what an
- * operator can later prove, so `serve` warns at every start and /v1/ca reports it.
+ * MESHCA_AUDIT=off turns the issuance audit off, so that the benchmark can measure what the audit
+ * costs. Only the benchmark's serve entry (bench/serve.ts) reads it and passes it to startServer;
+ * `meshca serve` itself always audits. Because it changes what an operator can later prove, a
+ * server without the audit warns at every start and /v1/ca reports it.
  */
 export type AuditSetting = 'on' | 'off (MESHCA_AUDIT=off)';
 

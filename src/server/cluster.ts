@@ -6,7 +6,8 @@ import { Gauge, Registry } from 'prom-client';
 import type { ServeConfig } from '../config/index.js';
 import { MeshcaError } from '../pki/errors.js';
 import { AUDIT_DONE, AUDIT_MESSAGE, fromWire, type AuditMessage } from './audit-relay.js';
-import { createLogger, grpcBindError, joinHostPort, splitHostPort, startServer, type RunningServer, type StartOptions } from './index.js';
+import { startServer, type RunningServer, type StartOptions } from '../serve/index.js';
+import { createLogger, grpcBindError, joinHostPort, splitHostPort } from './listen.js';
 
 /**
  * Several processes for one CA, so that issuance uses every core: one process tops out well
@@ -285,7 +286,7 @@ function listenAndHandOff(addr: string, balancer: ConnectionBalancer<Worker>, lo
 }
 
 /** The worker side: gRPC only; stops when the primary says so or goes away. */
-export async function runWorker(): Promise<void> {
+export async function runWorker(switches: Pick<StartOptions, 'audit' | 'renewalPauseMs'> = {}): Promise<void> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as ServeConfig;
   const log = createLogger(config.logLevel).child({ worker: cluster.worker?.id });
   // Signals go to the whole process group; the primary coordinates the shutdown order.
@@ -293,7 +294,7 @@ export async function runWorker(): Promise<void> {
   process.on('SIGTERM', () => {});
   let server: RunningServer;
   try {
-    server = await startServer(config, { role: 'worker', logger: log, grpcHandedOff: true });
+    server = await startServer(config, { ...switches, role: 'worker', logger: log, grpcHandedOff: true });
   } catch (e) {
     process.send?.({ event: 'failed', message: (e as Error).message } satisfies ReadyMessage);
     process.exit(1);

@@ -7,7 +7,7 @@ import { openPgStore } from '../../src/store/postgres/index.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 import { IstioCaClient } from './serve/ca-client.js';
-import { ID, getJson, spawnServe, workloadCsr, type ServeProcess } from './serve/helpers.js';
+import { ID, SERVE_WITH_SWITCHES, getJson, spawnServe, workloadCsr, type ServeProcess } from './serve/helpers.js';
 
 /**
  * High availability, as a fault test: three `meshca serve` processes on one PostgreSQL, a steady
@@ -57,6 +57,8 @@ function startReplica(n: number): ServeProcess {
     // The URL through the environment, as an operator would pass a secret. MESHCA_AUDIT_DURABLE=false
     // in the test's environment shows the window durable audit closes (the lost-row check then fails).
     { MESHCA_STORE_URL: url, MESHCA_AUDIT_DURABLE: process.env.MESHCA_AUDIT_DURABLE ?? 'true', MESHCA_FAILPOINT_RENEWAL_PAUSE_MS: String(PAUSE_MS) },
+    // The failpoint is read by the test entry only, never by bin/meshca.js.
+    SERVE_WITH_SWITCHES,
   );
   replicas.push(r);
   return r;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
 import { createCsr } from '../../../src/pki/csr.js';
 import { generateKeyPair, privateKeyToPem } from '../../../src/pki/keys.js';
 import { MESHCA_BIN, REPO_ROOT } from '../../helpers/run.js';
@@ -59,12 +60,18 @@ export interface ServeProcess {
   stop(): Promise<number>;
 }
 
-/** Starts `node bin/meshca.js serve ...args` as a child, the way an operator would. */
-export function spawnServe(args: string[], env: Record<string, string> = {}): ServeProcess {
+/**
+ * `meshca serve` with the benchmark and test switches (MESHCA_AUDIT, MESHCA_FAILPOINT_*), which
+ * bin/meshca.js does not read.
+ */
+export const SERVE_WITH_SWITCHES = join(REPO_ROOT, 'dist/bench/serve.js');
+
+/** Starts `node bin/meshca.js serve ...args` as a child, the way an operator would (or `entry` instead of bin/meshca.js). */
+export function spawnServe(args: string[], env: Record<string, string> = {}, entry = MESHCA_BIN): ServeProcess {
   const e: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete e.MESHCA_HOME;
   if (!('MESHCA_KEY_PASSPHRASE' in env)) delete e.MESHCA_KEY_PASSPHRASE;
-  const child = spawn(process.execPath, [MESHCA_BIN, 'serve', ...args], { cwd: REPO_ROOT, env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [entry, 'serve', ...args], { cwd: REPO_ROOT, env: e, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { MESHCA_BIN, REPO_ROOT } from '../../helpers/run.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { IstioCaClient } from './ca-client.js';
-import { ID, getText, metric, spawnServe, workloadCsr } from './helpers.js';
+import { ID, SERVE_WITH_SWITCHES, getText, metric, spawnServe, workloadCsr } from './helpers.js';
 
 /**
  * `serve --workers 2` on the embedded store: the workers relay their audit rows to the primary,
@@ -107,14 +107,14 @@ test('a killed worker is replaced, and new connections go to the survivor and th
 });
 
 /**
- * MESHCA_AUDIT=off exists so that the benchmark can measure what the audit costs. It must reach
- * the workers (they inherit the environment), say so loudly, and nothing may be written; any
- * other value is refused before a file is opened.
+ * MESHCA_AUDIT=off exists so that the benchmark can measure what the audit costs; only its serve
+ * entry (bench/serve.ts) reads it. It must reach the workers (they inherit the environment), say
+ * so loudly, and nothing may be written; any other value is refused before a file is opened.
  */
 test('MESHCA_AUDIT=off: --workers 2 issue without writing audit rows, warn, and /v1/ca says so; a bad value is refused', { timeout: 90_000 }, async () => {
   const tmp = tempDir('meshca-audit-off-');
   try {
-    const { serve, grpc, http, token, rootPem } = await startWorkers(tmp.path, [], { MESHCA_AUDIT: 'off' });
+    const { serve, grpc, http, token, rootPem } = await startWorkers(tmp.path, [], { MESHCA_AUDIT: 'off' }, SERVE_WITH_SWITCHES);
     const clients = Array.from({ length: 4 }, () => IstioCaClient.tls(grpc, rootPem, { serverName: 'localhost' }));
     const answers = await Promise.all(clients.map((c) => c.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 600 }, { token: token })));
     assert.equal(new Set(answers.map((a) => a.certChain[0])).size, 4);
@@ -135,7 +135,7 @@ test('MESHCA_AUDIT=off: --workers 2 issue without writing audit rows, warn, and 
   }
   const bad = tempDir('meshca-audit-bad-');
   try {
-    const serve = spawnServe(['--dir', join(bad.path, 'state'), '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0'], { MESHCA_AUDIT: 'no' });
+    const serve = spawnServe(['--dir', join(bad.path, 'state'), '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0'], { MESHCA_AUDIT: 'no' }, SERVE_WITH_SWITCHES);
     await assert.rejects(serve.ready);
     assert.notEqual(await serve.exited, 0);
     assert.match(serve.stderr(), /MESHCA_AUDIT must be "on" or "off", got "no"/);
@@ -146,8 +146,8 @@ test('MESHCA_AUDIT=off: --workers 2 issue without writing audit rows, warn, and 
 });
 
 /** `serve --workers 2` on a fresh state directory, its addresses, a local token for shop/cart and the root. */
-async function startWorkers(dir: string, extra: string[], env: Record<string, string> = {}) {
-  const serve = spawnServe(['--dir', dir, '--workers', '2', ...extra, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn'], env);
+async function startWorkers(dir: string, extra: string[], env: Record<string, string> = {}, entry?: string) {
+  const serve = spawnServe(['--dir', dir, '--workers', '2', ...extra, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--rate-limit', '0', '--log-level', 'warn'], env, entry);
   const { grpc, http } = await serve.ready;
   const token = spawnSync(process.execPath, [MESHCA_BIN, 'token', '--dir', dir, '--namespace', 'shop', '--service-account', 'cart'], { cwd: REPO_ROOT, encoding: 'utf8' });
   assert.equal(token.status, 0, token.stderr);

@@ -58,7 +58,7 @@ export async function rotationFromResources(stateDir: string): Promise<RotationV
   };
 }
 
-/** /readyz's `upstream` object (server/upstream-wiring.ts) as a health line. */
+/** /readyz's `upstream` object (ca/material/upstream.ts) as a health line. */
 export function upstreamHealth(detail: Record<string, unknown> | undefined, type: string): UpstreamView {
   const kind: UpstreamView['kind'] = type === 'awspca' ? 'pca' : type === 'files' ? 'files' : type === 'k8s-csr' ? 'kubernetes' : 'local';
   const name = type === 'awspca' ? 'AWS Private CA' : type === 'k8s-csr' ? 'Kubernetes CSR signer' : `upstream ${type}`;

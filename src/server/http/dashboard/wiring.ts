@@ -8,8 +8,9 @@ import { auditDurableOf, storeKindOf } from '../../../config/store.js';
 import { parseCertificate, parseCertificates } from '../../../pki/certificate.js';
 import type { Store } from '../../../store/index.js';
 import type { PgStore } from '../../../store/postgres/index.js';
-import { isReplicated } from '../../ha.js';
-import type { Leadership } from '../../ha.js';
+import { isReplicated } from '../../../ca/material/replicated.js';
+import type { SigningView } from '../../../ca/material/source.js';
+import type { Leadership } from '../../../leader/index.js';
 import type { DashboardDeps } from './index.js';
 import type { IntermediateView } from './data.js';
 import { combineSources, rotationFromResources, upstreamHealth, type DashboardSource, type UpstreamView } from './source.js';
@@ -25,16 +26,12 @@ export interface DashboardWiring {
   leader: () => Leadership | undefined;
   now: () => Date;
   serving: () => { notBefore?: Date; notAfter: Date; sans: string[] } | undefined;
-  /** The replicated CA (PostgreSQL store), when in use. */
-  ha?: { generation(): number; nextRenewal(): Date };
-  /** An upstream wiring's /readyz detail (PCA, files), when in use. */
+  /** Where the signing intermediate comes from (the material source). */
+  signing: () => SigningView;
+  /** An upstream source's /readyz detail (PCA, files), when in use. */
   upstreamDetail?: () => Record<string, unknown>;
   /** More sources (the controllers' resource store, Kubernetes); consulted before the defaults. */
   source?: DashboardSource;
-}
-
-function isoDate(v: unknown): Date | undefined {
-  return typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? new Date(v) : undefined;
 }
 
 /** Intermediates of the other clusters, from the database (replicas) or the state directory. */
@@ -119,15 +116,8 @@ export function dashboardFor(w: DashboardWiring): DashboardDeps {
     serving: w.serving,
     intermediates: async () => {
       const s = w.authority.signer;
-      const signing: IntermediateView = {
-        cluster: w.config.cluster,
-        cert: s.cert,
-        chain: s.chain,
-        signing: true,
-        source: w.ha ? 'database' : w.upstreamDetail ? 'upstream' : 'state-dir',
-        generation: w.ha?.generation(),
-        nextRenewal: w.ha?.nextRenewal() ?? isoDate(w.upstreamDetail?.().nextRenewal),
-      };
+      const v = w.signing();
+      const signing: IntermediateView = { cluster: w.config.cluster, cert: s.cert, chain: s.chain, signing: true, source: v.origin, generation: v.generation, nextRenewal: v.nextRenewal };
       return [signing, ...(await otherIntermediates(w))];
     },
     replica: () => {

@@ -1,14 +1,15 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SigningMaterial } from '../ca/authority.js';
-import { ISTIO_FILES, type CaBundle } from '../ca/bundle.js';
-import { signerFromBundle, type CaState } from '../ca/state.js';
-import { certLabel, type ParsedCertificate } from '../pki/certificate.js';
-import { verifyChain } from '../pki/chain.js';
-import { MeshcaError, errorMessage } from '../pki/errors.js';
-import { CACERTS, FileSecretSink } from '../resources/file-secrets.js';
-import { watchSecret } from '../resources/watch.js';
+import { certLabel, type ParsedCertificate } from '../../pki/certificate.js';
+import { verifyChain } from '../../pki/chain.js';
+import { MeshcaError, errorMessage } from '../../pki/errors.js';
+import { CACERTS, FileSecretSink } from '../../resources/file-secrets.js';
+import { watchSecret } from '../../resources/watch.js';
+import type { SigningMaterial } from '../authority.js';
+import { ISTIO_FILES, type CaBundle } from '../bundle.js';
+import { signerFromBundle, type CaState } from '../state.js';
+import { MaterialHolder } from './holder.js';
 
 /**
  * Hot reload of the served cluster's bundle (<dir>/clusters/<cluster>/cacerts/) for the local CA:
@@ -37,12 +38,6 @@ export interface BundleReloadOptions {
   pollMs?: number;
 }
 
-/** A signer that issued workload certificates before a swap; they renew over mTLS while it is valid and trusted. */
-interface Previous {
-  cert: ParsedCertificate;
-  top: ParsedCertificate;
-}
-
 /** Why a bundle must not be served now, or undefined when it can be. */
 export function bundleProblem(b: CaBundle, now: Date): string | undefined {
   if (!b.caCert.isCA) return `${certLabel(b.caCert)} is not a CA certificate`;
@@ -67,10 +62,6 @@ function digestOf(dir: string): string {
   return h.digest('hex');
 }
 
-function topOf(b: CaBundle): ParsedCertificate {
-  return b.chain.length > 0 ? b.chain[b.chain.length - 1] : b.caCert;
-}
-
 function chainsTo(top: ParsedCertificate, roots: ParsedCertificate[]): boolean {
   return roots.some((r) => r.der.equals(top.der) || (top.issuerDer.equals(r.subjectDer) && safeVerify(top, r)));
 }
@@ -87,10 +78,8 @@ export class ClusterBundleReload {
   private readonly dir: string;
   private digest: string;
   private current: CaBundle;
-  private previous: Previous[] = [];
-  private trustedIssuers: X509Certificate[];
+  private readonly holder: MaterialHolder;
   private failedDigest: string | undefined;
-  private readonly listeners: ((m: SigningMaterial) => void)[] = [];
   private readonly stops: (() => void)[] = [];
   private retry: NodeJS.Timeout | undefined;
 
@@ -98,7 +87,12 @@ export class ClusterBundleReload {
     this.dir = o.state.clusterDir(o.cluster);
     this.current = o.initial;
     this.digest = digestOf(this.dir);
-    this.trustedIssuers = [o.initial.caCert.node];
+    // After a rotation re-issues the intermediate, workloads renew with certificates from the old
+    // one while it is valid and chains to a root still in the trust bundle.
+    this.holder = new MaterialHolder(
+      { signer: signerFromBundle(o.initial), roots: o.initial.roots },
+      { now: o.now, stillTrusted: chainsTo, onListenerError: (e) => o.log.error({ err: errorMessage(e) }, 'a listener of the reloaded cluster bundle failed') },
+    );
     if (o.watchMarker) {
       const sink = new FileSecretSink(o.state.dir);
       this.stops.push(watchSecret(sink, { cluster: o.cluster, ...CACERTS }, () => this.check(), { intervalMs: o.markerIntervalMs ?? 250 }));
@@ -111,27 +105,18 @@ export class ClusterBundleReload {
     }
   }
 
+  get material(): SigningMaterial {
+    return this.holder.material;
+  }
+
   /** Called with every material swapped in. */
   onSwap(l: (m: SigningMaterial) => void): void {
-    this.listeners.push(l);
+    this.holder.onSwap(l);
   }
 
-  /**
-   * Workload issuers whose certificates may renew over mTLS: the current intermediate, and earlier
-   * ones while they are valid and chain to a root still in the trust bundle (after a rotation
-   * re-issues the intermediate, workloads renew with certificates from the old one).
-   */
+  /** Workload issuers whose certificates may renew over mTLS (see MaterialHolder). */
   issuers(): X509Certificate[] {
-    const t = this.o.now().getTime();
-    if (this.previous.some((p) => p.cert.notAfter.getTime() <= t)) this.recomputeIssuers();
-    return this.trustedIssuers;
-  }
-
-  private recomputeIssuers(): void {
-    const t = this.o.now().getTime();
-    const roots = this.current.roots;
-    this.previous = this.previous.filter((p) => p.cert.notAfter.getTime() > t && chainsTo(p.top, roots));
-    this.trustedIssuers = [this.current.caCert.node, ...this.previous.map((p) => p.cert.node)];
+    return this.holder.issuers();
   }
 
   /**
@@ -166,24 +151,15 @@ export class ClusterBundleReload {
 
   private swap(next: CaBundle): void {
     const prev = this.current;
-    if (!prev.caCert.der.equals(next.caCert.der)) this.previous.push({ cert: prev.caCert, top: topOf(prev) });
     if (!next.roots.some((r) => prev.roots.some((p) => p.der.equals(r.der)))) {
       this.o.log.warn({ cluster: this.o.cluster }, 'the new trust bundle shares no root with the previous one: workloads holding certificates from the previous root are refused until they renew with a token');
     }
     this.current = next;
-    this.recomputeIssuers();
-    const material: SigningMaterial = { signer: signerFromBundle(next), roots: next.roots };
     this.o.log.info(
       { cluster: this.o.cluster, intermediate: next.caCert.serialHex, notAfter: next.caCert.notAfter.toISOString(), roots: next.roots.map((r) => r.fingerprint256) },
       'reloaded the cluster bundle',
     );
-    for (const l of this.listeners) {
-      try {
-        l(material);
-      } catch (e) {
-        this.o.log.error({ err: errorMessage(e) }, 'a listener of the reloaded cluster bundle failed');
-      }
-    }
+    this.holder.swap({ signer: signerFromBundle(next), roots: next.roots }, true);
   }
 
   close(): void {

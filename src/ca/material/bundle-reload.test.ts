@@ -3,10 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { makeIntermediate, makeRoot } from '../../test/helpers/pki.js';
-import type { SigningMaterial } from '../ca/authority.js';
-import { CaState } from '../ca/state.js';
-import { ClusterBundleReload } from './reload.js';
+import { makeIntermediate, makeRoot } from '../../../test/helpers/pki.js';
+import type { SigningMaterial } from '../authority.js';
+import { CaState } from '../state.js';
+import { ClusterBundleReload } from './bundle-reload.js';
 
 const now = new Date();
 const quiet = { info() {}, warn() {}, error() {} };

@@ -1,67 +1,34 @@
-import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Authority, type Policy, type SigningMaterial } from '../ca/authority.js';
-import type { CaBundle } from '../ca/bundle.js';
-import { IntermediateManager, type IntermediateEvent } from '../ca/intermediate-manager.js';
-import { signerFromBundle, type CaState } from '../ca/state.js';
-import { RaAuthority, RemoteWorkloadSigner, type WorkloadSigner } from '../ca/workload-signer.js';
-import type { ServeConfig } from '../config/index.js';
-import { intermediateTtlOf, upstreamBlock } from '../config/upstream.js';
-import type { ParsedCertificate } from '../pki/certificate.js';
-import { errorMessage, invalid, isMeshcaError } from '../pki/errors.js';
-import { generateKeyPair } from '../pki/keys.js';
-import { META, type Store } from '../store/index.js';
-import { createUpstream, type Upstream } from '../upstream/index.js';
-import type { ServerRole } from './index.js';
-import { RemoteServingTls, type RemoteServingOptions } from './remote-serving-tls.js';
+import type { ServeConfig } from '../../config/index.js';
+import { intermediateTtlOf, upstreamBlock } from '../../config/upstream.js';
+import type { ParsedCertificate } from '../../pki/certificate.js';
+import { errorMessage, invalid, isMeshcaError } from '../../pki/errors.js';
+import { generateKeyPair } from '../../pki/keys.js';
+import { META, type Store } from '../../store/index.js';
+import { createUpstream, type Upstream } from '../../upstream/index.js';
+import { Authority, type SigningMaterial } from '../authority.js';
+import type { CaBundle } from '../bundle.js';
+import { IntermediateManager, type IntermediateEvent } from '../intermediate-manager.js';
+import { localServingIssuer, upstreamServingIssuer } from '../serving.js';
+import { signerFromBundle, type CaState } from '../state.js';
+import { RaAuthority, RemoteWorkloadSigner, type WorkloadSigner } from '../workload-signer.js';
+import { MaterialHolder } from './holder.js';
+import type { MaterialDeps, MaterialSource } from './source.js';
 import { UpstreamMetrics } from './upstream-metrics.js';
 
 /**
- * `meshca serve` with an upstream CA (files, AWS PCA): where the signing material comes from and
- * how it changes while the server runs. startServer builds the Authority, metrics, TLS and HTTP as
- * always and subscribes to onSwap; everything upstream-specific is here.
+ * `meshca serve` with an upstream CA (files, AWS PCA, Kubernetes CSR): where the signing material
+ * comes from and how it changes while the server runs.
  *
  * - intermediate mode, single process or primary: an IntermediateManager obtains the intermediate,
  *   persists every new bundle to the state dir, renews it `renewBefore` ahead of expiry and keeps
  *   signing with the current one while the upstream is unreachable. Only this process talks to the
- *   upstream; with --workers the primary tells workers to reload (startServer's onCaChanged).
+ *   upstream; with --workers the primary tells workers to reload.
  * - worker: reads the bundle the primary persisted, again on every reload().
  * - ra mode: no CA key here; RemoteWorkloadSigner sends each authorized CSR upstream.
  */
 
-export interface WiringDeps {
-  config: ServeConfig;
-  state: CaState;
-  store: Store;
-  log: Logger;
-  now: () => Date;
-  passphrase?: string;
-  role: ServerRole;
-}
-
-export interface WiredUpstream {
-  readonly type: string;
-  readonly mode: 'intermediate' | 'ra';
-  /** The first signing material (RA: the upstream's issuing CA and a key that never signs). */
-  readonly material: SigningMaterial;
-  /** An intermediate was obtained from the upstream at this start (not reused from disk). */
-  readonly createdIntermediate: boolean;
-  createAuthority(policy: Policy, now: () => Date): Authority;
-  /** RA mode, after createAuthority: the signer IssuanceService awaits. */
-  readonly workloadSigner?: WorkloadSigner;
-  /** RA mode: the gRPC serving certificate comes from the upstream too. */
-  startServingTls?(o: RemoteServingOptions): Promise<RemoteServingTls>;
-  /** CAs whose workload certificates may renew over mTLS: the current one and earlier ones still valid. */
-  issuers(): X509Certificate[];
-  /** The `upstream` object of /readyz (processes that talk to the upstream only). */
-  readonly readyDetail?: () => Record<string, unknown>;
-  readonly metrics?: UpstreamMetrics;
-  /** Called with each new signing material: a renewal, a worker's reload, a new issuing CA upstream. */
-  onSwap(listener: (m: SigningMaterial) => void): void;
-  /** Workers: reload the bundle the primary persisted. */
-  reload(): void;
-  close(): void;
-}
+type Deps = Pick<MaterialDeps, 'config' | 'state' | 'store' | 'log' | 'now' | 'passphrase'>;
 
 const sourceKey = (cluster: string) => `upstream.source.${cluster}`;
 
@@ -71,38 +38,30 @@ function materialOf(b: CaBundle): SigningMaterial {
 
 const iso = (d: Date | undefined) => d?.toISOString() ?? null;
 
-/** The current material and the listeners; keeps replaced issuers while their certificates may still be in use. */
-class Holder {
-  private readonly listeners: ((m: SigningMaterial) => void)[] = [];
-  private previous: ParsedCertificate[] = [];
-
-  constructor(
-    public material: SigningMaterial,
-    private readonly now: () => Date,
-  ) {}
-
-  swap(m: SigningMaterial): void {
-    const old = this.material.signer.cert;
-    if (old.der.equals(m.signer.cert.der)) return;
-    this.previous.push(old);
-    this.material = m;
-    for (const l of this.listeners) l(m);
-  }
-
-  onSwap(l: (m: SigningMaterial) => void): void {
-    this.listeners.push(l);
-  }
-
-  issuers(): X509Certificate[] {
-    // Leaves never outlive their issuer, so an expired issuer has no live certificates left.
-    const t = this.now().getTime();
-    this.previous = this.previous.filter((c) => c.notAfter.getTime() > t);
-    return [this.material.signer.cert.node, ...this.previous.map((c) => c.node)];
-  }
+/**
+ * A source around a holder: signed and served locally unless `own` says otherwise. Own members
+ * are copied as descriptors, so that getters stay live.
+ */
+function held(h: MaterialHolder, own: Partial<MaterialSource> & Pick<MaterialSource, 'describe'>): MaterialSource {
+  const base: Omit<MaterialSource, 'describe'> = {
+    get material() {
+      return h.material;
+    },
+    onSwap: (l) => h.onSwap(l),
+    issuers: () => h.issuers(),
+    createAuthority: (policy, now) => new Authority(h.material, policy, now),
+    servingIssuer: localServingIssuer,
+    createdRoot: false,
+    createdIntermediate: false,
+    reload: () => undefined,
+    bundleWritten: () => undefined,
+    close: () => undefined,
+  };
+  return Object.defineProperties(base, Object.getOwnPropertyDescriptors(own)) as MaterialSource;
 }
 
-export async function wireUpstream(d: WiringDeps): Promise<WiredUpstream> {
-  if (d.role === 'worker') return workerWiring(d);
+/** The single process or the primary: the one that talks to the upstream. */
+export async function openUpstreamSource(d: Deps): Promise<MaterialSource> {
   const upstream = await createUpstream(upstreamBlock(d.config), { stateDir: d.config.dir, passphrase: d.passphrase, now: d.now, warn: (m) => d.log.warn({}, m) });
   try {
     return d.config.upstreamMode === 'ra' || d.config.upstream === 'k8s-csr' ? await raWiring(d, upstream) : await intermediateWiring(d, upstream);
@@ -113,7 +72,7 @@ export async function wireUpstream(d: WiringDeps): Promise<WiredUpstream> {
 }
 
 /** The bundle on disk, when it came from this very upstream; anything else is replaced, not reused. */
-async function reusableBundle(d: WiringDeps, source: string): Promise<CaBundle | undefined> {
+async function reusableBundle(d: Deps, source: string): Promise<CaBundle | undefined> {
   const { state, config, log } = d;
   if (!state.hasCluster(config.cluster)) return undefined;
   const recorded = await d.store.getMeta(sourceKey(config.cluster));
@@ -129,10 +88,10 @@ async function reusableBundle(d: WiringDeps, source: string): Promise<CaBundle |
   }
 }
 
-async function intermediateWiring(d: WiringDeps, upstream: Upstream): Promise<WiredUpstream> {
+async function intermediateWiring(d: Deps, upstream: Upstream): Promise<MaterialSource> {
   const { config, state, store, log } = d;
   const ttl = intermediateTtlOf(config);
-  let holder: Holder | undefined;
+  let holder: MaterialHolder | undefined;
   const metrics = new UpstreamMetrics(upstream.type, () => manager.status().remainingSeconds);
   const onEvent = (ev: IntermediateEvent): void => {
     if (ev.type === 'renewed') {
@@ -170,16 +129,12 @@ async function intermediateWiring(d: WiringDeps, upstream: Upstream): Promise<Wi
     throw e;
   }
   const created = manager.status().lastRenewal !== undefined;
-  holder = new Holder(materialOf(manager.bundle()!), d.now);
+  holder = new MaterialHolder(materialOf(manager.bundle()!), { now: d.now });
   const h = holder;
-  return {
-    type: upstream.type,
-    mode: 'intermediate',
-    material: h.material,
+  return held(h, {
     createdIntermediate: created,
-    createAuthority: (policy, now) => new Authority(h.material, policy, now),
-    issuers: () => h.issuers(),
-    metrics,
+    metrics: metrics.registry,
+    describe: () => ({ origin: 'upstream', nextRenewal: manager.status().nextRenewal }),
     readyDetail: () => {
       const s = manager.status();
       return {
@@ -196,26 +151,19 @@ async function intermediateWiring(d: WiringDeps, upstream: Upstream): Promise<Wi
         lastError: s.lastError ? { message: s.lastError.message, reason: s.lastError.reason, at: s.lastError.at.toISOString(), attempts: s.lastError.attempts } : null,
       };
     },
-    onSwap: (l) => h.onSwap(l),
-    reload: () => undefined,
     close: () => {
       manager.stop();
       upstream.close?.();
     },
-  };
+  });
 }
 
-function workerWiring(d: WiringDeps): WiredUpstream {
+/** A worker of a primary that talks to the upstream: reads the bundle the primary persisted, again on every reload. */
+export function openUpstreamWorkerSource(d: Pick<MaterialDeps, 'config' | 'state' | 'log' | 'now'>): MaterialSource {
   const load = () => materialOf(d.state.loadCluster(d.config.cluster));
-  const h = new Holder(load(), d.now);
-  return {
-    type: d.config.upstream,
-    mode: 'intermediate',
-    material: h.material,
-    createdIntermediate: false,
-    createAuthority: (policy, now) => new Authority(h.material, policy, now),
-    issuers: () => h.issuers(),
-    onSwap: (l) => h.onSwap(l),
+  const h = new MaterialHolder(load(), { now: d.now });
+  return held(h, {
+    describe: () => ({ origin: 'state-dir' }),
     reload: () => {
       try {
         h.swap(load());
@@ -223,18 +171,17 @@ function workerWiring(d: WiringDeps): WiredUpstream {
         d.log.error({ err: errorMessage(e) }, 'cannot reload the renewed intermediate; signing continues with the current one');
       }
     },
-    close: () => undefined,
-  };
+  });
 }
 
-async function raWiring(d: WiringDeps, upstream: Upstream): Promise<WiredUpstream> {
+async function raWiring(d: Deps, upstream: Upstream): Promise<MaterialSource> {
   if (!upstream.signWorkload) throw invalid('bad_upstream', `upstream ${upstream.type} cannot sign workload certificates (RA mode)`);
   await upstream.check();
   const roots = await upstream.roots();
   // Authority's material needs a key; in RA mode RaAuthority.sign refuses to sign, so this one is never used.
   const unusedKey = generateKeyPair('ec-p256').privateKey;
   // Until the upstream has issued something, its issuing CA is known only when it is the root.
-  const h = new Holder({ signer: { cert: roots[0], key: unusedKey, chain: [] }, roots }, d.now);
+  const h = new MaterialHolder({ signer: { cert: roots[0], key: unusedKey, chain: [] }, roots }, { now: d.now });
   const noteIssuer = (chain: ParsedCertificate[]): void => {
     if (chain.length > 0) h.swap({ signer: { cert: chain[0], key: unusedKey, chain: chain.slice(1) }, roots });
   };
@@ -256,11 +203,7 @@ async function raWiring(d: WiringDeps, upstream: Upstream): Promise<WiredUpstrea
   };
   let authority: Authority | undefined;
   let signer: WorkloadSigner | undefined;
-  return {
-    type: upstream.type,
-    mode: 'ra',
-    material: h.material,
-    createdIntermediate: false,
+  return held(h, {
     createAuthority(policy, now) {
       authority = new RaAuthority(h.material, policy, now);
       signer = new RemoteWorkloadSigner(authority, upstream, () => roots, hooks);
@@ -269,17 +212,9 @@ async function raWiring(d: WiringDeps, upstream: Upstream): Promise<WiredUpstrea
     get workloadSigner() {
       return signer;
     },
-    startServingTls: (o) =>
-      RemoteServingTls.start(upstream, {
-        ...o,
-        onIssue: (c, got) => {
-          hooks.onIssued(got);
-          o.onIssue?.(c, got);
-        },
-        onError: hooks.onError,
-      }),
-    issuers: () => h.issuers(),
-    metrics,
+    servingIssuer: () => upstreamServingIssuer(upstream, hooks),
+    metrics: metrics.registry,
+    describe: () => ({ origin: 'upstream' }),
     readyDetail: () => {
       const c = h.material.signer.cert;
       return {
@@ -295,9 +230,7 @@ async function raWiring(d: WiringDeps, upstream: Upstream): Promise<WiredUpstrea
         lastError: lastError ? { message: lastError.message, reason: lastError.reason, at: lastError.at.toISOString() } : null,
       };
     },
-    onSwap: (l) => h.onSwap(l),
-    reload: () => undefined,
     close: () => upstream.close?.(),
-  };
+  });
 }
 

@@ -1,0 +1,21 @@
+import { pino, type Logger } from 'pino';
+import { MeshcaError } from '../pki/errors.js';
+
+export function createLogger(level: string): Logger {
+  // Logs go to stderr so that stdout carries only the one-line "listening" record a script parses.
+  return pino({ level, base: { name: 'meshca' } }, pino.destination({ dest: 2, sync: true }));
+}
+
+/** The one refusal for a gRPC address that cannot be bound (here, and by the primary of --workers). */
+export function grpcBindError(addr: string, err: Error): MeshcaError {
+  return new MeshcaError('unavailable', 'bind_failed', `cannot listen for gRPC on ${addr}: ${err.message}`, { cause: err });
+}
+
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
+}
+
+export function joinHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
