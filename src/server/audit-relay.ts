@@ -44,12 +44,9 @@ type Send = (m: object, cb: (err: Error | null) => void) => boolean;
 
 /** The worker's store: every method of the real store, but audit rows are relayed to the primary. */
 export function relayAudit(store: Store, send: Send, o: { flushMs?: number; batchSize?: number } = {}): Store {
-  // serve passes --audit-flush-ms (default 100 ms), the store's own interval: a killed worker
-  // loses what a killed single process would. Each message wakes the primary and each batch is a
-  // commit there. Two serves at once, 20 ms against 100 ms (`AUDIT_BOTH=on
-  // PAIR_B_ENV='{"MESHCA_AUDIT_FLUSH_MS":"20"}' npm run bench -- --only=audit`): the primary spent
-  // 20.0 against 13.4 µs per EC certificate. Against a serve without the audit, the audit's share of the CPU
-  // per certificate was 9.8% (±6.1) at 20 ms and 4.8% (±5.0) at 100 ms.
+  // serve passes --audit-flush-ms, the store's own interval: a killed worker loses what a killed
+  // single process would. Each message wakes the primary and each batch is a commit there, so a
+  // shorter interval costs the primary CPU (docs/performance.md).
   const flushMs = o.flushMs ?? DEFAULT_AUDIT_FLUSH_MS;
   const batchSize = o.batchSize ?? 500;
   let queue: WireRow[] = [];

@@ -65,55 +65,40 @@ export class ConnectionBalancer<W> {
 }
 
 /**
- * V8's young generation for the gRPC workers: 2 MB semi-spaces instead of up to 16 MB. Issuance
- * allocates short-lived objects only; measured with `npm run bench`, throughput is the same and a
- * process serving 1,000 connections needs about 25 MB less. A flag the operator gave wins.
+ * A small young generation for the gRPC workers: issuance allocates short-lived objects only, so
+ * throughput stays and memory per process drops (docs/performance.md). A flag the operator gave wins.
  */
 export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=2';
 
 /**
  * Garbage collection on each worker's own thread. The workers keep every core busy, so V8's
  * parallel and concurrent GC helper threads only preempt the other worker's event loop, and a
- * worker finishing a collection waits for helpers that are not running. Measured with
- * `bench/cpu.js` (2 workers, 2 cores): p99 at half of peak 15-17 ms -> 5.5-7.5 ms, peak EC
- * throughput 13.6k -> 14.0k/s, RSA 5.3k -> 5.4k/s. A flag the operator gave wins.
+ * worker finishing a collection waits for helpers that are not running. A flag the operator gave wins.
  */
 export const WORKER_GC_FLAG = '--single-threaded-gc';
 
 /**
- * Room in the workers' old generation before the first mark-compact. Left to itself V8 keeps the
- * limit a few MB above the ~19 MB a worker holds live, so a worker at half of peak ran a full
- * mark-compact every ~0.3 s, each with ~20 ms of incremental marking on its one thread. With 64 MB
- * (`--trace-gc`, `WORKERS=2 RATE=7000 node dist/bench/cpu.js`): 54 -> 12 mark-compacts in 11 s,
- * 167 -> 149 us of CPU per EC certificate, p99 6.9 -> 5.0 ms; closed loop EC +2%, RSA +7%. The
- * price is memory: each worker may hold up to that much garbage, which is why the single-process
- * default (`npm start`) does not take it. A heap size the operator gave wins.
+ * Room in the workers' old generation before the first mark-compact: left to itself V8 keeps the
+ * limit just above what a worker holds live, and a busy worker then mark-compacts very often on its
+ * one thread. The price is memory (each worker may hold that much garbage), which is why the
+ * single-process default (`npm start`) does not take it. A heap size the operator gave wins.
  */
 export const WORKER_OLD_SPACE_FLAG = '--initial-old-space-size=64';
 
 /**
  * No allocation-site pretenuring in the workers. When most objects from an allocation site survive
  * a scavenge, as they do while a few hundred requests are in flight, V8 starts allocating that
- * site's objects in the old generation, and it never goes back (`--trace-pretenuring`: 74 sites of
- * the request path tenured during a closed loop, none un-tenured after it). At a steady half of
- * peak, many of each request's objects then die in the old generation and feed the mark-compacts
- * (6-7 per worker in a measured run without pretenuring, 7-9 with it). Measured
- * with `PREWARM=8000 WORKERS=2 RATE=2500 node dist/bench/cpu.js ec-p256 15 256`, four alternating
- * pairs: p99 22-45 ms against 61-125 ms, server CPU per EC certificate 521-549 against 565-585 µs.
- * Closed loop (c=256): EC 5,107 against 4,901/s (means of four pairs), RSA 1,414 against 1,457/s
- * (five pairs; runs spread 1,250-1,663). One process (`npm start`, parallel GC) did not gain: 641
- * against 592-615 µs per certificate at 1,200/s, so only the workers take it. A flag the operator
- * gave wins.
+ * site's objects in the old generation and never goes back; at a steady load many of each
+ * request's objects then die there and feed the mark-compacts. One process (`npm start`, parallel
+ * GC) did not gain, so only the workers take it. A flag the operator gave wins.
  */
 export const WORKER_PRETENURING_FLAG = '--no-allocation-site-pretenuring';
 
 /**
  * One V8 platform thread (node's default is four) for background compilation and what GC work is
- * left off the main thread. Each of those threads keeps its own malloc arena; with one, a process
- * is about 5 MB smaller idle and with 1,000 connections (`npm run bench -- --only=conn`: 1,000
- * connections in one process 150-156 -> 146-150 MB over three alternating runs), and closed-loop
- * EC throughput did not move (`bench/cpu.js`, two workers, alternating runs). `npm start` and the
- * container image pass it to the primary too. A pool size the operator gave wins.
+ * left off the main thread: each of those threads keeps its own malloc arena, and throughput did
+ * not move with one. `npm start` and the container image pass it to the primary too. A pool size
+ * the operator gave wins.
  */
 export const WORKER_POOL_FLAG = '--v8-pool-size=1';
 
