@@ -10,6 +10,7 @@ import { KubeSecretSink } from './secret-sink.js';
 import { CsrSignerController } from './signer-controller.js';
 import { SecretStateBackend } from './state-secret.js';
 import type { Leadership } from '../leader/index.js';
+import { leadershipOf } from '../leader/sole.js';
 
 /**
  * What `meshca serve` does in Kubernetes, kept out of startServer: the CA state in a
@@ -73,20 +74,10 @@ export async function kubernetesLeadership(config: ServeConfig, d: Omit<Deps, 'p
     now: d.now,
     log,
   });
-  let since: Date | undefined;
-  elector.onStartedLeading(() => (since = d.now()));
-  elector.onStoppedLeading(() => {
-    since = undefined;
-    log.warn({ identity }, 'not leading: leader-only tasks stopped');
-  });
+  const leadership = leadershipOf(elector, identity, d.now);
+  elector.onStoppedLeading(() => log.warn({ identity }, 'not leading: leader-only tasks stopped'));
   await elector.start();
-  return {
-    identity,
-    isLeader: () => elector.isLeader(),
-    onLeader: (cb) => elector.onStartedLeading(cb),
-    since: () => since,
-    stop: () => elector.stop(),
-  };
+  return leadership;
 }
 
 /**

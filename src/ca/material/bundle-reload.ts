@@ -78,7 +78,8 @@ export class ClusterBundleReload {
   private readonly dir: string;
   private digest: string;
   private current: CaBundle;
-  private readonly holder: MaterialHolder;
+  /** The material in use; the bundle's digest decides when it is replaced. */
+  readonly holder: MaterialHolder;
   private failedDigest: string | undefined;
   private readonly stops: (() => void)[] = [];
   private retry: NodeJS.Timeout | undefined;

@@ -1,6 +1,8 @@
 import type { X509Certificate } from 'node:crypto';
 import type { ParsedCertificate } from '../../pki/certificate.js';
-import type { SigningMaterial } from '../authority.js';
+import { Authority, type SigningMaterial } from '../authority.js';
+import { localServingIssuer } from '../serving.js';
+import type { MaterialSource } from './source.js';
 
 /** An issuer that was replaced, and the top of its chain (to tell whether a root still vouches for it). */
 interface Retired {
@@ -92,4 +94,26 @@ export class MaterialHolder {
     this.previous = this.previous.filter((p) => p.cert.notAfter.getTime() > t && (!keep || keep(p.top, roots)));
     this.trusted = [this.current.signer.cert.node, ...this.previous.map((p) => p.cert.node)];
   }
+}
+
+/**
+ * A source around a holder: signed and served locally unless `own` says otherwise. Own members
+ * are copied as descriptors, so that getters stay live.
+ */
+export function heldSource(h: MaterialHolder, own: Partial<MaterialSource> & Pick<MaterialSource, 'describe'>): MaterialSource {
+  const base: Omit<MaterialSource, 'describe'> = {
+    get material() {
+      return h.material;
+    },
+    onSwap: (l) => h.onSwap(l),
+    issuers: () => h.issuers(),
+    createAuthority: (policy, now) => new Authority(h.material, policy, now),
+    servingIssuer: localServingIssuer,
+    createdRoot: false,
+    createdIntermediate: false,
+    reload: () => undefined,
+    bundleWritten: () => undefined,
+    close: () => undefined,
+  };
+  return Object.defineProperties(base, Object.getOwnPropertyDescriptors(own)) as MaterialSource;
 }

@@ -1,7 +1,6 @@
-import { Authority } from '../authority.js';
 import { bootstrapCa } from '../bootstrap.js';
-import { localServingIssuer } from '../serving.js';
 import { ClusterBundleReload } from './bundle-reload.js';
+import { heldSource } from './holder.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 
 /**
@@ -15,19 +14,12 @@ export async function openLocalSource(d: MaterialDeps, o: { watchMarker: boolean
   if (boot.createdIntermediate) log.info({ cluster: config.cluster }, 'created the cluster intermediate');
   if (boot.rootReplaced) log.warn(boot.rootReplaced, 'the root differs from the one recorded at the last start (replaced by an import?)');
   const reload = new ClusterBundleReload({ state: d.state, cluster: config.cluster, initial: boot.bundle, now: d.now, log, watchMarker: o.watchMarker });
-  return {
-    get material() {
-      return reload.material;
-    },
-    onSwap: (l) => reload.onSwap(l),
-    issuers: () => reload.issuers(),
-    createAuthority: (policy, now) => new Authority(reload.material, policy, now),
-    servingIssuer: localServingIssuer,
+  return heldSource(reload.holder, {
     describe: () => ({ origin: 'state-dir' }),
     createdRoot: boot.createdRoot,
     createdIntermediate: boot.createdIntermediate,
     reload: () => void reload.check(),
     bundleWritten: () => void reload.check(),
     close: () => reload.close(),
-  };
+  });
 }

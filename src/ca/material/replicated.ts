@@ -6,12 +6,10 @@ import { parseCertificate } from '../../pki/certificate.js';
 import { errorMessage, invalid } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import type { PgStore } from '../../store/postgres/index.js';
-import { Authority } from '../authority.js';
 import { MaterialFollower, runIntermediateRenewal } from '../material-renewal.js';
 import { bootstrapReplicated, type MaterialOptions, type VersionedBundle } from '../material-store.js';
-import { localServingIssuer } from '../serving.js';
 import { signerFromBundle } from '../state.js';
-import { MaterialHolder } from './holder.js';
+import { MaterialHolder, heldSource } from './holder.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 
 /**
@@ -103,22 +101,14 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   await elector.start();
 
   const before = config.renewBefore !== undefined && config.renewBefore < ttl ? config.renewBefore : ttl / 3;
-  return {
-    get material() {
-      return h.material;
-    },
-    onSwap: (l) => h.onSwap(l),
-    issuers: () => h.issuers(),
-    createAuthority: (policy, n) => new Authority(h.material, policy, n),
-    servingIssuer: localServingIssuer,
+  return heldSource(h, {
     describe: () => ({ origin: 'database', generation, nextRenewal: new Date(h.material.signer.cert.notAfter.getTime() - before * 1000) }),
     createdIntermediate: boot.createdIntermediate,
     createdRoot: boot.createdRoot,
     leadership: lead,
     reload: () => void follower.check(),
-    bundleWritten: () => undefined,
     // Returns the promise (startServer's cleanup awaits it). Leadership goes first, so that the
     // lock is released at once for a follower and no renewal starts while the store closes.
     close: () => lead.stop().finally(() => follower.stop()),
-  };
+  });
 }

@@ -1,18 +1,16 @@
-import type { Logger } from 'pino';
-import type { ServeConfig } from '../../config/index.js';
 import { intermediateTtlOf, upstreamBlock } from '../../config/upstream.js';
 import type { ParsedCertificate } from '../../pki/certificate.js';
 import { errorMessage, invalid, isMeshcaError } from '../../pki/errors.js';
 import { generateKeyPair } from '../../pki/keys.js';
-import { META, type Store } from '../../store/index.js';
+import { META } from '../../store/index.js';
 import { createUpstream, type Upstream } from '../../upstream/index.js';
-import { Authority, type SigningMaterial } from '../authority.js';
+import type { Authority, SigningMaterial } from '../authority.js';
 import type { CaBundle } from '../bundle.js';
 import { IntermediateManager, type IntermediateEvent } from '../intermediate-manager.js';
-import { localServingIssuer, upstreamServingIssuer } from '../serving.js';
-import { signerFromBundle, type CaState } from '../state.js';
+import { upstreamServingIssuer } from '../serving.js';
+import { signerFromBundle } from '../state.js';
 import { RaAuthority, RemoteWorkloadSigner, type WorkloadSigner } from '../workload-signer.js';
-import { MaterialHolder } from './holder.js';
+import { MaterialHolder, heldSource } from './holder.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 import { UpstreamMetrics } from './upstream-metrics.js';
 
@@ -37,28 +35,6 @@ function materialOf(b: CaBundle): SigningMaterial {
 }
 
 const iso = (d: Date | undefined) => d?.toISOString() ?? null;
-
-/**
- * A source around a holder: signed and served locally unless `own` says otherwise. Own members
- * are copied as descriptors, so that getters stay live.
- */
-function held(h: MaterialHolder, own: Partial<MaterialSource> & Pick<MaterialSource, 'describe'>): MaterialSource {
-  const base: Omit<MaterialSource, 'describe'> = {
-    get material() {
-      return h.material;
-    },
-    onSwap: (l) => h.onSwap(l),
-    issuers: () => h.issuers(),
-    createAuthority: (policy, now) => new Authority(h.material, policy, now),
-    servingIssuer: localServingIssuer,
-    createdRoot: false,
-    createdIntermediate: false,
-    reload: () => undefined,
-    bundleWritten: () => undefined,
-    close: () => undefined,
-  };
-  return Object.defineProperties(base, Object.getOwnPropertyDescriptors(own)) as MaterialSource;
-}
 
 /** The single process or the primary: the one that talks to the upstream. */
 export async function openUpstreamSource(d: Deps): Promise<MaterialSource> {
@@ -131,7 +107,7 @@ async function intermediateWiring(d: Deps, upstream: Upstream): Promise<Material
   const created = manager.status().lastRenewal !== undefined;
   holder = new MaterialHolder(materialOf(manager.bundle()!), { now: d.now });
   const h = holder;
-  return held(h, {
+  return heldSource(h, {
     createdIntermediate: created,
     metrics: metrics.registry,
     describe: () => ({ origin: 'upstream', nextRenewal: manager.status().nextRenewal }),
@@ -162,7 +138,7 @@ async function intermediateWiring(d: Deps, upstream: Upstream): Promise<Material
 export function openUpstreamWorkerSource(d: Pick<MaterialDeps, 'config' | 'state' | 'log' | 'now'>): MaterialSource {
   const load = () => materialOf(d.state.loadCluster(d.config.cluster));
   const h = new MaterialHolder(load(), { now: d.now });
-  return held(h, {
+  return heldSource(h, {
     describe: () => ({ origin: 'state-dir' }),
     reload: () => {
       try {
@@ -203,7 +179,7 @@ async function raWiring(d: Deps, upstream: Upstream): Promise<MaterialSource> {
   };
   let authority: Authority | undefined;
   let signer: WorkloadSigner | undefined;
-  return held(h, {
+  return heldSource(h, {
     createAuthority(policy, now) {
       authority = new RaAuthority(h.material, policy, now);
       signer = new RemoteWorkloadSigner(authority, upstream, () => roots, hooks);
