@@ -2,7 +2,7 @@
  * The audit writer's cost per row on the embedded store, as the primary of `--workers` pays it:
  * rows arrive from the workers as IPC messages of 500 (JSON), are decoded (fromWire), queued and
  * written in batches, with WAL checkpoints on their background thread, and the audit-by-identity
- * pairs folded in bulk (src/store/sqlite/index.ts). Prints µs per row for each 50,000 rows, so a
+ * pairs folded in bulk (src/store/sqlite/identity-fold.ts). Prints µs per row for each 50,000 rows, so a
  * cost that grows with the table shows, the process's CPU per row on all threads, then the time of
  * audit queries by identity. The per-window figures are wall time, which includes each flush()
  * waiting for a checkpoint to finish (the writer and the checkpoint thread take turns); the CPU

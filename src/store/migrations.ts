@@ -108,7 +108,7 @@ export const MIGRATIONS: Migration[] = [
     // workloads a 500-row commit dirtied about 400 index pages, 3 KB of WAL per row, and the cost
     // of a row grew with the table, 16 -> 42 µs over 300,000 rows with serve's checkpoint thread
     // (bench/audit.ts). audit_by_identity holds the same (identity, id) pairs, written in bulk,
-    // sorted, every few thousand rows (sqlite/index.ts: fold), and audit_fold how far; rows beyond
+    // sorted, every few thousand rows (sqlite/identity-fold.ts), and audit_fold how far; rows beyond
     // it are found by scanning the short unfolded tail: 12-14 µs a row, flat. PostgreSQL keeps its
     // index.
     sql: {
