@@ -3,6 +3,7 @@ import { duration, hostPort } from './types.js';
 import { invalid } from '../pki/errors.js';
 import { CA_ARN_RE, PCA_SIGNING_ALGORITHMS } from '../upstream/awspca/config.js';
 import type { FieldSpec } from './fields.js';
+import type { ServeConfig } from './schema.js';
 
 /**
  * The `meshca serve` keys for an upstream CA (who signs the cluster intermediate, or in RA mode
@@ -135,4 +136,25 @@ export function flattenUpstreamBlock(doc: Record<string, unknown>, file: string)
     out[key] = v;
   }
   return out;
+}
+
+/** The upstream's config block built from the flat serve keys; validated by the upstream's own schema. */
+export function upstreamBlock(c: ServeConfig): Record<string, unknown> {
+  if (c.upstream === 'files') return { type: 'files', certFile: c.upstreamCertFile, keyFile: c.upstreamKeyFile, chainFile: c.upstreamChainFile };
+  if (c.upstream === 'awspca') {
+    return {
+      type: 'awspca',
+      arn: c.awspcaArn,
+      region: c.awspcaRegion,
+      endpointUrl: c.awspcaEndpointUrl,
+      templateArn: c.awspcaTemplateArn,
+      signingAlgorithm: c.awspcaSigningAlgorithm,
+      mode: c.upstreamMode,
+    };
+  }
+  if (c.upstream === 'k8s-csr') {
+    // Issue 7: always RA mode; the flat k8s keys are in config/k8s.ts.
+    return { type: 'k8s-csr', signerName: c.k8sSignerName, approve: c.k8sApprove, timeoutSeconds: c.k8sCsrTimeout, externalCaRoot: c.externalCaRoot, kubeconfig: c.kubeconfig };
+  }
+  return { type: c.upstream };
 }
