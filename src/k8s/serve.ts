@@ -12,7 +12,7 @@ import { SecretStateBackend } from './state-secret.js';
 import type { Leadership } from '../leader/index.js';
 
 /**
- * What `meshca serve` does in Kubernetes (issue 7), kept out of startServer: the CA state in a
+ * What `meshca serve` does in Kubernetes, kept out of startServer: the CA state in a
  * Secret before bootstrap, and after it the leader-only tasks (CSR signer controller, Istio
  * Secrets) behind a LeaderElector. The RA path (upstream k8s-csr) is an upstream and goes through
  * server/upstream-wiring.ts like any other.
