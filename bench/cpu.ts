@@ -11,8 +11,8 @@
  *        SERVER_LOG=file (the server's other stdout lines, e.g. with NODE_FLAGS=--trace-gc),
  *        ELD=1 (each serving process's event-loop delay over the measured window: lib/eld-probe.ts),
  *        PREWARM=ms (with RATE: a closed loop at the given concurrency first, so that the open loop
- *        meets code V8 has already optimized, as the open loops of `npm run bench` do; at 1,450/s
- *        V8 is still optimizing the hot path 10-20 s after the first request)
+ *        meets code V8 has already optimized, as the open loops of `npm run bench` do; at a
+ *        moderate rate V8 is still optimizing the hot path long after the first request)
  *
  * Prints one JSON line: rate, p50/p99 (ms), failed, serverUsPerCert, loadgenUsPerCert, the
  * cores each side used, and serverSleepsPerCert (voluntary context switches of the serving

@@ -3,8 +3,8 @@
  * of CreateCertificate calls in flight over several connections, each call a different CSR from
  * the pool, and reports throughput and latency as one JSON line. Runs as its own process so the
  * server's figures include no client work in its own event loop. It shares the machine's cores
- * with the server, so the gRPC client is the hand-written one of lib/h2raw.ts (about 5x less CPU
- * per call than node:http2): every request is encoded once at start-up, every response's headers
+ * with the server, so the gRPC client is the hand-written one of lib/h2raw.ts (a fraction of
+ * node:http2's CPU per call): every request is encoded once at start-up, every response's headers
  * and trailers are decoded and checked.
  */
 import { readFileSync } from 'node:fs';

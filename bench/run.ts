@@ -33,16 +33,14 @@ const DURATION = QUICK ? 2000 : 5000;
 const WARMUP = QUICK ? 500 : 1500;
 /**
  * A closed loop at c=64 before the measured levels. V8 optimizes a function once it has run enough,
- * so at a few hundred RSA certificates a second per process it was still compiling hot-path
- * functions 20-30 s after the first request (`--trace-opt`; TurboFan took 4% of a worker's CPU
- * 8-16 s in). A CA runs for days: the levels measure the steady state, not that start-up.
+ * so a fresh server keeps compiling hot-path functions long after its first request. A CA runs for
+ * days: the levels measure the steady state, not that start-up.
  */
 const SERVER_WARMUP = QUICK ? 3000 : 20000;
 const WARMUP_CONCURRENCY = 64;
 /**
- * Warm-up after each restart of the audit-cost runs (a fresh process, so a cold JIT). With 5 s
- * these runs gave 3.9-4.9k EC certificates/s where the warmed c=256 level of the same run gave
- * 6.3k: they compared two start-ups, not the steady state the audit costs in.
+ * Warm-up after each restart of the audit-cost runs (a fresh process, so a cold JIT); with a short
+ * one they compared two start-ups, not the steady state the audit costs in.
  */
 const AUDIT_WARMUP = QUICK ? 1000 : 15000;
 /** Each audit-cost run's measured window: twice a level's, since the A/B compares means of 4 runs. */
@@ -224,9 +222,8 @@ const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDig
 
 /**
  * The scenario's limit comes from `openssl speed` run just before its closed loops and again just
- * after them (the server idle both times), averaged: this VM's speed drifts by 10-20% within
- * minutes, and a limit measured once at the start of a 20-minute benchmark moved a scenario's
- * percentage by as much (EC verify 10.3k/s at the start of one run, 12.6k/s at the next).
+ * after them (the server idle both times), averaged: the machine's speed drifts within minutes, and
+ * a limit read once at the start of a long benchmark moved a scenario's percentage by as much.
  */
 async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<string, unknown>) {
   const kind = alg === 'ec-p256' ? 'ec' : 'rsa';
@@ -287,14 +284,13 @@ async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<stri
 }
 
 /**
- * What the audit costs in throughput (the issue's bar: under 10%; Vault's PKI loses about 78% when
- * it stores certificates): the best concurrency again on the same state directory, restarting
+ * What the audit costs in throughput: the best concurrency again on the same state directory, restarting
  * `serve` with the audit on and off (MESHCA_AUDIT=off) in the order on, off, off, on, twice, so
  * that a steady drift of the machine's speed over the runs cancels out. Each start gets AUDIT_WARMUP
  * before it is measured, since the JIT starts cold again.
  *
- * Throughput from one run to the next varies by ±10% on this kind of machine, so even the mean of
- * four 10 s runs each way is uncertain by a few per cent. Each run also reads the CPU time that the
+ * Throughput varies from one run to the next, so even the mean of four runs each way is uncertain.
+ * Each run also reads the CPU time that the
  * server's processes and the load generator spent per certificate (from /proc, over the measured
  * window). With the machine saturated by the two, throughput is the cores divided by their CPU per
  * certificate, so 1 - (off / on) of that total is the same loss measured another way; it varies
@@ -361,8 +357,8 @@ const AUDIT_PAIRS = Number(process.env.AUDIT_PAIRS ?? (QUICK ? 1 : 4));
  * The audit's cost measured in pairs: two `serve`s at once, one with the audit and one without
  * (each its own copy of the state directory, the production shape of --workers each), each driven
  * by its own load generator at concurrency c over the same seconds. The runs of auditCost above are
- * separate starts a minute apart, and this VM's speed moves by 10-20% in a minute, which their
- * interval shows (±8 to ±15 points for EC). Here the machine's moods fall on both sides of a pair
+ * separate starts a minute apart, and the machine's speed moves within a minute, which their
+ * interval shows. Here the machine's moods fall on both sides of a pair
  * alike, so the ratio of their CPU per certificate keeps the audit's cost and loses the drift.
  *
  * Throughput is not the paired figure: the two servers share the cores, and the one whose primary
@@ -529,8 +525,7 @@ async function connections(workers: number, results: Record<string, unknown>) {
       await new Promise((r) => setTimeout(r, 500));
       during = treeMemory(s2.proc.pid!);
       // Then as a mesh holds them: 1,000 connections open and idle between renewals. This shows
-      // whether memory taken by the 1,000 handshakes and calls comes back once idle (on this VM it
-      // did not: V8 and malloc keep it).
+      // whether memory taken by the 1,000 handshakes and calls comes back once idle.
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       settled = treeMemory(s2.proc.pid!);
       sockets = treeSockets(s2.proc.pid!);

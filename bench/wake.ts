@@ -4,9 +4,9 @@
  * driven first as a closed loop and then as open loops at 1/2, 1/4, 1/8 and 1/16 of that rate.
  * For each run it prints the server's CPU per request (from /proc) and how often its event loop
  * slept (voluntary context switches per request), then the least-squares line through the runs:
- * the CPU a request costs when it arrives to a sleeping loop rather than to a busy one. On the
- * fourth and fifth sessions' VM this is what makes meshca's open-loop requests dearer than its
- * closed-loop ones (`node dist/bench/cpu.js` prints serverSleepsPerCert for meshca itself).
+ * the CPU a request costs when it arrives to a sleeping loop rather than to a busy one, which on a
+ * VM can make meshca's open-loop requests dearer than its closed-loop ones (`node dist/bench/cpu.js`
+ * prints serverSleepsPerCert for meshca itself).
  *
  *   node dist/bench/wake.js [--seconds 5] [--burn-us 0] [--connections 8]
  *

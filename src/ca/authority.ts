@@ -46,7 +46,7 @@ export const IMPERSONATED_IDENTITY = 'ImpersonatedIdentity';
 
 /**
  * The signing authority: signer + policy. Synchronous and free of I/O so that it can run on the hot
- * path (and later on worker threads): the transport authenticates, this decides and signs.
+ * path (in every --workers process alike): the transport authenticates, this decides and signs.
  */
 export class Authority {
   private material: SigningMaterial;

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { invalid } from '../pki/errors.js';
-import { PcaService, parseAccessKey, startPcaApi, type AccessKey, type PcaCa, type UsageMode } from '../server/pca/index.js';
+import { PcaService, accessKeysFrom, startPcaApi, usageModeOf, type PcaCa } from '../server/pca/index.js';
 import { openState, parseIntOption, withDir } from './options.js';
 
 interface PcaApiOptions {
@@ -21,32 +20,11 @@ interface PcaApiOptions {
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
-/** Lines of ID:SECRET; blank lines and # comments skipped. Keeps secrets out of `ps`. */
-export function readAccessKeysFile(path: string): AccessKey[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw invalid('bad_flag', `--pca-access-keys-file ${path} cannot be read: ${(e as Error).message}`, e);
-  }
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l, i) => parseAccessKey(l, `${path} line ${i + 1}`));
-}
-
-export function accessKeysFrom(o: { pcaAccessKey?: string[]; pcaAccessKeysFile?: string }): AccessKey[] {
-  const keys = (o.pcaAccessKey ?? []).map((k) => parseAccessKey(k));
-  if (o.pcaAccessKeysFile) keys.push(...readAccessKeysFile(o.pcaAccessKeysFile));
-  return keys;
-}
-
 function caLine(ca: PcaCa): string {
   return `${ca.arn}\t${ca.type}\t${ca.name}\t${ca.cert.subject}`;
 }
 
-/** The PCA-flavoured options shared with `meshca serve --pca-api`. */
+/** The PCA-flavoured options; the testing ones (fault injection) exist only on this standalone double. */
 export function addPcaOptions(cmd: Command): Command {
   return cmd
     .option('--region <region>', 'region in the ARNs and the SigV4 scope (default: $AWS_REGION or us-east-1)')
@@ -61,10 +39,6 @@ export function addPcaOptions(cmd: Command): Command {
         .choices(['general-purpose', 'short-lived'])
         .default('general-purpose'),
     );
-}
-
-export function usageModeOf(v: string): UsageMode {
-  return v === 'short-lived' ? 'SHORT_LIVED_CERTIFICATE' : 'GENERAL_PURPOSE';
 }
 
 /** `meshca pca-api`: the ACM PCA JSON API over the CAs in the state directory, standalone. */

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { FieldSpec } from './fields.js';
+import type { FieldSpec } from './field-spec.js';
 
 /**
- * The `meshca serve` key for the declarative controllers (issue 6): Certificates, issuers,
+ * The `meshca serve` key for the declarative controllers: Certificates, issuers,
  * RootTrustPolicies and RootRotations reconciled by the server itself (on the leader), so that
  * renewals and rotation phases happen on time without a cron of `meshca reconcile`. Spread into
  * the one schema (schema.ts) and field table (fields.ts) like the other groups.

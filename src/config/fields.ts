@@ -1,16 +1,9 @@
+import type { FieldSpec } from './field-spec.js';
 import type { ConfigKey } from './schema.js';
-import { UPSTREAM_FIELDS } from './upstream.js';
+import { UPSTREAM_FIELDS } from './upstream-keys.js';
 import { STORE_FIELDS } from './store.js';
 import { K8S_FIELDS } from './k8s.js';
 import { CONTROLLERS_FIELDS } from './controllers.js';
-
-/** How a flag or environment string becomes the value the schema expects. */
-export type FieldKind = 'string' | 'bool' | 'number' | 'duration' | 'list';
-
-export interface FieldSpec {
-  kind: FieldKind;
-  help: string;
-}
 
 /** One line per configuration key; `satisfies` makes the compiler check no key lacks a flag and env name. */
 export const FIELDS = {

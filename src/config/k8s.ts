@@ -1,25 +1,23 @@
 import { z } from 'zod';
 import { duration } from './types.js';
-import type { FieldSpec } from './fields.js';
+import { k8sCsrUpstreamSchema } from '../upstream/k8s-csr/config.js';
+import type { FieldSpec } from './field-spec.js';
+import { K8S_CSR_FIELDS, K8S_CSR_SHAPE } from './upstream-keys.js';
 
 /**
- * The `meshca serve` keys for running in Kubernetes (issue 7): the Kubernetes CSR upstream (RA
- * mode), the CSR signer controller, leader election on a Lease, CA state in a Secret, and the
+ * The `meshca serve` keys for running in Kubernetes: the Kubernetes CSR upstream (RA mode, its keys
+ * from config/upstream-keys.ts), the CSR signer controller, leader election on a Lease, CA state in a Secret, and the
  * Istio Secrets meshca publishes. Spread into the one schema (schema.ts) and field table
  * (fields.ts) like the upstream and store keys: flat keys, each with a flag and an env variable.
  * Every Kubernetes call uses `kubeconfig` (a path or "in-cluster"; unset: the default rules).
  */
 
-const signerName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9._/-]+$/, 'expected a Kubernetes signer name such as example.com/foo');
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a DNS label (lowercase letters, digits, "-")');
 const objectName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'expected a Kubernetes object name');
 
 export const K8S_SHAPE = {
-  k8sSignerName: signerName.optional(),
-  k8sApprove: z.boolean().default(false),
-  k8sCsrTimeout: duration.default(30),
-  externalCaRoot: z.string().min(1).optional(),
-  signerNames: z.array(signerName).default([]),
+  ...K8S_CSR_SHAPE,
+  signerNames: z.array(k8sCsrUpstreamSchema.shape.signerName).default([]),
   leaderElection: z.boolean().default(false),
   leaseName: objectName.default('meshca-leader'),
   leaseDuration: duration.default(15),
@@ -37,10 +35,7 @@ export const K8S_SHAPE = {
 };
 
 export const K8S_FIELDS = {
-  k8sSignerName: { kind: 'string', help: 'k8s-csr upstream: spec.signerName of the CertificateSigningRequests meshca creates (e.g. example.com/foo)' },
-  k8sApprove: { kind: 'bool', help: 'k8s-csr upstream: approve our own CSRs through /approval (RBAC approve on signers/<name>)' },
-  k8sCsrTimeout: { kind: 'duration', help: 'k8s-csr upstream: how long to wait for the signer\'s certificate' },
-  externalCaRoot: { kind: 'string', help: 'k8s-csr upstream: PEM root(s) the signer chains to (istiod\'s /etc/external-ca-cert/root-cert.pem)' },
+  ...K8S_CSR_FIELDS,
   signerNames: { kind: 'list', help: 'run the CSR signer controller for these signer names, signing with the cluster intermediate' },
   leaderElection: { kind: 'bool', help: 'run controllers only while holding a coordination.k8s.io Lease (several replicas)' },
   leaseName: { kind: 'string', help: 'name of the leader election Lease' },
@@ -61,8 +56,6 @@ export const K8S_FIELDS = {
 interface K8sSettings {
   upstream: string;
   upstreamMode?: string;
-  k8sSignerName?: string;
-  externalCaRoot?: string;
   signerNames: string[];
   stateBackend: 'dir' | 'secret';
   publishCacerts: boolean;
@@ -85,8 +78,6 @@ export function isRaMode(c: Pick<K8sSettings, 'upstream' | 'upstreamMode'>): boo
 export function refineK8s(c: K8sSettings, ctx: z.RefinementCtx): void {
   const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
   if (c.upstream === 'k8s-csr') {
-    if (!c.k8sSignerName) issue('k8sSignerName', 'required when upstream is k8s-csr');
-    if (!c.externalCaRoot) issue('externalCaRoot', 'required when upstream is k8s-csr (the root the signer chains to)');
     if (c.workers !== 1) issue('workers', 'k8s-csr is a registration authority: the Kubernetes signer, not local CPU, bounds its throughput; run one process');
   }
   if (isRaMode(c)) {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { duration, hostPort } from './types.js';
 import { KEY_ALGORITHMS } from '../pki/keys.js';
 import { isSpiffeId } from '../pki/spiffe.js';
-import { UPSTREAM_SHAPE, refineUpstream } from './upstream.js';
+import { UPSTREAM_SHAPE, refineUpstream } from './upstream-keys.js';
 import { STORE_SHAPE, refineStore } from './store.js';
 import { K8S_SHAPE, refineK8s } from './k8s.js';
 import { CONTROLLERS_SHAPE } from './controllers.js';
@@ -61,13 +61,13 @@ export const ConfigSchema = z
             : `expected h2 or node-http2, got ${JSON.stringify(i.input)}`,
       })
       .default('h2'),
-    // Upstream CA (local, files, AWS PCA) and the in-process PCA-compatible API: config/upstream.ts.
+    // Upstream CA (local, files, AWS PCA) and the in-process PCA-compatible API: config/upstream-keys.ts.
     ...UPSTREAM_SHAPE,
     // Store (sqlite | postgres shared by replicas) and durable audit: config/store.ts.
     ...STORE_SHAPE,
     // Kubernetes: CSR upstream and signer, leader election, state Secret, Istio Secrets: config/k8s.ts.
     ...K8S_SHAPE,
-    // Declarative controllers in the server (issue 6): config/controllers.ts.
+    // Declarative controllers in the server: config/controllers.ts.
     ...CONTROLLERS_SHAPE,
   })
   .superRefine((c, ctx) => {

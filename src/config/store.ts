@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { FieldSpec } from './fields.js';
+import type { FieldSpec } from './field-spec.js';
 
 /**
- * The `meshca serve` keys that choose the store (issue 8): embedded SQLite in the state directory,
+ * The `meshca serve` keys that choose the store: embedded SQLite in the state directory,
  * or PostgreSQL shared by several replicas. Spread into the one schema (schema.ts) and field table
  * (fields.ts) like the upstream keys, so each is a flat key with a flag and an env variable.
  */

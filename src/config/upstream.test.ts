@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig, resolveConfig } from './index.js';
-import { intermediateTtlOf } from './upstream.js';
+import { awsPcaUpstreamSchema } from '../upstream/awspca/config.js';
+import { k8sCsrUpstreamSchema } from '../upstream/k8s-csr/config.js';
+import { intermediateTtlOf, upstreamBlock } from './upstream.js';
 
 const ARN = 'arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/0a1b2c3d-0000-1111-2222-333344445555';
 
@@ -73,4 +75,26 @@ test('cross-field rules name the field', () => {
     }
   })();
   assert.ok(leaked && !leaked.includes('short-secret-value'), 'a bad access key is reported without its secret');
+});
+
+test('the flat keys fill each upstream block, which that upstream\'s own schema accepts', () => {
+  const dir = tmp();
+  const files = resolveConfig({ dir, upstream: 'files', upstreamCertFile: 'ca.pem', upstreamKeyFile: 'ca-key.pem' });
+  assert.deepEqual(upstreamBlock(files), { type: 'files', certFile: 'ca.pem', keyFile: 'ca-key.pem', chainFile: undefined });
+  const pca = upstreamBlock(resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, upstreamMode: 'ra', workers: 1 }));
+  assert.equal(pca.arn, ARN);
+  assert.equal(pca.mode, 'ra');
+  assert.deepEqual(awsPcaUpstreamSchema.parse(pca).retry.maxAttempts, 8, 'defaults of the block schema fill the rest');
+  const csr = upstreamBlock(resolveConfig({ dir, upstream: 'k8s-csr', k8sSignerName: 'example.com/foo', externalCaRoot: 'root.pem', k8sCsrTimeout: '2m', kubeconfig: 'in-cluster' }));
+  assert.deepEqual(k8sCsrUpstreamSchema.parse(csr), { type: 'k8s-csr', signerName: 'example.com/foo', approve: false, timeoutSeconds: 120, externalCaRoot: 'root.pem', kubeconfig: 'in-cluster' });
+  assert.deepEqual(upstreamBlock(resolveConfig({ dir })), { type: 'local' });
+});
+
+test('a flat key is refused by its upstream schema\'s own check, named by the flat key', () => {
+  const dir = tmp();
+  assert.throws(() => resolveConfig({ dir, k8sCsrTimeout: '2h' }), /field "k8sCsrTimeout": .*3600/);
+  assert.throws(() => resolveConfig({ dir, k8sCsrTimeout: 'soon' }), /field "k8sCsrTimeout": expected a positive duration/);
+  assert.throws(() => resolveConfig({ dir, k8sSignerName: 'nope' }), /field "k8sSignerName": expected a Kubernetes signer name/);
+  assert.throws(() => resolveConfig({ dir, awspcaRegion: 'EU WEST' }), /field "awspcaRegion": expected an AWS region/);
+  assert.throws(() => resolveConfig({ dir, upstream: 'k8s-csr' }), (e: Error) => /field "k8sSignerName": required when upstream is k8s-csr/.test(e.message) && /field "externalCaRoot": required/.test(e.message));
 });

@@ -9,7 +9,7 @@ import type { Controllers } from './reconcile.js';
 /**
  * The embedded (single state directory) wiring: resources and secrets as files under the state
  * directory, meshca's own hierarchy from CaState, the real AWS PCA upstream, and a lock file.
- * A Kubernetes wiring (issue 7) supplies another ResourceStore and SecretSink, nothing else.
+ * Another wiring supplies another ResourceStore and SecretSink (such as k8s/secret-sink.ts), nothing else.
  */
 export function embeddedControllers(dir: string, o: { passphrase?: string } = {}): Controllers & { store: FileResourceStore; secrets: FileSecretSink } {
   const state = new CaState(dir, { passphrase: o.passphrase });

@@ -1,5 +1,5 @@
 /**
- * Kubernetes for meshca (issue 7): the API client, the CSR signer controller and the RA's CSR
+ * Kubernetes for meshca: the API client, the CSR signer controller and the RA's CSR
  * round trip, the Secret sink, CA state in a Secret, the Istio publisher, and the serve wiring.
  * Leader election is in src/leader/, the k8s-csr upstream in src/upstream/k8s-csr/.
  */

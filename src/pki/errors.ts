@@ -1,6 +1,6 @@
 /**
  * One error type for the whole program. The code is mapped once to gRPC status,
- * HTTP status and CLI exit code (see src/errors/map.ts); the message names the
+ * HTTP status and CLI exit code (see src/errors.ts); the message names the
  * field or certificate at fault so that an operator can act on it.
  */
 export type ErrorCode =

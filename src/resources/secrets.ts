@@ -34,7 +34,7 @@ export interface SecretChange {
 
 /**
  * Where issued material goes. Embedded: files under the state directory, and the four Istio
- * files for each cluster's `cacerts`; later, Kubernetes Secrets in each cluster. The override
+ * files for each cluster's `cacerts`; in Kubernetes, Secrets (k8s/secret-sink.ts). The override
  * rule lives here so that no caller can forget it: a controller never replaces a secret it does
  * not own (annotation meshca.io/owner), and never one a user supplied.
  */

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import type { CaState } from '../ca/state.js';
-import { accessKeysFrom, usageModeOf } from '../cli/pca-api.js';
 import type { ServeConfig } from '../config/index.js';
-import { checkPcaApiSecurity, parseHostPort, startPcaApi, type AccessKey, type PcaApiHandle } from './pca/index.js';
+import { accessKeysFrom, checkPcaApiSecurity, parseHostPort, startPcaApi, usageModeOf, type AccessKey, type PcaApiHandle } from './pca/index.js';
 
 /** `meshca serve --pca-api ADDR`: the PCA-compatible API, resolved and checked before anything listens. */
 export interface ServePcaApi {
@@ -32,8 +31,6 @@ export function servePcaApi(config: ServeConfig): ServePcaApi | undefined {
         account: config.pcaAccount,
         accessKeys: keys,
         insecure: config.pcaInsecure,
-        injectThrottle: config.pcaInjectThrottle,
-        issueDelayMs: config.pcaIssueDelay,
         usageMode: usageModeOf(config.pcaUsageMode),
         warn: (m) => log.warn({}, m),
         onCall: (r) => log.debug({ pca: r.operation, status: r.status, error: r.errorType, certificateArn: r.certificateArn }, 'PCA API call'),

@@ -1,15 +1,15 @@
 /**
- * Persistence behind one small interface. SQLite (src/store/sqlite) is the embedded default; a
- * PostgreSQL implementation will sit behind the same interface, so every method is async-friendly
- * and the SQL stays portable (no AUTOINCREMENT, times as integer milliseconds).
+ * Persistence behind one small interface. SQLite (src/store/sqlite) is the embedded default and
+ * PostgreSQL (src/store/postgres) is shared by replicas; both sit behind the same interface, so every
+ * method is async-friendly and the SQL stays portable (no AUTOINCREMENT, times as integer milliseconds).
  */
 
 export type Outcome = 'issued' | 'refused';
 
 /**
  * How long non-durable audit rows may wait before they are written (`--audit-flush-ms`): the SQLite
- * store's batches and, with --workers, each worker's messages to the primary (server/audit-relay.ts
- * gives the measurements behind 100 ms). A process killed with SIGKILL loses at most this window.
+ * store's batches and, with --workers, each worker's messages to the primary. A process killed with
+ * SIGKILL loses at most this window.
  */
 export const DEFAULT_AUDIT_FLUSH_MS = 100;
 
@@ -82,7 +82,7 @@ export const META = {
   intermediatePrefix: 'intermediate.fingerprint256.',
 } as const;
 
-// --- Dashboard aggregates (issue 8). Optional so that test doubles need not implement them. ---
+// --- Dashboard aggregates. Optional so that test doubles need not implement them. ---
 
 export interface AuditStatsQuery {
   /** Start of the window (inclusive). */

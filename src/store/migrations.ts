@@ -98,19 +98,17 @@ export const MIGRATIONS: Migration[] = [
     version: 4,
     name: 'audit: drop the index on time alone',
     // Every time-bounded query also names the outcome, so (outcome, time) serves it; the extra
-    // index cost each issued certificate about 3.5 µs of SQLite work (bench: npm run bench).
+    // index was SQLite work on every issued certificate.
     sql: 'DROP INDEX IF EXISTS audit_time;',
   },
   {
     version: 5,
     name: 'audit by identity (SQLite): an index folded in bulk instead of one kept per row',
-    // Each audit row lands at its identity's end of an (identity, id) index: with a thousand
-    // workloads a 500-row commit dirtied about 400 index pages, 3 KB of WAL per row, and the cost
-    // of a row grew with the table, 16 -> 42 µs over 300,000 rows with serve's checkpoint thread
-    // (bench/audit.ts). audit_by_identity holds the same (identity, id) pairs, written in bulk,
-    // sorted, every few thousand rows (sqlite/identity-fold.ts), and audit_fold how far; rows beyond
-    // it are found by scanning the short unfolded tail: 12-14 µs a row, flat. PostgreSQL keeps its
-    // index.
+    // Each audit row lands at its identity's end of an (identity, id) index, so a commit dirties
+    // pages all over it and a row's cost grows with the table. audit_by_identity holds the same
+    // pairs, written in bulk, sorted, every few thousand rows (sqlite/identity-fold.ts), and
+    // audit_fold how far; rows beyond it are found by scanning the short unfolded tail. PostgreSQL
+    // keeps its index.
     sql: {
       sqlite: `
         CREATE TABLE audit_by_identity (identity TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (identity, id)) WITHOUT ROWID;

@@ -13,7 +13,7 @@ export const AUDIT_STATS_SQL = {
     const q = ph(p);
     // The casts matter for SQLite, which binds JavaScript numbers as REAL (no integer division).
     // Both outcomes are named so that the scan uses the (outcome, time) index: there is no index
-    // on time alone (each index costs every issuance about 3.5 µs in SQLite).
+    // on time alone (each index costs every issuance SQLite work).
     return `SELECT (time / CAST(${q(1)} AS BIGINT)) * CAST(${q(2)} AS BIGINT) AS start,
               SUM(CASE WHEN outcome = 'issued' THEN 1 ELSE 0 END) AS issued,
               SUM(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END) AS refused

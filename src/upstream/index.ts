@@ -8,11 +8,11 @@ import { localUpstreamSchema } from './local/config.js';
 
 /**
  * "Who signs our CA": one small contract, one folder per implementation (local, files, awspca,
- * later k8s-csr). Like SPIRE's upstream authority plugins, an upstream only mints certificates and
+ * k8s-csr). Like SPIRE's upstream authority plugins, an upstream only mints certificates and
  * reports its roots; rotation and scheduling live in meshca's core (src/ca/intermediate-manager.ts).
  */
 export interface Upstream {
-  /** The registry type name: "local", "files", "awspca". */
+  /** The registry type name: "local", "files", "awspca", "k8s-csr". */
   readonly type: string;
   /** Where certificates come from, for logs and errors: a path, an ARN. */
   readonly source: string;
@@ -76,7 +76,7 @@ const REGISTRY = new Map<string, Registration>([
   ['k8s-csr', { schema: k8sCsrUpstreamSchema, load: async (c, ctx) => (await import('./k8s-csr/index.js')).createK8sCsrUpstream(c, ctx) }],
 ]);
 
-/** Adds an upstream type (for example k8s-csr) under its name. */
+/** Adds an upstream type under its name, next to the built-in ones above. */
 export function registerUpstream<C extends { type: string }>(
   type: string,
   schema: z.ZodType<C>,

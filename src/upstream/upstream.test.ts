@@ -28,7 +28,7 @@ describe('upstream registry, local and files upstreams', () => {
     await assert.rejects(createUpstream({ type: 'files', certFile: 'a.pem' }), /upstream\.keyFile: /);
     await assert.rejects(createUpstream({ type: 'awspca', arn: 'arn:x', colour: 'red' }), (e: unknown) => {
       const m = (e as Error).message;
-      return /upstream\.arn: must be an ACM PCA CA ARN/.test(m) && /upstream\.colour: unknown field/.test(m);
+      return /upstream\.arn: expected an ACM PCA CA ARN/.test(m) && /upstream\.colour: unknown field/.test(m);
     });
   });
 

@@ -1,5 +1,5 @@
 /**
- * Issue 6's proof: a root rotation with no downtime, under live traffic. `meshca serve` (controllers
+ * A root rotation with no downtime, under live traffic. `meshca serve` (controllers
  * on, 6-second workload certificates) runs the RootRotation phases by itself while two long-running
  * `meshca agent`s keep renewing, two Node endpoints open a new mTLS connection every 50 ms with
  * whatever files the agents last published, and one long-lived connection keeps exchanging data.

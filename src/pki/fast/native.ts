@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 /**
  * meshca's native signature checks (native/meshca_native.c, built by scripts/build-native.mjs).
  * Optional: without them the fast path checks signatures with node:crypto and gives the same
- * answers, only slower (about 175 µs against 46 µs per EC P-256 request on this machine, because
- * node:crypto in Node 20 / OpenSSL 3.0 spends most of its time loading each request's fresh key).
+ * answers, only slower (node:crypto in Node 20 / OpenSSL 3.0 spends most of its time loading each
+ * request's fresh key).
  * MESHCA_NATIVE=0 turns them off, for comparison and diagnosis.
  */
 export interface NativeCrypto {

@@ -119,9 +119,9 @@ function loadKey(what: string, key: Parameters<typeof createPublicKey>[0]): KeyO
  * Reads SubjectPublicKeyInfo at `spki` and loads the key, with the library's checks, reasons
  * and messages in the library's order: algorithm, curve, loading, then the size policy.
  *
- * Loading goes through JWK for the canonical forms because OpenSSL 3's DER decoder costs
- * about 130 µs per key in Node 20, more than the signature checks themselves; JWK import
- * builds the same key (with a full point validation for EC) in a fraction of that. Any other
+ * Loading goes through JWK for the canonical forms because OpenSSL 3's DER decoder in Node 20
+ * costs more per key than the signature checks themselves; JWK import builds the same key (with a
+ * full point validation for EC) in a fraction of that. Any other
  * encoding is handed to the DER decoder, exactly as the library does.
  */
 export function loadSpki(buf: Buffer, spki: Tlv, what: string): LoadedKey {

@@ -21,7 +21,7 @@ export interface HttpDeps extends CaView {
   readyDetail?: () => Record<string, unknown>;
   now?: () => Date;
   log?: { error(obj: object, msg: string): void };
-  /** The operator dashboard at / and GET /v1/dashboard (issue 8; dashboard/). */
+  /** The operator dashboard at / and GET /v1/dashboard (dashboard/). */
   dashboard?: DashboardDeps;
   limits?: HttpLimits;
 }

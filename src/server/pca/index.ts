@@ -4,6 +4,7 @@ import type { CaState } from '../../ca/state.js';
 import { MeshcaError, invalid } from '../../pki/errors.js';
 import { createLimitedServer } from '../http/limits.js';
 import type { PcaCa } from './cas.js';
+import type { AccessKey } from './access-keys.js';
 import { pcaRequestListener, type PcaCallRecord } from './http.js';
 import { PcaService, type UsageMode } from './service.js';
 
@@ -11,11 +12,7 @@ export { PcaService, type UsageMode } from './service.js';
 export type { PcaCallRecord } from './http.js';
 export type { PcaCa } from './cas.js';
 export { caIdFromDer, DEFAULT_ACCOUNT } from './arn.js';
-
-export interface AccessKey {
-  id: string;
-  secret: string;
-}
+export { accessKeysFrom, parseAccessKey, readAccessKeysFile, usageModeOf, type AccessKey } from './access-keys.js';
 
 export interface PcaApiOptions {
   state: CaState;
@@ -41,17 +38,6 @@ export interface PcaApiHandle {
   service: PcaService;
   cas(): PcaCa[];
   close(): Promise<void>;
-}
-
-/** "ID:SECRET" as given to --pca-access-key. */
-export function parseAccessKey(spec: string, where = '--pca-access-key'): AccessKey {
-  const i = spec.indexOf(':');
-  const id = i < 0 ? '' : spec.slice(0, i).trim();
-  const secret = i < 0 ? '' : spec.slice(i + 1).trim();
-  if (!/^[A-Z0-9]{4,128}$/i.test(id) || secret.length < 8) {
-    throw invalid('bad_access_key', `${where} must be ACCESS_KEY_ID:SECRET_ACCESS_KEY (id alphanumeric, secret at least 8 characters)`);
-  }
-  return { id, secret };
 }
 
 export function parseHostPort(addr: string, what = '--addr'): { host: string; port: number } {

@@ -13,6 +13,9 @@ export type PcaSigningAlgorithm = (typeof PCA_SIGNING_ALGORITHMS)[number];
 /** arn:<partition>:acm-pca:<region>:<account>:certificate-authority/<id> */
 export const CA_ARN_RE = /^arn:(aws[a-z-]*):acm-pca:([a-z0-9-]+):(\d{12}):certificate-authority\/([A-Za-z0-9-]+)$/;
 
+/** Also the region of `meshca serve --pca-api`, which names itself like the real service. */
+export const awsRegion = z.string().trim().regex(/^[a-z0-9-]+$/, 'expected an AWS region such as us-east-1');
+
 const retrySchema = z.strictObject({
   /** Attempts per API call, the first included. */
   maxAttempts: z.int().min(1).max(50).default(8),
@@ -27,9 +30,9 @@ const retrySchema = z.strictObject({
 export const awsPcaUpstreamSchema = z.strictObject({
   type: z.literal('awspca'),
   /** The signing CA. Whitespace around it is dropped (the getistio example carries leading spaces). */
-  arn: z.string().trim().regex(CA_ARN_RE, 'must be an ACM PCA CA ARN: arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>'),
+  arn: z.string().trim().regex(CA_ARN_RE, 'expected an ACM PCA CA ARN: arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>'),
   /** Default: the ARN's region. */
-  region: z.string().trim().regex(/^[a-z0-9-]+$/, 'must be an AWS region such as us-east-1').optional(),
+  region: awsRegion.optional(),
   endpointUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Template for intermediates; default SubordinateCACertificate_PathLen<pathLen>/V1. */
   templateArn: z.string().trim().min(1).optional(),
