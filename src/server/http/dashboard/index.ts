@@ -63,7 +63,8 @@ function assetRoutesOnce(): Record<string, Handler> {
     try {
       bytes = readFileSync(path);
     } catch (err) {
-      throw new Error(`dashboard asset ${path} cannot be read (${(err as Error).message}); run \`npm run build\``, { cause: err });
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new Error(`dashboard asset ${path} cannot be read (${why}); \`npm run build\` puts it there`, { cause: err });
     }
     out[route] = asset(type, bytes);
   }
