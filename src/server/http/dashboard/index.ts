@@ -1,17 +1,16 @@
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import type { Authority } from '../../../ca/authority.js';
 import { hasAuditStats, type Store } from '../../../store/index.js';
-import { APP_JS } from './assets/app.js';
-import { PAGE_HTML } from './assets/page.js';
-import { STYLE_CSS } from './assets/style.js';
 import { dashboardDocument, type DashboardDocument, type DashboardInput, type IntermediateView, type ReplicaView } from './data.js';
 import type { DashboardSource } from './source.js';
 
 export type { DashboardSource, RotationView, UpstreamView } from './source.js';
 
 /**
- * The operator dashboard on the HTTP port: `/` (one HTML page, its CSS and JS, all embedded as
- * strings so that they survive `tsc` and need no build step or network) and `GET /v1/dashboard`,
+ * The operator dashboard on the HTTP port: `/` (one HTML page, its CSS and JS, served from files
+ * the build puts in dist/ next to this module; nothing from the network) and `GET /v1/dashboard`,
  * the JSON it polls. Read-only like the rest of the HTTP API.
  */
 export interface DashboardDeps {
@@ -38,8 +37,41 @@ const RECENT_REFUSALS = 25;
 // keeps it that way.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-function asset(type: string, body: string): Handler {
-  const bytes = Buffer.from(body, 'utf8');
+/**
+ * The page, its script and stylesheet, read from assets/ next to this module in dist/: app.js is
+ * compiled from assets/app.ts by that folder's tsconfig (DOM types), scripts/copy-assets.mjs copies
+ * the HTML and CSS.
+ */
+const ASSETS: Record<string, { file: string; type: string }> = {
+  '/': { file: 'page.html', type: 'text/html; charset=utf-8' },
+  '/dashboard/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/dashboard/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+};
+
+let assetRoutes: Record<string, Handler> | undefined;
+
+/**
+ * Read once per process, when the first server starts: a missing file stops startup with its
+ * path instead of leaving the page to answer 404.
+ */
+function assetRoutesOnce(): Record<string, Handler> {
+  if (assetRoutes) return assetRoutes;
+  const out: Record<string, Handler> = {};
+  for (const [route, { file, type }] of Object.entries(ASSETS)) {
+    const path = fileURLToPath(new URL(`./assets/${file}`, import.meta.url));
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new Error(`dashboard asset ${path} cannot be read (${why}); \`npm run build\` puts it there`, { cause: err });
+    }
+    out[route] = asset(type, bytes);
+  }
+  return (assetRoutes = out);
+}
+
+function asset(type: string, bytes: Buffer): Handler {
   return (_q, _u, res) => {
     res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, 'cache-control': 'no-cache', 'content-security-policy': CSP, 'x-content-type-options': 'nosniff' });
     res.end(bytes);
@@ -106,10 +138,5 @@ export function dashboardRoutes(d: DashboardDeps): Record<string, Handler> {
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   };
-  return {
-    '/': asset('text/html; charset=utf-8', PAGE_HTML),
-    '/dashboard/app.js': asset('text/javascript; charset=utf-8', APP_JS),
-    '/dashboard/style.css': asset('text/css; charset=utf-8', STYLE_CSS),
-    '/v1/dashboard': json,
-  };
+  return { ...assetRoutesOnce(), '/v1/dashboard': json };
 }
