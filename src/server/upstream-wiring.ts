@@ -60,7 +60,8 @@ export interface WiredUpstream {
   onSwap(listener: (m: SigningMaterial) => void): void;
   /** Workers: reload the bundle the primary persisted. */
   reload(): void;
-  close(): void;
+  /** HA returns a promise (leadership and the follower stop); the server's cleanup awaits it. */
+  close(): Promise<void> | void;
 }
 
 const sourceKey = (cluster: string) => `upstream.source.${cluster}`;

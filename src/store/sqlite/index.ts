@@ -400,7 +400,7 @@ export class SqliteStore implements Store {
   private startCheckpointerIfDue(): void {
     const bg = this.background;
     if (!bg || this.checkpointer || this.closed) return;
-    let wal = 0;
+    let wal: number;
     try {
       wal = statSync(`${this.path}-wal`).size;
     } catch {
