@@ -343,7 +343,11 @@ function startAuditServe(alg: Alg, dir: string, audit: 'on' | 'off', env: Record
 async function measureAuditRun(s: Server, base: LoadSpec, c: number, audit: 'on' | 'off', what: string): Promise<AuditRun> {
   const spec = { ...base, target: s.grpc, concurrency: c, connections: Math.min(c, 8), warmupMs: AUDIT_WARMUP, durationMs: AUDIT_DURATION, sample: 0 };
   let window: Promise<CpuWindow> | undefined;
-  const r = await runLoad(spec, { onSpawn: (child) => (window = cpuWindow(s.proc.pid!, child.pid!, spec.warmupMs, spec.durationMs)) });
+  const r = await runLoad(spec, {
+    onSpawn: (child) => {
+      window = cpuWindow(s.proc.pid!, child.pid!, spec.warmupMs, spec.durationMs);
+    },
+  });
   if (r.failed > 0) throw new Error(`${what} (${audit}) had ${r.failed} failed calls: ${JSON.stringify(r.errors)}`);
   const w = await window!;
   const certs = r.rate * w.seconds;
@@ -377,7 +381,7 @@ async function pairedAuditCost(alg: Alg, dir: string, base: LoadSpec, c: number)
   try {
     if (process.env.PAIR_B_ENV) bEnv = JSON.parse(process.env.PAIR_B_ENV) as Record<string, string>;
   } catch (e) {
-    throw new Error(`PAIR_B_ENV must be a JSON object of environment variables: ${(e as Error).message}`);
+    throw new Error(`PAIR_B_ENV must be a JSON object of environment variables: ${(e as Error).message}`, { cause: e });
   }
   const copy = mkdtempSync(join(tmpdir(), `meshca-bench-${alg}-pair-`));
   cpSync(dir, copy, { recursive: true });

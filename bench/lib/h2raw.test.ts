@@ -298,8 +298,7 @@ describe('h2raw flow control and stream limits', () => {
 describe('h2raw and GOAWAY', () => {
   test('streams above last-stream-id fail, the others finish, new calls use a new connection', async () => {
     const held: { stream: ServerHttp2Stream; id: number }[] = [];
-    let t: TestServer | undefined;
-    t = await startServer({
+    const t = await startServer({
       '/hold': (stream) => {
         held.push({ stream, id: stream.id! });
         if (held.length === 6) {
@@ -326,7 +325,6 @@ describe('h2raw and GOAWAY', () => {
       await c.close();
     } finally {
       await t.close();
-      t = undefined;
     }
   });
 

@@ -228,7 +228,7 @@ export function huffmanEncode(src: Uint8Array): Buffer {
       acc -= byte * 2 ** accBits;
     }
   }
-  if (accBits > 0) out[n++] = (acc << (8 - accBits)) | (0xff >> accBits); // pad with the top of EOS
+  if (accBits > 0) out[n] = (acc << (8 - accBits)) | (0xff >> accBits); // pad with the top of EOS
   return out;
 }
 

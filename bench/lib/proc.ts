@@ -68,7 +68,7 @@ export function treeMemory(pid: number): { rss: number; peak: number } {
 export function treeSockets(pid: number): number {
   let n = 0;
   for (const p of processTree(pid)) {
-    let fds: string[] = [];
+    let fds: string[];
     try {
       fds = readdirSync(`/proc/${p}/fd`);
     } catch {

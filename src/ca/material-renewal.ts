@@ -116,12 +116,13 @@ export class MaterialFollower {
   async start(): Promise<void> {
     try {
       this.unwatch = await this.d.db.watchMaterial((kind, cluster) => {
-        if (kind === 'intermediate' && cluster === this.d.cluster) this.check();
+        if (kind === 'intermediate' && cluster === this.d.cluster) void this.check();
       });
     } catch (e) {
       this.d.log.warn({ err: errorMessage(e) }, 'cannot LISTEN for CA material changes; polling only');
     }
-    this.timer = setInterval(() => this.check(), this.d.pollMs ?? 2000);
+    // check() never rejects: look() logs its own failures.
+    this.timer = setInterval(() => void this.check(), this.d.pollMs ?? 2000);
     this.timer.unref();
   }
 

@@ -28,7 +28,7 @@ export async function acquireLock(path: string, timeoutMs = 30_000): Promise<() 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    let holder = NaN;
+    let holder: number;
     try {
       holder = Number(readFileSync(path, 'utf8'));
     } catch {

@@ -122,7 +122,7 @@ async function clusterBundles(ctx: ControllerContext): Promise<{ cluster: string
   const out = [];
   for (const c of await ctx.store.list<Cluster>(CLUSTER)) {
     const s = await ctx.secrets.get({ cluster: c.metadata.name, ...CACERTS });
-    let roots: string[] = [];
+    let roots: string[];
     let ca: ParsedCertificate | undefined;
     try {
       roots = s?.data['root-cert.pem'] ? parseCertificates(s.data['root-cert.pem'].toString('utf8')).map((r) => r.fingerprint256) : [];

@@ -33,7 +33,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(replicas.map((r) => (r.child.exitCode === null && r.child.signalCode === null ? r.stop() : undefined)));
+  await Promise.all(replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.stop()));
   await cluster?.stop();
   tmp.cleanup();
 });

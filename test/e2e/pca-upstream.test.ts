@@ -9,7 +9,6 @@ import { certsToPem, parseCertificate, type ParsedCertificate } from '../../src/
 import { verifyChain } from '../../src/pki/chain.js';
 import { createCsr } from '../../src/pki/csr.js';
 import { MeshcaError } from '../../src/pki/errors.js';
-import { issueWorkloadCertificate } from '../../src/pki/issue.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { startPcaApi, type PcaApiHandle, type PcaApiOptions, type PcaCallRecord } from '../../src/server/pca/index.js';
 import { awsPcaUpstreamSchema, type AwsPcaUpstreamInput } from '../../src/upstream/awspca/config.js';

@@ -74,7 +74,7 @@ describe('meshca serve --upstream awspca, with meshca as the AWS Private CA', ()
     client.close();
     assert.equal(res.certChain.length, 3, 'leaf, meshca intermediate, PCA root');
     assert.deepEqual(res.roots, [rootPem]);
-    const [leaf, inter] = res.certChain.map((p) => new X509Certificate(p));
+    const [, inter] = res.certChain.map((p) => new X509Certificate(p));
     assert.ok(inter.ca && inter.checkIssued(new X509Certificate(rootPem)), 'the intermediate is signed by the PCA CA');
     assert.match(inter.subject, /CN=meshca intermediate default/);
     writeFileSync(join(tmp.path, 'root.pem'), rootPem);

@@ -101,7 +101,7 @@ describe('certificates controller', () => {
     const { h } = setup();
     await h.apply(gen.caIssuer('missing-ca', 'nope'), gen.certificate('web', withIssuer('missing-ca')));
     await h.reconcile(T0);
-    let cert = await h.get<Certificate>('Certificate', 'web');
+    const cert = await h.get<Certificate>('Certificate', 'web');
     // The issuer is not Ready: the request waits (Pending), the certificate is Issuing.
     assert.equal(getCondition(cert.status?.conditions, 'Issuing')?.status, 'True');
     const cr = await h.get<CertificateRequest>('CertificateRequest', 'web-1');

@@ -126,8 +126,9 @@ export class GroupCommitQueue<T> {
   private settle(upTo: number, error?: unknown): void {
     const keep: Waiter[] = [];
     for (const w of this.waiters) {
-      if (w.upTo <= upTo) error === undefined ? w.resolve() : w.reject(error);
-      else keep.push(w);
+      if (w.upTo > upTo) keep.push(w);
+      else if (error === undefined) w.resolve();
+      else w.reject(error);
     }
     this.waiters = keep;
   }
