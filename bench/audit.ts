@@ -32,11 +32,26 @@ const messages: string[] = [];
 for (let b = 0; b < ROWS; b += BATCH) {
   const rows = [];
   for (let i = b; i < Math.min(ROWS, b + BATCH); i++) {
-    rows.push([now + i, 'issued', 'issued', id(i), id(i), 'local-token', 'default', null, (BigInt(i) * 7919n + 12345678901234567890n).toString(16), now - 60_000, now + 86_400_000, null]);
+    rows.push([
+      now + i,
+      'issued',
+      'issued',
+      id(i),
+      id(i),
+      'local-token',
+      'default',
+      null,
+      (BigInt(i) * 7919n + 12345678901234567890n).toString(16),
+      now - 60_000,
+      now + 86_400_000,
+      null,
+    ]);
   }
   messages.push(JSON.stringify({ cmd: 'meshca-audit', rows }));
 }
-console.log(`audit writer, SQLite: ${ROWS.toLocaleString('en-US')} rows over ${IDENTITIES.toLocaleString('en-US')} identities, ${BATCH} a message, folded every ${FOLD_ROWS.toLocaleString('en-US')}`);
+console.log(
+  `audit writer, SQLite: ${ROWS.toLocaleString('en-US')} rows over ${IDENTITIES.toLocaleString('en-US')} identities, ${BATCH} a message, folded every ${FOLD_ROWS.toLocaleString('en-US')}`,
+);
 const windows: string[] = [];
 let written = 0;
 let t = process.hrtime.bigint();
@@ -55,11 +70,15 @@ for (const m of messages) {
 }
 const total = Number(process.hrtime.bigint() - t0) / ROWS / 1000;
 const cpu = process.cpuUsage(cpu0);
-console.log(`µs per row of wall time on the writing thread (decode, queue, insert, fold, and waiting out checkpoints: flush() takes turns with them), each ${WINDOW.toLocaleString('en-US')} rows: ${windows.join(' ')}; overall ${total.toFixed(1)}`);
+console.log(
+  `µs per row of wall time on the writing thread (decode, queue, insert, fold, and waiting out checkpoints: flush() takes turns with them), each ${WINDOW.toLocaleString('en-US')} rows: ${windows.join(' ')}; overall ${total.toFixed(1)}`,
+);
 console.log(`CPU per row, all threads (with the WAL checkpoints): ${((cpu.user + cpu.system) / ROWS).toFixed(1)} µs`);
 const q0 = process.hrtime.bigint();
 let found = 0;
 for (let i = 0; i < 200; i++) found += (await store.queryAudit({ identity: id(i * 13), limit: 100 })).length;
-console.log(`200 audit queries by identity (limit 100): ${(Number(process.hrtime.bigint() - q0) / 200 / 1e6).toFixed(2)} ms each, ${found.toLocaleString('en-US')} rows`);
+console.log(
+  `200 audit queries by identity (limit 100): ${(Number(process.hrtime.bigint() - q0) / 200 / 1e6).toFixed(2)} ms each, ${found.toLocaleString('en-US')} rows`,
+);
 await store.close();
 rmSync(dir, { recursive: true, force: true });

@@ -52,10 +52,33 @@ async function main() {
   if (eldDir) nodeFlags.push(`--import=${pathToFileURL(join(ROOT, 'dist/bench/lib/eld-probe.js')).href}`);
   const serveArgs = (process.env.SERVE_ARGS ?? '').split(' ').filter(Boolean);
   // The benchmark's serve entry (bench/serve.ts) honours MESHCA_AUDIT=off from the environment.
-  const server = spawn(process.execPath, [...nodeFlags, join(ROOT, 'dist/bench/serve.js'), 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', workers, ...serveArgs], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: eldDir ? { ...process.env, MESHCA_BENCH_ELD_DIR: eldDir } : process.env,
-  });
+  const server = spawn(
+    process.execPath,
+    [
+      ...nodeFlags,
+      join(ROOT, 'dist/bench/serve.js'),
+      'serve',
+      '--dir',
+      dir,
+      '--grpc-addr',
+      '127.0.0.1:0',
+      '--http-addr',
+      '127.0.0.1:0',
+      '--key-algorithm',
+      alg,
+      '--rate-limit',
+      '0',
+      '--log-level',
+      'warn',
+      '--workers',
+      workers,
+      ...serveArgs,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: eldDir ? { ...process.env, MESHCA_BENCH_ELD_DIR: eldDir } : process.env,
+    },
+  );
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: server.stdout! });
     const log = process.env.SERVER_LOG ? createWriteStream(process.env.SERVER_LOG) : undefined;
@@ -68,7 +91,9 @@ async function main() {
     alg === 'ec-p256'
       ? Array.from({ length: 1000 }, () => generateKeyPair('ec-p256').privateKey)
       : existsSync(rsaCache)
-        ? readFileSync(rsaCache, 'utf8').split(/(?=-----BEGIN PRIVATE KEY-----)/).map((k) => createPrivateKey(k))
+        ? readFileSync(rsaCache, 'utf8')
+            .split(/(?=-----BEGIN PRIVATE KEY-----)/)
+            .map((k) => createPrivateKey(k))
         : Array.from({ length: 200 }, () => generateKeyPair('rsa-2048').privateKey);
   const store = openSqliteStore(dir);
   const issuer = await LocalTokenIssuer.open(store, {});
@@ -76,7 +101,10 @@ async function main() {
   for (let i = 0; i < 1000; i++) {
     const sa = `w-${i}`;
     const csr = createCsr({ key: keys[i % keys.length], sans: { uris: [`spiffe://cluster.local/ns/bench/sa/${sa}`] } });
-    pool.push({ frame: requestFrame(csr.pem, 3600).toString('base64'), token: await issuer.issue({ namespace: 'bench', serviceAccount: sa, ttlSeconds: 7200, audience: ['istio-ca'] }) });
+    pool.push({
+      frame: requestFrame(csr.pem, 3600).toString('base64'),
+      token: await issuer.issue({ namespace: 'bench', serviceAccount: sa, ttlSeconds: 7200, audience: ['istio-ca'] }),
+    });
   }
   await store.close();
   writeFileSync(join(dir, 'pool.json'), JSON.stringify(pool));

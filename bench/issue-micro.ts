@@ -140,7 +140,9 @@ function main(): void {
     console.log(`  per-core limit        ${c.limit ? fmt(c.limit) : '    n/a'} certs/s   1/(1/sign + 1/verify)`);
     console.log(`  node crypto floor     ${fmt(floor)} certs/s ${pct(floor, c.limit)}  key import + verify + sign, no encoding`);
     console.log(`  library path          ${fmt(lib)} certs/s ${pct(lib, c.limit)}`);
-    console.log(`  fast path             ${fmt(fast)} certs/s ${pct(fast, c.limit)}  (${(fast / lib).toFixed(1)}x library, ${pct(fast, floor).trim()} of node floor)`);
+    console.log(
+      `  fast path             ${fmt(fast)} certs/s ${pct(fast, c.limit)}  (${(fast / lib).toFixed(1)}x library, ${pct(fast, floor).trim()} of node floor)`,
+    );
   }
 }
 

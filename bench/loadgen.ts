@@ -114,17 +114,20 @@ function cfsslCall(p: Entry, cb: Done): void {
       cb(err);
     }
   };
-  const req = httpRequest({ host, port: Number(port), method: 'POST', path: '/api/v1/cfssl/sign', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => {
-      const body = Buffer.concat(chunks).toString();
-      if (res.statusCode === 200 && body.includes('"success":true')) {
-        if (spec.sample && samples.length < spec.sample) samples.push([JSON.parse(body).result.certificate as string]);
-        done(undefined);
-      } else done(`http ${res.statusCode}`);
-    });
-  });
+  const req = httpRequest(
+    { host, port: Number(port), method: 'POST', path: '/api/v1/cfssl/sign', agent, headers: { 'content-type': 'application/json' } },
+    (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        if (res.statusCode === 200 && body.includes('"success":true')) {
+          if (spec.sample && samples.length < spec.sample) samples.push([JSON.parse(body).result.certificate as string]);
+          done(undefined);
+        } else done(`http ${res.statusCode}`);
+      });
+    },
+  );
   req.on('error', (e) => done(e.message));
   req.end(p.body);
 }
@@ -182,7 +185,10 @@ async function main() {
     const extra = Array.from({ length: spec.idleConnections }, () => clientFor());
     const t0 = performance.now();
     await Promise.all(
-      extra.map((s) => new Promise<void>((resolve) => grpcCall(s, pick(), (err) => (err === undefined ? ok++ : (failed++, countError(err)), resolve())))),
+      extra.map(
+        (s) =>
+          new Promise<void>((resolve) => grpcCall(s, pick(), (err) => (err === undefined ? ok++ : (failed++, countError(err)), resolve()))),
+      ),
     );
     const elapsed = performance.now() - t0;
     process.stdout.write(`${JSON.stringify({ ok, failed, elapsedMs: elapsed, open: extra.filter((s) => s.isOpen).length })}\n`);

@@ -66,10 +66,33 @@ async function startMeshca(alg: Alg, extra: string[] = [], o: { dir?: string; en
   // Started as `npm start` and the container image start it (2 MB young generation, one V8 platform
   // thread); NODE_FLAGS adds node flags for experiments (the figures of record use none).
   const nodeFlags = [...SERVE_NODE_FLAGS, ...(process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)];
-  const proc = spawn(process.execPath, [...nodeFlags, MESHCA, 'serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--key-algorithm', alg, '--rate-limit', '0', '--log-level', 'warn', '--workers', String(WORKERS), ...extra], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...o.env },
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      ...nodeFlags,
+      MESHCA,
+      'serve',
+      '--dir',
+      dir,
+      '--grpc-addr',
+      '127.0.0.1:0',
+      '--http-addr',
+      '127.0.0.1:0',
+      '--key-algorithm',
+      alg,
+      '--rate-limit',
+      '0',
+      '--log-level',
+      'warn',
+      '--workers',
+      String(WORKERS),
+      ...extra,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...o.env },
+    },
+  );
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout! });
     rl.once('line', resolve);
@@ -92,7 +115,10 @@ async function keyPool(alg: Alg, n: number): Promise<KeyObject[]> {
   if (alg === 'ec-p256') return Array.from({ length: n }, () => generateKeyPair('ec-p256').privateKey);
   const file = join(CACHE, `rsa-2048-x${n}.pem`);
   if (existsSync(file)) {
-    return readFileSync(file, 'utf8').split(/(?=-----BEGIN PRIVATE KEY-----)/).slice(0, n).map((k) => createPrivateKey(k));
+    return readFileSync(file, 'utf8')
+      .split(/(?=-----BEGIN PRIVATE KEY-----)/)
+      .slice(0, n)
+      .map((k) => createPrivateKey(k));
   }
   const keys: KeyObject[] = [];
   for (let i = 0; i < n; i += 16) {
@@ -117,7 +143,10 @@ async function workloads(dir: string, keys: KeyObject[], n: number, prefix: stri
     for (let i = 0; i < n; i++) {
       const sa = `${prefix}-${i}`;
       const csr = createCsr({ key: keys[i % keys.length], sans: { uris: [`spiffe://cluster.local/ns/bench/sa/${sa}`] } });
-      out.push({ csrPem: csr.pem, token: await issuer.issue({ namespace: 'bench', serviceAccount: sa, ttlSeconds: 7200, audience: ['istio-ca'] }) });
+      out.push({
+        csrPem: csr.pem,
+        token: await issuer.issue({ namespace: 'bench', serviceAccount: sa, ttlSeconds: 7200, audience: ['istio-ca'] }),
+      });
     }
     return out;
   } finally {
@@ -188,7 +217,11 @@ function opensslCheck(samples: string[][], rootPem: string): { checked: number; 
   for (const [i, chain] of samples.entries()) {
     writeFileSync(join(d, `leaf${i}.pem`), chain[0]);
     writeFileSync(join(d, `chain${i}.pem`), chain.slice(1).join(''));
-    const r = spawnSync('openssl', ['verify', '-CAfile', join(d, 'root.pem'), '-untrusted', join(d, `chain${i}.pem`), join(d, `leaf${i}.pem`)], { encoding: 'utf8' });
+    const r = spawnSync(
+      'openssl',
+      ['verify', '-CAfile', join(d, 'root.pem'), '-untrusted', join(d, `chain${i}.pem`), join(d, `leaf${i}.pem`)],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) failed++;
   }
   rmSync(d, { recursive: true, force: true });
@@ -203,7 +236,15 @@ async function metric(http: string, name: string): Promise<number> {
 }
 
 function auditRows(dir: string): number {
-  const r = spawnSync(process.execPath, ['-e', `const D=require('better-sqlite3');const d=new D(process.argv[1],{readonly:true});console.log(d.prepare("select count(*) n from audit where outcome='issued'").get().n)`, join(dir, 'meshca.db')], { encoding: 'utf8', cwd: ROOT });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const D=require('better-sqlite3');const d=new D(process.argv[1],{readonly:true});console.log(d.prepare("select count(*) n from audit where outcome='issued'").get().n)`,
+      join(dir, 'meshca.db'),
+    ],
+    { encoding: 'utf8', cwd: ROOT },
+  );
   return Number(r.stdout.trim());
 }
 
@@ -214,7 +255,18 @@ async function setUp(alg: Alg): Promise<{ server: Server; pool: Workload[]; base
   const pool = await workloads(server.dir, keys, POOL, 'w');
   const poolFile = join(server.dir, 'pool.json');
   writePool(poolFile, pool);
-  const base: LoadSpec = { mode: 'grpc', target: server.grpc, rootPem: server.rootPem, servername: 'localhost', pool: poolFile, connections: 4, concurrency: 16, durationMs: DURATION, warmupMs: WARMUP, sample: 20 };
+  const base: LoadSpec = {
+    mode: 'grpc',
+    target: server.grpc,
+    rootPem: server.rootPem,
+    servername: 'localhost',
+    pool: poolFile,
+    connections: 4,
+    concurrency: 16,
+    durationMs: DURATION,
+    warmupMs: WARMUP,
+    sample: 20,
+  };
   return { server, pool, base };
 }
 
@@ -227,8 +279,11 @@ const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDig
  */
 async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<string, unknown>) {
   const kind = alg === 'ec-p256' ? 'ec' : 'rsa';
-  const atStart = kind === 'ec' ? { sign: startSpeed.ecSign, verify: startSpeed.ecVerify } : { sign: startSpeed.rsaSign, verify: startSpeed.rsaVerify };
-  console.log(`\n== ${alg}: CA key ${alg}, CSR keys ${alg}; limit ${fmt(issuanceLimit(atStart.sign, atStart.verify) * WORKERS)}/s for ${WORKERS} cores at the benchmark's start`);
+  const atStart =
+    kind === 'ec' ? { sign: startSpeed.ecSign, verify: startSpeed.ecVerify } : { sign: startSpeed.rsaSign, verify: startSpeed.rsaVerify };
+  console.log(
+    `\n== ${alg}: CA key ${alg}, CSR keys ${alg}; limit ${fmt(issuanceLimit(atStart.sign, atStart.verify) * WORKERS)}/s for ${WORKERS} cores at the benchmark's start`,
+  );
   const { server, pool, base } = await setUp(alg);
   const rows: Record<string, unknown>[] = [];
   let peak = 0;
@@ -246,7 +301,16 @@ async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<stri
       best = r.rate;
       bestLevel = c;
     }
-    rows.push({ concurrency: c, rate: r.rate, p50: r.p50, p99: r.p99, failed: r.failed, errors: r.errors, opensslChecked: check.checked, opensslFailed: check.failed });
+    rows.push({
+      concurrency: c,
+      rate: r.rate,
+      p50: r.p50,
+      p99: r.p99,
+      failed: r.failed,
+      errors: r.errors,
+      opensslChecked: check.checked,
+      opensslFailed: check.failed,
+    });
     done.push({ c, r, check });
   }
   const speedAfter = opensslAlgSpeed(kind, QUICK ? 1 : 3);
@@ -258,28 +322,56 @@ async function scenario(alg: Alg, startSpeed: SpeedFigures, results: Record<stri
     `openssl speed just before and after the closed loops: sign ${fmt(speedBefore.sign)} / ${fmt(speedAfter.sign)}/s, verify ${fmt(speedBefore.verify)} / ${fmt(speedAfter.verify)}/s; limit ${fmt(limitCore)}/s per core, ${fmt(limit)}/s for ${WORKERS} cores`,
   );
   for (const { c, r, check } of done) {
-    console.log(`meshca  c=${String(c).padStart(3)}  ${fmt(r.rate).padStart(7)} certs/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  failed ${r.failed}  ${fmt((100 * r.rate) / limit, 1)}% of limit  openssl ${check.checked - check.failed}/${check.checked} ok`);
+    console.log(
+      `meshca  c=${String(c).padStart(3)}  ${fmt(r.rate).padStart(7)} certs/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  failed ${r.failed}  ${fmt((100 * r.rate) / limit, 1)}% of limit  openssl ${check.checked - check.failed}/${check.checked} ok`,
+    );
   }
   // Latency at half of the peak: an open loop at half the best rate, so queueing shows in p99. The
   // rate ramps up over a longer warm-up first (loadgen.ts), so that p99 is the steady state's.
   const half = await runLoad({ ...base, connections: 8, concurrency: 0, rate: Math.round(best / 2), warmupMs: 2 * WARMUP });
-  console.log(`meshca  open loop at ${fmt(best / 2)}/s (half of peak): ${fmt(half.rate)} certs/s  p50 ${fmt(half.p50, 2)} ms  p99 ${fmt(half.p99, 2)} ms  failed ${half.failed}`);
+  console.log(
+    `meshca  open loop at ${fmt(best / 2)}/s (half of peak): ${fmt(half.rate)} certs/s  p50 ${fmt(half.p50, 2)} ms  p99 ${fmt(half.p99, 2)} ms  failed ${half.failed}`,
+  );
   // And at a quarter: where the tail stands when the machine is not near saturation (in the open
   // loop every request is handled alone, so each costs more CPU than in the closed loop's batches).
   const quarter = await runLoad({ ...base, connections: 8, concurrency: 0, rate: Math.round(best / 4), warmupMs: 2 * WARMUP });
-  console.log(`meshca  open loop at ${fmt(best / 4)}/s (quarter of peak): ${fmt(quarter.rate)} certs/s  p50 ${fmt(quarter.p50, 2)} ms  p99 ${fmt(quarter.p99, 2)} ms  failed ${quarter.failed}`);
+  console.log(
+    `meshca  open loop at ${fmt(best / 4)}/s (quarter of peak): ${fmt(quarter.rate)} certs/s  p50 ${fmt(quarter.p50, 2)} ms  p99 ${fmt(quarter.p99, 2)} ms  failed ${quarter.failed}`,
+  );
   const issuedBefore = await metric(server.http, 'meshca_certificates_issued_total');
   await stop(server.proc);
   const audited = auditRows(server.dir);
-  console.log(`audit: ${audited} rows for ${issuedBefore} certificates counted by /metrics before SIGTERM (lost: ${issuedBefore - audited})`);
+  console.log(
+    `audit: ${audited} rows for ${issuedBefore} certificates counted by /metrics before SIGTERM (lost: ${issuedBefore - audited})`,
+  );
 
   const auditCostResult = await auditCost(alg, server.dir, base, bestLevel);
   const auditCostPaired = await pairedAuditCost(alg, server.dir, base, bestLevel);
 
   let cfssl: Record<string, unknown> | undefined;
   if (spawnSync('which', ['cfssl']).status === 0) cfssl = await cfsslScenario(alg, server.dir, pool, base);
-  results[alg] = { limitPerCore: limitCore, limit, speedBefore, speedAfter, workers: WORKERS, serverWarmup: { ms: SERVER_WARMUP, concurrency: WARMUP_CONCURRENCY, rate: warm.rate, failed: warm.failed }, best, halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed }, quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed }, percentOfLimit: (100 * best) / limit, peakRss: peak, rows, auditCost: auditCostResult, auditCostPaired, audit: { issuedByMetrics: issuedBefore, auditRows: audited }, cfssl, ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined };
-  console.log(`peak RSS ${fmt(peak / 1048576, 1)} MB; best ${fmt(best)} certs/s = ${fmt((100 * best) / limit, 1)}% of the ${WORKERS}-core limit${cfssl ? `; ${fmt(best / (cfssl.best as number), 2)}x cfssl` : ''}`);
+  results[alg] = {
+    limitPerCore: limitCore,
+    limit,
+    speedBefore,
+    speedAfter,
+    workers: WORKERS,
+    serverWarmup: { ms: SERVER_WARMUP, concurrency: WARMUP_CONCURRENCY, rate: warm.rate, failed: warm.failed },
+    best,
+    halfPeak: { rate: half.rate, p50: half.p50, p99: half.p99, failed: half.failed },
+    quarterPeak: { rate: quarter.rate, p50: quarter.p50, p99: quarter.p99, failed: quarter.failed },
+    percentOfLimit: (100 * best) / limit,
+    peakRss: peak,
+    rows,
+    auditCost: auditCostResult,
+    auditCostPaired,
+    audit: { issuedByMetrics: issuedBefore, auditRows: audited },
+    cfssl,
+    ratioVsCfssl: cfssl ? best / (cfssl.best as number) : undefined,
+  };
+  console.log(
+    `peak RSS ${fmt(peak / 1048576, 1)} MB; best ${fmt(best)} certs/s = ${fmt((100 * best) / limit, 1)}% of the ${WORKERS}-core limit${cfssl ? `; ${fmt(best / (cfssl.best as number), 2)}x cfssl` : ''}`,
+  );
   rmSync(server.dir, { recursive: true, force: true });
 }
 
@@ -310,7 +402,10 @@ async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
   }
   const of = (a: 'on' | 'off', f: (r: AuditRun) => number) => runs.filter((r) => r.audit === a).map(f);
   const mean = (a: 'on' | 'off', k: 'rate' | 'serverUsPerCert' | 'loadgenUsPerCert') => summarize(of(a, (r) => r[k])).mean;
-  const loss = relativeLoss(of('on', (r) => r.rate), of('off', (r) => r.rate));
+  const loss = relativeLoss(
+    of('on', (r) => r.rate),
+    of('off', (r) => r.rate),
+  );
   const lossPercent = loss.percent;
   const cpuOf = (r: AuditRun) => r.serverUsPerCert + r.loadgenUsPerCert;
   const cpuLoss = relativeLoss(of('off', cpuOf), of('on', cpuOf));
@@ -318,11 +413,22 @@ async function auditCost(alg: Alg, dir: string, base: LoadSpec, c: number) {
   // With four starts a side the interval is wide: it says how far apart two runs of this benchmark may land.
   const interval = (l: LossEstimate) => (Number.isFinite(l.ci95) ? ` (95% interval ±${fmt(l.ci95, 1)} points)` : '');
   console.log(`audit cost at c=${c}, a fresh serve per run: ${runs.map((r) => `${r.audit} ${fmt(r.rate)}`).join(', ')} certs/s`);
-  console.log(`  mean with the audit ${fmt(mean('on', 'rate'))}/s, without ${fmt(mean('off', 'rate'))}/s: ${fmt(lossPercent, 1)}%${interval(loss)} of throughput lost to it (target: under 10%)`);
+  console.log(
+    `  mean with the audit ${fmt(mean('on', 'rate'))}/s, without ${fmt(mean('off', 'rate'))}/s: ${fmt(lossPercent, 1)}%${interval(loss)} of throughput lost to it (target: under 10%)`,
+  );
   console.log(
     `  CPU per certificate, server + load generator: with the audit ${fmt(mean('on', 'serverUsPerCert'))} + ${fmt(mean('on', 'loadgenUsPerCert'))} µs, without ${fmt(mean('off', 'serverUsPerCert'))} + ${fmt(mean('off', 'loadgenUsPerCert'))} µs: ${fmt(cpuLossPercent, 1)}%${interval(cpuLoss)} lost measured so`,
   );
-  return { concurrency: c, runs, meanOn: mean('on', 'rate'), meanOff: mean('off', 'rate'), lossPercent, lossCi95: loss.ci95, cpuLossPercent, cpuLossCi95: cpuLoss.ci95 };
+  return {
+    concurrency: c,
+    runs,
+    meanOn: mean('on', 'rate'),
+    meanOff: mean('off', 'rate'),
+    lossPercent,
+    lossCi95: loss.ci95,
+    cpuLossPercent,
+    cpuLossCi95: cpuLoss.ci95,
+  };
 }
 
 interface AuditRun {
@@ -341,7 +447,15 @@ function startAuditServe(alg: Alg, dir: string, audit: 'on' | 'off', env: Record
 
 /** One audit-cost run on a started serve: AUDIT_WARMUP, then AUDIT_DURATION at concurrency c, with CPU per certificate from /proc. */
 async function measureAuditRun(s: Server, base: LoadSpec, c: number, audit: 'on' | 'off', what: string): Promise<AuditRun> {
-  const spec = { ...base, target: s.grpc, concurrency: c, connections: Math.min(c, 8), warmupMs: AUDIT_WARMUP, durationMs: AUDIT_DURATION, sample: 0 };
+  const spec = {
+    ...base,
+    target: s.grpc,
+    concurrency: c,
+    connections: Math.min(c, 8),
+    warmupMs: AUDIT_WARMUP,
+    durationMs: AUDIT_DURATION,
+    sample: 0,
+  };
   let window: Promise<CpuWindow> | undefined;
   const r = await runLoad(spec, {
     onSpawn: (child) => {
@@ -351,7 +465,13 @@ async function measureAuditRun(s: Server, base: LoadSpec, c: number, audit: 'on'
   if (r.failed > 0) throw new Error(`${what} (${audit}) had ${r.failed} failed calls: ${JSON.stringify(r.errors)}`);
   const w = await window!;
   const certs = r.rate * w.seconds;
-  return { audit, rate: r.rate, serverUsPerCert: (w.serverMs * 1000) / certs, primaryUsPerCert: (w.primaryMs * 1000) / certs, loadgenUsPerCert: (w.loadgenMs * 1000) / certs };
+  return {
+    audit,
+    rate: r.rate,
+    serverUsPerCert: (w.serverMs * 1000) / certs,
+    primaryUsPerCert: (w.primaryMs * 1000) / certs,
+    loadgenUsPerCert: (w.loadgenMs * 1000) / certs,
+  };
 }
 
 /** Pairs of the paired audit-cost runs (AUDIT_PAIRS overrides, e.g. for an A/A check). */
@@ -422,9 +542,22 @@ async function pairedAuditCost(alg: Alg, dir: string, base: LoadSpec, c: number)
     `audit cost in pairs at c=${c}, two serves at once (${sides[0].audit} / ${sides[1].audit}): ${pairs.map((p) => `${fmt(cpu(p.on))} / ${fmt(cpu(p.off))} µs`).join(', ')} of CPU per certificate, server + load generator`,
   );
   console.log(
-    `  ${fmt(loss.percent, 1)}%${interval} of throughput lost to it, from CPU per certificate (target: under 10%); the primary alone ${fmt(mean((p) => p.on.primaryUsPerCert), 1)} against ${fmt(mean((p) => p.off.primaryUsPerCert), 1)} µs per certificate, ${fmt(primary.percent, 1)} points of that`,
+    `  ${fmt(loss.percent, 1)}%${interval} of throughput lost to it, from CPU per certificate (target: under 10%); the primary alone ${fmt(
+      mean((p) => p.on.primaryUsPerCert),
+      1,
+    )} against ${fmt(
+      mean((p) => p.off.primaryUsPerCert),
+      1,
+    )} µs per certificate, ${fmt(primary.percent, 1)} points of that`,
   );
-  return { concurrency: c, sides: sides.map((x) => x.audit), pairs, lossPercent: loss.percent, lossCi95: loss.ci95, primaryLossPercent: primary.percent };
+  return {
+    concurrency: c,
+    sides: sides.map((x) => x.audit),
+    pairs,
+    lossPercent: loss.percent,
+    lossCi95: loss.ci95,
+    primaryLossPercent: primary.percent,
+  };
 }
 
 interface CpuWindow {
@@ -451,22 +584,36 @@ async function cpuWindow(serverPid: number, loadgenPid: number, warmupMs: number
   const g0 = cpuMs(loadgenPid);
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, spawned + warmupMs + durationMs - Date.now()));
-  return { seconds: (Date.now() - t0) / 1000, serverMs: server() - s0, primaryMs: cpuMs(serverPid) - p0, loadgenMs: cpuMs(loadgenPid) - g0 };
+  return {
+    seconds: (Date.now() - t0) / 1000,
+    serverMs: server() - s0,
+    primaryMs: cpuMs(serverPid) - p0,
+    loadgenMs: cpuMs(loadgenPid) - g0,
+  };
 }
 
 /** SERVER_WARMUP of closed loop before a server's measured levels, printed and not counted. */
 async function warmUp(name: string, load: LoadSpec): Promise<LoadResult> {
   const r = await runLoad({ ...load, concurrency: WARMUP_CONCURRENCY, durationMs: SERVER_WARMUP, warmupMs: 0, sample: 0 });
-  console.log(`${name} warm-up: c=${WARMUP_CONCURRENCY} for ${fmt(SERVER_WARMUP / 1000)} s, ${fmt(r.rate)} certs/s, failed ${r.failed} (not counted)`);
+  console.log(
+    `${name} warm-up: c=${WARMUP_CONCURRENCY} for ${fmt(SERVER_WARMUP / 1000)} s, ${fmt(r.rate)} certs/s, failed ${r.failed} (not counted)`,
+  );
   return r;
 }
 
 async function cfsslScenario(alg: Alg, dir: string, pool: Workload[], base: LoadSpec) {
   const ca = join(dir, 'clusters', 'default', 'cacerts');
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = spawn('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', join(ca, 'ca-cert.pem'), '-ca-key', join(ca, 'ca-key.pem')], { stdio: 'ignore' });
+  const proc = spawn(
+    'cfssl',
+    ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', join(ca, 'ca-cert.pem'), '-ca-key', join(ca, 'ca-key.pem')],
+    { stdio: 'ignore' },
+  );
   for (let i = 0; i < 50; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/api/v1/cfssl/health`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/api/v1/cfssl/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -482,7 +629,9 @@ async function cfsslScenario(alg: Alg, dir: string, pool: Workload[], base: Load
     const r = await runLoad({ ...cfsslLoad, concurrency: c, connections: c });
     best = Math.max(best, r.rate);
     rows.push({ concurrency: c, rate: r.rate, p50: r.p50, p99: r.p99, failed: r.failed });
-    console.log(`cfssl   c=${String(c).padStart(3)}  ${fmt(r.rate).padStart(7)} certs/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  failed ${r.failed}`);
+    console.log(
+      `cfssl   c=${String(c).padStart(3)}  ${fmt(r.rate).padStart(7)} certs/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  failed ${r.failed}`,
+    );
   }
   await stop(proc);
   return { best, rows };
@@ -505,9 +654,24 @@ async function storm(results: Record<string, unknown>) {
   const w = await workloads(server.dir, keys, n, 'storm');
   const poolFile = join(server.dir, 'storm.json');
   writePool(poolFile, w);
-  const r = await runLoad({ mode: 'grpc', target: server.grpc, rootPem: server.rootPem, servername: 'localhost', pool: poolFile, connections: 100, concurrency: n, durationMs: 0, warmupMs: 0, total: n, retries: 5, sample: 10 });
+  const r = await runLoad({
+    mode: 'grpc',
+    target: server.grpc,
+    rootPem: server.rootPem,
+    servername: 'localhost',
+    pool: poolFile,
+    connections: 100,
+    concurrency: n,
+    durationMs: 0,
+    warmupMs: 0,
+    total: n,
+    retries: 5,
+    sample: 10,
+  });
   const mem = treeMemory(server.proc.pid!);
-  console.log(`storm: ${r.ok}/${n} certified in ${fmt(r.elapsedMs)} ms (${fmt(r.rate)}/s), failed ${r.failed}, retried ${r.retried}, p99 ${fmt(r.p99)} ms, server peak RSS ${fmt(mem.peak / 1048576, 1)} MB`);
+  console.log(
+    `storm: ${r.ok}/${n} certified in ${fmt(r.elapsedMs)} ms (${fmt(r.rate)}/s), failed ${r.failed}, retried ${r.retried}, p99 ${fmt(r.p99)} ms, server peak RSS ${fmt(mem.peak / 1048576, 1)} MB`,
+  );
   results.storm = { workloads: n, ok: r.ok, failed: r.failed, retried: r.retried, elapsedMs: r.elapsedMs, p99: r.p99, peakRss: mem.peak };
 
   await stop(server.proc);
@@ -524,30 +688,59 @@ async function connections(workers: number, results: Record<string, unknown>) {
   let during = { rss: 0, peak: 0 };
   let settled = { rss: 0, peak: 0 };
   let sockets = 0;
-  const rc = await runLoad({ mode: 'grpc', target: s2.grpc, rootPem: s2.rootPem, servername: 'localhost', pool: join(s2.dir, 'conn.json'), connections: 0, concurrency: 0, durationMs: 0, warmupMs: 0, idleConnections: 1000 }, {
-    onRunning: async () => {
-      await new Promise((r) => setTimeout(r, 500));
-      during = treeMemory(s2.proc.pid!);
-      // Then as a mesh holds them: 1,000 connections open and idle between renewals. This shows
-      // whether memory taken by the 1,000 handshakes and calls comes back once idle.
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
-      settled = treeMemory(s2.proc.pid!);
-      sockets = treeSockets(s2.proc.pid!);
+  const rc = await runLoad(
+    {
+      mode: 'grpc',
+      target: s2.grpc,
+      rootPem: s2.rootPem,
+      servername: 'localhost',
+      pool: join(s2.dir, 'conn.json'),
+      connections: 0,
+      concurrency: 0,
+      durationMs: 0,
+      warmupMs: 0,
+      idleConnections: 1000,
     },
-  });
+    {
+      onRunning: async () => {
+        await new Promise((r) => setTimeout(r, 500));
+        during = treeMemory(s2.proc.pid!);
+        // Then as a mesh holds them: 1,000 connections open and idle between renewals. This shows
+        // whether memory taken by the 1,000 handshakes and calls comes back once idle.
+        await new Promise((r) => setTimeout(r, SETTLE_MS));
+        settled = treeMemory(s2.proc.pid!);
+        sockets = treeSockets(s2.proc.pid!);
+      },
+    },
+  );
   const procs = workers > 1 ? workers + 1 : 1;
   console.log(
     `1,000 connections: ${rc.ok} calls ok, ${rc.failed} failed; server RSS ${fmt(before.rss / 1048576, 1)} MB idle -> ${fmt(during.rss / 1048576, 1)} MB just after the calls -> ${fmt(settled.rss / 1048576, 1)} MB ${SETTLE_MS / 1000} s later with the connections still open (${sockets} sockets held; peak ${fmt(settled.peak / 1048576, 1)} MB, ${procs} process(es))`,
   );
-  ((results.connections ??= []) as unknown[]).push({ workers, connections: 1000, ok: rc.ok, failed: rc.failed, rssIdle: before.rss, rssWithConnections: during.rss, rssSettled: settled.rss, settleMs: SETTLE_MS, socketsHeld: sockets, peakRss: settled.peak });
+  ((results.connections ??= []) as unknown[]).push({
+    workers,
+    connections: 1000,
+    ok: rc.ok,
+    failed: rc.failed,
+    rssIdle: before.rss,
+    rssWithConnections: during.rss,
+    rssSettled: settled.rss,
+    settleMs: SETTLE_MS,
+    socketsHeld: sockets,
+    peakRss: settled.peak,
+  });
   await stop(s2.proc);
   rmSync(s2.dir, { recursive: true, force: true });
 }
 
 async function main() {
-  console.log(`meshca benchmark: ${availableParallelism()} cores, ${WORKERS} server workers, node ${process.version}${QUICK ? ' (quick)' : ''}`);
+  console.log(
+    `meshca benchmark: ${availableParallelism()} cores, ${WORKERS} server workers, node ${process.version}${QUICK ? ' (quick)' : ''}`,
+  );
   const speed = opensslSpeed(QUICK ? 1 : 3);
-  console.log(`openssl speed (1 core): ECDSA P-256 sign ${fmt(speed.ecSign)}/s verify ${fmt(speed.ecVerify)}/s; RSA-2048 sign ${fmt(speed.rsaSign)}/s verify ${fmt(speed.rsaVerify)}/s`);
+  console.log(
+    `openssl speed (1 core): ECDSA P-256 sign ${fmt(speed.ecSign)}/s verify ${fmt(speed.ecVerify)}/s; RSA-2048 sign ${fmt(speed.rsaSign)}/s verify ${fmt(speed.rsaVerify)}/s`,
+  );
   const results: Record<string, unknown> = { date: new Date().toISOString(), cores: availableParallelism(), node: process.version, speed };
   const only = [...args].find((a) => a.startsWith('--only='))?.slice(7);
   if (!only || only === 'ec') await scenario('ec-p256', speed, results);

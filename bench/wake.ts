@@ -151,9 +151,31 @@ async function main(): Promise<void> {
   const burnUs = arg('burn-us', 0);
   const n = arg('connections', 8);
   const dir = mkdtempSync(join(tmpdir(), 'meshca-wake-'));
-  const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=localhost', '-days', '1'], { encoding: 'utf8' });
+  const gen = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-subj',
+      '/CN=localhost',
+      '-days',
+      '1',
+    ],
+    { encoding: 'utf8' },
+  );
   if (gen.status !== 0) throw new Error(`openssl req failed: ${gen.stderr}`);
-  const server = spawn(process.execPath, [new URL(import.meta.url).pathname, 'server', dir, String(burnUs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [new URL(import.meta.url).pathname, 'server', dir, String(burnUs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     const port = Number(await new Promise<string>((resolve) => server.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))));
     const conns = await open(port, n);

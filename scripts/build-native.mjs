@@ -35,7 +35,21 @@ if (!include) skip(`Node's headers (node_api.h, openssl/ec.h) not found in ${can
 const cc = process.env.CC || 'cc';
 mkdirSync(outDir, { recursive: true });
 const tmp = `${out}.${process.pid}.tmp`;
-const args = ['-O2', '-fPIC', '-shared', '-std=c11', '-Wall', '-Wextra', '-Werror', '-Wno-deprecated-declarations', '-Wno-unused-parameter', `-I${include}`, '-o', tmp, src];
+const args = [
+  '-O2',
+  '-fPIC',
+  '-shared',
+  '-std=c11',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-Wno-deprecated-declarations',
+  '-Wno-unused-parameter',
+  `-I${include}`,
+  '-o',
+  tmp,
+  src,
+];
 const r = spawnSync(cc, args, { encoding: 'utf8' });
 if (r.error) skip(`${cc}: ${r.error.message}`);
 if (r.status !== 0) {

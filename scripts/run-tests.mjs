@@ -16,7 +16,11 @@ function walk(dir) {
   }
 }
 for (const d of ['dist/src', 'dist/test', 'dist/bench']) {
-  try { walk(join(root, d)); } catch { /* folder may not exist yet */ }
+  try {
+    walk(join(root, d));
+  } catch {
+    /* folder may not exist yet */
+  }
 }
 const selected = files.filter((f) => !filter || f.includes(filter)).sort();
 if (selected.length === 0) {
@@ -26,5 +30,8 @@ if (selected.length === 0) {
 // A test that hangs fails after 5 minutes instead of stalling CI, and a file whose tests are done
 // exits even if something it started (a timer, a socket) is still open: such a leak once kept a
 // file alive forever after a failed assertion (test/e2e/k8s-leader.test.ts).
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-force-exit', ...selected], { cwd: root, stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-force-exit', ...selected], {
+  cwd: root,
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

@@ -17,7 +17,14 @@ if (dir) {
   process.on('exit', () => {
     // The histogram holds the timer's whole interval; the delay is what exceeds the 1 ms.
     const ms = (ns: number) => +Math.max(0, ns / 1e6 - 1).toFixed(2);
-    const out = { pid: process.pid, samples: h.count, p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max) };
+    const out = {
+      pid: process.pid,
+      samples: h.count,
+      p50: ms(h.percentile(50)),
+      p99: ms(h.percentile(99)),
+      p999: ms(h.percentile(99.9)),
+      max: ms(h.max),
+    };
     writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(out));
   });
 }

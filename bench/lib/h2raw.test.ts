@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { constants, createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type Settings } from 'node:http2';
+import {
+  constants,
+  createSecureServer,
+  type Http2SecureServer,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+  type Settings,
+} from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,8 +26,23 @@ let otherCert = '';
 const tmp = tempDir('meshca-h2raw-');
 function selfSigned(name: string): void {
   opensslOk([
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost', '-days', '1', '-keyout', join(tmp.path, `${name}-key.pem`), '-out', join(tmp.path, `${name}.pem`),
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost',
+    '-days',
+    '1',
+    '-keyout',
+    join(tmp.path, `${name}-key.pem`),
+    '-out',
+    join(tmp.path, `${name}.pem`),
   ]);
 }
 before(() => {
@@ -41,7 +64,15 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 function request(path: string, msg: Buffer, authority = 'localhost'): PreparedRequest {
   return prepareRequest(
-    { path, authority, headers: [['content-type', 'application/grpc'], ['te', 'trailers'], ['authorization', `Bearer token-for-${path}`]] },
+    {
+      path,
+      authority,
+      headers: [
+        ['content-type', 'application/grpc'],
+        ['te', 'trailers'],
+        ['authorization', `Bearer token-for-${path}`],
+      ],
+    },
     grpcFrame(msg),
   );
 }
@@ -145,34 +176,46 @@ describe('h2raw against node:http2', () => {
   let t: TestServer;
   const bigHeader = Array.from({ length: 3000 }, (_, i) => sha(Buffer.from(String(i))).slice(0, 9)).join(''); // 27 KB, CONTINUATION
   before(async () => {
-    t = await startServer({
-      '/echo': echo,
-      '/trailers-only': (s) =>
-        s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '7', 'grpc-message': 'permission denied: caf%C3%A9 100%25' }, { endStream: true }),
-      '/error-trailers': (s) => {
-        s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-        s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': '3', 'grpc-message': 'bad csr' }));
-        s.end();
+    t = await startServer(
+      {
+        '/echo': echo,
+        '/trailers-only': (s) =>
+          s.respond(
+            {
+              ':status': 200,
+              'content-type': 'application/grpc',
+              'grpc-status': '7',
+              'grpc-message': 'permission denied: caf%C3%A9 100%25',
+            },
+            { endStream: true },
+          ),
+        '/error-trailers': (s) => {
+          s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': '3', 'grpc-message': 'bad csr' }));
+          s.end();
+        },
+        '/http-500': (s) => s.respond({ ':status': 500 }, { endStream: true }),
+        '/no-message': (s) => {
+          s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+          s.end();
+        },
+        '/truncated': (s) => {
+          s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+          s.end(grpcFrame(Buffer.alloc(100)).subarray(0, 50));
+        },
+        '/no-grpc-status': (s) => {
+          s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+          s.end(grpcFrame(Buffer.from('x')));
+        },
+        '/rst': (s) => s.close(constants.NGHTTP2_REFUSED_STREAM),
+        '/big-headers': (s) => answer(s, Buffer.from('ok'), { 'x-big': bigHeader }),
+        '/big-response': (s, _h, body) => answer(s, Buffer.alloc(40_000, body[5] ?? 0)),
       },
-      '/http-500': (s) => s.respond({ ':status': 500 }, { endStream: true }),
-      '/no-message': (s) => {
-        s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-        s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
-        s.end();
-      },
-      '/truncated': (s) => {
-        s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-        s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
-        s.end(grpcFrame(Buffer.alloc(100)).subarray(0, 50));
-      },
-      '/no-grpc-status': (s) => {
-        s.respond({ ':status': 200, 'content-type': 'application/grpc' });
-        s.end(grpcFrame(Buffer.from('x')));
-      },
-      '/rst': (s) => s.close(constants.NGHTTP2_REFUSED_STREAM),
-      '/big-headers': (s) => answer(s, Buffer.from('ok'), { 'x-big': bigHeader }),
-      '/big-response': (s, _h, body) => answer(s, Buffer.alloc(40_000, body[5] ?? 0)),
-    }, {}, { paddingStrategy: constants.PADDING_STRATEGY_MAX });
+      {},
+      { paddingStrategy: constants.PADDING_STRATEGY_MAX },
+    );
   });
   after(() => t.close());
 
@@ -213,7 +256,10 @@ describe('h2raw against node:http2', () => {
     assert.deepEqual(await call(c, request('/http-500', m)), { err: 'grpc-status none HTTP status 500', body: undefined });
     assert.deepEqual(await call(c, request('/missing', m)), { err: 'grpc-status none HTTP status 404', body: undefined });
     assert.deepEqual(await call(c, request('/no-message', m)), { err: 'grpc-status 0 but no response message', body: undefined });
-    assert.deepEqual(await call(c, request('/truncated', m)), { err: 'grpc-status 0 but an incomplete response message (50 bytes)', body: undefined });
+    assert.deepEqual(await call(c, request('/truncated', m)), {
+      err: 'grpc-status 0 but an incomplete response message (50 bytes)',
+      body: undefined,
+    });
     assert.deepEqual(await call(c, request('/no-grpc-status', m)), { err: 'grpc-status none ', body: undefined });
     assert.deepEqual(await call(c, request('/rst', m)), { err: 'stream reset by server: REFUSED_STREAM', body: undefined });
     // The connection survives all of these.
@@ -234,7 +280,9 @@ describe('h2raw against node:http2', () => {
     // connection, and each response is most of a stream window.
     const c = client(t, { streamWindow: 65535, connectionWindow: 65535 });
     for (let round = 0; round < 4; round++) {
-      const outs = await Promise.all(Array.from({ length: 10 }, (_, i) => call(c, request('/big-response', Buffer.from([round * 10 + i])))));
+      const outs = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => call(c, request('/big-response', Buffer.from([round * 10 + i])))),
+      );
       for (const [i, o] of outs.entries()) assert.deepEqual(message(o), Buffer.alloc(40_000, round * 10 + i));
     }
     await c.close();
@@ -317,7 +365,14 @@ describe('h2raw and GOAWAY', () => {
       const outs = await Promise.all(Array.from({ length: 6 }, (_, i) => call(c, request('/hold', Buffer.from(String(i))))));
       assert.deepEqual(
         outs.map((o) => o.err ?? message(o).toString()),
-        ['done 1', 'done 3', 'done 5', 'GOAWAY NO_ERROR: stream 7 not processed', 'GOAWAY NO_ERROR: stream 9 not processed', 'GOAWAY NO_ERROR: stream 11 not processed'],
+        [
+          'done 1',
+          'done 3',
+          'done 5',
+          'GOAWAY NO_ERROR: stream 7 not processed',
+          'GOAWAY NO_ERROR: stream 9 not processed',
+          'GOAWAY NO_ERROR: stream 11 not processed',
+        ],
       );
       const again = await Promise.all(Array.from({ length: 4 }, (_, i) => call(c, request('/echo', Buffer.from(String(i))))));
       for (const o of again) assert.equal(o.err, undefined);
@@ -415,7 +470,14 @@ describe('h2raw against a scripted server', () => {
       // Final headers: PADDED | PRIORITY, block split over HEADERS + CONTINUATION + CONTINUATION.
       const hb = block(status200, ct, encodeLiteral('x-filler', 'z'.repeat(300)));
       const pad = 7;
-      out.push(frame(1, 0x8 | 0x20, sid, Buffer.concat([Buffer.from([pad]), Buffer.from([0, 0, 0, 0, 16]), hb.subarray(0, 10), Buffer.alloc(pad)])));
+      out.push(
+        frame(
+          1,
+          0x8 | 0x20,
+          sid,
+          Buffer.concat([Buffer.from([pad]), Buffer.from([0, 0, 0, 0, 16]), hb.subarray(0, 10), Buffer.alloc(pad)]),
+        ),
+      );
       out.push(frame(9, 0, sid, hb.subarray(10, 200)));
       out.push(frame(9, 0x4, sid, hb.subarray(200)));
       // The message: gRPC prefix split after 2 bytes, the second DATA padded.

@@ -50,8 +50,20 @@ const CANCEL = 0x8;
 const COMPRESSION_ERROR = 0x9;
 
 const ERROR_NAMES = [
-  'NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR',
-  'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED',
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
 ];
 export const errorName = (code: number): string => ERROR_NAMES[code] ?? `0x${code.toString(16)}`;
 
@@ -640,7 +652,11 @@ class Conn {
     }
     if (s.grpcStatus !== '0') return this.finish(s, `grpc-status ${s.grpcStatus ?? 'none'} ${grpcMessage(s.grpcMessage)}`, true);
     if (s.prefixSeen < 5 || s.bodyLen !== 5 + s.msgLen) {
-      return this.finish(s, `grpc-status 0 but ${s.bodyLen === 0 ? 'no response message' : `an incomplete response message (${s.bodyLen} bytes)`}`, true);
+      return this.finish(
+        s,
+        `grpc-status 0 but ${s.bodyLen === 0 ? 'no response message' : `an incomplete response message (${s.bodyLen} bytes)`}`,
+        true,
+      );
     }
     this.finish(s, undefined, true);
   }

@@ -26,14 +26,54 @@ describe('Huffman code (RFC 7541 Appendix B)', () => {
   test('codes rebuilt from the lengths match the appendix', () => {
     // [symbol, code as hex, length] as printed in Appendix B, at least one per length.
     const printed: [number, number, number][] = [
-      [0, 0x1ff8, 13], [1, 0x7fffd8, 23], [2, 0xfffffe2, 28], [9, 0xffffea, 24], [10, 0x3ffffffc, 30], [13, 0x3ffffffd, 30],
-      [22, 0x3ffffffe, 30], [31, 0xffffffb, 28], [32, 0x14, 6], [33, 0x3f8, 10], [35, 0xffa, 12], [36, 0x1ff9, 13], [38, 0xf8, 8],
-      [39, 0x7fa, 11], [48, 0x0, 5], [50, 0x2, 5], [58, 0x5c, 7], [60, 0x7ffc, 15], [61, 0x20, 6], [63, 0x3fc, 10], [90, 0xfd, 8],
-      [92, 0x7fff0, 19], [94, 0x3ffc, 14], [96, 0x7ffd, 15], [97, 0x3, 5], [116, 0x9, 5], [122, 0x7b, 7], [123, 0x7ffe, 15],
-      [124, 0x7fc, 11], [125, 0x3ffd, 14], [126, 0x1ffd, 13], [127, 0xffffffc, 28], [128, 0xfffe6, 20], [129, 0x3fffd2, 22],
-      [153, 0x1fffdc, 21], [176, 0x1fffe0, 21], [192, 0x3ffffe0, 26], [195, 0x7fff1, 19], [199, 0x1ffffec, 25], [203, 0x7ffffde, 27],
-      [208, 0x7fff2, 19], [220, 0xffffffd, 28], [230, 0x1fffe8, 21], [239, 0x7ffff4, 23], [249, 0xffffffe, 28], [254, 0x7fffff0, 27],
-      [255, 0x3ffffee, 26], [256, 0x3fffffff, 30],
+      [0, 0x1ff8, 13],
+      [1, 0x7fffd8, 23],
+      [2, 0xfffffe2, 28],
+      [9, 0xffffea, 24],
+      [10, 0x3ffffffc, 30],
+      [13, 0x3ffffffd, 30],
+      [22, 0x3ffffffe, 30],
+      [31, 0xffffffb, 28],
+      [32, 0x14, 6],
+      [33, 0x3f8, 10],
+      [35, 0xffa, 12],
+      [36, 0x1ff9, 13],
+      [38, 0xf8, 8],
+      [39, 0x7fa, 11],
+      [48, 0x0, 5],
+      [50, 0x2, 5],
+      [58, 0x5c, 7],
+      [60, 0x7ffc, 15],
+      [61, 0x20, 6],
+      [63, 0x3fc, 10],
+      [90, 0xfd, 8],
+      [92, 0x7fff0, 19],
+      [94, 0x3ffc, 14],
+      [96, 0x7ffd, 15],
+      [97, 0x3, 5],
+      [116, 0x9, 5],
+      [122, 0x7b, 7],
+      [123, 0x7ffe, 15],
+      [124, 0x7fc, 11],
+      [125, 0x3ffd, 14],
+      [126, 0x1ffd, 13],
+      [127, 0xffffffc, 28],
+      [128, 0xfffe6, 20],
+      [129, 0x3fffd2, 22],
+      [153, 0x1fffdc, 21],
+      [176, 0x1fffe0, 21],
+      [192, 0x3ffffe0, 26],
+      [195, 0x7fff1, 19],
+      [199, 0x1ffffec, 25],
+      [203, 0x7ffffde, 27],
+      [208, 0x7fff2, 19],
+      [220, 0xffffffd, 28],
+      [230, 0x1fffe8, 21],
+      [239, 0x7ffff4, 23],
+      [249, 0xffffffe, 28],
+      [254, 0x7fffff0, 27],
+      [255, 0x3ffffee, 26],
+      [256, 0x3fffffff, 30],
     ];
     for (const [sym, code, len] of printed) assert.deepEqual(huffmanCode(sym), [code, len], `symbol ${sym}`);
   });
@@ -109,13 +149,37 @@ describe('header blocks (RFC 7541 C.2)', () => {
   });
 });
 
-const REQ1: [string, string][] = [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'www.example.com']];
+const REQ1: [string, string][] = [
+  [':method', 'GET'],
+  [':scheme', 'http'],
+  [':path', '/'],
+  [':authority', 'www.example.com'],
+];
 const REQ2: [string, string][] = [...REQ1, ['cache-control', 'no-cache']];
-const REQ3: [string, string][] = [[':method', 'GET'], [':scheme', 'https'], [':path', '/index.html'], [':authority', 'www.example.com'], ['custom-key', 'custom-value']];
+const REQ3: [string, string][] = [
+  [':method', 'GET'],
+  [':scheme', 'https'],
+  [':path', '/index.html'],
+  [':authority', 'www.example.com'],
+  ['custom-key', 'custom-value'],
+];
 const REQ_TABLES: { table: [string, string][]; size: number }[] = [
   { table: [[':authority', 'www.example.com']], size: 57 },
-  { table: [['cache-control', 'no-cache'], [':authority', 'www.example.com']], size: 110 },
-  { table: [['custom-key', 'custom-value'], ['cache-control', 'no-cache'], [':authority', 'www.example.com']], size: 164 },
+  {
+    table: [
+      ['cache-control', 'no-cache'],
+      [':authority', 'www.example.com'],
+    ],
+    size: 110,
+  },
+  {
+    table: [
+      ['custom-key', 'custom-value'],
+      ['cache-control', 'no-cache'],
+      [':authority', 'www.example.com'],
+    ],
+    size: 164,
+  },
 ];
 
 function requestSequence(blocks: string[]): void {
@@ -151,16 +215,45 @@ const COOKIE = 'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1';
 function responseSequence(blocks: string[]): void {
   // SETTINGS_HEADER_TABLE_SIZE 256: entries get evicted.
   const d = new HpackDecoder(256);
-  assert.deepEqual(decode(d, hex(blocks[0])), [[':status', '302'], ['cache-control', 'private'], ['date', DATE1], ['location', LOC]]);
-  assert.deepEqual(d.entries(), [['location', LOC], ['date', DATE1], ['cache-control', 'private'], [':status', '302']]);
+  assert.deepEqual(decode(d, hex(blocks[0])), [
+    [':status', '302'],
+    ['cache-control', 'private'],
+    ['date', DATE1],
+    ['location', LOC],
+  ]);
+  assert.deepEqual(d.entries(), [
+    ['location', LOC],
+    ['date', DATE1],
+    ['cache-control', 'private'],
+    [':status', '302'],
+  ]);
   assert.equal(d.size, 222);
-  assert.deepEqual(decode(d, hex(blocks[1])), [[':status', '307'], ['cache-control', 'private'], ['date', DATE1], ['location', LOC]]);
-  assert.deepEqual(d.entries(), [[':status', '307'], ['location', LOC], ['date', DATE1], ['cache-control', 'private']]);
+  assert.deepEqual(decode(d, hex(blocks[1])), [
+    [':status', '307'],
+    ['cache-control', 'private'],
+    ['date', DATE1],
+    ['location', LOC],
+  ]);
+  assert.deepEqual(d.entries(), [
+    [':status', '307'],
+    ['location', LOC],
+    ['date', DATE1],
+    ['cache-control', 'private'],
+  ]);
   assert.equal(d.size, 222);
   assert.deepEqual(decode(d, hex(blocks[2])), [
-    [':status', '200'], ['cache-control', 'private'], ['date', DATE2], ['location', LOC], ['content-encoding', 'gzip'], ['set-cookie', COOKIE],
+    [':status', '200'],
+    ['cache-control', 'private'],
+    ['date', DATE2],
+    ['location', LOC],
+    ['content-encoding', 'gzip'],
+    ['set-cookie', COOKIE],
   ]);
-  assert.deepEqual(d.entries(), [['set-cookie', COOKIE], ['content-encoding', 'gzip'], ['date', DATE2]]);
+  assert.deepEqual(d.entries(), [
+    ['set-cookie', COOKIE],
+    ['content-encoding', 'gzip'],
+    ['date', DATE2],
+  ]);
   assert.equal(d.size, 215);
 }
 
@@ -200,7 +293,10 @@ describe('dynamic table size updates and errors', () => {
 
   test('shrinking the table evicts the oldest entries first', () => {
     const d = new HpackDecoder();
-    decode(d, Buffer.concat([hex('40'), encodeString('aaaa'), encodeString('1111'), hex('40'), encodeString('bbbb'), encodeString('2222')]));
+    decode(
+      d,
+      Buffer.concat([hex('40'), encodeString('aaaa'), encodeString('1111'), hex('40'), encodeString('bbbb'), encodeString('2222')]),
+    );
     assert.equal(d.size, 80);
     decode(d, encodeInteger(40, 5, 0x20));
     assert.deepEqual(d.entries(), [['bbbb', '2222']]);
@@ -235,7 +331,10 @@ describe('dynamic table size updates and errors', () => {
     const d = new HpackDecoder(200);
     for (let i = 0; i < 1000; i++) {
       const got = decode(d, Buffer.concat([hex('40'), encodeString(`k${i}`, true), encodeString(`v${i}`, true), hex('be')]));
-      assert.deepEqual(got, [[`k${i}`, `v${i}`], [`k${i}`, `v${i}`]]);
+      assert.deepEqual(got, [
+        [`k${i}`, `v${i}`],
+        [`k${i}`, `v${i}`],
+      ]);
       assert.ok(d.size <= 200);
     }
     assert.deepEqual(d.entries()[0], ['k999', 'v999']);
@@ -248,7 +347,10 @@ describe('encoder pieces', () => {
     assert.deepEqual(encodeLiteral('content-type', 'application/grpc').subarray(0, 2), hex('0f10'));
     const d = new HpackDecoder();
     const block = Buffer.concat([encodeLiteral('te', 'trailers'), encodeLiteral('authorization', 'Bearer x', true)]);
-    assert.deepEqual(decode(d, block), [['te', 'trailers'], ['authorization', 'Bearer x']]);
+    assert.deepEqual(decode(d, block), [
+      ['te', 'trailers'],
+      ['authorization', 'Bearer x'],
+    ]);
     assert.deepEqual(d.entries(), []);
   });
 

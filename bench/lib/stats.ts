@@ -19,7 +19,10 @@ export function summarize(xs: readonly number[]): Summary {
 }
 
 /** Two-sided 97.5% quantiles of Student's t for 1-30 degrees of freedom. */
-const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086,
+  2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 
 /** The t quantile for a 95% interval; a fractional df (Welch) rounds down, which widens it. */
 export function t95(df: number): number {
@@ -62,7 +65,8 @@ export function relativeLoss(a: readonly number[], b: readonly number[]): LossEs
  * interval as it does between separate runs.
  */
 export function pairedLoss(a: readonly number[], b: readonly number[]): LossEstimate {
-  if (a.length !== b.length || a.length === 0) throw new Error(`pairedLoss needs as many a as b figures, at least one (got ${a.length} and ${b.length})`);
+  if (a.length !== b.length || a.length === 0)
+    throw new Error(`pairedLoss needs as many a as b figures, at least one (got ${a.length} and ${b.length})`);
   const s = summarize(a.map((x, k) => 100 * (1 - x / b[k])));
   const df = s.n - 1;
   return { percent: s.mean, ci95: s.n > 1 ? (t95(df) * s.sd) / Math.sqrt(s.n) : NaN, df };

@@ -46,7 +46,14 @@ function setup(over: Partial<AgentConfig> = {}) {
     }
     return readFileSync(p, 'utf8');
   };
-  const cfg: AgentConfig = { outDir: tmp(), keyAlgorithm: 'ec-p256', trustDomain: 'cluster.local', renewAt: 0.5, tokenFile: '/var/run/token', ...over };
+  const cfg: AgentConfig = {
+    outDir: tmp(),
+    keyAlgorithm: 'ec-p256',
+    trustDomain: 'cluster.local',
+    renewAt: 0.5,
+    tokenFile: '/var/run/token',
+    ...over,
+  };
   return { clock, ca, cfg, reads, readFile, setToken: (t: string) => (token = t) };
 }
 
@@ -70,7 +77,12 @@ test('token issuance writes cert-chain.pem, key.pem (0600) and root-cert.pem for
   assert.equal(parseCertificates(f.chain).length, 2, 'leaf + intermediate, root kept apart');
   assert.equal(f.root, ca.root.pem);
   assert.equal(f.leaf.notAfter.getTime() - clock.t, 600_000);
-  assert.deepEqual(readdirSync(cfg.outDir).filter((n) => !n.startsWith('.')).sort(), ['cert-chain.pem', 'key.pem', 'root-cert.pem']);
+  assert.deepEqual(
+    readdirSync(cfg.outDir)
+      .filter((n) => !n.startsWith('.'))
+      .sort(),
+    ['cert-chain.pem', 'key.pem', 'root-cert.pem'],
+  );
   const call = ca.calls[0];
   assert.equal(call.auth.kind, 'token');
   assert.equal(call.req.validityDuration, 600);
@@ -100,14 +112,20 @@ test('the token file is re-read on every request', async () => {
 test('a certificate for another identity, or for another key, never reaches the disk', async () => {
   const { clock, ca, cfg, readFile } = setup();
   ca.overrideIdentity = 'spiffe://cluster.local/ns/shop/sa/admin';
-  await assert.rejects(issueOnce(cfg, { client: ca, now: clock.now, readFile }), /certifies spiffe:\/\/cluster.local\/ns\/shop\/sa\/admin instead of .*sa\/cart/);
+  await assert.rejects(
+    issueOnce(cfg, { client: ca, now: clock.now, readFile }),
+    /certifies spiffe:\/\/cluster.local\/ns\/shop\/sa\/admin instead of .*sa\/cart/,
+  );
   assert.deepEqual(readdirSync(cfg.outDir), []);
 });
 
 test("the CA's refusal surfaces with its status and message, and nothing is written", async () => {
   const { clock, ca, cfg, readFile } = setup();
   ca.failures.push(new MeshcaError('permission_denied', 'ca_permission_denied', 'PERMISSION_DENIED: not allowed'));
-  await assert.rejects(issueOnce(cfg, { client: ca, now: clock.now, readFile }), { code: 'permission_denied', message: 'PERMISSION_DENIED: not allowed' });
+  await assert.rejects(issueOnce(cfg, { client: ca, now: clock.now, readFile }), {
+    code: 'permission_denied',
+    message: 'PERMISSION_DENIED: not allowed',
+  });
   assert.deepEqual(readdirSync(cfg.outDir), []);
 });
 
@@ -129,7 +147,10 @@ test('--cert-dir renews over mTLS: same identity, new key and serial, no token n
   assert.equal(call.auth.kind, 'mtls');
   // Once the certificate has expired there is nothing left to authenticate with.
   first.clock.t = current.leaf.notAfter.getTime() + 1;
-  await assert.rejects(issueOnce(cfg, { client: first.ca, now: first.clock.now }, current), /certificate expired at .* and no --token-file/);
+  await assert.rejects(
+    issueOnce(cfg, { client: first.ca, now: first.clock.now }, current),
+    /certificate expired at .* and no --token-file/,
+  );
 });
 
 test('a renewal the CA refuses over mTLS falls back to the token', async () => {
@@ -138,7 +159,10 @@ test('a renewal the CA refuses over mTLS falls back to the token', async () => {
   ca.rejectMtls = true;
   const r = await issueOnce(cfg, { client: ca, now: clock.now, readFile }, held);
   assert.equal(r.auth, 'token');
-  assert.deepEqual(ca.calls.map((c) => c.auth.kind), ['token', 'mtls', 'token']);
+  assert.deepEqual(
+    ca.calls.map((c) => c.auth.kind),
+    ['token', 'mtls', 'token'],
+  );
 });
 
 test('the loop issues with the token, renews with its certificate near half-life, and stops on abort', async () => {
@@ -154,10 +178,16 @@ test('the loop issues with the token, renews with its certificate near half-life
     if (serials.length === 3) stop.abort();
   };
   await runAgent(cfg, { client: ca, clock, random: () => 0.5, readFile, onEvent: (e) => events.push(e) }, stop.signal);
-  assert.deepEqual(ca.calls.map((c) => c.auth.kind), ['token', 'mtls', 'mtls']);
+  assert.deepEqual(
+    ca.calls.map((c) => c.auth.kind),
+    ['token', 'mtls', 'mtls'],
+  );
   assert.deepEqual(clock.sleeps, [1_800_000, 1_800_000, 1_800_000]);
   assert.equal(new Set(serials).size, 3);
-  assert.deepEqual(events.map((e) => e.type), ['issued', 'issued', 'issued', 'stopped']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['issued', 'issued', 'issued', 'stopped'],
+  );
 });
 
 test('failures back off 1 s, 2 s, 4 s while the old files stay in place; success resets the backoff', async () => {
@@ -195,13 +225,19 @@ test('an agent that cannot reach the CA at start keeps retrying with capped back
     if (clock.sleeps.length === 13) stop.abort();
   };
   await runAgent(cfg, { client: ca, clock, random: () => 0.5, readFile }, stop.signal);
-  assert.deepEqual(clock.sleeps.slice(0, 12), [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300].map((s) => s * 1000));
+  assert.deepEqual(
+    clock.sleeps.slice(0, 12),
+    [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300].map((s) => s * 1000),
+  );
   assert.equal(clock.sleeps[12], 1_800_000);
 });
 
 test('--identity asks for another SPIFFE ID; a CA that does not grant it refuses and nothing is written', async () => {
   const { clock, ca, cfg, readFile } = setup({ identity: 'spiffe://cluster.local/ns/shop/sa/admin' });
-  await assert.rejects(issueOnce(cfg, { client: ca, now: clock.now, readFile }), { code: 'permission_denied', message: /requests identity spiffe:\/\/cluster.local\/ns\/shop\/sa\/admin/ });
+  await assert.rejects(issueOnce(cfg, { client: ca, now: clock.now, readFile }), {
+    code: 'permission_denied',
+    message: /requests identity spiffe:\/\/cluster.local\/ns\/shop\/sa\/admin/,
+  });
   assert.deepEqual(parseCsr(ca.calls[0].req.csr).sans.uris, ['spiffe://cluster.local/ns/shop/sa/admin']);
   assert.deepEqual(readdirSync(cfg.outDir), []);
 });

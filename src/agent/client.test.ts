@@ -1,11 +1,26 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Server, ServerCredentials, experimental, status, type Metadata, type ServerUnaryCall, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  experimental,
+  status,
+  type Metadata,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { generateKeyPair, privateKeyToPem } from '../pki/keys.js';
 import { createLeafCertificate, createRootCertificate } from '../pki/profiles.js';
 import { encodePem } from '../pki/pem.js';
 import { grpcCaClient } from './client.js';
-import { CREATE_CERTIFICATE_PATH, decodeRequest, encodeResponse, type IstioCertificateRequest, type IstioCertificateResponse } from './proto.js';
+import {
+  CREATE_CERTIFICATE_PATH,
+  decodeRequest,
+  encodeResponse,
+  type IstioCertificateRequest,
+  type IstioCertificateResponse,
+} from './proto.js';
 
 // A stand-in for the Istio CA over real gRPC + TLS: it checks the wire contract, not issuance.
 const now = new Date();
@@ -13,7 +28,14 @@ const rootKey = generateKeyPair('ec-p256');
 const root = createRootCertificate({ key: rootKey.privateKey, now });
 function leaf(sans: { uris?: string[]; dnsNames?: string[] }) {
   const k = generateKeyPair('ec-p256');
-  const der = createLeafCertificate({ issuerCert: root, issuerKey: rootKey.privateKey, publicKey: k.publicKey, sans, ttlSeconds: 600, now }).der;
+  const der = createLeafCertificate({
+    issuerCert: root,
+    issuerKey: rootKey.privateKey,
+    publicKey: k.publicKey,
+    sans,
+    ttlSeconds: 600,
+    now,
+  }).der;
   return { cert: encodePem('CERTIFICATE', der), key: privateKeyToPem(k.privateKey) };
 }
 const serving = leaf({ dnsNames: ['istiod.istio-system.svc'] });
@@ -42,7 +64,10 @@ function makeServer(creds: ServerCredentials): Promise<{ server: Server; port: n
       },
     },
     {
-      CreateCertificate: (call: ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, cb: sendUnaryData<IstioCertificateResponse>) => {
+      CreateCertificate: (
+        call: ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>,
+        cb: sendUnaryData<IstioCertificateResponse>,
+      ) => {
         const s: Seen = { req: call.request, md: call.metadata, peerSan: call.getAuthContext().sslPeerCertificate?.subjectaltname };
         seen.push(s);
         const r = reply(s);
@@ -65,7 +90,8 @@ before(async () => {
     // Providers answer asynchronously: grpc-js registers the server as a watcher after subscribing.
     addCaCertificateListener: (l) => setImmediate(() => l({ caCertificate: Buffer.from(root.pem) })),
     removeCaCertificateListener: () => undefined,
-    addIdentityCertificateListener: (l) => setImmediate(() => l({ certificate: Buffer.from(serving.cert), privateKey: Buffer.from(serving.key) })),
+    addIdentityCertificateListener: (l) =>
+      setImmediate(() => l({ certificate: Buffer.from(serving.cert), privateKey: Buffer.from(serving.key) })),
     removeIdentityCertificateListener: () => undefined,
   };
   tls = await makeServer(experimental.createCertificateProviderServerCredentials(provider, provider, false));
@@ -81,7 +107,10 @@ const tlsClient = (serverName = 'istiod.istio-system.svc') =>
 
 test('token call over TLS: verified against the root under the istiod name, bearer token and ClusterID sent', async () => {
   seen.length = 0;
-  const res = await tlsClient().createCertificate({ csr: 'CSR', validityDuration: 60, metadata: { ClusterID: 'east', WorkloadName: 'w' } }, { kind: 'token', token: 'tok' });
+  const res = await tlsClient().createCertificate(
+    { csr: 'CSR', validityDuration: 60, metadata: { ClusterID: 'east', WorkloadName: 'w' } },
+    { kind: 'token', token: 'tok' },
+  );
   assert.deepEqual(res, { certChain: ['L', 'R'], rootCerts: ['R'] });
   const s = seen[0];
   assert.deepEqual(s.req, { csr: 'CSR', validityDuration: 60, metadata: { ClusterID: 'east', WorkloadName: 'w' } });
@@ -110,7 +139,10 @@ test("the CA's status and message come back as the error message", async () => {
 });
 
 test('a CA whose certificate does not carry the expected name is refused', async () => {
-  await assert.rejects(tlsClient('ca.example.com').createCertificate({ csr: 'CSR' }, { kind: 'token', token: 't' }), { code: 'unavailable', message: /^UNAVAILABLE: / });
+  await assert.rejects(tlsClient('ca.example.com').createCertificate({ csr: 'CSR' }, { kind: 'token', token: 't' }), {
+    code: 'unavailable',
+    message: /^UNAVAILABLE: /,
+  });
 });
 
 test('plaintext is for tokens only', async () => {
@@ -118,7 +150,10 @@ test('plaintext is for tokens only', async () => {
   seen.length = 0;
   await c.createCertificate({ csr: 'CSR' }, { kind: 'token', token: 'tok' });
   assert.deepEqual(seen[0].md.get('authorization'), ['Bearer tok']);
-  await assert.rejects(c.createCertificate({ csr: 'CSR' }, { kind: 'mtls', certChainPem: workload.cert, keyPem: workload.key }), /needs TLS/);
+  await assert.rejects(
+    c.createCertificate({ csr: 'CSR' }, { kind: 'mtls', certChainPem: workload.cert, keyPem: workload.key }),
+    /needs TLS/,
+  );
   assert.throws(() => grpcCaClient({ address: 'x:1', serverName: 'x' }), /CA root \(--ca-root\) is required/);
 });
 

@@ -9,9 +9,7 @@ import {
 } from './proto.js';
 
 /** How one call proves who the workload is. */
-export type CallAuth =
-  | { kind: 'token'; token: string }
-  | { kind: 'mtls'; certChainPem: string; keyPem: string };
+export type CallAuth = { kind: 'token'; token: string } | { kind: 'mtls'; certChainPem: string; keyPem: string };
 
 /** The CA as the agent sees it; the loop depends on this, so tests can substitute a fake. */
 export interface CaClient {
@@ -89,29 +87,19 @@ export function grpcCaClient(o: GrpcCaClientOptions): CaClient {
             ? credentials.createSsl(root, Buffer.from(auth.keyPem), Buffer.from(auth.certChainPem))
             : credentials.createSsl(root);
       }
-      const channelOptions = o.plaintext
-        ? {}
-        : { 'grpc.ssl_target_name_override': o.serverName, 'grpc.default_authority': o.serverName };
+      const channelOptions = o.plaintext ? {} : { 'grpc.ssl_target_name_override': o.serverName, 'grpc.default_authority': o.serverName };
       const client = new Client(o.address, creds, channelOptions);
       const md = new Metadata();
       if (auth.kind === 'token') md.set('authorization', `Bearer ${auth.token}`);
       if (o.clusterId) md.set('ClusterID', o.clusterId);
       const deadline = new Date(Date.now() + (o.timeoutMs ?? 15_000));
       return new Promise<IstioCertificateResponse>((resolve, reject) => {
-        const call = client.makeUnaryRequest(
-          CREATE_CERTIFICATE_PATH,
-          encodeRequest,
-          decodeResponse,
-          req,
-          md,
-          { deadline },
-          (err, res) => {
-            client.close();
-            if (err) reject(fromGrpcError(err));
-            else if (!res) reject(new MeshcaError('internal', 'ca_empty_response', 'the CA returned an empty response'));
-            else resolve(res);
-          },
-        );
+        const call = client.makeUnaryRequest(CREATE_CERTIFICATE_PATH, encodeRequest, decodeResponse, req, md, { deadline }, (err, res) => {
+          client.close();
+          if (err) reject(fromGrpcError(err));
+          else if (!res) reject(new MeshcaError('internal', 'ca_empty_response', 'the CA returned an empty response'));
+          else resolve(res);
+        });
         if (signal?.aborted) call.cancel();
         else signal?.addEventListener('abort', () => call.cancel(), { once: true });
       });

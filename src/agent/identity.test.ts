@@ -30,7 +30,10 @@ test('claims that disagree, or name no service account, are refused with the rea
 });
 
 test('a token that is not a JWT is refused without quoting it', () => {
-  assert.throws(() => decodeJwtPayload('s3cret'), (e: Error) => /not a JWT/.test(e.message) && !e.message.includes('s3cret'));
+  assert.throws(
+    () => decodeJwtPayload('s3cret'),
+    (e: Error) => /not a JWT/.test(e.message) && !e.message.includes('s3cret'),
+  );
   assert.throws(() => decodeJwtPayload('a.%%%.c'), /not base64url-encoded JSON/);
   assert.throws(() => decodeJwtPayload(`a.${enc([1])}.c`), /not a JSON object/);
   assert.deepEqual(decodeJwtPayload(`  ${jwt({ sub: 'x' })}\n`), { sub: 'x' });
@@ -42,8 +45,19 @@ test('identity of a previous certificate is its SPIFFE URI SAN', () => {
   const root = createRootCertificate({ key: rk.privateKey, now });
   const leafFor = (uris: string[]) =>
     parseCertificate(
-      createLeafCertificate({ issuerCert: root, issuerKey: rk.privateKey, publicKey: generateKeyPair('ec-p256').publicKey, sans: { uris, dnsNames: uris.length ? [] : ['x.example'] }, ttlSeconds: 60, now }).der,
+      createLeafCertificate({
+        issuerCert: root,
+        issuerKey: rk.privateKey,
+        publicKey: generateKeyPair('ec-p256').publicKey,
+        sans: { uris, dnsNames: uris.length ? [] : ['x.example'] },
+        ttlSeconds: 60,
+        now,
+      }).der,
     );
-  assert.deepEqual(identityFromCertificate(leafFor(['spiffe://td/ns/n/sa/s'])), { spiffeId: 'spiffe://td/ns/n/sa/s', namespace: 'n', serviceAccount: 's' });
+  assert.deepEqual(identityFromCertificate(leafFor(['spiffe://td/ns/n/sa/s'])), {
+    spiffeId: 'spiffe://td/ns/n/sa/s',
+    namespace: 'n',
+    serviceAccount: 's',
+  });
   assert.throws(() => identityFromCertificate(leafFor([])), /exactly one SPIFFE URI SAN.*none/);
 });

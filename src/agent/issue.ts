@@ -62,7 +62,11 @@ export function loadCertDir(dir: string, readFile: (p: string) => string = (p) =
     certChainPem = readFile(chainPath);
     keyPem = readFile(keyPath);
   } catch (e) {
-    throw new MeshcaError('not_found', 'no_cert_dir', `--cert-dir ${dir} must hold ${CERT_CHAIN_FILE} and ${KEY_FILE}: ${(e as Error).message}`);
+    throw new MeshcaError(
+      'not_found',
+      'no_cert_dir',
+      `--cert-dir ${dir} must hold ${CERT_CHAIN_FILE} and ${KEY_FILE}: ${(e as Error).message}`,
+    );
   }
   const leaf = parseCertificates(certChainPem, chainPath)[0];
   if (!keyMatches(parsePrivateKeyPem(keyPem, keyPath), leaf.publicKey)) {
@@ -84,7 +88,10 @@ function attempts(cfg: AgentConfig, deps: IssueDeps, current: HeldCertificate | 
   if (current && now < current.leaf.notAfter.getTime()) {
     list.push({
       auth: 'mtls',
-      credentials: () => ({ call: { kind: 'mtls', certChainPem: current.certChainPem, keyPem: current.keyPem }, identity: current.identity }),
+      credentials: () => ({
+        call: { kind: 'mtls', certChainPem: current.certChainPem, keyPem: current.keyPem },
+        identity: current.identity,
+      }),
     });
   }
   const tokenFile = cfg.tokenFile;
@@ -139,19 +146,19 @@ async function attempt(cfg: AgentConfig, deps: IssueDeps, a: Attempt): Promise<H
   const metadata: Record<string, string> = {};
   if (cfg.clusterId) metadata.ClusterID = cfg.clusterId;
   if (cfg.workloadName) metadata.WorkloadName = cfg.workloadName;
-  const res = await deps.client.createCertificate(
-    { csr: csr.pem, validityDuration: cfg.ttlSeconds, metadata },
-    call,
-    deps.signal,
-  );
+  const res = await deps.client.createCertificate({ csr: csr.pem, validityDuration: cfg.ttlSeconds, metadata }, call, deps.signal);
   const receivedAt = deps.now();
   const ok = acceptResponse(res, { publicKey: keys.publicKey, spiffeId: identity.spiffeId, now: new Date(receivedAt) });
   const certChainPem = certsToPem(ok.chain);
   const keyPem = privateKeyToPem(keys.privateKey);
-  publishFiles(cfg.outDir, [
-    { name: CERT_CHAIN_FILE, data: certChainPem },
-    { name: KEY_FILE, data: keyPem, mode: PRIVATE_MODE },
-    { name: ROOT_CERT_FILE, data: certsToPem(ok.roots) },
-  ], new Date(receivedAt));
+  publishFiles(
+    cfg.outDir,
+    [
+      { name: CERT_CHAIN_FILE, data: certChainPem },
+      { name: KEY_FILE, data: keyPem, mode: PRIVATE_MODE },
+      { name: ROOT_CERT_FILE, data: certsToPem(ok.roots) },
+    ],
+    new Date(receivedAt),
+  );
   return { identity, leaf: ok.leaf, certChainPem, keyPem, receivedAt };
 }

@@ -1,5 +1,16 @@
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  mkdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -31,7 +42,12 @@ test('files are symlinks through ..data into one version directory; the key keep
   }
   assert.equal(readFileSync(join(d, 'key.pem'), 'utf8'), 'key 1');
   assert.equal(statSync(join(d, 'key.pem')).mode & 0o777, 0o600);
-  assert.deepEqual(readdirSync(d).filter((n) => !n.startsWith('.')).sort(), ['cert-chain.pem', 'key.pem', 'root-cert.pem']);
+  assert.deepEqual(
+    readdirSync(d)
+      .filter((n) => !n.startsWith('.'))
+      .sort(),
+    ['cert-chain.pem', 'key.pem', 'root-cert.pem'],
+  );
 });
 
 test('a new publication swaps every file at once and removes the previous version', () => {
@@ -60,6 +76,9 @@ test('plain files from an older layout are converted, and leftovers of an interr
   assert.equal(readFileSync(join(d, 'cert-chain.pem'), 'utf8'), 'cert 3');
   assert.ok(lstatSync(join(d, 'key.pem')).isSymbolicLink());
   assert.equal(versions(d).length, 1);
-  assert.deepEqual(readdirSync(d).filter((n) => n.endsWith('.link')), []);
+  assert.deepEqual(
+    readdirSync(d).filter((n) => n.endsWith('.link')),
+    [],
+  );
   assert.equal(readFileSync(join(d, 'notes.txt'), 'utf8'), 'mine', "other people's files are left alone");
 });

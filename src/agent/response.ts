@@ -42,7 +42,8 @@ export function acceptResponse(
   }
   if (chain.length === 0) throw bad('ca_no_leaf', 'cert_chain holds no certificate besides the roots');
   const leaf = chain[0];
-  if (!leaf.publicKey.equals(o.publicKey)) throw bad('ca_wrong_key', `leaf serial ${leaf.serialHex} does not certify the key this agent sent`);
+  if (!leaf.publicKey.equals(o.publicKey))
+    throw bad('ca_wrong_key', `leaf serial ${leaf.serialHex} does not certify the key this agent sent`);
   const uris = leaf.ext.san?.uris ?? [];
   if (!uris.includes(o.spiffeId)) {
     throw bad('ca_wrong_identity', `leaf certifies ${uris.join(', ') || 'no URI'} instead of ${o.spiffeId}`);

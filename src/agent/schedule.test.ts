@@ -26,7 +26,13 @@ test('a back-dated notBefore does not make a short-lived certificate due on arri
   const r = renewalTime({ ...cert(10_000, 60_000), renewAt: 0.5, random: () => 0.5 });
   assert.equal(r, t0 + 5_000);
   // A certificate issued before it was received (restart with --cert-dir): counted from notBefore.
-  const old = renewalTime({ notBefore: new Date(t0), notAfter: new Date(t0 + 24 * H), receivedAt: t0 + 48 * H, renewAt: 0.5, random: () => 0.5 });
+  const old = renewalTime({
+    notBefore: new Date(t0),
+    notAfter: new Date(t0 + 24 * H),
+    receivedAt: t0 + 48 * H,
+    renewAt: 0.5,
+    random: () => 0.5,
+  });
   assert.equal(old, t0 + 24 * H);
 });
 
@@ -42,7 +48,10 @@ test('the delay is never below the floor, so an overdue certificate cannot make 
 });
 
 test('backoff doubles from 1 s and stops at 5 minutes', () => {
-  assert.deepEqual([1, 2, 3, 4, 5, 8, 9, 10].map((n) => backoffDelay(n)), [1000, 2000, 4000, 8000, 16000, 128000, 256000, BACKOFF_CAP_MS]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 8, 9, 10].map((n) => backoffDelay(n)),
+    [1000, 2000, 4000, 8000, 16000, 128000, 256000, BACKOFF_CAP_MS],
+  );
   assert.equal(backoffDelay(5000), BACKOFF_CAP_MS);
   assert.equal(backoffDelay(0), 1000);
 });

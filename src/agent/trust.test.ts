@@ -27,4 +27,3 @@ test('the CA is verified with --ca-root plus the roots of the last answer, read 
   writeFileSync(join(out, 'root-cert.pem'), '');
   assert.throws(trust, /no root to verify the CA with/);
 });
-

@@ -42,7 +42,11 @@ export function serviceAccountFromClaims(payload: Record<string, unknown>): Serv
   }
   const fromSub = serviceAccountFromUsername(typeof payload.sub === 'string' ? payload.sub : undefined);
   if (fromSub) return fromSub;
-  throw new MeshcaError('unauthenticated', 'no_service_account', 'token names no Kubernetes service account (no kubernetes.io claim and sub is not system:serviceaccount:<ns>:<sa>)');
+  throw new MeshcaError(
+    'unauthenticated',
+    'no_service_account',
+    'token names no Kubernetes service account (no kubernetes.io claim and sub is not system:serviceaccount:<ns>:<sa>)',
+  );
 }
 
 /** The workload SPIFFE ID of a token's service account; a name that cannot form one refuses the token. */
@@ -51,6 +55,11 @@ export function identityOf(sa: ServiceAccountRef, trustDomain: string): string {
     return workloadSpiffeId(trustDomain, sa.namespace, sa.serviceAccount);
   } catch (e) {
     const reason = isMeshcaError(e) ? e.reason : 'bad_service_account';
-    throw new MeshcaError('unauthenticated', reason, `token names a service account that is not a valid identity: ${(e as Error).message}`, { cause: e });
+    throw new MeshcaError(
+      'unauthenticated',
+      reason,
+      `token names a service account that is not a valid identity: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }

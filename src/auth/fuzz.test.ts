@@ -33,7 +33,12 @@ test(`seeded fuzz: ${ITERATIONS} hostile tokens are refused unauthenticated and 
   const auth = await createAuthenticator({ trustDomain: 'cluster.local', audience: ['istio-ca'], local, jwksFile, issuers: () => [] });
   const valid = [
     await local.issue({ namespace: 'default', serviceAccount: 'web', ttlSeconds: 600, audience: ['istio-ca'] }),
-    await new SignJWT({ 'kubernetes.io': { namespace: 'default', serviceaccount: { name: 'web' } } }).setProtectedHeader({ alg: 'ES256', kid: 'j1' }).setIssuer('https://x').setAudience('istio-ca').setExpirationTime('1h').sign(privateKey),
+    await new SignJWT({ 'kubernetes.io': { namespace: 'default', serviceaccount: { name: 'web' } } })
+      .setProtectedHeader({ alg: 'ES256', kid: 'j1' })
+      .setIssuer('https://x')
+      .setAudience('istio-ca')
+      .setExpirationTime('1h')
+      .sign(privateKey),
   ];
   const bomb = (d: number) => enc(`{"iss":"meshca-local","a":${'['.repeat(d)}${']'.repeat(d)}}`);
   const generators: ((i: number) => string)[] = [
@@ -59,7 +64,8 @@ test(`seeded fuzz: ${ITERATIONS} hostile tokens are refused unauthenticated and 
     // JSON bombs and odd JSON in header and payload.
     () => `${enc('{"alg":"ES256","kid":"k"}')}.${bomb(1000 + rand(50_000))}.${enc('s')}`,
     () => `${bomb(1000 + rand(50_000))}.${enc('{"iss":"meshca-local"}')}.${enc('s')}`,
-    () => `${enc(['null', '[]', '1', '"x"', '{"alg":null}', '{"alg":"ES256","crit":["b64"],"b64":false}', '{"alg":"ES256","jwk":{}}'][rand(7)])}.${enc(['null', '[]', '{"iss":"meshca-local","exp":1e400}', '{"iss":{"x":1}}', '{"iss":"meshca-local","aud":[[]]}'][rand(5)])}.${enc('x')}`,
+    () =>
+      `${enc(['null', '[]', '1', '"x"', '{"alg":null}', '{"alg":"ES256","crit":["b64"],"b64":false}', '{"alg":"ES256","jwk":{}}'][rand(7)])}.${enc(['null', '[]', '{"iss":"meshca-local","exp":1e400}', '{"iss":{"x":1}}', '{"iss":"meshca-local","aud":[[]]}'][rand(5)])}.${enc('x')}`,
     // Not base64 at all.
     () => `${'!@#$%^&*()'.repeat(1 + rand(5))}.${'\u00e9\u0000\u{1f600}'.repeat(rand(5))}.==`,
   ];

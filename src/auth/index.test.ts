@@ -33,12 +33,26 @@ function ca() {
   const rootKey = generateKeyPair('ec-p256').privateKey;
   const root = createRootCertificate({ key: rootKey, now: then });
   const kp = generateKeyPair('ec-p256');
-  const inter = createIntermediateCertificate({ issuerCert: root, issuerKey: rootKey, publicKey: kp.publicKey, subject: { commonName: 'i' }, days: 30, now: then }).cert;
+  const inter = createIntermediateCertificate({
+    issuerCert: root,
+    issuerKey: rootKey,
+    publicKey: kp.publicKey,
+    subject: { commonName: 'i' },
+    days: 30,
+    now: then,
+  }).cert;
   return { root, inter, interKey: kp.privateKey };
 }
 
 function leafFrom(c: ReturnType<typeof ca>, uri: string, now = NOW, ttl = 3600): Buffer {
-  return createLeafCertificate({ issuerCert: c.inter, issuerKey: c.interKey, publicKey: generateKeyPair('ec-p256').publicKey, sans: { uris: [uri] }, ttlSeconds: ttl, now }).der;
+  return createLeafCertificate({
+    issuerCert: c.inter,
+    issuerKey: c.interKey,
+    publicKey: generateKeyPair('ec-p256').publicKey,
+    sans: { uris: [uri] },
+    ttlSeconds: ttl,
+    now,
+  }).der;
 }
 
 async function withIssuer(extra: Partial<AuthenticatorOptions> = {}) {
@@ -59,16 +73,32 @@ test('local tokens: valid, expired, wrong audience, unknown issuer, none', async
   assert.ok(!(again instanceof Promise), 'a token verified before answers synchronously (no promise hop on the hot path)');
   assert.equal(again.caller, r.caller, 'cached');
 
-  const expired = await local.issue({ namespace: 'foo', serviceAccount: 'bar', ttlSeconds: 60, audience: ['istio-ca'], now: new Date(Date.now() - 3600_000) });
+  const expired = await local.issue({
+    namespace: 'foo',
+    serviceAccount: 'bar',
+    ttlSeconds: 60,
+    audience: ['istio-ca'],
+    now: new Date(Date.now() - 3600_000),
+  });
   await rejects(auth.authenticate({ token: expired }), 'token_expired');
   const wrongAud = await local.issue({ namespace: 'foo', serviceAccount: 'bar', ttlSeconds: 60, audience: ['other'] });
   await rejects(auth.authenticate({ token: wrongAud }), 'bad_audience');
   await rejects(auth.authenticate({}), 'no_credentials');
   await rejects(auth.authenticate({ token: 'not-a-jwt' }), 'malformed_token');
   const { privateKey } = generateKeyPair('ec-p256');
-  const foreign = await new SignJWT({ sub: 'system:serviceaccount:a:b' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://elsewhere').setAudience('istio-ca').setExpirationTime('1h').sign(privateKey);
+  const foreign = await new SignJWT({ sub: 'system:serviceaccount:a:b' })
+    .setProtectedHeader({ alg: 'ES256' })
+    .setIssuer('https://elsewhere')
+    .setAudience('istio-ca')
+    .setExpirationTime('1h')
+    .sign(privateKey);
   await rejects(auth.authenticate({ token: foreign }), 'untrusted_issuer');
-  const forged = await new SignJWT({ sub: 'system:serviceaccount:a:b' }).setProtectedHeader({ alg: 'ES256', kid: 'nope' }).setIssuer('meshca-local').setAudience('istio-ca').setExpirationTime('1h').sign(privateKey);
+  const forged = await new SignJWT({ sub: 'system:serviceaccount:a:b' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'nope' })
+    .setIssuer('meshca-local')
+    .setAudience('istio-ca')
+    .setExpirationTime('1h')
+    .sign(privateKey);
   await rejects(auth.authenticate({ token: forged }), 'unknown_token_key');
   await store.close();
 });
@@ -96,7 +126,12 @@ test('JWKS file and OIDC discovery verify foreign issuers with the audience chec
   const jwksPath = join(tmp(), 'jwks.json');
   writeFileSync(jwksPath, JSON.stringify({ keys: [jwk] }));
   const mint = (iss: string, aud: string) =>
-    new SignJWT({ 'kubernetes.io': { namespace: 'ns1', serviceaccount: { name: 'sa1' } } }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(iss).setAudience(aud).setExpirationTime('1h').sign(privateKey);
+    new SignJWT({ 'kubernetes.io': { namespace: 'ns1', serviceaccount: { name: 'sa1' } } })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(iss)
+      .setAudience(aud)
+      .setExpirationTime('1h')
+      .sign(privateKey);
 
   const http = createServer((req, res) => {
     const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;

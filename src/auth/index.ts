@@ -54,9 +54,13 @@ export async function createAuthenticator(o: AuthenticatorOptions): Promise<Auth
   }
   if (o.jwksFile) {
     const issuer = o.jwksIssuer;
-    routes.push({ accepts: (iss) => iss !== null && iss !== LOCAL_ISSUER && (!issuer || iss === issuer), verifier: jwksFileVerifier(o.jwksFile, { ...base, issuer }) });
+    routes.push({
+      accepts: (iss) => iss !== null && iss !== LOCAL_ISSUER && (!issuer || iss === issuer),
+      verifier: jwksFileVerifier(o.jwksFile, { ...base, issuer }),
+    });
   }
-  if (o.kubeconfig) routes.push({ accepts: (iss) => iss !== LOCAL_ISSUER, verifier: await tokenReviewVerifier({ ...base, kubeconfig: o.kubeconfig }) });
+  if (o.kubeconfig)
+    routes.push({ accepts: (iss) => iss !== LOCAL_ISSUER, verifier: await tokenReviewVerifier({ ...base, kubeconfig: o.kubeconfig }) });
   const cache = new TokenCache(o.cacheSize);
   const trustDomains = [o.trustDomain, ...(o.trustDomainAliases ?? [])];
 
@@ -70,7 +74,10 @@ export async function createAuthenticator(o: AuthenticatorOptions): Promise<Auth
     const candidates = routes.filter((r) => r.accepts(iss));
     if (iss === null && candidates.length === 0) throw un('malformed_token', 'the bearer token is not a JWT');
     if (candidates.length === 0) {
-      throw un('untrusted_issuer', `token issuer ${JSON.stringify(iss ?? null)} is not trusted (configure --jwks-file, --oidc-issuer or --kubeconfig)`);
+      throw un(
+        'untrusted_issuer',
+        `token issuer ${JSON.stringify(iss ?? null)} is not trusted (configure --jwks-file, --oidc-issuer or --kubeconfig)`,
+      );
     }
     let last: unknown;
     for (const c of candidates) {

@@ -25,7 +25,12 @@ export function jwtVerifier(method: AuthMethod, keys: () => Promise<JWTVerifyGet
     method,
     async verify(token: string): Promise<AuthResult> {
       try {
-        const { payload } = await jwtVerify(token, await keys(), { issuer: o.issuer, audience: o.audience, algorithms: ASYMMETRIC_ALGS, currentDate: o.now?.() });
+        const { payload } = await jwtVerify(token, await keys(), {
+          issuer: o.issuer,
+          audience: o.audience,
+          algorithms: ASYMMETRIC_ALGS,
+          currentDate: o.now?.(),
+        });
         const id = identityOf(serviceAccountFromClaims(payload), o.trustDomain);
         return { identities: [id], caller: id, method, expiresAt: expiryOf(payload) };
       } catch (e) {
@@ -41,7 +46,9 @@ export function jwksFileVerifier(path: string, o: JwtVerifierOptions): TokenVeri
   try {
     set = createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8')));
   } catch (e) {
-    throw new MeshcaError('invalid_argument', 'bad_jwks', `JWKS file ${path} is not a readable JSON Web Key Set: ${(e as Error).message}`, { cause: e });
+    throw new MeshcaError('invalid_argument', 'bad_jwks', `JWKS file ${path} is not a readable JSON Web Key Set: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   return jwtVerifier('jwks', async () => set, o);
 }
@@ -74,7 +81,11 @@ async function discover(issuer: string): Promise<JWTVerifyGetKey> {
     throw new MeshcaError('unavailable', 'oidc_unavailable', `OIDC discovery at ${url} failed: ${(e as Error).message}`, { cause: e });
   }
   if (doc.issuer !== issuer) {
-    throw new MeshcaError('unavailable', 'oidc_mismatch', `OIDC discovery at ${url} names issuer ${JSON.stringify(doc.issuer)}, not ${issuer}`);
+    throw new MeshcaError(
+      'unavailable',
+      'oidc_mismatch',
+      `OIDC discovery at ${url} names issuer ${JSON.stringify(doc.issuer)}, not ${issuer}`,
+    );
   }
   if (typeof doc.jwks_uri !== 'string') throw new MeshcaError('unavailable', 'oidc_mismatch', `OIDC discovery at ${url} has no jwks_uri`);
   return createRemoteJWKSet(new URL(doc.jwks_uri));

@@ -30,7 +30,8 @@ export async function tokenReviewClient(kubeconfig: string): Promise<{ review: R
   // re-reads the projected service-account token, which the kubelet rotates; the built-in client
   // reads it once. Elsewhere the built-in client keeps serving kubeconfigs that point at plain-HTTP
   // test servers, which client-node refuses without insecure-skip-tls-verify.
-  if (clientNodeUsable() || kubeconfig === 'in-cluster') return { review: await clientNodeReview(kubeconfig), via: '@kubernetes/client-node' };
+  if (clientNodeUsable() || kubeconfig === 'in-cluster')
+    return { review: await clientNodeReview(kubeconfig), via: '@kubernetes/client-node' };
   return { review: builtinReview(loadKubeconfig(kubeconfig)), via: 'built-in client' };
 }
 
@@ -45,7 +46,9 @@ async function clientNodeReview(kubeconfig: string): Promise<ReviewFn> {
   }
   const api = kc.makeApiClient(k8s.AuthenticationV1Api);
   return async (token, audiences) => {
-    const r = await api.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } } });
+    const r = await api.createTokenReview({
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } },
+    });
     return r.status;
   };
 }
@@ -72,7 +75,11 @@ export function loadKubeconfig(path: string): ApiTarget {
       const host = process.env.KUBERNETES_SERVICE_HOST;
       if (!host) throw new Error('KUBERNETES_SERVICE_HOST is not set (not running in a pod)');
       const h = host.includes(':') ? `[${host}]` : host;
-      return { server: `https://${h}:${process.env.KUBERNETES_SERVICE_PORT ?? '443'}`, ca: readFileSync(`${SA_DIR}/ca.crt`), token: readFileSync(`${SA_DIR}/token`, 'utf8').trim() };
+      return {
+        server: `https://${h}:${process.env.KUBERNETES_SERVICE_PORT ?? '443'}`,
+        ca: readFileSync(`${SA_DIR}/ca.crt`),
+        token: readFileSync(`${SA_DIR}/token`, 'utf8').trim(),
+      };
     }
     type Named<T> = { name: string } & T;
     const doc = parseYaml(readFileSync(path, 'utf8')) as {
@@ -86,7 +93,8 @@ export function loadKubeconfig(path: string): ApiTarget {
     const cluster = doc.clusters?.find((c) => c.name === ctx.context.cluster)?.cluster;
     if (!cluster || typeof cluster.server !== 'string') throw new Error(`context "${ctx.name}" names no cluster with a server`);
     const user = doc.users?.find((u) => u.name === ctx.context.user)?.user ?? {};
-    if ('exec' in user || 'auth-provider' in user) throw new Error('exec and auth-provider credentials are not supported by the built-in client');
+    if ('exec' in user || 'auth-provider' in user)
+      throw new Error('exec and auth-provider credentials are not supported by the built-in client');
     const data = (inline: unknown, file: unknown): Buffer | undefined =>
       typeof inline === 'string' ? Buffer.from(inline, 'base64') : typeof file === 'string' ? readFileSync(file) : undefined;
     return {
@@ -107,7 +115,11 @@ export function builtinReview(t: ApiTarget): ReviewFn {
   return (token, audiences) =>
     new Promise((resolve, reject) => {
       const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } });
-      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+      };
       if (t.token) headers.authorization = `Bearer ${t.token}`;
       const opts = { method: 'POST', headers, timeout: 5000 };
       const req =

@@ -59,7 +59,12 @@ export class LocalTokenIssuer {
       try {
         key = parsePrivateKeyPem(r.privateKeyPem, `token issuer key ${r.kid}`, this.passphrase);
       } catch (e) {
-        throw new MeshcaError('failed_precondition', 'corrupt_state', `${(e as Error).message} (set MESHCA_KEY_PASSPHRASE to the passphrase the key was stored with)`, { cause: e });
+        throw new MeshcaError(
+          'failed_precondition',
+          'corrupt_state',
+          `${(e as Error).message} (set MESHCA_KEY_PASSPHRASE to the passphrase the key was stored with)`,
+          { cause: e },
+        );
       }
       this.keys.set(r.kid, key);
       this.publicKeys.set(r.kid, createPublicKey(key));

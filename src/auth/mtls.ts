@@ -28,7 +28,8 @@ export function mtlsIdentity(der: Buffer, o: MtlsOptions): AuthResult {
   }
   if (cert.ca) throw un('bad_client_cert', 'the client certificate is a CA certificate');
   const issuer = o.issuers().find((i) => cert.checkIssued(i) && cert.verify(i.publicKey));
-  if (!issuer) throw un('untrusted_client_cert', `the client certificate (issuer "${cert.issuer.replace(/\n/g, ', ')}") was not issued by this CA`);
+  if (!issuer)
+    throw un('untrusted_client_cert', `the client certificate (issuer "${cert.issuer.replace(/\n/g, ', ')}") was not issued by this CA`);
   const now = (o.now?.() ?? new Date()).getTime();
   if (now < new Date(cert.validFrom).getTime() || now > new Date(cert.validTo).getTime()) {
     throw un('expired_client_cert', `the client certificate is outside its validity (${cert.validFrom} to ${cert.validTo})`);
@@ -45,7 +46,10 @@ export function mtlsIdentity(der: Buffer, o: MtlsOptions): AuthResult {
     id = undefined;
   }
   if (!id || !o.trustDomains.includes(id.trustDomain)) {
-    throw un('bad_client_cert', `the client certificate identity ${uris[0]} is not a workload of trust domain ${o.trustDomains.join(' or ')}`);
+    throw un(
+      'bad_client_cert',
+      `the client certificate identity ${uris[0]} is not a workload of trust domain ${o.trustDomains.join(' or ')}`,
+    );
   }
   return { identities: [uris[0]], caller: uris[0], method: 'mtls', expiresAt: new Date(cert.validTo) };
 }

@@ -11,7 +11,14 @@ import { MeshcaError } from '../pki/errors.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/index.js';
-import { LocalTokenIssuer, createAuthenticator, identityOf, serviceAccountFromClaims, serviceAccountFromUsername, type Authenticator } from './index.js';
+import {
+  LocalTokenIssuer,
+  createAuthenticator,
+  identityOf,
+  serviceAccountFromClaims,
+  serviceAccountFromUsername,
+  type Authenticator,
+} from './index.js';
 import { jwksFileVerifier } from './jwks.js';
 import { tokenReviewVerifier } from './token-review.js';
 
@@ -51,16 +58,26 @@ describe('token claims must be Kubernetes names', () => {
   test('serviceAccountFromClaims, serviceAccountFromUsername and identityOf refuse injected names as unauthenticated', () => {
     for (const { ns, sa, reason } of BAD_NAMES) {
       const check = (f: () => unknown, what: string) =>
-        assert.throws(f, (e: unknown) => e instanceof MeshcaError && e.code === 'unauthenticated' && e.reason === reason, `${what} ${JSON.stringify([ns, sa])}`);
+        assert.throws(
+          f,
+          (e: unknown) => e instanceof MeshcaError && e.code === 'unauthenticated' && e.reason === reason,
+          `${what} ${JSON.stringify([ns, sa])}`,
+        );
       check(() => serviceAccountFromClaims({ 'kubernetes.io': { namespace: ns, serviceaccount: { name: sa } } }), 'kubernetes.io claim');
       check(() => identityOf({ namespace: ns, serviceAccount: sa }, TD), 'identityOf');
       if (ns && sa && !sa.includes(':')) check(() => serviceAccountFromUsername(`system:serviceaccount:${ns}:${sa}`), 'username');
     }
     assert.deepEqual(serviceAccountFromUsername('system:serviceaccount:shop:cart.v1'), { namespace: 'shop', serviceAccount: 'cart.v1' });
-    assert.equal(identityOf({ namespace: 'a'.repeat(63), serviceAccount: 'b'.repeat(253) }, TD), `spiffe://${TD}/ns/${'a'.repeat(63)}/sa/${'b'.repeat(253)}`);
+    assert.equal(
+      identityOf({ namespace: 'a'.repeat(63), serviceAccount: 'b'.repeat(253) }, TD),
+      `spiffe://${TD}/ns/${'a'.repeat(63)}/sa/${'b'.repeat(253)}`,
+    );
     // A sub with extra colons is not a service account username at all.
     assert.equal(serviceAccountFromUsername('system:serviceaccount:default:web:extra'), undefined);
-    assert.throws(() => serviceAccountFromClaims({ sub: 'system:serviceaccount:istio-system:istiod:x' }), /no_service_account|names no Kubernetes service account/);
+    assert.throws(
+      () => serviceAccountFromClaims({ sub: 'system:serviceaccount:istio-system:istiod:x' }),
+      /no_service_account|names no Kubernetes service account/,
+    );
   });
 });
 
@@ -90,7 +107,10 @@ describe('token attacks against the local issuer', () => {
       .setIssuedAt()
       .setExpirationTime(o.exp ?? nowS() + 600)
       .sign(key);
-  const k8s = (ns: string, sa: string) => ({ 'kubernetes.io': { namespace: ns, serviceaccount: { name: sa } }, sub: `system:serviceaccount:${ns}:${sa}` });
+  const k8s = (ns: string, sa: string) => ({
+    'kubernetes.io': { namespace: ns, serviceaccount: { name: sa } },
+    sub: `system:serviceaccount:${ns}:${sa}`,
+  });
 
   test('a well-formed local token still authenticates', async () => {
     const r = await auth.authenticate({ token: await signed(k8s('default', 'web')) });
@@ -99,7 +119,10 @@ describe('token attacks against the local issuer', () => {
 
   test('the issuer refuses to mint tokens for names that are not Kubernetes names', async () => {
     for (const { ns, sa, reason } of BAD_NAMES) {
-      await assert.rejects(local.issue({ namespace: ns, serviceAccount: sa, ttlSeconds: 60, audience: ['istio-ca'] }), (e: unknown) => e instanceof MeshcaError && e.reason === reason);
+      await assert.rejects(
+        local.issue({ namespace: ns, serviceAccount: sa, ttlSeconds: 60, audience: ['istio-ca'] }),
+        (e: unknown) => e instanceof MeshcaError && e.reason === reason,
+      );
     }
   });
 
@@ -108,7 +131,11 @@ describe('token attacks against the local issuer', () => {
       await refused(auth.authenticate({ token: await signed(k8s(ns, sa)) }), reason, `${ns}/${sa}`);
     }
     // Only a sub, with extra colons: it names no service account.
-    await refused(auth.authenticate({ token: await signed({ sub: 'system:serviceaccount:evil:x:istio-system:y' }) }), 'no_service_account', 'sub with colons');
+    await refused(
+      auth.authenticate({ token: await signed({ sub: 'system:serviceaccount:evil:x:istio-system:y' }) }),
+      'no_service_account',
+      'sub with colons',
+    );
   });
 
   test('alg none, HS256 with the public key, expired, wrong audience, foreign kid, untrusted issuer', async () => {
@@ -123,12 +150,26 @@ describe('token attacks against the local issuer', () => {
     await refused(auth.authenticate({ token: await signed(k8s('default', 'web'), { exp: nowS() - 60 }) }), 'token_expired', 'expired');
     await refused(auth.authenticate({ token: await signed(k8s('default', 'web'), { aud: 'kubernetes' }) }), 'bad_audience', 'audience');
     const other = generateKeyPair('ec-p256').privateKey;
-    const foreignKid = await new SignJWT(k8s('default', 'web')).setProtectedHeader({ alg: 'ES256', kid: 'not-ours' }).setIssuer('meshca-local').setAudience('istio-ca').setExpirationTime('1h').sign(other);
+    const foreignKid = await new SignJWT(k8s('default', 'web'))
+      .setProtectedHeader({ alg: 'ES256', kid: 'not-ours' })
+      .setIssuer('meshca-local')
+      .setAudience('istio-ca')
+      .setExpirationTime('1h')
+      .sign(other);
     await refused(auth.authenticate({ token: foreignKid }), 'unknown_token_key', 'foreign kid');
     // Our kid, another key: the signature does not verify.
-    const stolenKid = await new SignJWT(k8s('default', 'web')).setProtectedHeader({ alg: 'ES256', kid }).setIssuer('meshca-local').setAudience('istio-ca').setExpirationTime('1h').sign(other);
+    const stolenKid = await new SignJWT(k8s('default', 'web'))
+      .setProtectedHeader({ alg: 'ES256', kid })
+      .setIssuer('meshca-local')
+      .setAudience('istio-ca')
+      .setExpirationTime('1h')
+      .sign(other);
     await refused(auth.authenticate({ token: stolenKid }), 'bad_token_signature', 'our kid, another key');
-    await refused(auth.authenticate({ token: await signed(k8s('default', 'web'), { iss: 'https://evil.example' }) }), 'untrusted_issuer', 'untrusted issuer');
+    await refused(
+      auth.authenticate({ token: await signed(k8s('default', 'web'), { iss: 'https://evil.example' }) }),
+      'untrusted_issuer',
+      'untrusted issuer',
+    );
   });
 });
 
@@ -141,11 +182,20 @@ describe('token attacks against a JWKS file', () => {
       const path = join(mkdtempSync(join(tmpdir(), 'meshca-jwks-')), 'jwks.json');
       writeFileSync(path, JSON.stringify({ keys: [jwk] }));
       const v = jwksFileVerifier(path, { trustDomain: TD, audience: ['istio-ca'], issuer: 'https://issuer' });
-      const claims = { 'kubernetes.io': { namespace: 'default', serviceaccount: { name: 'web' } }, iss: 'https://issuer', aud: 'istio-ca', exp: nowS() + 600 };
+      const claims = {
+        'kubernetes.io': { namespace: 'default', serviceaccount: { name: 'web' } },
+        iss: 'https://issuer',
+        aud: 'istio-ca',
+        exp: nowS() + 600,
+      };
       const good = await new SignJWT(claims).setProtectedHeader({ alg, kid: 'k1' }).sign(privateKey);
       assert.equal((await v.verify(good)).caller, `spiffe://${TD}/ns/default/sa/web`);
 
-      const hmacKeys = [publicKey.export({ type: 'spki', format: 'pem' }), publicKey.export({ type: 'spki', format: 'der' }), JSON.stringify(jwk)];
+      const hmacKeys = [
+        publicKey.export({ type: 'spki', format: 'pem' }),
+        publicKey.export({ type: 'spki', format: 'der' }),
+        JSON.stringify(jwk),
+      ];
       for (const secret of hmacKeys) {
         const head = `${b64({ alg: 'HS256', kid: 'k1' })}.${b64(claims)}`;
         const hs = `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
@@ -156,12 +206,28 @@ describe('token attacks against a JWKS file', () => {
       const swapped = `${b64({ alg: alg === 'RS256' ? 'PS256' : 'ES384', kid: 'k1' })}.${b64(claims)}.${good.split('.')[2]}`;
       await refused(v.verify(swapped), 'unknown_token_key', 'alg swap');
       const other = generateKeyPair(kind).privateKey;
-      await refused(v.verify(await new SignJWT(claims).setProtectedHeader({ alg, kid: 'k2' }).sign(other)), 'unknown_token_key', 'foreign kid');
-      await refused(v.verify(await new SignJWT(claims).setProtectedHeader({ alg, kid: 'k1' }).sign(other)), 'bad_token_signature', 'our kid, another key');
+      await refused(
+        v.verify(await new SignJWT(claims).setProtectedHeader({ alg, kid: 'k2' }).sign(other)),
+        'unknown_token_key',
+        'foreign kid',
+      );
+      await refused(
+        v.verify(await new SignJWT(claims).setProtectedHeader({ alg, kid: 'k1' }).sign(other)),
+        'bad_token_signature',
+        'our kid, another key',
+      );
       const inject = { ...claims, 'kubernetes.io': { namespace: 'evil/sa/x/ns/istio-system', serviceaccount: { name: 'y' } } };
-      await refused(v.verify(await new SignJWT(inject).setProtectedHeader({ alg, kid: 'k1' }).sign(privateKey)), 'bad_namespace', 'namespace injection');
+      await refused(
+        v.verify(await new SignJWT(inject).setProtectedHeader({ alg, kid: 'k1' }).sign(privateKey)),
+        'bad_namespace',
+        'namespace injection',
+      );
       const subOnly = { iss: 'https://issuer', aud: 'istio-ca', exp: nowS() + 600, sub: 'system:serviceaccount:Default:web' };
-      await refused(v.verify(await new SignJWT(subOnly).setProtectedHeader({ alg, kid: 'k1' }).sign(privateKey)), 'bad_namespace', 'uppercase namespace in sub');
+      await refused(
+        v.verify(await new SignJWT(subOnly).setProtectedHeader({ alg, kid: 'k1' }).sign(privateKey)),
+        'bad_namespace',
+        'uppercase namespace in sub',
+      );
     });
   }
 });

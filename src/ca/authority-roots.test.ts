@@ -11,20 +11,34 @@ import { Authority } from './authority.js';
 
 const now = new Date();
 const ID = 'spiffe://cluster.local/ns/shop/sa/cart';
-const policy = { trustDomain: 'cluster.local', trustDomainAliases: [], defaultTtlSeconds: 3600, maxTtlSeconds: 86400, maxCsrBytes: 32768, impersonationAllow: [] };
+const policy = {
+  trustDomain: 'cluster.local',
+  trustDomainAliases: [],
+  defaultTtlSeconds: 3600,
+  maxTtlSeconds: 86400,
+  maxCsrBytes: 32768,
+  impersonationAllow: [],
+};
 const caller = { identities: [ID], caller: ID, method: 'local-token' as const };
 
 test('two roots: the last cert_chain entry carries both; an old client (cert_chain only) and a new one agree; setMaterial switches back to one', () => {
   const oldRoot = makeRoot({ now, cn: 'old' });
   const newRoot = makeRoot({ now, cn: 'new' });
   const inter = makeIntermediate(newRoot, { now });
-  const a = new Authority({ signer: { cert: inter.cert, key: inter.key, chain: [newRoot.cert] }, roots: [oldRoot.cert, newRoot.cert] }, policy, () => now);
+  const a = new Authority(
+    { signer: { cert: inter.cert, key: inter.key, chain: [newRoot.cert] }, roots: [oldRoot.cert, newRoot.cert] },
+    policy,
+    () => now,
+  );
   const kp = generateKeyPair('ec-p256');
   const csr = createCsr({ key: kp.privateKey, sans: { uris: [ID] } }).pem;
   const r = a.sign({ csr, caller, ttlSeconds: 0 });
   assert.equal(r.chain.length, 3);
   assert.equal(r.chain[1], inter.cert.pem);
-  assert.deepEqual(parseCertificates(r.chain[2]).map((c) => c.fingerprint256), [oldRoot.cert.fingerprint256, newRoot.cert.fingerprint256]);
+  assert.deepEqual(
+    parseCertificates(r.chain[2]).map((c) => c.fingerprint256),
+    [oldRoot.cert.fingerprint256, newRoot.cert.fingerprint256],
+  );
   assert.deepEqual(r.roots, [oldRoot.cert.pem, newRoot.cert.pem]);
   for (const rootCerts of [r.roots, []]) {
     const ok = acceptResponse({ certChain: r.chain, rootCerts }, { publicKey: kp.publicKey, spiffeId: ID, now });

@@ -16,10 +16,25 @@ function authority(over: Partial<Policy> = {}, now = () => NOW): Authority {
   const rootKey = generateKeyPair('ec-p256').privateKey;
   const root = createRootCertificate({ key: rootKey, now: then });
   const kp = generateKeyPair('ec-p256');
-  const inter = createIntermediateCertificate({ issuerCert: root, issuerKey: rootKey, publicKey: kp.publicKey, subject: { commonName: 'i' }, days: 10, now: then }).cert;
+  const inter = createIntermediateCertificate({
+    issuerCert: root,
+    issuerKey: rootKey,
+    publicKey: kp.publicKey,
+    subject: { commonName: 'i' },
+    days: 10,
+    now: then,
+  }).cert;
   return new Authority(
     { signer: { cert: inter, key: kp.privateKey, chain: [root] }, roots: [root] },
-    { trustDomain: 'cluster.local', trustDomainAliases: [], defaultTtlSeconds: 86400, maxTtlSeconds: 90 * 86400, maxCsrBytes: 32768, impersonationAllow: [], ...over },
+    {
+      trustDomain: 'cluster.local',
+      trustDomainAliases: [],
+      defaultTtlSeconds: 86400,
+      maxTtlSeconds: 90 * 86400,
+      maxCsrBytes: 32768,
+      impersonationAllow: [],
+      ...over,
+    },
     now,
   );
 }
@@ -41,17 +56,22 @@ test('signs the caller identity with the default TTL; chain leaf..root', () => {
 
 test('TTL above the maximum names both values', () => {
   const a = authority();
-  assert.throws(() => a.sign({ csr: csrFor([ID]), caller: caller(), ttlSeconds: 100 * 86400 }), (e: Error & { reason: string }) => {
-    assert.equal(e.reason, 'ttl_too_long');
-    assert.match(e.message, /requested TTL 100d \(8640000s\) is above the maximum TTL 90d \(7776000s\)/);
-    return true;
-  });
+  assert.throws(
+    () => a.sign({ csr: csrFor([ID]), caller: caller(), ttlSeconds: 100 * 86400 }),
+    (e: Error & { reason: string }) => {
+      assert.equal(e.reason, 'ttl_too_long');
+      assert.match(e.message, /requested TTL 100d \(8640000s\) is above the maximum TTL 90d \(7776000s\)/);
+      return true;
+    },
+  );
   assert.throws(() => a.ttlFor(-1), /non-negative/);
 });
 
 test('identity mismatch, oversized CSR', () => {
   const a = authority({ maxCsrBytes: 600 });
-  assert.throws(() => a.sign({ csr: csrFor(['spiffe://cluster.local/ns/foo/sa/other']), caller: caller(), ttlSeconds: 0 }), { reason: 'identity_mismatch' });
+  assert.throws(() => a.sign({ csr: csrFor(['spiffe://cluster.local/ns/foo/sa/other']), caller: caller(), ttlSeconds: 0 }), {
+    reason: 'identity_mismatch',
+  });
   assert.throws(() => a.sign({ csr: csrFor([ID]) + 'x'.repeat(600), caller: caller(), ttlSeconds: 0 }), { reason: 'csr_too_large' });
 });
 
@@ -59,7 +79,11 @@ test('trust-domain aliases; a SAN-less CSR still gets exactly one SPIFFE ID', ()
   const a = authority({ trustDomainAliases: ['old.local'] });
   const r = a.sign({ csr: csrFor(['spiffe://old.local/ns/foo/sa/bar']), caller: caller(), ttlSeconds: 0 });
   assert.equal(r.identity, 'spiffe://old.local/ns/foo/sa/bar');
-  const bare = a.sign({ csr: createCsr({ key: generateKeyPair('ec-p256').privateKey, subject: { commonName: 'x' } }).pem, caller: caller(), ttlSeconds: 0 });
+  const bare = a.sign({
+    csr: createCsr({ key: generateKeyPair('ec-p256').privateKey, subject: { commonName: 'x' } }).pem,
+    caller: caller(),
+    ttlSeconds: 0,
+  });
   assert.deepEqual(bare.issued.sans.uris, [ID]);
 });
 
@@ -68,9 +92,24 @@ test('impersonation only for allowed callers', () => {
   const a = authority({ impersonationAllow: [ztunnel] });
   const md = { ImpersonatedIdentity: ID };
   assert.equal(a.sign({ csr: csrFor([ID]), caller: caller(ztunnel), ttlSeconds: 0, metadata: md }).identity, ID);
-  assert.throws(() => a.sign({ csr: csrFor([ID]), caller: caller('spiffe://cluster.local/ns/x/sa/y'), ttlSeconds: 0, metadata: md }), { reason: 'impersonation_denied' });
-  assert.throws(() => a.sign({ csr: csrFor([ID]), caller: caller(ztunnel), ttlSeconds: 0, metadata: { ImpersonatedIdentity: 'spiffe://evil/ns/a/sa/b' } }), { reason: 'bad_impersonated_identity' });
-  assert.throws(() => a.sign({ csr: csrFor([ID]), caller: caller(ztunnel), ttlSeconds: 0, metadata: { ImpersonatedIdentity: 'spiffe://cluster.local/ns/Istio_System/sa/b' } }), { reason: 'bad_impersonated_identity' });
+  assert.throws(() => a.sign({ csr: csrFor([ID]), caller: caller('spiffe://cluster.local/ns/x/sa/y'), ttlSeconds: 0, metadata: md }), {
+    reason: 'impersonation_denied',
+  });
+  assert.throws(
+    () =>
+      a.sign({ csr: csrFor([ID]), caller: caller(ztunnel), ttlSeconds: 0, metadata: { ImpersonatedIdentity: 'spiffe://evil/ns/a/sa/b' } }),
+    { reason: 'bad_impersonated_identity' },
+  );
+  assert.throws(
+    () =>
+      a.sign({
+        csr: csrFor([ID]),
+        caller: caller(ztunnel),
+        ttlSeconds: 0,
+        metadata: { ImpersonatedIdentity: 'spiffe://cluster.local/ns/Istio_System/sa/b' },
+      }),
+    { reason: 'bad_impersonated_identity' },
+  );
 });
 
 test('an expired issuing CA makes the authority unavailable', () => {

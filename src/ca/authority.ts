@@ -90,11 +90,15 @@ export class Authority {
 
   /** The lifetime to grant: the default for 0, a refusal naming both values above the maximum. */
   ttlFor(requested: number): number {
-    if (!Number.isFinite(requested) || requested < 0) throw invalid('bad_ttl', `validity_duration must be a non-negative number of seconds, got ${requested}`);
+    if (!Number.isFinite(requested) || requested < 0)
+      throw invalid('bad_ttl', `validity_duration must be a non-negative number of seconds, got ${requested}`);
     if (requested === 0) return this.policy.defaultTtlSeconds;
     const max = this.policy.maxTtlSeconds;
     if (requested > max) {
-      throw invalid('ttl_too_long', `requested TTL ${formatDuration(requested)} (${requested}s) is above the maximum TTL ${formatDuration(max)} (${max}s)`);
+      throw invalid(
+        'ttl_too_long',
+        `requested TTL ${formatDuration(requested)} (${requested}s) is above the maximum TTL ${formatDuration(max)} (${max}s)`,
+      );
     }
     return requested;
   }
@@ -110,10 +114,17 @@ export class Authority {
     const imp = metadata?.[IMPERSONATED_IDENTITY];
     if (imp !== undefined && imp !== '') {
       if (!this.policy.impersonationAllow.includes(caller.caller)) {
-        throw new MeshcaError('permission_denied', 'impersonation_denied', `caller ${caller.caller} may not request certificates for other identities (ImpersonatedIdentity ${String(imp)})`);
+        throw new MeshcaError(
+          'permission_denied',
+          'impersonation_denied',
+          `caller ${caller.caller} may not request certificates for other identities (ImpersonatedIdentity ${String(imp)})`,
+        );
       }
       if (typeof imp !== 'string' || !this.isOurWorkload(imp)) {
-        throw invalid('bad_impersonated_identity', `ImpersonatedIdentity ${JSON.stringify(imp)} is not a workload SPIFFE ID of trust domain ${this.policy.trustDomain}`);
+        throw invalid(
+          'bad_impersonated_identity',
+          `ImpersonatedIdentity ${JSON.stringify(imp)} is not a workload SPIFFE ID of trust domain ${this.policy.trustDomain}`,
+        );
       }
       return this.withAliases([imp]);
     }

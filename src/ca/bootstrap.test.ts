@@ -7,7 +7,14 @@ import { openSqliteStore } from '../store/sqlite/index.js';
 import { bootstrapCa, type BootstrapOptions } from './bootstrap.js';
 import { CaState } from './state.js';
 
-const opts = (): BootstrapOptions => ({ cluster: 'default', trustDomain: 'cluster.local', keyAlgorithm: 'ec-p256', rootDays: 30, intermediateDays: 10, now: new Date() });
+const opts = (): BootstrapOptions => ({
+  cluster: 'default',
+  trustDomain: 'cluster.local',
+  keyAlgorithm: 'ec-p256',
+  rootDays: 30,
+  intermediateDays: 10,
+  now: new Date(),
+});
 
 test('first start creates root and intermediate; later starts reuse them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshca-boot-'));

@@ -34,7 +34,10 @@ describe('checkBundle', () => {
     assert.deepEqual(r.warnings, []);
     assert.equal(r.ok, true);
     assert.equal(r.layout, 'istio');
-    assert.deepEqual(r.bundle?.chain.map((c) => c.subject), [int.cert.subject, root.cert.subject]);
+    assert.deepEqual(
+      r.bundle?.chain.map((c) => c.subject),
+      [int.cert.subject, root.cert.subject],
+    );
     assert.equal(r.bundle?.roots[0].fingerprint256, root.cert.fingerprint256);
   });
 
@@ -44,11 +47,17 @@ describe('checkBundle', () => {
     const r = checkBundle(files, { now: NOW });
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.warnings, []);
-    assert.deepEqual(r.bundle?.chain.map((c) => c.subject), [int.cert.subject, root.cert.subject]);
+    assert.deepEqual(
+      r.bundle?.chain.map((c) => c.subject),
+      [int.cert.subject, root.cert.subject],
+    );
   });
 
   it('reports a key that does not match the certificate', () => {
-    only({ ...istio(int, [root]), 'ca-key.pem': privateKeyToPem(generateKeyPair('ec-p256').privateKey) }, /^ca-key\.pem does not match the public key of ca-cert\.pem "Test Intermediate"$/);
+    only(
+      { ...istio(int, [root]), 'ca-key.pem': privateKeyToPem(generateKeyPair('ec-p256').privateKey) },
+      /^ca-key\.pem does not match the public key of ca-cert\.pem "Test Intermediate"$/,
+    );
   });
 
   it('reports a missing root', () => {
@@ -57,7 +66,10 @@ describe('checkBundle', () => {
     const r = checkBundle(files, { now: NOW });
     assert.equal(r.ok, false);
     assert.equal(r.errors[0], 'root-cert.pem is missing: the bundle has no root certificate to anchor trust');
-    assert.ok(r.errors.some((e) => /is self-signed but is not one of the trusted roots/.test(e)), r.errors.join('\n'));
+    assert.ok(
+      r.errors.some((e) => /is self-signed but is not one of the trusted roots/.test(e)),
+      r.errors.join('\n'),
+    );
   });
 
   it('reports a chain whose root is not the one in root-cert.pem', () => {
@@ -89,8 +101,14 @@ describe('checkBundle', () => {
     const files = istio(leaf, [int, root]);
     const r = checkBundle(files, { now: NOW });
     assert.equal(r.ok, false);
-    assert.ok(r.errors.some((e) => /is not a CA \(basicConstraints CA:TRUE missing\), so it cannot sign workload certificates$/.test(e)), r.errors.join('\n'));
-    assert.ok(r.errors.some((e) => /lacks the keyCertSign key usage/.test(e)), r.errors.join('\n'));
+    assert.ok(
+      r.errors.some((e) => /is not a CA \(basicConstraints CA:TRUE missing\), so it cannot sign workload certificates$/.test(e)),
+      r.errors.join('\n'),
+    );
+    assert.ok(
+      r.errors.some((e) => /lacks the keyCertSign key usage/.test(e)),
+      r.errors.join('\n'),
+    );
   });
 
   it('reports a CA without keyCertSign', () => {
@@ -101,7 +119,10 @@ describe('checkBundle', () => {
   it('reports a pathlen too small for the CA to sign workloads', () => {
     const tight = makeCustom({ cn: 'Tight Root', pathLen: 0, keyUsage: [...KU_CA] });
     const ca = makeCustom({ issuer: tight, cn: 'Cluster CA', keyUsage: [...KU_CA] });
-    only(istio(ca, [tight]), /^pathlen too small: "Tight Root" has pathlen 0 but 1 CA certificate\(s\) sit below it once "Cluster CA" signs workloads$/);
+    only(
+      istio(ca, [tight]),
+      /^pathlen too small: "Tight Root" has pathlen 0 but 1 CA certificate\(s\) sit below it once "Cluster CA" signs workloads$/,
+    );
     // One level more room is enough.
     const roomy = makeCustom({ cn: 'Roomy Root', pathLen: 1, keyUsage: [...KU_CA] });
     const ok = makeCustom({ issuer: roomy, cn: 'Cluster CA', keyUsage: [...KU_CA] });
@@ -122,7 +143,9 @@ describe('checkBundle', () => {
     files['cert-chain.pem'] = int.cert.pem;
     const r = checkBundle(files, { now: NOW });
     assert.equal(r.ok, true);
-    assert.deepEqual(r.warnings, ['cert-chain.pem does not end with the root "Test Root"; Istio expects the intermediate(s) then the root']);
+    assert.deepEqual(r.warnings, [
+      'cert-chain.pem does not end with the root "Test Root"; Istio expects the intermediate(s) then the root',
+    ]);
     assert.equal(r.bundle?.chain.length, 2, 'the adopted chain is completed up to the root');
   });
 
@@ -132,7 +155,10 @@ describe('checkBundle', () => {
     files['cert-chain.pem'] = certsToPem([root.cert, int.cert]);
     const r = checkBundle(files, { now: daysFrom(NOW, 366) });
     for (const re of [/does not match/, /wrong chain order/, /expired at/]) {
-      assert.ok(r.errors.some((e) => re.test(e)), `${re} missing from:\n${r.errors.join('\n')}`);
+      assert.ok(
+        r.errors.some((e) => re.test(e)),
+        `${re} missing from:\n${r.errors.join('\n')}`,
+      );
     }
   });
 
@@ -141,7 +167,10 @@ describe('checkBundle', () => {
     files['ca-cert.pem'] = '-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n';
     files['ca-key.pem'] = 'nonsense';
     const r = checkBundle(files, { now: NOW });
-    assert.deepEqual(r.errors, ['ca-cert.pem: PEM block "CERTIFICATE" has an invalid base64 body', 'ca-key.pem: not a readable PEM private key']);
+    assert.deepEqual(r.errors, [
+      'ca-cert.pem: PEM block "CERTIFICATE" has an invalid base64 body',
+      'ca-key.pem: not a readable PEM private key',
+    ]);
     const partial = checkBundle({ 'ca-cert.pem': int.cert.pem }, { now: NOW });
     assert.deepEqual(partial.errors.slice(0, 3), [
       'ca-key.pem is missing',

@@ -33,7 +33,14 @@ function service(store: Store) {
   const inter = makeIntermediate(root, { now: new Date(now.getTime() - 60_000) });
   const authority = new Authority(
     { signer: { cert: inter.cert, key: inter.key, chain: [root.cert] }, roots: [root.cert] },
-    { trustDomain: 'cluster.local', trustDomainAliases: [], defaultTtlSeconds: 3600, maxTtlSeconds: 86400, maxCsrBytes: 32768, impersonationAllow: [] },
+    {
+      trustDomain: 'cluster.local',
+      trustDomainAliases: [],
+      defaultTtlSeconds: 3600,
+      maxTtlSeconds: 86400,
+      maxCsrBytes: 32768,
+      impersonationAllow: [],
+    },
   );
   const authenticator: Authenticator = { authenticate: async () => ({ identities: [ID], caller: ID, method: 'local-token' }) };
   return new DurableIssuanceService({ authenticator, authority, store, limiter: new RateLimiter(0), cluster: 'default' });
@@ -44,7 +51,9 @@ const csr = () => createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: 
 test('the answer waits until the audit row is committed', async () => {
   const s = slowStore();
   let answered = false;
-  const p = service(s.store).issue({ credentials: { token: 't' }, csr: csr(), ttlSeconds: 0 }).then((r) => ((answered = true), r));
+  const p = service(s.store)
+    .issue({ credentials: { token: 't' }, csr: csr(), ttlSeconds: 0 })
+    .then((r) => ((answered = true), r));
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(answered, false, 'no answer while the row is only queued');
   assert.equal(s.queued.length, 1);

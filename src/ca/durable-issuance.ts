@@ -33,7 +33,12 @@ export class DurableIssuanceService extends IssuanceService {
     try {
       await this.store.flush();
     } catch (e) {
-      throw new MeshcaError('unavailable', 'audit_unavailable', `the certificate was not handed out: its audit record could not be written (${(e as Error).message})`, { cause: e });
+      throw new MeshcaError(
+        'unavailable',
+        'audit_unavailable',
+        `the certificate was not handed out: its audit record could not be written (${(e as Error).message})`,
+        { cause: e },
+      );
     }
     return result;
   }

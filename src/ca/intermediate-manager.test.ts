@@ -107,7 +107,10 @@ describe('IntermediateManager', () => {
     const s = m.status();
     assert.equal(s.lastError?.reason, 'upstream_down');
     assert.equal(s.lastError?.attempts, 1);
-    assert.ok(s.nextRenewal!.getTime() >= clock.t + 30_000 && s.nextRenewal!.getTime() <= clock.t + 60_000, 'first retry after half to all of initialDelayMs');
+    assert.ok(
+      s.nextRenewal!.getTime() >= clock.t + 30_000 && s.nextRenewal!.getTime() <= clock.t + 60_000,
+      'first retry after half to all of initialDelayMs',
+    );
     assert.equal(m.current().cert.serialHex, serial, 'still signing with the old intermediate');
     assert.ok(m.sign({ csr: leafCsr(), identities: [SPIFFE], ttlSeconds: 60 }).certPem);
     await m.tick();
@@ -120,7 +123,10 @@ describe('IntermediateManager', () => {
     await m.tick();
     assert.equal(m.status().lastError, undefined);
     assert.notEqual(m.current().cert.serialHex, serial);
-    assert.deepEqual(events.map((e) => e.type), ['renewed', 'renewal_failed', 'renewal_failed', 'renewed']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['renewed', 'renewal_failed', 'renewal_failed', 'renewed'],
+    );
   });
 
   it('lets a request that took the old signer finish with it while the next one gets the new signer', async () => {
@@ -134,7 +140,12 @@ describe('IntermediateManager', () => {
     for (const signer of [taken, fresh]) {
       const now = clock.now();
       const out = issueWorkloadCertificate(signer, { csr: leafCsr(), identities: [SPIFFE], ttlSeconds: 60, now });
-      assert.ok(verifyChain(out.chain.map((p) => parseCertificate(p)), { now, roots: m.roots() }).ok);
+      assert.ok(
+        verifyChain(
+          out.chain.map((p) => parseCertificate(p)),
+          { now, roots: m.roots() },
+        ).ok,
+      );
     }
   });
 
@@ -143,14 +154,24 @@ describe('IntermediateManager', () => {
     await a.m.start();
     const bundle = a.m.bundle()!;
     const b = make();
-    const m = new IntermediateManager({ upstream: b.upstream, ttlSeconds: 86_400, subject: { commonName: 'x' }, clock: b.clock, manualSchedule: true, initial: bundle });
+    const m = new IntermediateManager({
+      upstream: b.upstream,
+      ttlSeconds: 86_400,
+      subject: { commonName: 'x' },
+      clock: b.clock,
+      manualSchedule: true,
+      initial: bundle,
+    });
     await m.start();
     assert.equal(b.upstream.calls, 0);
     assert.equal(m.current().cert.serialHex, bundle.caCert.serialHex);
     const c = make();
     c.upstream.failing = true;
     await assert.rejects(c.m.start(), (e: unknown) => e instanceof MeshcaError && e.reason === 'upstream_down');
-    assert.throws(() => c.m.current(), (e: unknown) => e instanceof MeshcaError && e.code === 'unavailable' && /upstream unreachable/.test(e.message));
+    assert.throws(
+      () => c.m.current(),
+      (e: unknown) => e instanceof MeshcaError && e.code === 'unavailable' && /upstream unreachable/.test(e.message),
+    );
     assert.equal(c.m.status().ready, false);
   });
 

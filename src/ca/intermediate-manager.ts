@@ -88,7 +88,8 @@ export class IntermediateManager {
   private readonly clock: Clock;
 
   constructor(private readonly o: IntermediateManagerOptions) {
-    if (!(o.ttlSeconds > 0)) throw new MeshcaError('invalid_argument', 'bad_ttl', `intermediate TTL must be positive, got ${o.ttlSeconds}s`);
+    if (!(o.ttlSeconds > 0))
+      throw new MeshcaError('invalid_argument', 'bad_ttl', `intermediate TTL must be positive, got ${o.ttlSeconds}s`);
     this.clock = o.clock ?? systemClock;
   }
 
@@ -122,7 +123,12 @@ export class IntermediateManager {
   current(): Signer {
     const a = this.active;
     const now = this.clock.now().getTime();
-    if (!a) throw new MeshcaError('unavailable', 'no_intermediate', `no signing intermediate yet${this.lastError ? `: ${this.lastError.message}` : ''}`);
+    if (!a)
+      throw new MeshcaError(
+        'unavailable',
+        'no_intermediate',
+        `no signing intermediate yet${this.lastError ? `: ${this.lastError.message}` : ''}`,
+      );
     if (now > a.signer.cert.notAfter.getTime()) {
       throw new MeshcaError(
         'unavailable',
@@ -203,14 +209,23 @@ export class IntermediateManager {
       const csr = createCsr({ key, subject: this.o.subject, isCA: true });
       const got = await this.o.upstream.signIntermediate({ csrPem: csr.pem, ttlSeconds: this.o.ttlSeconds, pathLen: this.o.pathLen });
       if (!keyMatches(key, got.cert.publicKey)) {
-        throw new MeshcaError('internal', 'upstream_key_mismatch', `upstream ${this.o.upstream.source} certified a different key than the one requested`);
+        throw new MeshcaError(
+          'internal',
+          'upstream_key_mismatch',
+          `upstream ${this.o.upstream.source} certified a different key than the one requested`,
+        );
       }
       const root = got.chain[got.chain.length - 1] ?? got.cert;
       const bundle: CaBundle = { caCert: got.cert, caKey: key, chain: [got.cert, ...got.chain], roots: [root] };
       // Verified before anyone signs with it: a bad chain from the upstream must not replace a good one.
       const at = new Date(Math.max(this.clock.now().getTime(), got.cert.notBefore.getTime()));
       const check = verifyChain(bundle.chain, { now: at, roots: bundle.roots });
-      if (!check.ok) throw new MeshcaError('internal', 'upstream_bad_chain', `upstream ${this.o.upstream.source} returned a chain that does not verify: ${check.problems.join('; ')}`);
+      if (!check.ok)
+        throw new MeshcaError(
+          'internal',
+          'upstream_bad_chain',
+          `upstream ${this.o.upstream.source} returned a chain that does not verify: ${check.problems.join('; ')}`,
+        );
       await this.persist(bundle);
       const next = { bundle, signer: signerFromBundle(bundle) };
       if (got.cert.notBefore.getTime() > this.clock.now().getTime() && this.active) {
@@ -239,7 +254,10 @@ export class IntermediateManager {
     try {
       await this.o.onRenewed(bundle);
     } catch (e) {
-      const error = e instanceof MeshcaError ? e : new MeshcaError('internal', 'persist_failed', `cannot persist the new intermediate: ${errorMessage(e)}`, { cause: e });
+      const error =
+        e instanceof MeshcaError
+          ? e
+          : new MeshcaError('internal', 'persist_failed', `cannot persist the new intermediate: ${errorMessage(e)}`, { cause: e });
       this.o.onEvent?.({ type: 'persist_failed', error });
     }
   }

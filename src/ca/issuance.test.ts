@@ -23,7 +23,14 @@ function authority() {
   const inter = makeIntermediate(root, { now: new Date(now.getTime() - 60_000) });
   return new Authority(
     { signer: { cert: inter.cert, key: inter.key, chain: [root.cert] }, roots: [root.cert] },
-    { trustDomain: 'cluster.local', trustDomainAliases: [], defaultTtlSeconds: 3600, maxTtlSeconds: 86400, maxCsrBytes: 32768, impersonationAllow: [] },
+    {
+      trustDomain: 'cluster.local',
+      trustDomainAliases: [],
+      defaultTtlSeconds: 3600,
+      maxTtlSeconds: 86400,
+      maxCsrBytes: 32768,
+      impersonationAllow: [],
+    },
   );
 }
 
@@ -41,7 +48,15 @@ function authenticator(): Authenticator {
 function service(o: { rate?: number; workloadSigner?: WorkloadSigner; store?: Store; deps?: Partial<IssuanceDeps> } = {}) {
   const rows: AuditEntry[] = [];
   const store = o.store ?? ({ appendAudit: (e: AuditEntry) => void rows.push(e) } as unknown as Store);
-  const svc = new IssuanceService({ authenticator: authenticator(), authority: authority(), store, limiter: new RateLimiter(o.rate ?? 0, 1), cluster: 'c1', workloadSigner: o.workloadSigner, ...o.deps });
+  const svc = new IssuanceService({
+    authenticator: authenticator(),
+    authority: authority(),
+    store,
+    limiter: new RateLimiter(o.rate ?? 0, 1),
+    cluster: 'c1',
+    workloadSigner: o.workloadSigner,
+    ...o.deps,
+  });
   return { svc, rows };
 }
 
@@ -59,7 +74,10 @@ test('a cached caller and the local signer: the certificate comes back synchrono
   assert.ok(!(r instanceof Promise), 'no promise on the hot path');
   assertIssued(r);
   assert.equal(rows.length, 1);
-  assert.deepEqual([rows[0].outcome, rows[0].identity, rows[0].caller, rows[0].cluster, rows[0].clientCluster, rows[0].serial], ['issued', ID, ID, 'c1', 'east', r.issued.serialHex]);
+  assert.deepEqual(
+    [rows[0].outcome, rows[0].identity, rows[0].caller, rows[0].cluster, rows[0].clientCluster, rows[0].serial],
+    ['issued', ID, ID, 'c1', 'east', r.issued.serialHex],
+  );
 });
 
 test('a caller that needs I/O to authenticate: a promise of the same result', async () => {
@@ -94,7 +112,11 @@ test('every refusal is a rejected promise, never a synchronous throw, and is aud
   const cases: [string, () => unknown, string][] = [
     ['bad token', () => svc.issue({ credentials: { token: 'nope' }, csr: csr(), ttlSeconds: 600 }), 'bad_token'],
     ['not a CSR', () => svc.issue({ credentials: { token: 'cached' }, csr: 'garbage', ttlSeconds: 600 }), 'bad_pem'],
-    ['an identity the caller does not have', () => svc.issue({ credentials: { token: 'cached' }, csr: csr('spiffe://cluster.local/ns/shop/sa/other'), ttlSeconds: 600 }), 'identity_mismatch'],
+    [
+      'an identity the caller does not have',
+      () => svc.issue({ credentials: { token: 'cached' }, csr: csr('spiffe://cluster.local/ns/shop/sa/other'), ttlSeconds: 600 }),
+      'identity_mismatch',
+    ],
   ];
   for (const [name, call, reason] of cases) {
     let r: unknown;
@@ -173,15 +195,24 @@ test('RA mode: a CSR asking for CA powers is refused invalid_argument ca_not_all
     (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'ca_not_allowed',
   );
   assert.equal(calls, 0);
-  assert.deepEqual(rows.map((x) => [x.outcome, x.reason, x.caller]), [['refused', 'ca_not_allowed', ID]]);
+  assert.deepEqual(
+    rows.map((x) => [x.outcome, x.reason, x.caller]),
+    [['refused', 'ca_not_allowed', ID]],
+  );
 });
 
 test('local signing: a CSR asking for CA powers is refused invalid_argument ca_not_allowed and audited', async () => {
   const { svc, rows } = service();
   const caCsr = createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { uris: [ID] }, isCA: true }).pem;
   const r = svc.issue({ credentials: { token: 'cached' }, csr: caCsr, ttlSeconds: 600 });
-  await assert.rejects(Promise.resolve(r), (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'ca_not_allowed');
-  assert.deepEqual(rows.map((x) => [x.outcome, x.reason, x.identity]), [['refused', 'ca_not_allowed', ID]]);
+  await assert.rejects(
+    Promise.resolve(r),
+    (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'ca_not_allowed',
+  );
+  assert.deepEqual(
+    rows.map((x) => [x.outcome, x.reason, x.identity]),
+    [['refused', 'ca_not_allowed', ID]],
+  );
 });
 
 test('a client cluster ID that is not bounded printable ASCII is refused bad_cluster_id, and audited escaped', async () => {
@@ -189,7 +220,11 @@ test('a client cluster ID that is not bounded printable ASCII is refused bad_clu
   const bad = ['east\nreason=issued', 'x'.repeat(254), 'nul\u0000', 'caf\u00e9', '\u001b[31mred'];
   for (const id of bad) {
     const r = svc.issue({ credentials: { token: 'cached' }, csr: csr(), ttlSeconds: 600, clientCluster: id });
-    await assert.rejects(Promise.resolve(r), (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'bad_cluster_id', JSON.stringify(id));
+    await assert.rejects(
+      Promise.resolve(r),
+      (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === 'bad_cluster_id',
+      JSON.stringify(id),
+    );
   }
   assert.equal(rows.length, bad.length);
   for (const [i, row] of rows.entries()) {
@@ -217,9 +252,14 @@ test('refusals of unknown callers are audited up to a bound; the rest are counte
   assert.equal(rows.length, 5, 'the burst is written, the rest is not');
   assert.equal(suppressed.length, 45);
   // Authenticated refusals and certificates are never held back.
-  await assert.rejects(Promise.resolve(svc.issue({ credentials: { token: 'cached' }, csr: csr('spiffe://cluster.local/ns/shop/sa/other'), ttlSeconds: 600 })));
+  await assert.rejects(
+    Promise.resolve(svc.issue({ credentials: { token: 'cached' }, csr: csr('spiffe://cluster.local/ns/shop/sa/other'), ttlSeconds: 600 })),
+  );
   assert.ok(!(svc.issue({ credentials: { token: 'cached' }, csr: csr(), ttlSeconds: 600 }) instanceof Promise));
-  assert.deepEqual(rows.slice(5).map((r) => r.reason), ['identity_mismatch', 'issued']);
+  assert.deepEqual(
+    rows.slice(5).map((r) => r.reason),
+    ['identity_mismatch', 'issued'],
+  );
   // Half a second later the bucket has 5 more rows.
   t += 500;
   await Promise.allSettled(Array.from({ length: 8 }, () => Promise.resolve(garbage())));
@@ -227,14 +267,19 @@ test('refusals of unknown callers are audited up to a bound; the rest are counte
   svc.close();
   const summary = rows.at(-1)!;
   assert.deepEqual([summary.outcome, summary.reason, summary.caller], ['refused', 'refusals_suppressed', '']);
-  assert.equal(summary.message, '48 unauthenticated refusals not audited individually since 2031-01-01T00:00:00.000Z; reasons: bad_token=48');
+  assert.equal(
+    summary.message,
+    '48 unauthenticated refusals not audited individually since 2031-01-01T00:00:00.000Z; reasons: bad_token=48',
+  );
   svc.close();
   assert.equal(rows.at(-1), summary, 'a summary is written once');
 });
 
 test('the summary of suppressed refusals is written within a second without further requests', async () => {
   const { svc, rows } = service({ deps: { unauthenticatedAuditRate: 1, unauthenticatedAuditBurst: 1 } });
-  await Promise.allSettled(Array.from({ length: 4 }, () => Promise.resolve(svc.issue({ credentials: { token: 'nope' }, csr: csr(), ttlSeconds: 600 }))));
+  await Promise.allSettled(
+    Array.from({ length: 4 }, () => Promise.resolve(svc.issue({ credentials: { token: 'nope' }, csr: csr(), ttlSeconds: 600 }))),
+  );
   assert.equal(rows.length, 1);
   await new Promise((r) => setTimeout(r, 1200));
   assert.equal(rows.length, 2);

@@ -55,7 +55,9 @@ function validClusterId(id: string): boolean {
 /** A client-supplied cluster ID as it may be written down: escaped when not printable ASCII, and truncated. */
 export function auditableClusterId(id: string | undefined): string | undefined {
   if (id === undefined || validClusterId(id)) return id;
-  const escaped = JSON.stringify(id.length > 64 ? id.slice(0, 64) : id).slice(1, -1).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const escaped = JSON.stringify(id.length > 64 ? id.slice(0, 64) : id)
+    .slice(1, -1)
+    .replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return `${escaped.slice(0, 200)}${id.length > 64 ? '...' : ''}`;
 }
 
@@ -132,7 +134,10 @@ export class IssuanceService {
   private authorized(req: IssueRequest, caller: AuthResult, started: number): SignResult | Promise<SignResult> {
     try {
       if (req.clientCluster !== undefined && !validClusterId(req.clientCluster)) {
-        throw invalid('bad_cluster_id', `ClusterID "${auditableClusterId(req.clientCluster)}" is not a cluster ID (at most ${MAX_CLUSTER_ID} printable ASCII characters)`);
+        throw invalid(
+          'bad_cluster_id',
+          `ClusterID "${auditableClusterId(req.clientCluster)}" is not a cluster ID (at most ${MAX_CLUSTER_ID} printable ASCII characters)`,
+        );
       }
       this.d.limiter.take(caller.caller, this.now().getTime());
       const signReq = { csr: req.csr, caller, ttlSeconds: req.ttlSeconds, metadata: req.metadata };

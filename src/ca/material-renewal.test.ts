@@ -61,7 +61,10 @@ test('a leader that loses its lock between minting and committing commits nothin
   const now = () => new Date(t);
   const boot = await bootstrapReplicated(sa, opts('a'), now);
   const switched: number[] = [];
-  const follower = new MaterialFollower({ db: sb, cluster: 'default', log: recorder(), onNewer: (v) => switched.push(v.generation), pollMs: 10_000 }, boot.generation);
+  const follower = new MaterialFollower(
+    { db: sb, cluster: 'default', log: recorder(), onNewer: (v) => switched.push(v.generation), pollMs: 10_000 },
+    boot.generation,
+  );
   await follower.start();
 
   const a = new PgAdvisoryElector({ url, identity: 'a', retryMs: 50, checkMs: 100, rejoinDelayMs: 60_000 });
@@ -72,9 +75,29 @@ test('a leader that loses its lock between minting and committing commits nothin
   const runs: Promise<void>[] = [];
   t += 50 * 60_000; // two thirds of the hour are gone: renewal is due
   a.onStartedLeading((signal) =>
-    runs.push(runIntermediateRenewal({ db: sa, options: opts('a'), now, fence: () => a.fence(), log: logA, onCommitted: () => committed.push('a'), pauseBeforeCommitMs: 500 }, signal)),
+    runs.push(
+      runIntermediateRenewal(
+        {
+          db: sa,
+          options: opts('a'),
+          now,
+          fence: () => a.fence(),
+          log: logA,
+          onCommitted: () => committed.push('a'),
+          pauseBeforeCommitMs: 500,
+        },
+        signal,
+      ),
+    ),
   );
-  b.onStartedLeading((signal) => runs.push(runIntermediateRenewal({ db: sb, options: opts('b'), now, fence: () => b.fence(), log: logB, onCommitted: () => committed.push('b') }, signal)));
+  b.onStartedLeading((signal) =>
+    runs.push(
+      runIntermediateRenewal(
+        { db: sb, options: opts('b'), now, fence: () => b.fence(), log: logB, onCommitted: () => committed.push('b') },
+        signal,
+      ),
+    ),
+  );
   await a.start();
   await b.start();
   assert.equal(a.isLeader(), true);
@@ -89,13 +112,19 @@ test('a leader that loses its lock between minting and committing commits nothin
   await until('the follower to switch', () => switched.includes(2));
 
   const history = await sa.materialHistory('intermediate', 'default');
-  assert.deepEqual(history.map((h) => [h.generation, h.createdBy]), [
-    [1, 'a'],
-    [2, 'b'],
-  ]);
+  assert.deepEqual(
+    history.map((h) => [h.generation, h.createdBy]),
+    [
+      [1, 'a'],
+      [2, 'b'],
+    ],
+  );
   assert.notEqual(history[1].serial, minted, "a's minted intermediate was never committed");
   assert.deepEqual(committed, ['b']);
-  assert.ok(logA.lines.some((l) => /discarded unused/.test(l.msg)), 'a says it discarded what it minted');
+  assert.ok(
+    logA.lines.some((l) => /discarded unused/.test(l.msg)),
+    'a says it discarded what it minted',
+  );
 
   await Promise.all([a.stop(), b.stop()]);
   await Promise.all(runs);

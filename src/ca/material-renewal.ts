@@ -1,6 +1,15 @@
 import type { AdvisoryFence } from '../store/ca-material.js';
 import { errorMessage } from '../pki/errors.js';
-import { bundleFromRow, commitIntermediate, mintIntermediate, renewalDueAt, rootFromRow, type MaterialDb, type MaterialOptions, type VersionedBundle } from './material-store.js';
+import {
+  bundleFromRow,
+  commitIntermediate,
+  mintIntermediate,
+  renewalDueAt,
+  rootFromRow,
+  type MaterialDb,
+  type MaterialOptions,
+  type VersionedBundle,
+} from './material-store.js';
 import { sleep } from '../util/sleep.js';
 
 export interface MaterialLog {
@@ -8,7 +17,6 @@ export interface MaterialLog {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
-
 
 export interface RenewalDeps {
   db: MaterialDb;
@@ -52,27 +60,42 @@ export async function runIntermediateRenewal(d: RenewalDeps, signal: AbortSignal
       const rootRow = await d.db.latestMaterial('root', '');
       if (!rootRow) throw new Error('the database holds no root');
       const next = cur.generation + 1;
-      d.log.info({ cluster: o.cluster, generation: next, previous: cur.serial, dueAt: due.toISOString() }, 'renewing the cluster intermediate');
+      d.log.info(
+        { cluster: o.cluster, generation: next, previous: cur.serial, dueAt: due.toISOString() },
+        'renewing the cluster intermediate',
+      );
       const minted = await mintIntermediate(rootFromRow(rootRow, o.passphrase), o, d.now());
       d.log.info({ cluster: o.cluster, generation: next, serial: minted.caCert.serialHex }, 'minted an intermediate; committing');
       if (d.pauseBeforeCommitMs) await sleep(d.pauseBeforeCommitMs, signal);
       const fence = d.fence();
       if (signal.aborted || !fence) {
-        d.log.warn({ cluster: o.cluster, generation: next, serial: minted.caCert.serialHex }, 'leadership lost before the commit; the minted intermediate is discarded unused');
+        d.log.warn(
+          { cluster: o.cluster, generation: next, serial: minted.caCert.serialHex },
+          'leadership lost before the commit; the minted intermediate is discarded unused',
+        );
         return;
       }
       if (await commitIntermediate(d.db, minted, cur.generation, o, d.now(), fence)) {
-        d.log.info({ cluster: o.cluster, generation: next, serial: minted.caCert.serialHex, notAfter: minted.caCert.notAfter.toISOString() }, 'committed the renewed intermediate');
+        d.log.info(
+          { cluster: o.cluster, generation: next, serial: minted.caCert.serialHex, notAfter: minted.caCert.notAfter.toISOString() },
+          'committed the renewed intermediate',
+        );
         d.onCommitted({ bundle: minted, generation: next });
       } else {
-        d.log.warn({ cluster: o.cluster, generation: next }, 'another replica committed this generation first; the minted intermediate is discarded unused');
+        d.log.warn(
+          { cluster: o.cluster, generation: next },
+          'another replica committed this generation first; the minted intermediate is discarded unused',
+        );
       }
       failures = 0;
     } catch (e) {
       if (signal.aborted) return;
       failures++;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6));
-      d.log.error({ err: errorMessage(e), attempts: failures, retryInMs: delay }, 'intermediate renewal failed; signing continues with the current intermediate');
+      d.log.error(
+        { err: errorMessage(e), attempts: failures, retryInMs: delay },
+        'intermediate renewal failed; signing continues with the current intermediate',
+      );
       await sleep(delay, signal);
     }
   }
@@ -154,10 +177,16 @@ export class MaterialFollower {
       if (!r || r.generation <= this.generation) return;
       const v = { bundle: bundleFromRow(r, this.d.passphrase), generation: r.generation };
       this.generation = r.generation;
-      this.d.log.info({ cluster: this.d.cluster, generation: r.generation, serial: r.serial, by: r.createdBy }, 'switched to the newest committed intermediate');
+      this.d.log.info(
+        { cluster: this.d.cluster, generation: r.generation, serial: r.serial, by: r.createdBy },
+        'switched to the newest committed intermediate',
+      );
       this.d.onNewer(v);
     } catch (e) {
-      this.d.log.error({ err: errorMessage(e) }, 'cannot load the newest intermediate from the database; signing continues with the current one');
+      this.d.log.error(
+        { err: errorMessage(e) },
+        'cannot load the newest intermediate from the database; signing continues with the current one',
+      );
     }
   }
 

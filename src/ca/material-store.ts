@@ -41,14 +41,24 @@ function decryptKey(pem: string, what: string, passphrase?: string): KeyObject {
   try {
     return parsePrivateKeyPem(pem, what, passphrase);
   } catch (e) {
-    throw new MeshcaError('failed_precondition', 'corrupt_state', `${(e as Error).message} (set MESHCA_KEY_PASSPHRASE to the passphrase the CA keys were stored with)`, { cause: e });
+    throw new MeshcaError(
+      'failed_precondition',
+      'corrupt_state',
+      `${(e as Error).message} (set MESHCA_KEY_PASSPHRASE to the passphrase the CA keys were stored with)`,
+      { cause: e },
+    );
   }
 }
 
 export function rootFromRow(row: CaMaterialRow, passphrase?: string): RootMaterial {
   const cert = parseCertificate(row.certPem, `root generation ${row.generation} in the database`);
   const key = row.keyPem ? decryptKey(row.keyPem, `root key generation ${row.generation}`, passphrase) : undefined;
-  if (key && !keyMatches(key, cert.publicKey)) throw new MeshcaError('failed_precondition', 'corrupt_state', `the root key in the database does not match root generation ${row.generation}`);
+  if (key && !keyMatches(key, cert.publicKey))
+    throw new MeshcaError(
+      'failed_precondition',
+      'corrupt_state',
+      `the root key in the database does not match root generation ${row.generation}`,
+    );
   return { cert, key };
 }
 
@@ -57,11 +67,23 @@ export function bundleFromRow(row: CaMaterialRow, passphrase?: string): CaBundle
   const caCert = parseCertificate(row.certPem, what);
   if (!row.keyPem) throw new MeshcaError('failed_precondition', 'corrupt_state', `${what} has no key`);
   const caKey = decryptKey(row.keyPem, `${what} key`, passphrase);
-  if (!keyMatches(caKey, caCert.publicKey)) throw new MeshcaError('failed_precondition', 'corrupt_state', `the key of the ${what} does not match its certificate`);
-  return { caCert, caKey, chain: parseCertificates(row.chainPem, `${what} chain`), roots: parseCertificates(row.rootsPem, `${what} roots`) };
+  if (!keyMatches(caKey, caCert.publicKey))
+    throw new MeshcaError('failed_precondition', 'corrupt_state', `the key of the ${what} does not match its certificate`);
+  return {
+    caCert,
+    caKey,
+    chain: parseCertificates(row.chainPem, `${what} chain`),
+    roots: parseCertificates(row.rootsPem, `${what} roots`),
+  };
 }
 
-function row(kind: CaMaterialRow['kind'], cluster: string, generation: number, b: CaBundle, o: { passphrase?: string; replica: string; now: Date }): CaMaterialRow {
+function row(
+  kind: CaMaterialRow['kind'],
+  cluster: string,
+  generation: number,
+  b: CaBundle,
+  o: { passphrase?: string; replica: string; now: Date },
+): CaMaterialRow {
   return {
     kind,
     cluster,
@@ -80,9 +102,17 @@ function row(kind: CaMaterialRow['kind'], cluster: string, generation: number, b
 }
 
 /** A new intermediate for `cluster` signed by the root; not committed anywhere yet. */
-export async function mintIntermediate(root: RootMaterial, o: Pick<MaterialOptions, 'cluster' | 'trustDomain' | 'keyAlgorithm' | 'intermediateTtlSeconds'>, now: Date): Promise<CaBundle> {
+export async function mintIntermediate(
+  root: RootMaterial,
+  o: Pick<MaterialOptions, 'cluster' | 'trustDomain' | 'keyAlgorithm' | 'intermediateTtlSeconds'>,
+  now: Date,
+): Promise<CaBundle> {
   if (!root.key) {
-    throw new MeshcaError('failed_precondition', 'no_root_key', 'the root in the database has no key; intermediates must come from the root\'s owner (or an upstream CA)');
+    throw new MeshcaError(
+      'failed_precondition',
+      'no_root_key',
+      "the root in the database has no key; intermediates must come from the root's owner (or an upstream CA)",
+    );
   }
   const key = (await generateKeyPairAsync(o.keyAlgorithm)).privateKey;
   const { cert } = createIntermediateCertificate({
@@ -131,7 +161,8 @@ export async function bootstrapReplicated(db: MaterialDb, o: MaterialOptions, no
       const b = await mintIntermediate(root, o, now());
       createdIntermediate = await db.commitMaterial(row('intermediate', o.cluster, 1, b, { ...o, now: now() }));
       interRow = await db.latestMaterial('intermediate', o.cluster);
-      if (!interRow) throw new MeshcaError('internal', 'intermediate_missing', 'the intermediate committed to the database cannot be read back');
+      if (!interRow)
+        throw new MeshcaError('internal', 'intermediate_missing', 'the intermediate committed to the database cannot be read back');
     }
     const bundle = bundleFromRow(interRow, o.passphrase);
     await db.setMeta(META.intermediatePrefix + o.cluster, bundle.caCert.fingerprint256);
@@ -149,7 +180,14 @@ export async function loadIntermediate(db: MaterialDb, cluster: string, passphra
  * Commits `bundle` as the generation after `previous`. False: that generation exists (another
  * replica renewed first); the caller re-reads rather than signing with what it minted.
  */
-export async function commitIntermediate(db: MaterialDb, bundle: CaBundle, previous: number, o: Pick<MaterialOptions, 'cluster' | 'passphrase' | 'replica'>, now: Date, fence?: AdvisoryFence): Promise<boolean> {
+export async function commitIntermediate(
+  db: MaterialDb,
+  bundle: CaBundle,
+  previous: number,
+  o: Pick<MaterialOptions, 'cluster' | 'passphrase' | 'replica'>,
+  now: Date,
+  fence?: AdvisoryFence,
+): Promise<boolean> {
   const ok = await db.commitMaterial(row('intermediate', o.cluster, previous + 1, bundle, { ...o, now }), fence);
   if (ok) await db.setMeta(META.intermediatePrefix + o.cluster, bundle.caCert.fingerprint256);
   return ok;

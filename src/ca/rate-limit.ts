@@ -35,7 +35,11 @@ export class RateLimiter {
     }
     if (b.tokens < 1) {
       const waitMs = Math.ceil(((1 - b.tokens) / this.rate) * 1000);
-      throw new MeshcaError('resource_exhausted', 'rate_limited', `caller ${caller} is over its limit of ${this.rate} certificate requests per second (burst ${this.burst}); retry in ${waitMs} ms`);
+      throw new MeshcaError(
+        'resource_exhausted',
+        'rate_limited',
+        `caller ${caller} is over its limit of ${this.rate} certificate requests per second (burst ${this.burst}); retry in ${waitMs} ms`,
+      );
     }
     b.tokens -= 1;
   }

@@ -77,7 +77,10 @@ export function localServingIssuer(authority: { readonly signer: Signer; readonl
  * Where no CA key exists here (RA mode): a fresh P-256 key and a CSR for the serving names,
  * signed by the upstream like a workload certificate, at most for the short-lived limit of PCA.
  */
-export function upstreamServingIssuer(upstream: Pick<Upstream, 'signWorkload'>, hooks: { onIssued?(got: UpstreamChain): void; onError?(e: unknown): void } = {}): ServingIssuer {
+export function upstreamServingIssuer(
+  upstream: Pick<Upstream, 'signWorkload'>,
+  hooks: { onIssued?(got: UpstreamChain): void; onError?(e: unknown): void } = {},
+): ServingIssuer {
   return {
     retryMs: 30_000,
     followsMaterial: false,
@@ -87,7 +90,11 @@ export function upstreamServingIssuer(upstream: Pick<Upstream, 'signWorkload'>, 
       const dnsNames = sans.filter((s) => isIP(s) === 0);
       const ipAddresses = sans.filter((s) => isIP(s) !== 0);
       // A subject as well as SANs: CAs' end-entity templates (PCA's among them) may want one.
-      const csr = createCsr({ key: kp.privateKey, subject: { commonName: dnsNames[0] ?? ipAddresses[0] }, sans: { dnsNames, ipAddresses } });
+      const csr = createCsr({
+        key: kp.privateKey,
+        subject: { commonName: dnsNames[0] ?? ipAddresses[0] },
+        sans: { dnsNames, ipAddresses },
+      });
       let got: UpstreamChain;
       try {
         got = await upstream.signWorkload!({ csrPem: csr.pem, ttlSeconds: Math.min(ttlSeconds, SHORT_LIVED_MAX_SECONDS) });

@@ -51,7 +51,10 @@ describe('readSource', () => {
   it('reads a PEM chain in order, and finds no roots in a chain without one', () => {
     const s = readSource(file('chain.pem', chainPem));
     assert.equal(s.kind, 'pem');
-    assert.deepEqual(s.chain.map((c) => c.fingerprint256), [leaf.cert.fingerprint256, int.cert.fingerprint256]);
+    assert.deepEqual(
+      s.chain.map((c) => c.fingerprint256),
+      [leaf.cert.fingerprint256, int.cert.fingerprint256],
+    );
     assert.deepEqual(sourceRoots(s), []);
     const full = readSource(file('full.pem', chainPem + root.cert.pem));
     assert.equal(sourceRoots(full)[0].fingerprint256, root.cert.fingerprint256);
@@ -69,7 +72,10 @@ describe('readSource', () => {
 
   it('reads istioctl proxy-config secret output as JSON and as YAML', () => {
     const doc = proxySecret(chainPem, root.cert.pem);
-    for (const [name, text] of [['secret.json', JSON.stringify(doc, null, 2)], ['secret.yaml', stringify(doc)]]) {
+    for (const [name, text] of [
+      ['secret.json', JSON.stringify(doc, null, 2)],
+      ['secret.yaml', stringify(doc)],
+    ]) {
       const s = readSource(file(name, text));
       assert.equal(s.kind, 'proxy secret');
       assert.equal(s.chain.length, 2);
@@ -125,12 +131,15 @@ describe('readSource', () => {
     assert.equal(c.caBundle, false, 'a workload tls.crt is not a CA bundle');
     assert.equal(c.roots.length, 1);
 
-    const manifest = file('cacerts.yaml', secretManifest([
-      { name: 'ca-cert.pem', data: int.cert.pem },
-      { name: 'ca-key.pem', data: privateKeyToPem(int.key) },
-      { name: 'cert-chain.pem', data: certsToPem([int.cert, root.cert]) },
-      { name: 'root-cert.pem', data: root.cert.pem },
-    ]));
+    const manifest = file(
+      'cacerts.yaml',
+      secretManifest([
+        { name: 'ca-cert.pem', data: int.cert.pem },
+        { name: 'ca-key.pem', data: privateKeyToPem(int.key) },
+        { name: 'cert-chain.pem', data: certsToPem([int.cert, root.cert]) },
+        { name: 'root-cert.pem', data: root.cert.pem },
+      ]),
+    );
     const m = readSource(manifest);
     assert.equal(m.kind, 'secret manifest');
     assert.equal(m.caBundle, true);
@@ -147,6 +156,9 @@ describe('readSource', () => {
     const emptyDir = join(t.path, 'emptydir');
     mkdirSync(emptyDir);
     assert.throws(() => readSource(emptyDir), /emptydir: no certificate files found/);
-    assert.throws(() => readCertificateFile(file('key-only.pem', privateKeyToPem(leaf.key)), 'root file'), /key-only\.pem: root file: no PEM "CERTIFICATE" block found/);
+    assert.throws(
+      () => readCertificateFile(file('key-only.pem', privateKeyToPem(leaf.key)), 'root file'),
+      /key-only\.pem: root file: no PEM "CERTIFICATE" block found/,
+    );
   });
 });

@@ -192,8 +192,7 @@ function inlineText(ds: unknown): string | undefined {
 export function proxySecretPems(doc: Json): { chain?: string; roots?: string } {
   const list = findSecretList(doc);
   if (!list) throw invalid('bad_proxy_secret', 'not `istioctl proxy-config secret` output: no dynamicActiveSecrets list');
-  const byName = (name: string): unknown =>
-    list.find((e) => field(e, 'name') === name || field(field(e, 'secret'), 'name') === name);
+  const byName = (name: string): unknown => list.find((e) => field(e, 'name') === name || field(field(e, 'secret'), 'name') === name);
   const chain = inlineText(field(field(field(byName('default'), 'secret'), 'tlsCertificate'), 'certificateChain'));
   const roots = inlineText(field(field(field(byName('ROOTCA'), 'secret'), 'validationContext'), 'trustedCa'));
   if (chain === undefined && roots === undefined) {

@@ -19,7 +19,10 @@ const CLUSTER_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function validateClusterName(name: string): string {
   if (!CLUSTER_RE.test(name)) {
-    throw invalid('bad_cluster_name', `cluster name "${name}" must be a DNS label: lowercase letters, digits and "-", at most 63 characters`);
+    throw invalid(
+      'bad_cluster_name',
+      `cluster name "${name}" must be a DNS label: lowercase letters, digits and "-", at most 63 characters`,
+    );
   }
   return name;
 }
@@ -105,7 +108,8 @@ export class CaState {
     let key: KeyObject | undefined;
     if (keyPemText !== undefined) {
       key = parsePrivateKeyPem(keyPemText, 'root key', o.keyPassphrase);
-      if (!keyMatches(key, cert.publicKey)) throw invalid('key_mismatch', `the root key does not match the public key of ${certLabel(cert)}`);
+      if (!keyMatches(key, cert.publicKey))
+        throw invalid('key_mismatch', `the root key does not match the public key of ${certLabel(cert)}`);
     }
     this.writeRoot(cert, key);
     return { cert, key };
@@ -128,7 +132,12 @@ export class CaState {
     try {
       cert = parseCertificate(readFileSync(this.rootCertPath, 'utf8'), this.rootCertPath);
     } catch (e) {
-      throw new MeshcaError('failed_precondition', 'corrupt_state', `the root certificate ${this.rootCertPath} is unreadable: ${(e as Error).message}`, { cause: e });
+      throw new MeshcaError(
+        'failed_precondition',
+        'corrupt_state',
+        `the root certificate ${this.rootCertPath} is unreadable: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
     let key: KeyObject | undefined;
     if (existsSync(this.rootKeyPath)) {
@@ -143,7 +152,11 @@ export class CaState {
   private readKey(path: string): KeyObject {
     const mode = statSync(path).mode & 0o777;
     if ((mode & 0o077) !== 0) {
-      throw new MeshcaError('failed_precondition', 'insecure_key_file', `${path} is readable by group or others (mode ${mode.toString(8)}); run chmod 600 ${path}`);
+      throw new MeshcaError(
+        'failed_precondition',
+        'insecure_key_file',
+        `${path} is readable by group or others (mode ${mode.toString(8)}); run chmod 600 ${path}`,
+      );
     }
     try {
       return parsePrivateKeyPem(readFileSync(path), path, this.passphrase);
@@ -157,10 +170,17 @@ export class CaState {
     const dir = this.clusterDir(cluster);
     const root = this.loadRoot();
     if (!root.key) {
-      throw new MeshcaError('failed_precondition', 'no_root_key', `the root in ${this.dir} was imported without its key; sign intermediates with the root's owner (or an upstream CA)`);
+      throw new MeshcaError(
+        'failed_precondition',
+        'no_root_key',
+        `the root in ${this.dir} was imported without its key; sign intermediates with the root's owner (or an upstream CA)`,
+      );
     }
     const kp = generateKeyPair(r.alg);
-    const subject = r.subject ?? { organization: [root.cert.subject.match(/O = ([^,]+)/)?.[1] ?? 'cluster.local'], commonName: `meshca intermediate ${cluster}` };
+    const subject = r.subject ?? {
+      organization: [root.cert.subject.match(/O = ([^,]+)/)?.[1] ?? 'cluster.local'],
+      commonName: `meshca intermediate ${cluster}`,
+    };
     const { cert, clamped } = createIntermediateCertificate({
       issuerCert: root.cert,
       issuerKey: root.key,
@@ -182,7 +202,11 @@ export class CaState {
   /** Stores a validated plugin-CA bundle made elsewhere (see bundle-check.ts) as a cluster's intermediate. */
   adoptCluster(cluster: string, bundle: CaBundle, o: { force?: boolean } = {}): void {
     if (this.hasCluster(cluster) && !o.force) {
-      throw new MeshcaError('already_exists', 'cluster_exists', `cluster "${cluster}" already has an intermediate in ${this.clusterDir(cluster)}; pass --force to replace it`);
+      throw new MeshcaError(
+        'already_exists',
+        'cluster_exists',
+        `cluster "${cluster}" already has an intermediate in ${this.clusterDir(cluster)}; pass --force to replace it`,
+      );
     }
     writeFilesAtomic(this.clusterDir(cluster), istioBundleFiles(bundle, this.passphrase));
   }
@@ -190,14 +214,20 @@ export class CaState {
   listClusters(): string[] {
     const d = join(this.dir, 'clusters');
     if (!existsSync(d)) return [];
-    return readdirSync(d).filter((n) => CLUSTER_RE.test(n) && existsSync(join(d, n, 'cacerts', 'ca-cert.pem'))).sort();
+    return readdirSync(d)
+      .filter((n) => CLUSTER_RE.test(n) && existsSync(join(d, n, 'cacerts', 'ca-cert.pem')))
+      .sort();
   }
 
   /** Loads a cluster's bundle, checking that key, certificate and chain belong together. */
   loadCluster(cluster: string): CaBundle {
     const dir = this.clusterDir(cluster);
     if (!existsSync(join(dir, 'ca-cert.pem'))) {
-      throw new MeshcaError('not_found', 'no_cluster', `cluster "${cluster}" has no intermediate in ${dir}; run \`meshca intermediate --cluster ${cluster} --out DIR\` first`);
+      throw new MeshcaError(
+        'not_found',
+        'no_cluster',
+        `cluster "${cluster}" has no intermediate in ${dir}; run \`meshca intermediate --cluster ${cluster} --out DIR\` first`,
+      );
     }
     try {
       const caCert = parseCertificate(readFileSync(join(dir, 'ca-cert.pem'), 'utf8'), join(dir, 'ca-cert.pem'));
@@ -208,7 +238,9 @@ export class CaState {
       return { caCert, caKey, chain, roots };
     } catch (e) {
       if (e instanceof MeshcaError && e.code === 'failed_precondition') throw e;
-      throw new MeshcaError('failed_precondition', 'corrupt_state', `cluster "${cluster}" bundle is unreadable: ${(e as Error).message}`, { cause: e });
+      throw new MeshcaError('failed_precondition', 'corrupt_state', `cluster "${cluster}" bundle is unreadable: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
 

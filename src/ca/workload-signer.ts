@@ -17,7 +17,11 @@ export interface WorkloadSigner {
 /** The Authority of RA mode: the same policy checks, but no key here; every certificate is signed upstream. */
 export class RaAuthority extends Authority {
   override sign(_req: SignRequest): SignResult {
-    throw new MeshcaError('internal', 'ra_mode', 'this CA is a registration authority: workload certificates are signed by the upstream (RemoteWorkloadSigner), never locally');
+    throw new MeshcaError(
+      'internal',
+      'ra_mode',
+      'this CA is a registration authority: workload certificates are signed by the upstream (RemoteWorkloadSigner), never locally',
+    );
   }
 }
 
@@ -52,7 +56,10 @@ export class RemoteWorkloadSigner implements WorkloadSigner {
     authorizeCsrSans(csr, identities);
     if (csr.sans.uris.length !== 1) {
       // Locally the caller's identity would be written in; PCA certifies the CSR's SANs as they are.
-      throw invalid('ra_needs_identity', `in RA mode the CSR must name exactly one SPIFFE ID (URI SAN), the caller's; it names ${csr.sans.uris.length}`);
+      throw invalid(
+        'ra_needs_identity',
+        `in RA mode the CSR must name exactly one SPIFFE ID (URI SAN), the caller's; it names ${csr.sans.uris.length}`,
+      );
     }
     const identity = csr.sans.uris[0];
     let got: UpstreamChain;
@@ -65,7 +72,11 @@ export class RemoteWorkloadSigner implements WorkloadSigner {
     const leaf = got.cert;
     // The upstream's answer is checked like a chain from any other CA before a workload gets it.
     if (leaf.isCA || leaf.ext.san?.uris.length !== 1 || leaf.ext.san.uris[0] !== identity || !leaf.publicKey.equals(csr.publicKey)) {
-      const e = new MeshcaError('internal', 'upstream_bad_certificate', `upstream ${this.upstream.source} returned a certificate that does not match the CSR (identity ${identity})`);
+      const e = new MeshcaError(
+        'internal',
+        'upstream_bad_certificate',
+        `upstream ${this.upstream.source} returned a certificate that does not match the CSR (identity ${identity})`,
+      );
       this.hooks.onError?.(e);
       throw e;
     }

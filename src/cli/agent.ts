@@ -68,7 +68,11 @@ function describe(e: AgentEvent): string {
     }
     case 'failed': {
       const c = e.current?.leaf.notAfter;
-      const serving = !c ? 'no certificate yet' : c.getTime() > Date.now() ? `still serving the current certificate until ${c.toISOString()}` : `the current certificate expired at ${c.toISOString()}`;
+      const serving = !c
+        ? 'no certificate yet'
+        : c.getTime() > Date.now()
+          ? `still serving the current certificate until ${c.toISOString()}`
+          : `the current certificate expired at ${c.toISOString()}`;
       return `issuance failed (${e.failures} in a row): ${e.error.message}; retrying at ${e.retryAt.toISOString()}; ${serving}`;
     }
     case 'stopped':
@@ -115,10 +119,14 @@ export function register(program: Command): void {
     .option('--token-file <file>', 'service-account JWT (re-read on every request, as projected tokens rotate)')
     .option('--cert-dir <dir>', 'renew the certificate in this directory (cert-chain.pem, key.pem) over mTLS, without a token')
     .requiredOption('--out <dir>', 'where to write cert-chain.pem, key.pem (0600) and root-cert.pem')
-    .addOption(new Option('--key <alg>', 'key algorithm of the workload key').choices(['ec-p256', 'rsa-2048', 'ec-p384', 'rsa-3072', 'rsa-4096']).default('rsa-2048'))
-    .option('--once', 'issue one certificate, print a summary and exit (non-zero with the CA\'s message on failure)')
+    .addOption(
+      new Option('--key <alg>', 'key algorithm of the workload key')
+        .choices(['ec-p256', 'rsa-2048', 'ec-p384', 'rsa-3072', 'rsa-4096'])
+        .default('rsa-2048'),
+    )
+    .option('--once', "issue one certificate, print a summary and exit (non-zero with the CA's message on failure)")
     .option('--renew-at <fraction>', 'renew after this fraction of the lifetime (±10% jitter)', String(DEFAULT_RENEW_AT))
-    .option('--ttl <duration>', 'requested certificate lifetime, e.g. 1h (validity_duration; default: the CA\'s)')
+    .option('--ttl <duration>', "requested certificate lifetime, e.g. 1h (validity_duration; default: the CA's)")
     .option('--identity <spiffe-id>', "SPIFFE ID to request (default: the token's service account, or the current certificate's)")
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the identity', 'cluster.local')
     .option('--cluster-id <id>', 'cluster name sent as the ClusterID header and metadata')

@@ -34,7 +34,10 @@ function readSources(paths: string[]): { source: string; text: string }[] {
       throw invalid('no_file', `the path "${p}" does not exist`);
     }
     if (st.isDirectory()) {
-      for (const f of readdirSync(p).filter((n) => /\.(ya?ml|json)$/.test(n)).sort()) out.push({ source: join(p, f), text: readFileSync(join(p, f), 'utf8') });
+      for (const f of readdirSync(p)
+        .filter((n) => /\.(ya?ml|json)$/.test(n))
+        .sort())
+        out.push({ source: join(p, f), text: readFileSync(join(p, f), 'utf8') });
     } else {
       out.push({ source: p, text: readFileSync(p, 'utf8') });
     }
@@ -49,7 +52,9 @@ function readSources(paths: string[]): { source: string; text: string }[] {
 export function register(program: Command): void {
   const cmd = program
     .command('apply')
-    .description('create or update resources from YAML (cert-manager Certificates and Issuers, AWSPCAIssuers, Gloo RootTrustPolicies, meshca kinds, Secrets), then reconcile')
+    .description(
+      'create or update resources from YAML (cert-manager Certificates and Issuers, AWSPCAIssuers, Gloo RootTrustPolicies, meshca kinds, Secrets), then reconcile',
+    )
     .requiredOption('-f, --filename <path...>', 'file, directory or - for stdin; multi-document YAML')
     .option('-n, --namespace <ns>', 'namespace for objects that name none', 'default')
     .option('--no-reconcile', 'store only; controllers act at the next `meshca reconcile`')
@@ -77,7 +82,11 @@ export function register(program: Command): void {
         const ref = { namespace: s.namespace, name: s.name };
         const before = await c.secrets.get(ref);
         const same = before && dataDigest(before.data) === dataDigest(s.data);
-        const changed = await c.secrets.put(ref, { type: s.type, data: s.data, labels: s.labels, annotations: s.annotations }, { user: true });
+        const changed = await c.secrets.put(
+          ref,
+          { type: s.type, data: s.data, labels: s.labels, annotations: s.annotations },
+          { user: true },
+        );
         outcome = !before ? 'created' : changed || !same ? 'configured' : 'unchanged';
       } else {
         name = d.object.resource!.metadata.name;

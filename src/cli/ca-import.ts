@@ -19,10 +19,12 @@ export function register(program: Command): void {
   const ca = program.command('ca').description('work with plugin-CA bundles (Istio cacerts)');
   const cmd = ca
     .command('import')
-    .description('validate a plugin-CA bundle (ca-cert.pem/ca-key.pem/cert-chain.pem/root-cert.pem or tls.crt/tls.key/ca.crt) and optionally adopt it')
+    .description(
+      'validate a plugin-CA bundle (ca-cert.pem/ca-key.pem/cert-chain.pem/root-cert.pem or tls.crt/tls.key/ca.crt) and optionally adopt it',
+    )
     .argument('<bundle>', 'bundle directory, or a cacerts Secret manifest')
-    .option('--cluster <name>', 'store the bundle as this cluster\'s intermediate in the state directory')
-    .option('--force', 'replace the cluster\'s existing intermediate');
+    .option('--cluster <name>', "store the bundle as this cluster's intermediate in the state directory")
+    .option('--force', "replace the cluster's existing intermediate");
   withDir(cmd).action((path: string, o: CaImportOptions) => {
     const now = new Date();
     const report = checkBundle(readBundle(path), { now });
@@ -58,6 +60,8 @@ export function register(program: Command): void {
       }
     }
     state.adoptCluster(o.cluster, b, { force: o.force });
-    process.stdout.write(`adopted as cluster ${o.cluster} in ${state.clusterDir(o.cluster)}; issue with \`meshca issue --cluster ${o.cluster}\`\n`);
+    process.stdout.write(
+      `adopted as cluster ${o.cluster} in ${state.clusterDir(o.cluster)}; issue with \`meshca issue --cluster ${o.cluster}\`\n`,
+    );
   });
 }

@@ -20,7 +20,9 @@ async function afterChange(o: ClusterOptions): Promise<void> {
 
 /** `meshca cluster add|list|remove NAME`: the registry RootTrustPolicies issue intermediates for. */
 export function register(program: Command): void {
-  const cluster = program.command('cluster').description('register workload clusters; each gets a cacerts intermediate from the RootTrustPolicy');
+  const cluster = program
+    .command('cluster')
+    .description('register workload clusters; each gets a cacerts intermediate from the RootTrustPolicy');
 
   withDir(
     cluster
@@ -34,7 +36,12 @@ export function register(program: Command): void {
     const c = embeddedControllers(o.dir ?? defaultStateDir());
     const { outcome } = await c.store.apply(
       CLUSTER,
-      { apiVersion: apiVersionOf(CLUSTER), kind: CLUSTER.kind, metadata: { name }, spec: o.description ? { description: o.description } : {} },
+      {
+        apiVersion: apiVersionOf(CLUSTER),
+        kind: CLUSTER.kind,
+        metadata: { name },
+        spec: o.description ? { description: o.description } : {},
+      },
       new Date(),
     );
     process.stdout.write(`cluster.meshca.io/${name} ${outcome}\n`);
@@ -56,7 +63,12 @@ export function register(program: Command): void {
       } catch {
         // No bundle yet: shown as none.
       }
-      rows.push({ NAME: cl.metadata.name, INTERMEDIATE: intermediate, 'TIME LEFT': left, AGE: humanDuration(now.getTime() - Date.parse(cl.metadata.creationTimestamp)) });
+      rows.push({
+        NAME: cl.metadata.name,
+        INTERMEDIATE: intermediate,
+        'TIME LEFT': left,
+        AGE: humanDuration(now.getTime() - Date.parse(cl.metadata.creationTimestamp)),
+      });
     }
     if (rows.length === 0) process.stdout.write('No clusters registered; add one with `meshca cluster add NAME`.\n');
     else process.stdout.write(table(rows, ['NAME', 'INTERMEDIATE', 'TIME LEFT', 'AGE']));

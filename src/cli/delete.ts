@@ -32,7 +32,12 @@ export function register(program: Command): void {
     const c = embeddedControllers(o.dir ?? defaultStateDir());
     if (kind.kind === 'Secret') {
       const list = (await c.secrets.list(o.namespace)).filter((s) => s.ref.name === name);
-      if (list.length !== 1) throw new MeshcaError(list.length === 0 ? 'not_found' : 'invalid_argument', 'not_found', list.length === 0 ? `secrets "${name}" not found` : `secret "${name}" exists in several namespaces; pick one with -n`);
+      if (list.length !== 1)
+        throw new MeshcaError(
+          list.length === 0 ? 'not_found' : 'invalid_argument',
+          'not_found',
+          list.length === 0 ? `secrets "${name}" not found` : `secret "${name}" exists in several namespaces; pick one with -n`,
+        );
       await c.secrets.delete(list[0].ref, { user: true });
       process.stdout.write(`secret "${name}" deleted\n`);
     } else {
@@ -48,10 +53,14 @@ export function register(program: Command): void {
 async function deleteCertificateDependents(c: ReturnType<typeof embeddedControllers>, cert: Resource): Promise<void> {
   const ns = cert.metadata.namespace!;
   for (const cr of await c.store.list(CERTIFICATE_REQUEST, ns)) {
-    if (cr.metadata.ownerReferences?.some((r) => r.uid === cert.metadata.uid)) await c.store.delete(CERTIFICATE_REQUEST, cr.metadata.name, ns);
+    if (cr.metadata.ownerReferences?.some((r) => r.uid === cert.metadata.uid))
+      await c.store.delete(CERTIFICATE_REQUEST, cr.metadata.name, ns);
   }
   try {
-    await c.secrets.delete({ namespace: ns, name: nextKeySecretName(cert.metadata.name) }, { owner: `Certificate/${ns}/${cert.metadata.name}` });
+    await c.secrets.delete(
+      { namespace: ns, name: nextKeySecretName(cert.metadata.name) },
+      { owner: `Certificate/${ns}/${cert.metadata.name}` },
+    );
   } catch {
     // Not ours: leave it.
   }

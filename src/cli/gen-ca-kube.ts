@@ -26,7 +26,13 @@ function defaultKubeconfig(): string {
 function secretBody(s: CacertsSecret, resourceVersion?: string): Record<string, unknown> {
   const data: Record<string, string> = {};
   for (const f of s.files) data[f.name] = Buffer.from(f.data).toString('base64');
-  return { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: s.name, namespace: s.namespace, ...(resourceVersion ? { resourceVersion } : {}) }, data };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: { name: s.name, namespace: s.namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+    data,
+  };
 }
 
 function exists(s: CacertsSecret): MeshcaError {
@@ -65,7 +71,8 @@ async function viaClientNode(s: CacertsSecret, kubeconfig: string): Promise<Outc
   }
   if (current && !s.override) throw exists(s);
   try {
-    if (current) await api.replaceNamespacedSecret({ name: s.name, namespace: s.namespace, body: secretBody(s, current.metadata?.resourceVersion) });
+    if (current)
+      await api.replaceNamespacedSecret({ name: s.name, namespace: s.namespace, body: secretBody(s, current.metadata?.resourceVersion) });
     else await api.createNamespacedSecret({ namespace: s.namespace, body: secretBody(s) });
   } catch (e) {
     throw apiError(s, current ? 'replace' : 'create', e);
@@ -80,7 +87,9 @@ function builtinTarget(kubeconfig: string, context: string | undefined): ApiTarg
   try {
     doc = parseYaml(readFileSync(kubeconfig, 'utf8')) as Record<string, unknown>;
   } catch (e) {
-    throw new MeshcaError('invalid_argument', 'bad_kubeconfig', `kubeconfig ${kubeconfig} cannot be read: ${errorMessage(e)}`, { cause: e });
+    throw new MeshcaError('invalid_argument', 'bad_kubeconfig', `kubeconfig ${kubeconfig} cannot be read: ${errorMessage(e)}`, {
+      cause: e,
+    });
   }
   const contexts = (doc.contexts as { name?: string }[] | undefined) ?? [];
   if (!contexts.some((c) => c.name === context)) {
@@ -105,7 +114,9 @@ function call(t: ApiTarget, method: string, path: string, body?: unknown): Promi
   const opts = { method, headers, timeout: 10_000 };
   return new Promise((resolve, reject) => {
     const req =
-      url.protocol === 'http:' ? httpRequest(url, opts) : httpsRequest(url, { ...opts, ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: !t.insecure });
+      url.protocol === 'http:'
+        ? httpRequest(url, opts)
+        : httpsRequest(url, { ...opts, ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: !t.insecure });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
     req.on('response', (res) => {
@@ -138,9 +149,8 @@ async function viaBuiltin(s: CacertsSecret, t: ApiTarget): Promise<Outcome> {
   const found = got.status === 200;
   if (found && !s.override) throw exists(s);
   const resourceVersion = (got.json.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
-  const r = await (found
-    ? call(t, 'PUT', `${base}/${encodeURIComponent(s.name)}`, secretBody(s, resourceVersion))
-    : call(t, 'POST', base, secretBody(s))
+  const r = await (
+    found ? call(t, 'PUT', `${base}/${encodeURIComponent(s.name)}`, secretBody(s, resourceVersion)) : call(t, 'POST', base, secretBody(s))
   ).catch((e: unknown) => {
     throw apiError(s, found ? 'replace' : 'create', e);
   });

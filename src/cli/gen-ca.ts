@@ -22,7 +22,10 @@ interface GenCaOptions {
 const SECRET_NAME = 'cacerts';
 
 function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** Refuses to overwrite a key already written by an earlier run, unless --force. */
@@ -31,7 +34,11 @@ function checkOutDir(dir: string, force: boolean | undefined): void {
   if (!statSync(dir).isDirectory()) throw invalid('bad_flag', `--out ${dir} exists and is not a directory`);
   const present = [...ISTIO_FILES, 'cacerts.yaml'].filter((f) => existsSync(join(dir, f)));
   if (present.length > 0 && !force) {
-    throw new MeshcaError('already_exists', 'out_exists', `${dir} already holds ${present.join(', ')}; choose another --out or pass --force`);
+    throw new MeshcaError(
+      'already_exists',
+      'out_exists',
+      `${dir} already holds ${present.join(', ')}; choose another --out or pass --force`,
+    );
   }
 }
 
@@ -76,7 +83,11 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
   let secretPath = join(outDir, 'cacerts.yaml');
   if (plan.secretFilePath) {
     secretPath = secretCopyPath(plan.secretFilePath, now);
-    writeFileAtomic(secretPath, secretManifest(istioBundleFiles(bundle), { name: SECRET_NAME, namespace: plan.namespace, type: 'Opaque' }), PRIVATE_MODE);
+    writeFileAtomic(
+      secretPath,
+      secretManifest(istioBundleFiles(bundle), { name: SECRET_NAME, namespace: plan.namespace, type: 'Opaque' }),
+      PRIVATE_MODE,
+    );
   }
   out(`Kubernetes Secret YAML created successfully in ${secretPath}`);
   if (plan.disableSecretCreation || (!o.kubeconfig && !o.context)) {
@@ -98,12 +109,17 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
 export function register(program: Command): void {
   program
     .command('gen-ca')
-    .description('create an Istio intermediate CA signed by AWS Private CA from a getistio gen-ca YAML config; write the cacerts bundle and Secret')
+    .description(
+      'create an Istio intermediate CA signed by AWS Private CA from a getistio gen-ca YAML config; write the cacerts bundle and Secret',
+    )
     .requiredOption('--config-file <file>', 'getistio gen-ca YAML (providerName: aws)')
-    .option('--out <dir>', 'directory for ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem, cacerts.yaml (default ./cacerts-<timestamp>)')
+    .option(
+      '--out <dir>',
+      'directory for ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem, cacerts.yaml (default ./cacerts-<timestamp>)',
+    )
     .option('--force', 'overwrite the files in an existing --out directory')
     .option('--endpoint-url <url>', 'ACM PCA endpoint (default: AWS_ENDPOINT_URL or the regional AWS endpoint)')
-    .option('--region <region>', 'AWS region (default: the CA ARN\'s region)')
+    .option('--region <region>', "AWS region (default: the CA ARN's region)")
     .option('--kubeconfig <file>', 'create the cacerts Secret in this cluster (otherwise only the YAML is written)')
     .option('--context <name>', 'kubeconfig context to create the cacerts Secret in')
     .action(async (o: GenCaOptions) => {

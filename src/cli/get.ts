@@ -90,7 +90,11 @@ function issuerColumns(): Column[] {
 
 export function table(rows: Row[], headers: string[]): string {
   const widths = headers.map((h) => Math.max(h.length, ...rows.map((r) => (r[h] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('   ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('   ')
+      .trimEnd();
   return [line(headers), ...rows.map((r) => line(headers.map((h) => r[h] ?? '')))].join('\n') + '\n';
 }
 
@@ -102,13 +106,21 @@ export function notFound(kind: KindInfo, name: string): MeshcaError {
  * Finds objects: by name in one namespace, or (no -n) in whichever namespace holds it, so that
  * `meshca get certificate istio-ca` works without knowing where the manifest put it.
  */
-export async function findObjects(store: ResourceStore, kind: KindInfo, name: string | undefined, namespace: string | undefined): Promise<Resource[]> {
+export async function findObjects(
+  store: ResourceStore,
+  kind: KindInfo,
+  name: string | undefined,
+  namespace: string | undefined,
+): Promise<Resource[]> {
   const all = await store.list(kind, kind.namespaced ? namespace : undefined);
   if (!name) return all;
   const hits = all.filter((o) => o.metadata.name === name);
   if (hits.length === 0) throw notFound(kind, name);
   if (hits.length > 1) {
-    throw invalid('ambiguous', `${qualifiedName(kind)} "${name}" exists in namespaces ${hits.map((h) => h.metadata.namespace).join(', ')}; pick one with -n`);
+    throw invalid(
+      'ambiguous',
+      `${qualifiedName(kind)} "${name}" exists in namespaces ${hits.map((h) => h.metadata.namespace).join(', ')}; pick one with -n`,
+    );
   }
   return hits;
 }
@@ -130,7 +142,9 @@ interface GetOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('get')
-    .description('list resources (certificates, certificaterequests, issuers, clusterissuers, awspcaissuers, roottrustpolicies, rootrotations, clusters, approvalpolicies, secrets)')
+    .description(
+      'list resources (certificates, certificaterequests, issuers, clusterissuers, awspcaissuers, roottrustpolicies, rootrotations, clusters, approvalpolicies, secrets)',
+    )
     .argument('<kind>', 'kind: plural, singular or short name (certificate, certs, cr, rtp, ...)')
     .argument('[name]', 'one object by name')
     .option('-n, --namespace <ns>', 'only this namespace (default: every namespace)')
@@ -177,7 +191,12 @@ function printSecrets(list: StoredSecret[], format: string, namespace: string | 
     const items = list.map((s) => ({
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: s.ref.name, namespace: s.ref.namespace, ...(s.labels ? { labels: s.labels } : {}), ...(s.annotations ? { annotations: s.annotations } : {}) },
+      metadata: {
+        name: s.ref.name,
+        namespace: s.ref.namespace,
+        ...(s.labels ? { labels: s.labels } : {}),
+        ...(s.annotations ? { annotations: s.annotations } : {}),
+      },
       ...(s.type ? { type: s.type } : {}),
       data: Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, v.toString('base64')])),
     }));
@@ -198,4 +217,3 @@ function printSecrets(list: StoredSecret[], format: string, namespace: string | 
   }));
   process.stdout.write(table(rows, [...(namespace ? [] : ['NAMESPACE']), 'NAME', 'TYPE', 'DATA', 'OWNER']));
 }
-

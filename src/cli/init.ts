@@ -15,8 +15,10 @@ interface InitOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('init')
-    .description('create a self-signed root CA in the state directory (defaults match Istio\'s self-signed root)')
-    .addOption(new Option('--key <alg>', `root key algorithm (${KEY_ALGORITHMS.join(', ')})`).argParser(parseKeyAlgorithm).default('rsa-2048'))
+    .description("create a self-signed root CA in the state directory (defaults match Istio's self-signed root)")
+    .addOption(
+      new Option('--key <alg>', `root key algorithm (${KEY_ALGORITHMS.join(', ')})`).argParser(parseKeyAlgorithm).default('rsa-2048'),
+    )
     .option('--org <name>', 'subject organisation (O)', 'cluster.local')
     .option('--cn <name>', 'subject common name (CN); none by default, like Istio')
     .option('--days <n>', 'validity in days', parseIntOption('--days', 1, 36500), 3650)

@@ -30,13 +30,18 @@ export function register(program: Command): void {
       const src = readSource(path);
       const extra = o.root ? readCertificateFile(o.root, 'root file') : undefined;
       const roots = extra ?? sourceRoots(src);
-      const trustedFrom = o.root ? `--root ${o.root}` : src.rootsFrom ?? 'the self-signed certificate ending the chain';
+      const trustedFrom = o.root ? `--root ${o.root}` : (src.rootsFrom ?? 'the self-signed certificate ending the chain');
       const inChain = new Set(src.chain.map((c) => c.fingerprint256));
       let chain: ChainDescription | null = null;
       if (src.chain.length > 0) {
         chain =
           roots.length === 0
-            ? { verified: false, trustedFrom: 'nothing', root: null, problems: ['the source carries no root to verify against; pass --root FILE'] }
+            ? {
+                verified: false,
+                trustedFrom: 'nothing',
+                root: null,
+                problems: ['the source carries no root to verify against; pass --root FILE'],
+              }
             : describeChain(verifyChain(src.chain, { now, roots }), trustedFrom);
       }
       const report: InspectReport = {

@@ -20,12 +20,16 @@ interface IntermediateOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('intermediate')
-    .description('create a cluster intermediate signed by the root and write Istio\'s plugin-CA bundle and cacerts Secret')
+    .description("create a cluster intermediate signed by the root and write Istio's plugin-CA bundle and cacerts Secret")
     .requiredOption('--cluster <name>', 'cluster name (a DNS label)')
     .requiredOption('--out <dir>', 'where to write ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem and cacerts.yaml')
-    .option('--days <n>', 'validity in days (clamped to the root\'s)', parseIntOption('--days', 1, 36500), 730)
+    .option('--days <n>', "validity in days (clamped to the root's)", parseIntOption('--days', 1, 36500), 730)
     .option('--pathlen <n>', 'basicConstraints pathlen; 0 lets it sign only workloads', parseIntOption('--pathlen', 0, 10), 0)
-    .addOption(new Option('--key <alg>', `intermediate key algorithm (${KEY_ALGORITHMS.join(', ')})`).argParser(parseKeyAlgorithm).default('rsa-2048'))
+    .addOption(
+      new Option('--key <alg>', `intermediate key algorithm (${KEY_ALGORITHMS.join(', ')})`)
+        .argParser(parseKeyAlgorithm)
+        .default('rsa-2048'),
+    )
     .option('--namespace <ns>', 'namespace of the cacerts Secret', 'istio-system');
   withDir(cmd).action((o: IntermediateOptions) => {
     const out = resolve(o.out);

@@ -28,7 +28,8 @@ const WORKLOAD_KEYS: KeyAlgorithm[] = ['ec-p256', 'rsa-2048'];
 
 function parseTtl(v: string): number {
   const s = parseDuration(v, '--ttl');
-  if (s > MAX_TTL_SECONDS) throw invalid('bad_ttl', `--ttl ${v} exceeds the 90-day maximum for workload certificates (Istio's MAX_WORKLOAD_CERT_TTL)`);
+  if (s > MAX_TTL_SECONDS)
+    throw invalid('bad_ttl', `--ttl ${v} exceeds the 90-day maximum for workload certificates (Istio's MAX_WORKLOAD_CERT_TTL)`);
   return Math.round(s);
 }
 
@@ -42,13 +43,17 @@ function parseWorkloadKey(v: string): KeyAlgorithm {
 export function register(program: Command): void {
   const cmd = program
     .command('issue')
-    .description('sign a workload certificate with a cluster\'s intermediate (from a CSR, or with a generated key)')
+    .description("sign a workload certificate with a cluster's intermediate (from a CSR, or with a generated key)")
     .requiredOption('--cluster <name>', 'cluster whose intermediate signs')
     .requiredOption('--spiffe-id <uri>', 'workload identity, e.g. spiffe://cluster.local/ns/default/sa/web')
     .option('--csr <file>', 'PKCS#10 request (PEM); its URI SAN, if any, must equal --spiffe-id')
     .option('--ttl <duration>', 'lifetime, e.g. 24h, 90m, 7d (at most 90d)', parseTtl, 86_400)
     .requiredOption('--out <dir>', 'where to write cert-chain.pem, root-cert.pem and (without --csr) key.pem')
-    .addOption(new Option('--key <alg>', 'key to generate when no --csr is given: ec-p256 or rsa-2048 (default rsa-2048, as istio-agent)').argParser(parseWorkloadKey));
+    .addOption(
+      new Option('--key <alg>', 'key to generate when no --csr is given: ec-p256 or rsa-2048 (default rsa-2048, as istio-agent)').argParser(
+        parseWorkloadKey,
+      ),
+    );
   withDir(cmd).action((o: IssueOptions) => {
     try {
       parseSpiffeId(o.spiffeId);

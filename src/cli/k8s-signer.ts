@@ -26,7 +26,13 @@ interface Options {
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 /**
@@ -43,12 +49,24 @@ export function register(program: Command): void {
     .option('--cluster <name>', 'cluster whose intermediate signs', 'default')
     .option('--kubeconfig <path>', 'kubeconfig path or "in-cluster" (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--trust-domain <td>', 'trust domain a SPIFFE URI SAN must be in', 'cluster.local')
-    .addOption(new Option('--default-ttl <duration>', 'lifetime when a CSR has no expirationSeconds').argParser((v) => parseDuration(v, '--default-ttl')).default(86_400, '24h'))
-    .addOption(new Option('--max-ttl <duration>', 'cap on expirationSeconds').argParser((v) => parseDuration(v, '--max-ttl')).default(90 * 86_400, '90d'))
-    .addOption(new Option('--key <alg>', `key algorithm of a root and intermediate created on first start (${KEY_ALGORITHMS.join(', ')})`).argParser(parseKeyAlgorithm).default('ec-p256'))
+    .addOption(
+      new Option('--default-ttl <duration>', 'lifetime when a CSR has no expirationSeconds')
+        .argParser((v) => parseDuration(v, '--default-ttl'))
+        .default(86_400, '24h'),
+    )
+    .addOption(
+      new Option('--max-ttl <duration>', 'cap on expirationSeconds')
+        .argParser((v) => parseDuration(v, '--max-ttl'))
+        .default(90 * 86_400, '90d'),
+    )
+    .addOption(
+      new Option('--key <alg>', `key algorithm of a root and intermediate created on first start (${KEY_ALGORITHMS.join(', ')})`)
+        .argParser(parseKeyAlgorithm)
+        .default('ec-p256'),
+    )
     .option('--leader-election', 'sign only while holding a Lease (run several replicas)')
     .option('--lease-name <name>', 'leader election Lease', 'meshca-k8s-signer')
-    .option('--namespace <ns>', 'namespace of the Lease (default: the kubeconfig context\'s or the pod\'s)')
+    .option('--namespace <ns>', "namespace of the Lease (default: the kubeconfig context's or the pod's)")
     .option('--pod-name <name>', 'identity in the Lease (default: $HOSTNAME)')
     .option('--log-level <level>', 'log level', 'info');
   withDir(cmd).action(async (o: Options) => {

@@ -32,8 +32,18 @@ export function addPcaOptions(cmd: Command): Command {
     .option('--pca-access-key <ID:SECRET>', 'access key accepted in SigV4 signatures (repeatable)', collect, [])
     .option('--pca-access-keys-file <file>', 'file of ID:SECRET lines (keeps secrets off the command line)')
     .option('--pca-insecure', 'allow running without access keys, on a loopback address only')
-    .option('--pca-inject-throttle <n>', 'testing: the first N IssueCertificate calls answer ThrottlingException', parseIntOption('--pca-inject-throttle', 0, 1_000_000), 0)
-    .option('--pca-issue-delay <ms>', 'testing: GetCertificate answers RequestInProgressException for this long', parseIntOption('--pca-issue-delay', 0, 3_600_000), 0)
+    .option(
+      '--pca-inject-throttle <n>',
+      'testing: the first N IssueCertificate calls answer ThrottlingException',
+      parseIntOption('--pca-inject-throttle', 0, 1_000_000),
+      0,
+    )
+    .option(
+      '--pca-issue-delay <ms>',
+      'testing: GetCertificate answers RequestInProgressException for this long',
+      parseIntOption('--pca-issue-delay', 0, 3_600_000),
+      0,
+    )
     .addOption(
       new Option('--pca-usage-mode <mode>', 'CA usage mode reported and enforced (short-lived: validity at most 7 days)')
         .choices(['general-purpose', 'short-lived'])
@@ -79,7 +89,9 @@ export function register(program: Command): void {
             ),
     });
     const cas = api.cas();
-    process.stdout.write(`PCA-compatible API listening on ${api.url} (region ${region}, account ${o.account}, ${accessKeysFrom(o).length > 0 ? 'SigV4 required' : 'UNAUTHENTICATED'})\n`);
+    process.stdout.write(
+      `PCA-compatible API listening on ${api.url} (region ${region}, account ${o.account}, ${accessKeysFrom(o).length > 0 ? 'SigV4 required' : 'UNAUTHENTICATED'})\n`,
+    );
     if (cas.length === 0) warn(`no CA with a key in ${state.dir}; run \`meshca init\` first`);
     for (const ca of cas) process.stdout.write(`CA ${caLine(ca)}\n`);
     const stop = (): void => {

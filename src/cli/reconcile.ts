@@ -24,7 +24,10 @@ export function formatEvent(e: ReconcileEvent): string {
 }
 
 /** Runs one reconciliation over the state directory and prints what happened, one line per event. */
-export async function runReconcile(o: { dir?: string; at?: string; dryRun?: boolean }, out: (line: string) => void): Promise<ReconcileReport> {
+export async function runReconcile(
+  o: { dir?: string; at?: string; dryRun?: boolean },
+  out: (line: string) => void,
+): Promise<ReconcileReport> {
   const c = embeddedControllers(o.dir ?? defaultStateDir(), { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
   const now = parseAt(o.at);
   const report = await reconcileAll(c, { now, dryRun: o.dryRun });
@@ -44,8 +47,14 @@ export function register(program: Command): void {
     .command('reconcile')
     .description('run one reconciliation pass of every controller (renewals, retries, per-cluster intermediates)')
     .option('--at <time>', 'run as if at this time: ISO 8601 or +DURATION (e.g. +30d); default now')
-    .option('--dry-run', 'report what would be issued or renewed, write nothing (e.g. --at +30d --dry-run: what renews in the next 30 days)')
-    .addHelpText('after', '\nExamples:\n  meshca reconcile\n  meshca reconcile --at +30d --dry-run\n  meshca reconcile --at 2031-01-01T00:00:00Z');
+    .option(
+      '--dry-run',
+      'report what would be issued or renewed, write nothing (e.g. --at +30d --dry-run: what renews in the next 30 days)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  meshca reconcile\n  meshca reconcile --at +30d --dry-run\n  meshca reconcile --at 2031-01-01T00:00:00Z',
+    );
   withDir(cmd).action(async (o: ReconcileOptions) => {
     const at = parseAt(o.at);
     const lines: string[] = [];

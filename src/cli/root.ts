@@ -33,7 +33,9 @@ export function register(program: Command): void {
       ].join('\n'),
     );
     if (!key) {
-      process.stderr.write('meshca: warning: the root was imported without its key; bring cluster intermediates with `meshca ca import DIR --cluster NAME`\n');
+      process.stderr.write(
+        'meshca: warning: the root was imported without its key; bring cluster intermediates with `meshca ca import DIR --cluster NAME`\n',
+      );
     }
   });
 }

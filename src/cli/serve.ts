@@ -5,7 +5,13 @@ import { isClusterWorker, runWorker, startCluster, workerCount } from '../server
 import { createLogger, startServer, type StartOptions } from '../server/index.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 /** One flag per configuration key, generated from the schema's field table so none can be forgotten. */
@@ -16,7 +22,10 @@ function configOptions(): Option[] {
     const flag = flagName(key);
     const d = defaults[key];
     // Shown in --help only: the real defaults come from the schema when loadConfig runs.
-    const shown = d === undefined || (Array.isArray(d) && d.length === 0) ? '' : ` (default: ${f.kind === 'duration' ? formatDuration(d as number) : Array.isArray(d) ? d.join(',') : String(d)})`;
+    const shown =
+      d === undefined || (Array.isArray(d) && d.length === 0)
+        ? ''
+        : ` (default: ${f.kind === 'duration' ? formatDuration(d as number) : Array.isArray(d) ? d.join(',') : String(d)})`;
     if (f.kind === 'bool') return new Option(`${flag} [bool]`, f.help + shown);
     if (f.kind === 'list') return new Option(`${flag} <list>`, `${f.help}; repeatable${shown}`).argParser(collect);
     return new Option(`${flag} <value>`, f.help + shown);
@@ -39,7 +48,10 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
     for (const key of CONFIG_KEYS) if (opts[key] !== undefined) flags[key] = opts[key];
     const config = loadConfig({ configFile: opts.config as string | undefined, flags });
     const log = createLogger(config.logLevel);
-    const server = workerCount(config) > 1 ? await startCluster(config, { logger: log, ...switches }) : await startServer(config, { logger: log, ...switches });
+    const server =
+      workerCount(config) > 1
+        ? await startCluster(config, { logger: log, ...switches })
+        : await startServer(config, { logger: log, ...switches });
     // Handlers go in before the "listening" line: a supervisor may send SIGTERM as soon as it reads it.
     const stopped = new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -57,7 +69,10 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
         ...(server.pcaApiUrl ? { pcaApi: server.pcaApiUrl } : {}),
       })}\n`,
     );
-    log.info({ grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null, nativeSignatureChecks: nativeStatus }, 'meshca serving');
+    log.info(
+      { grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null, nativeSignatureChecks: nativeStatus },
+      'meshca serving',
+    );
     log.info({ signal: await stopped }, 'shutting down');
     await server.close();
     log.info({}, 'stopped; audit flushed');

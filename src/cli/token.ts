@@ -14,7 +14,13 @@ interface TokenOptions {
 }
 
 function collect(value: string, previous: string[]): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 /**
@@ -28,7 +34,9 @@ export function register(program: Command): void {
     .description('print a signed service-account token that `meshca serve` accepts (embedded mode)')
     .requiredOption('-n, --namespace <ns>', 'Kubernetes namespace')
     .requiredOption('-s, --service-account <sa>', 'service account name')
-    .addOption(new Option('--ttl <duration>', 'token lifetime (e.g. 10m, 1h)').argParser((v) => parseDuration(v, '--ttl')).default(3600, '1h'))
+    .addOption(
+      new Option('--ttl <duration>', 'token lifetime (e.g. 10m, 1h)').argParser((v) => parseDuration(v, '--ttl')).default(3600, '1h'),
+    )
     .addOption(new Option('--audience <aud>', 'token audience; repeatable').argParser(collect).default([], 'istio-ca'));
   withDir(cmd).action(async (o: TokenOptions) => {
     // Checked before the store is opened: a name that is not a Kubernetes name makes no token at all.
@@ -41,7 +49,12 @@ export function register(program: Command): void {
     const store = openSqliteStore(state.dir);
     try {
       const issuer = await LocalTokenIssuer.open(store, { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
-      const token = await issuer.issue({ namespace: o.namespace, serviceAccount: o.serviceAccount, ttlSeconds: o.ttl, audience: o.audience.length ? o.audience : ['istio-ca'] });
+      const token = await issuer.issue({
+        namespace: o.namespace,
+        serviceAccount: o.serviceAccount,
+        ttlSeconds: o.ttl,
+        audience: o.audience.length ? o.audience : ['istio-ca'],
+      });
       process.stdout.write(`${token}\n`);
     } finally {
       await store.close();

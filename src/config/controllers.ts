@@ -12,5 +12,8 @@ export const CONTROLLERS_SHAPE = {
 };
 
 export const CONTROLLERS_FIELDS = {
-  controllers: { kind: 'bool', help: 'run the declarative controllers (renewals, RootTrustPolicy, RootRotation) in the leader; false leaves them to `meshca reconcile`' },
+  controllers: {
+    kind: 'bool',
+    help: 'run the declarative controllers (renewals, RootTrustPolicy, RootRotation) in the leader; false leaves them to `meshca reconcile`',
+  },
 } as const satisfies Record<keyof typeof CONTROLLERS_SHAPE, FieldSpec>;

@@ -28,7 +28,10 @@ export const FIELDS = {
   impersonationAllow: { kind: 'list', help: 'SPIFFE IDs allowed to send ImpersonatedIdentity (comma-separated)' },
   rateLimit: { kind: 'number', help: 'certificate requests per second per caller (0: unlimited)' },
   rateBurst: { kind: 'number', help: 'burst per caller above the rate (default: twice the rate)' },
-  unauthenticatedAuditRate: { kind: 'number', help: 'audit rows per second, per process, for refusals of unauthenticated callers; the rest are counted in one summary row a second' },
+  unauthenticatedAuditRate: {
+    kind: 'number',
+    help: 'audit rows per second, per process, for refusals of unauthenticated callers; the rest are counted in one summary row a second',
+  },
   unauthenticatedAuditBurst: { kind: 'number', help: 'burst above --unauthenticated-audit-rate' },
   logLevel: { kind: 'string', help: 'log level: fatal, error, warn, info, debug, trace, silent' },
   keyAlgorithm: { kind: 'string', help: 'key algorithm for a root and intermediate created on first start' },
@@ -36,7 +39,10 @@ export const FIELDS = {
   intermediateDays: { kind: 'number', help: 'lifetime in days of an intermediate created on first start' },
   auditFlushMs: { kind: 'number', help: 'audit rows are written in one transaction at most this often' },
   auditBatchSize: { kind: 'number', help: 'audit rows per transaction before an early flush' },
-  grpcTransport: { kind: 'string', help: 'gRPC transport: h2 (meshca\'s own HTTP/2 framing, fastest), or node-http2 (the same gRPC rules on node:http2)' },
+  grpcTransport: {
+    kind: 'string',
+    help: "gRPC transport: h2 (meshca's own HTTP/2 framing, fastest), or node-http2 (the same gRPC rules on node:http2)",
+  },
   workers: { kind: 'number', help: 'gRPC worker processes sharing the port (0: one per CPU core; 1: a single process)' },
   ...UPSTREAM_FIELDS,
   ...STORE_FIELDS,
@@ -71,7 +77,10 @@ export function coerce(key: ConfigKey, raw: unknown): unknown {
     case 'number':
       return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
     case 'list':
-      return raw.split(',').map((s) => s.trim()).filter(Boolean);
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     default:
       return raw;
   }

@@ -46,12 +46,21 @@ test('a bad field is named with where its value came from', () => {
   const dir = tmp();
   const file = join(dir, 'x.yaml');
   writeFileSync(file, 'maxTtl: forever\n');
-  assert.throws(() => loadConfig({ configFile: file, env: {}, flags: { dir } }), (e: Error) => {
-    assert.match(e.message, /field "maxTtl" \(from .*x\.yaml\): expected a positive duration/);
-    return true;
-  });
-  assert.throws(() => loadConfig({ env: { MESHCA_RATE_LIMIT: 'lots' }, flags: { dir } }), /field "rateLimit" \(from env MESHCA_RATE_LIMIT\)/);
-  assert.throws(() => loadConfig({ env: {}, flags: { dir, grpcAddr: 'nope' } }), /field "grpcAddr" \(from flag --grpc-addr\): expected host:port/);
+  assert.throws(
+    () => loadConfig({ configFile: file, env: {}, flags: { dir } }),
+    (e: Error) => {
+      assert.match(e.message, /field "maxTtl" \(from .*x\.yaml\): expected a positive duration/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConfig({ env: { MESHCA_RATE_LIMIT: 'lots' }, flags: { dir } }),
+    /field "rateLimit" \(from env MESHCA_RATE_LIMIT\)/,
+  );
+  assert.throws(
+    () => loadConfig({ env: {}, flags: { dir, grpcAddr: 'nope' } }),
+    /field "grpcAddr" \(from flag --grpc-addr\): expected host:port/,
+  );
   writeFileSync(file, 'maxTTL: 1d\n');
   assert.throws(() => loadConfig({ configFile: file, env: {}, flags: { dir } }), /unknown field "maxTTL"/);
   writeFileSync(file, 'a: [\n');
@@ -60,12 +69,21 @@ test('a bad field is named with where its value came from', () => {
 });
 
 test('grpc-js, no longer a server transport, is refused with the reason and the alternatives', () => {
-  assert.throws(() => loadConfig({ env: {}, flags: { dir: tmp(), grpcTransport: 'grpc-js' } }), /field "grpcTransport" \(from flag --grpc-transport\): grpc-js is no longer a server transport .*use h2 or node-http2/);
-  assert.throws(() => loadConfig({ env: { MESHCA_GRPC_TRANSPORT: 'h3' }, flags: { dir: tmp() } }), /field "grpcTransport" \(from env MESHCA_GRPC_TRANSPORT\): expected h2 or node-http2, got "h3"/);
+  assert.throws(
+    () => loadConfig({ env: {}, flags: { dir: tmp(), grpcTransport: 'grpc-js' } }),
+    /field "grpcTransport" \(from flag --grpc-transport\): grpc-js is no longer a server transport .*use h2 or node-http2/,
+  );
+  assert.throws(
+    () => loadConfig({ env: { MESHCA_GRPC_TRANSPORT: 'h3' }, flags: { dir: tmp() } }),
+    /field "grpcTransport" \(from env MESHCA_GRPC_TRANSPORT\): expected h2 or node-http2, got "h3"/,
+  );
 });
 
 test('default TTL above the maximum is refused', () => {
-  assert.throws(() => resolveConfig({ dir: tmp(), defaultTtl: '10d', maxTtl: '1d' }), /field "defaultTtl": default TTL 864000s is above the maximum TTL 86400s/);
+  assert.throws(
+    () => resolveConfig({ dir: tmp(), defaultTtl: '10d', maxTtl: '1d' }),
+    /field "defaultTtl": default TTL 864000s is above the maximum TTL 86400s/,
+  );
 });
 
 test('flag and env names derive from the key', () => {

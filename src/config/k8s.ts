@@ -30,7 +30,10 @@ export const K8S_SHAPE = {
   istioNamespace: dnsLabel.default('istio-system'),
   publishCacerts: z.boolean().default(false),
   publishIstiodTls: z.boolean().default(false),
-  istiodSans: z.array(z.string().min(1)).min(1).default(['istiod.istio-system.svc', 'istiod.istio-system.svc.cluster.local', 'istiod.istio-system', 'istiod']),
+  istiodSans: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(['istiod.istio-system.svc', 'istiod.istio-system.svc.cluster.local', 'istiod.istio-system', 'istiod']),
   secretOverride: z.boolean().default(false),
 };
 
@@ -42,14 +45,23 @@ export const K8S_FIELDS = {
   leaseDuration: { kind: 'duration', help: 'how long a Lease holds without renewal; a follower takes over after it' },
   leaseRenewDeadline: { kind: 'duration', help: 'a leader that cannot renew for this long stops its controllers (below leaseDuration)' },
   leaseRetryPeriod: { kind: 'duration', help: 'between Lease attempts and renewals' },
-  k8sNamespace: { kind: 'string', help: 'meshca\'s namespace for its Lease and state Secret (default: the kubeconfig context\'s, or the pod\'s)' },
-  podName: { kind: 'string', help: 'this replica\'s identity in the Lease (default: $HOSTNAME, the pod name)' },
-  stateBackend: { kind: 'string', help: 'where the root and cluster bundles live: dir (state directory) or secret (a Secret shared by replicas)' },
+  k8sNamespace: {
+    kind: 'string',
+    help: "meshca's namespace for its Lease and state Secret (default: the kubeconfig context's, or the pod's)",
+  },
+  podName: { kind: 'string', help: "this replica's identity in the Lease (default: $HOSTNAME, the pod name)" },
+  stateBackend: {
+    kind: 'string',
+    help: 'where the root and cluster bundles live: dir (state directory) or secret (a Secret shared by replicas)',
+  },
   stateSecret: { kind: 'string', help: 'name of the state Secret (stateBackend secret)' },
-  istioNamespace: { kind: 'string', help: 'Istio\'s namespace for the Secrets meshca publishes' },
+  istioNamespace: { kind: 'string', help: "Istio's namespace for the Secrets meshca publishes" },
   publishCacerts: { kind: 'bool', help: 'publish the plugin-CA Secret cacerts (Istio and cert-manager layouts) for istiod' },
-  publishIstiodTls: { kind: 'bool', help: 'publish istiod-tls (istiod\'s serving certificate) and the istio-ca-root-cert ConfigMap, for proxies using meshca as their CA' },
-  istiodSans: { kind: 'list', help: 'DNS names of istiod\'s serving certificate (publishIstiodTls)' },
+  publishIstiodTls: {
+    kind: 'bool',
+    help: "publish istiod-tls (istiod's serving certificate) and the istio-ca-root-cert ConfigMap, for proxies using meshca as their CA",
+  },
+  istiodSans: { kind: 'list', help: "DNS names of istiod's serving certificate (publishIstiodTls)" },
   secretOverride: { kind: 'bool', help: 'replace Secrets meshca did not create (otherwise a hand-made cacerts is left alone)' },
 } as const satisfies Record<keyof typeof K8S_SHAPE, FieldSpec>;
 
@@ -78,19 +90,26 @@ export function isRaMode(c: Pick<K8sSettings, 'upstream' | 'upstreamMode'>): boo
 export function refineK8s(c: K8sSettings, ctx: z.RefinementCtx): void {
   const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
   if (c.upstream === 'k8s-csr') {
-    if (c.workers !== 1) issue('workers', 'k8s-csr is a registration authority: the Kubernetes signer, not local CPU, bounds its throughput; run one process');
+    if (c.workers !== 1)
+      issue('workers', 'k8s-csr is a registration authority: the Kubernetes signer, not local CPU, bounds its throughput; run one process');
   }
   if (isRaMode(c)) {
-    if (c.signerNames.length > 0) issue('signerNames', 'the CSR signer controller signs with meshca\'s own intermediate, which RA mode does not have');
+    if (c.signerNames.length > 0)
+      issue('signerNames', "the CSR signer controller signs with meshca's own intermediate, which RA mode does not have");
     if (c.publishCacerts) issue('publishCacerts', 'RA mode has no intermediate key to give istiod');
-    if (c.publishIstiodTls) issue('publishIstiodTls', 'RA mode has no intermediate key to sign istiod\'s certificate with');
+    if (c.publishIstiodTls) issue('publishIstiodTls', "RA mode has no intermediate key to sign istiod's certificate with");
   }
   if (c.leaderElection && (c.store === 'postgres' || (c.store === undefined && c.storeUrl))) {
     issue('leaderElection', 'the PostgreSQL store already elects a leader (advisory lock); a Lease would be a second, competing election');
   }
   if (c.leaseRenewDeadline >= c.leaseDuration) {
-    issue('leaseRenewDeadline', `must be shorter than leaseDuration (${c.leaseDuration}s): a leader must stop before another can take over`);
+    issue(
+      'leaseRenewDeadline',
+      `must be shorter than leaseDuration (${c.leaseDuration}s): a leader must stop before another can take over`,
+    );
   }
-  if (c.leaseRetryPeriod >= c.leaseRenewDeadline) issue('leaseRetryPeriod', `must be shorter than leaseRenewDeadline (${c.leaseRenewDeadline}s)`);
-  if (c.stateBackend === 'secret' && c.upstream !== 'local') issue('stateBackend', `a state Secret keeps meshca's own root; with upstream ${c.upstream} the CA material comes from the upstream`);
+  if (c.leaseRetryPeriod >= c.leaseRenewDeadline)
+    issue('leaseRetryPeriod', `must be shorter than leaseRenewDeadline (${c.leaseRenewDeadline}s)`);
+  if (c.stateBackend === 'secret' && c.upstream !== 'local')
+    issue('stateBackend', `a state Secret keeps meshca's own root; with upstream ${c.upstream} the CA material comes from the upstream`);
 }

@@ -27,7 +27,8 @@ export function loadConfig(o: LoadOptions = {}): ServeConfig & { configFile?: st
   const sources: Partial<Record<string, Source>> = {};
 
   const dirHint = (flags.dir as string | undefined) ?? env.MESHCA_DIR ?? env.MESHCA_HOME ?? '.meshca';
-  const file = o.configFile ?? env.MESHCA_CONFIG ?? (existsSync(join(dirHint, CONFIG_FILE_NAME)) ? join(dirHint, CONFIG_FILE_NAME) : undefined);
+  const file =
+    o.configFile ?? env.MESHCA_CONFIG ?? (existsSync(join(dirHint, CONFIG_FILE_NAME)) ? join(dirHint, CONFIG_FILE_NAME) : undefined);
   if (file !== undefined) {
     const doc = flattenUpstreamBlock(readConfigFile(file), file);
     for (const [k, v] of Object.entries(doc)) {

@@ -13,7 +13,9 @@ const DAY = 86_400;
 
 const trustDomain = z.string().regex(/^[a-z0-9._-]{1,255}$/, 'expected a SPIFFE trust domain: lowercase letters, digits, ".", "-", "_"');
 
-const spiffeId = z.string().refine(isSpiffeId, { message: 'expected a SPIFFE ID such as spiffe://cluster.local/ns/istio-system/sa/istiod' });
+const spiffeId = z
+  .string()
+  .refine(isSpiffeId, { message: 'expected a SPIFFE ID such as spiffe://cluster.local/ns/istio-system/sa/istiod' });
 
 /**
  * The whole `meshca serve` configuration. Keys are flat on purpose: each maps mechanically to a
@@ -27,10 +29,17 @@ export const ConfigSchema = z
     plaintext: z.boolean().default(false),
     trustDomain: trustDomain.default('cluster.local'),
     trustDomainAliases: z.array(trustDomain).default([]),
-    cluster: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a DNS label (lowercase letters, digits, "-")').default('default'),
+    cluster: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a DNS label (lowercase letters, digits, "-")')
+      .default('default'),
     defaultTtl: duration.default(DAY),
     maxTtl: duration.default(90 * DAY),
-    maxCsrBytes: z.int().min(512).max(1 << 20).default(32 * 1024),
+    maxCsrBytes: z
+      .int()
+      .min(512)
+      .max(1 << 20)
+      .default(32 * 1024),
     servingSans: z.array(z.string().min(1)).min(1).default(['istiod.istio-system.svc', 'localhost', '127.0.0.1']),
     servingTtl: duration.default(DAY),
     audience: z.array(z.string().min(1)).min(1).default(['istio-ca']),

@@ -17,9 +17,18 @@ export const STORE_SHAPE = {
 };
 
 export const STORE_FIELDS = {
-  store: { kind: 'string', help: 'sqlite (state directory, one server) or postgres (shared by replicas; default: postgres when --store-url is set)' },
-  storeUrl: { kind: 'string', help: 'PostgreSQL URL, e.g. postgres://meshca@db:5432/meshca (prefer MESHCA_STORE_URL: it may hold a password)' },
-  auditDurable: { kind: 'bool', help: 'answer a certificate request only once its audit row is committed (default: true with postgres, false with sqlite)' },
+  store: {
+    kind: 'string',
+    help: 'sqlite (state directory, one server) or postgres (shared by replicas; default: postgres when --store-url is set)',
+  },
+  storeUrl: {
+    kind: 'string',
+    help: 'PostgreSQL URL, e.g. postgres://meshca@db:5432/meshca (prefer MESHCA_STORE_URL: it may hold a password)',
+  },
+  auditDurable: {
+    kind: 'bool',
+    help: 'answer a certificate request only once its audit row is committed (default: true with postgres, false with sqlite)',
+  },
 } as const satisfies Record<keyof typeof STORE_SHAPE, FieldSpec>;
 
 interface StoreSettings {
@@ -40,6 +49,7 @@ export function auditDurableOf(c: StoreSettings): boolean {
 }
 
 export function refineStore(c: StoreSettings, ctx: z.RefinementCtx): void {
-  if (c.store === 'postgres' && !c.storeUrl) ctx.addIssue({ code: 'custom', path: ['storeUrl'], message: 'required when store is postgres' });
+  if (c.store === 'postgres' && !c.storeUrl)
+    ctx.addIssue({ code: 'custom', path: ['storeUrl'], message: 'required when store is postgres' });
   if (c.store === 'sqlite' && c.storeUrl) ctx.addIssue({ code: 'custom', path: ['storeUrl'], message: 'only used with store: postgres' });
 }

@@ -45,7 +45,8 @@ function row<O extends BlockSchema, F extends keyof O['shape'] & string, K exten
 ): Row<O['shape'][F], K> {
   const own = block.shape[field] as z.ZodType;
   const required = !own.safeParse(undefined).success;
-  const schema = kind === 'duration' ? duration.optional().pipe(own as z.ZodType<unknown, number | undefined>) : required ? own.optional() : own;
+  const schema =
+    kind === 'duration' ? duration.optional().pipe(own as z.ZodType<unknown, number | undefined>) : required ? own.optional() : own;
   return { upstream: block.shape.type.value, field, required, kind, help, schema: schema as FlatSchema<O['shape'][F], K> };
 }
 
@@ -61,23 +62,53 @@ function fieldsOf<R extends Rows>(rows: R): { [P in keyof R]: FieldSpec } {
 
 /** The files and awspca keys; a YAML `upstream:` block may spell them by their block field name. */
 export const UPSTREAM_BLOCK_ROWS = {
-  upstreamMode: row(awsPcaUpstreamSchema, 'mode', 'string', 'awspca only: intermediate (PCA signs meshca\'s intermediate) or ra (every workload CSR goes to PCA, at most 7 days)'),
+  upstreamMode: row(
+    awsPcaUpstreamSchema,
+    'mode',
+    'string',
+    "awspca only: intermediate (PCA signs meshca's intermediate) or ra (every workload CSR goes to PCA, at most 7 days)",
+  ),
   upstreamCertFile: row(filesUpstreamSchema, 'certFile', 'string', 'files upstream: PEM certificate of the CA that signs the intermediate'),
   upstreamKeyFile: row(filesUpstreamSchema, 'keyFile', 'string', 'files upstream: PEM key of that CA'),
   upstreamChainFile: row(filesUpstreamSchema, 'chainFile', 'string', 'files upstream: issuers above the certificate, root last'),
   awspcaArn: row(awsPcaUpstreamSchema, 'arn', 'string', 'AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)'),
-  awspcaRegion: row(awsPcaUpstreamSchema, 'region', 'string', 'AWS region of the CA (default: the ARN\'s)'),
-  awspcaEndpointUrl: row(awsPcaUpstreamSchema, 'endpointUrl', 'string', 'ACM PCA endpoint URL (default: AWS_ENDPOINT_URL or the regional endpoint)'),
-  awspcaTemplateArn: row(awsPcaUpstreamSchema, 'templateArn', 'string', 'PCA template for the intermediate (default SubordinateCACertificate_PathLen0/V1)'),
+  awspcaRegion: row(awsPcaUpstreamSchema, 'region', 'string', "AWS region of the CA (default: the ARN's)"),
+  awspcaEndpointUrl: row(
+    awsPcaUpstreamSchema,
+    'endpointUrl',
+    'string',
+    'ACM PCA endpoint URL (default: AWS_ENDPOINT_URL or the regional endpoint)',
+  ),
+  awspcaTemplateArn: row(
+    awsPcaUpstreamSchema,
+    'templateArn',
+    'string',
+    'PCA template for the intermediate (default SubordinateCACertificate_PathLen0/V1)',
+  ),
   awspcaSigningAlgorithm: row(awsPcaUpstreamSchema, 'signingAlgorithm', 'string', 'PCA signing algorithm (default: matched to the CA key)'),
 };
 
 /** The k8s-csr keys, listed with the other Kubernetes settings (config/k8s.ts). */
 export const K8S_CSR_BLOCK_ROWS = {
-  k8sSignerName: row(k8sCsrUpstreamSchema, 'signerName', 'string', 'k8s-csr upstream: spec.signerName of the CertificateSigningRequests meshca creates (e.g. example.com/foo)'),
-  k8sApprove: row(k8sCsrUpstreamSchema, 'approve', 'bool', 'k8s-csr upstream: approve our own CSRs through /approval (RBAC approve on signers/<name>)'),
-  k8sCsrTimeout: row(k8sCsrUpstreamSchema, 'timeoutSeconds', 'duration', 'k8s-csr upstream: how long to wait for the signer\'s certificate'),
-  externalCaRoot: row(k8sCsrUpstreamSchema, 'externalCaRoot', 'string', 'k8s-csr upstream: PEM root(s) the signer chains to (istiod\'s /etc/external-ca-cert/root-cert.pem)'),
+  k8sSignerName: row(
+    k8sCsrUpstreamSchema,
+    'signerName',
+    'string',
+    'k8s-csr upstream: spec.signerName of the CertificateSigningRequests meshca creates (e.g. example.com/foo)',
+  ),
+  k8sApprove: row(
+    k8sCsrUpstreamSchema,
+    'approve',
+    'bool',
+    'k8s-csr upstream: approve our own CSRs through /approval (RBAC approve on signers/<name>)',
+  ),
+  k8sCsrTimeout: row(k8sCsrUpstreamSchema, 'timeoutSeconds', 'duration', "k8s-csr upstream: how long to wait for the signer's certificate"),
+  externalCaRoot: row(
+    k8sCsrUpstreamSchema,
+    'externalCaRoot',
+    'string',
+    "k8s-csr upstream: PEM root(s) the signer chains to (istiod's /etc/external-ca-cert/root-cert.pem)",
+  ),
 };
 
 export const K8S_CSR_SHAPE = shapeOf(K8S_CSR_BLOCK_ROWS);
@@ -97,16 +128,24 @@ export const UPSTREAM_SHAPE = {
   renewBefore: duration.optional(),
   pcaApi: hostPort.optional(),
   // The secret is never echoed: a zod message names the field, not the value.
-  pcaAccessKey: z.array(z.string().regex(/^[A-Za-z0-9]{4,128}:.{8,}$/, 'expected ACCESS_KEY_ID:SECRET (id alphanumeric, secret at least 8 characters)')).default([]),
+  pcaAccessKey: z
+    .array(z.string().regex(/^[A-Za-z0-9]{4,128}:.{8,}$/, 'expected ACCESS_KEY_ID:SECRET (id alphanumeric, secret at least 8 characters)'))
+    .default([]),
   pcaAccessKeysFile: z.string().min(1).optional(),
   pcaInsecure: z.boolean().default(false),
   pcaUsageMode: z.enum(['general-purpose', 'short-lived']).default('general-purpose'),
   pcaRegion: awsRegion.optional(),
-  pcaAccount: z.string().regex(/^\d{12}$/, 'expected a 12-digit AWS account id').default('000000000000'),
+  pcaAccount: z
+    .string()
+    .regex(/^\d{12}$/, 'expected a 12-digit AWS account id')
+    .default('000000000000'),
 };
 
 export const UPSTREAM_FIELDS = {
-  upstream: { kind: 'string', help: 'who signs the cluster intermediate: local (the root in the state directory), files, awspca; or k8s-csr (RA: every certificate through the Kubernetes CSR API)' },
+  upstream: {
+    kind: 'string',
+    help: 'who signs the cluster intermediate: local (the root in the state directory), files, awspca; or k8s-csr (RA: every certificate through the Kubernetes CSR API)',
+  },
   ...fieldsOf(UPSTREAM_BLOCK_ROWS),
   intermediateTtl: { kind: 'duration', help: 'lifetime asked of the upstream for each intermediate (default: --intermediate-days)' },
   renewBefore: { kind: 'duration', help: 'renew the upstream intermediate this long before it expires (default: a third of its TTL)' },
@@ -141,7 +180,8 @@ export function refineUpstream(c: UpstreamSettings & Record<string, unknown>, ct
   }
   if (c.upstreamMode === 'ra') {
     // k8s-csr is always RA (config/k8s.ts); awspca may be either.
-    if (c.upstream !== 'awspca' && c.upstream !== 'k8s-csr') issue('upstreamMode', `ra (registration authority) mode needs upstream awspca, not ${c.upstream}`);
+    if (c.upstream !== 'awspca' && c.upstream !== 'k8s-csr')
+      issue('upstreamMode', `ra (registration authority) mode needs upstream awspca, not ${c.upstream}`);
     // Every RA issuance waits on PCA (its quota is 25 IssueCertificate/s), so more processes add nothing; one process also keeps one PCA client.
     if (c.workers !== 1) issue('workers', 'ra mode runs in a single process; PCA, not local CPU, bounds its throughput');
   }

@@ -27,7 +27,12 @@ test('upstream defaults to local; the PCA API settings default like `meshca pca-
 
 test('flat keys from env and flags, durations parsed', () => {
   const c = loadConfig({
-    env: { MESHCA_UPSTREAM: 'awspca', MESHCA_AWSPCA_ARN: ARN, MESHCA_RENEW_BEFORE: '10d', MESHCA_PCA_ACCESS_KEY: 'AKID0001:secret-0001,AKID0002:secret-0002' },
+    env: {
+      MESHCA_UPSTREAM: 'awspca',
+      MESHCA_AWSPCA_ARN: ARN,
+      MESHCA_RENEW_BEFORE: '10d',
+      MESHCA_PCA_ACCESS_KEY: 'AKID0001:secret-0001,AKID0002:secret-0002',
+    },
     flags: { dir: tmp(), intermediateTtl: '30d', pcaInsecure: 'true', pcaApi: '127.0.0.1:0' },
   });
   assert.equal(c.awspcaArn, ARN);
@@ -40,7 +45,10 @@ test('flat keys from env and flags, durations parsed', () => {
 test('a nested `upstream:` block in YAML is the same as the flat keys', () => {
   const dir = tmp();
   const file = join(dir, 'meshca.yaml');
-  writeFileSync(file, `upstream:\n  type: awspca\n  arn: "  ${ARN}"\n  mode: ra\n  region: eu-west-1\n  endpointUrl: http://127.0.0.1:8443\n`);
+  writeFileSync(
+    file,
+    `upstream:\n  type: awspca\n  arn: "  ${ARN}"\n  mode: ra\n  region: eu-west-1\n  endpointUrl: http://127.0.0.1:8443\n`,
+  );
   const c = loadConfig({ env: {}, flags: { dir } });
   assert.equal(c.upstream, 'awspca');
   assert.equal(c.upstreamMode, 'ra');
@@ -62,10 +70,19 @@ test('cross-field rules name the field', () => {
   assert.throws(() => resolveConfig({ dir, upstream: 'awspca' }), /field "awspcaArn": required when upstream is awspca/);
   assert.throws(() => resolveConfig({ dir, upstream: 'files' }), /field "upstreamCertFile": required/);
   assert.throws(() => resolveConfig({ dir, upstreamMode: 'ra' }), /field "upstreamMode": ra .* needs upstream awspca/);
-  assert.throws(() => resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, upstreamMode: 'ra', workers: 2 }), /field "workers": ra mode runs in a single process/);
-  assert.throws(() => resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, intermediateTtl: '1h', renewBefore: '2h' }), /field "renewBefore": .* shorter than the intermediate TTL/);
+  assert.throws(
+    () => resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, upstreamMode: 'ra', workers: 2 }),
+    /field "workers": ra mode runs in a single process/,
+  );
+  assert.throws(
+    () => resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, intermediateTtl: '1h', renewBefore: '2h' }),
+    /field "renewBefore": .* shorter than the intermediate TTL/,
+  );
   assert.throws(() => resolveConfig({ dir, awspcaArn: 'arn:aws:s3:::bucket' }), /field "awspcaArn": expected an ACM PCA CA ARN/);
-  assert.throws(() => resolveConfig({ dir, pcaAccessKey: ['nocolon'] }), (e: Error) => /field "pcaAccessKey.0"/.test(e.message));
+  assert.throws(
+    () => resolveConfig({ dir, pcaAccessKey: ['nocolon'] }),
+    (e: Error) => /field "pcaAccessKey.0"/.test(e.message),
+  );
   const leaked = (() => {
     try {
       resolveConfig({ dir, pcaAccessKey: ['AK:short-secret-value'] });
@@ -77,7 +94,7 @@ test('cross-field rules name the field', () => {
   assert.ok(leaked && !leaked.includes('short-secret-value'), 'a bad access key is reported without its secret');
 });
 
-test('the flat keys fill each upstream block, which that upstream\'s own schema accepts', () => {
+test("the flat keys fill each upstream block, which that upstream's own schema accepts", () => {
   const dir = tmp();
   const files = resolveConfig({ dir, upstream: 'files', upstreamCertFile: 'ca.pem', upstreamKeyFile: 'ca-key.pem' });
   assert.deepEqual(upstreamBlock(files), { type: 'files', certFile: 'ca.pem', keyFile: 'ca-key.pem', chainFile: undefined });
@@ -85,16 +102,36 @@ test('the flat keys fill each upstream block, which that upstream\'s own schema 
   assert.equal(pca.arn, ARN);
   assert.equal(pca.mode, 'ra');
   assert.deepEqual(awsPcaUpstreamSchema.parse(pca).retry.maxAttempts, 8, 'defaults of the block schema fill the rest');
-  const csr = upstreamBlock(resolveConfig({ dir, upstream: 'k8s-csr', k8sSignerName: 'example.com/foo', externalCaRoot: 'root.pem', k8sCsrTimeout: '2m', kubeconfig: 'in-cluster' }));
-  assert.deepEqual(k8sCsrUpstreamSchema.parse(csr), { type: 'k8s-csr', signerName: 'example.com/foo', approve: false, timeoutSeconds: 120, externalCaRoot: 'root.pem', kubeconfig: 'in-cluster' });
+  const csr = upstreamBlock(
+    resolveConfig({
+      dir,
+      upstream: 'k8s-csr',
+      k8sSignerName: 'example.com/foo',
+      externalCaRoot: 'root.pem',
+      k8sCsrTimeout: '2m',
+      kubeconfig: 'in-cluster',
+    }),
+  );
+  assert.deepEqual(k8sCsrUpstreamSchema.parse(csr), {
+    type: 'k8s-csr',
+    signerName: 'example.com/foo',
+    approve: false,
+    timeoutSeconds: 120,
+    externalCaRoot: 'root.pem',
+    kubeconfig: 'in-cluster',
+  });
   assert.deepEqual(upstreamBlock(resolveConfig({ dir })), { type: 'local' });
 });
 
-test('a flat key is refused by its upstream schema\'s own check, named by the flat key', () => {
+test("a flat key is refused by its upstream schema's own check, named by the flat key", () => {
   const dir = tmp();
   assert.throws(() => resolveConfig({ dir, k8sCsrTimeout: '2h' }), /field "k8sCsrTimeout": .*3600/);
   assert.throws(() => resolveConfig({ dir, k8sCsrTimeout: 'soon' }), /field "k8sCsrTimeout": expected a positive duration/);
   assert.throws(() => resolveConfig({ dir, k8sSignerName: 'nope' }), /field "k8sSignerName": expected a Kubernetes signer name/);
   assert.throws(() => resolveConfig({ dir, awspcaRegion: 'EU WEST' }), /field "awspcaRegion": expected an AWS region/);
-  assert.throws(() => resolveConfig({ dir, upstream: 'k8s-csr' }), (e: Error) => /field "k8sSignerName": required when upstream is k8s-csr/.test(e.message) && /field "externalCaRoot": required/.test(e.message));
+  assert.throws(
+    () => resolveConfig({ dir, upstream: 'k8s-csr' }),
+    (e: Error) =>
+      /field "k8sSignerName": required when upstream is k8s-csr/.test(e.message) && /field "externalCaRoot": required/.test(e.message),
+  );
 });

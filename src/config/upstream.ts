@@ -30,8 +30,13 @@ export function flattenUpstreamBlock(doc: Record<string, unknown>, file: string)
   delete out.upstream;
   for (const [k, v] of Object.entries(block)) {
     const key = NESTED[k];
-    if (!key) throw invalid('bad_config', `invalid configuration: unknown field "upstream.${k}" (in ${file}); the upstream block takes ${Object.keys(NESTED).join(', ')}`);
-    if (key !== 'upstream' && key in doc) throw invalid('bad_config', `invalid configuration: "upstream.${k}" and "${key}" are both set in ${file}; keep one`);
+    if (!key)
+      throw invalid(
+        'bad_config',
+        `invalid configuration: unknown field "upstream.${k}" (in ${file}); the upstream block takes ${Object.keys(NESTED).join(', ')}`,
+      );
+    if (key !== 'upstream' && key in doc)
+      throw invalid('bad_config', `invalid configuration: "upstream.${k}" and "${key}" are both set in ${file}; keep one`);
     out[key] = v;
   }
   return out;

@@ -7,10 +7,19 @@ import type { ResourceStore } from '../resources/store.js';
 export type ApprovalDecision = { approved: true; reason: string; message: string } | { approved: false; reason: string; message: string };
 
 /** cert-manager's built-in approver wording. */
-export const APPROVED: ApprovalDecision = { approved: true, reason: 'meshca.io', message: 'Certificate request has been approved by meshca.io' };
+export const APPROVED: ApprovalDecision = {
+  approved: true,
+  reason: 'meshca.io',
+  message: 'Certificate request has been approved by meshca.io',
+};
 
 function globMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(value);
 }
 

@@ -45,7 +45,9 @@ export function caFromSecret(s: StoredSecret, what: string): SigningCa {
   const cert = certs[0];
   if (!cert.isCA) throw bad(what, `${certLabel(cert)} is not a CA certificate`);
   if (!keyMatches(key, cert.publicKey)) throw bad(what, `the key does not match ${certLabel(cert)}`);
-  const above = [...certs.slice(1), ...chain].filter((c, i, all) => !c.der.equals(cert.der) && all.findIndex((x) => x.der.equals(c.der)) === i);
+  const above = [...certs.slice(1), ...chain].filter(
+    (c, i, all) => !c.der.equals(cert.der) && all.findIndex((x) => x.der.equals(c.der)) === i,
+  );
   if (roots.length === 0) {
     const top = above.length > 0 ? above[above.length - 1] : cert;
     if (!top.selfIssued) throw bad(what, 'has no root-cert.pem (or ca.crt) and its chain does not end at a root');

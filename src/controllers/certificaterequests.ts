@@ -38,7 +38,11 @@ async function selfSignedKey(ctx: ControllerContext, cr: CertificateRequest): Pr
  * Approved or Denied, then Ready (Pending while the issuer is missing or not Ready; Issued,
  * Failed or Denied when final). Returns the request as stored afterwards.
  */
-export async function reconcileRequest(ctx: ControllerContext, cr: CertificateRequest, privateKey?: KeyObject): Promise<CertificateRequest> {
+export async function reconcileRequest(
+  ctx: ControllerContext,
+  cr: CertificateRequest,
+  privateKey?: KeyObject,
+): Promise<CertificateRequest> {
   if (isFinal(cr) || ctx.dryRun) return cr;
   const now = ctx.now;
   const gen = cr.metadata.generation;
@@ -55,17 +59,41 @@ export async function reconcileRequest(ctx: ControllerContext, cr: CertificateRe
     csrPem = decodeB64Pem(cr.spec.request);
     csr = parseCsr(csrPem, 'spec.request');
   } catch (e) {
-    conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Failed', message: `Failed to decode CSR in spec.request: ${errorMessage(e)}`, observedGeneration: gen }, now);
+    conditions = setCondition(
+      conditions,
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'Failed',
+        message: `Failed to decode CSR in spec.request: ${errorMessage(e)}`,
+        observedGeneration: gen,
+      },
+      now,
+    );
     status.failureTime = now.toISOString();
     record(ctx, { object: requestLabel(cr), action: 'failed', message: errorMessage(e), warning: true });
     return finish();
   }
   if (!getCondition(conditions, 'Approved') && !getCondition(conditions, 'Denied')) {
     const d = await decideApproval(ctx.store, cr, csr);
-    conditions = setCondition(conditions, { type: d.approved ? 'Approved' : 'Denied', status: 'True', reason: d.reason, message: d.message }, now);
+    conditions = setCondition(
+      conditions,
+      { type: d.approved ? 'Approved' : 'Denied', status: 'True', reason: d.reason, message: d.message },
+      now,
+    );
   }
   if (isTrue(conditions, 'Denied')) {
-    conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Denied', message: 'The CertificateRequest was denied by an approval controller', observedGeneration: gen }, now);
+    conditions = setCondition(
+      conditions,
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'Denied',
+        message: 'The CertificateRequest was denied by an approval controller',
+        observedGeneration: gen,
+      },
+      now,
+    );
     status.failureTime = now.toISOString();
     record(ctx, { object: requestLabel(cr), action: 'denied', message: getCondition(conditions, 'Denied')!.message, warning: true });
     return finish();
@@ -96,10 +124,28 @@ export async function reconcileRequest(ctx: ControllerContext, cr: CertificateRe
     });
     status.certificate = Buffer.from(certsToPem(result.chain)).toString('base64');
     status.ca = Buffer.from(result.ca.pem).toString('base64');
-    conditions = setCondition(conditions, { type: 'Ready', status: 'True', reason: 'Issued', message: 'Certificate fetched from issuer successfully', observedGeneration: gen }, now);
-    record(ctx, { object: requestLabel(cr), action: 'issued', message: `serial ${result.chain[0].serialHex}, valid until ${result.chain[0].notAfter.toISOString()}` });
+    conditions = setCondition(
+      conditions,
+      { type: 'Ready', status: 'True', reason: 'Issued', message: 'Certificate fetched from issuer successfully', observedGeneration: gen },
+      now,
+    );
+    record(ctx, {
+      object: requestLabel(cr),
+      action: 'issued',
+      message: `serial ${result.chain[0].serialHex}, valid until ${result.chain[0].notAfter.toISOString()}`,
+    });
   } catch (e) {
-    conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Failed', message: `Failed to sign certificate: ${errorMessage(e)}`, observedGeneration: gen }, now);
+    conditions = setCondition(
+      conditions,
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'Failed',
+        message: `Failed to sign certificate: ${errorMessage(e)}`,
+        observedGeneration: gen,
+      },
+      now,
+    );
     status.failureTime = now.toISOString();
     record(ctx, { object: requestLabel(cr), action: 'failed', message: errorMessage(e), warning: true });
   }

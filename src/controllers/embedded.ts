@@ -11,7 +11,10 @@ import type { Controllers } from './reconcile.js';
  * directory, meshca's own hierarchy from CaState, the real AWS PCA upstream, and a lock file.
  * Another wiring supplies another ResourceStore and SecretSink (such as k8s/secret-sink.ts), nothing else.
  */
-export function embeddedControllers(dir: string, o: { passphrase?: string } = {}): Controllers & { store: FileResourceStore; secrets: FileSecretSink } {
+export function embeddedControllers(
+  dir: string,
+  o: { passphrase?: string } = {},
+): Controllers & { store: FileResourceStore; secrets: FileSecretSink } {
   const state = new CaState(dir, { passphrase: o.passphrase });
   return {
     store: new FileResourceStore(state.dir),

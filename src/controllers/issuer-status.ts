@@ -18,7 +18,11 @@ export async function reconcileIssuer(ctx: ControllerContext, found: FoundIssuer
   } catch (e) {
     cond = { status: 'False', reason: backend.notReadyReason, message: errorMessage(e) };
   }
-  const conditions = setCondition(object.status?.conditions, { type: 'Ready', ...cond, observedGeneration: object.metadata.generation }, ctx.now);
+  const conditions = setCondition(
+    object.status?.conditions,
+    { type: 'Ready', ...cond, observedGeneration: object.metadata.generation },
+    ctx.now,
+  );
   const saved = await ctx.store.updateStatus(kind, { ...object, status: { ...object.status, conditions } });
   if (saved.metadata.resourceVersion !== object.metadata.resourceVersion) {
     ctx.changed = true;

@@ -39,7 +39,11 @@ export async function acquireLock(path: string, timeoutMs = 30_000): Promise<() 
       continue;
     }
     if (Date.now() > deadline) {
-      throw new MeshcaError('unavailable', 'locked', `another meshca process (pid ${holder}) is reconciling this state directory (${path})`);
+      throw new MeshcaError(
+        'unavailable',
+        'locked',
+        `another meshca process (pid ${holder}) is reconciling this state directory (${path})`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -54,7 +54,7 @@ export async function reconcileAll(c: Controllers, o: { now: Date; dryRun?: bool
   let passes = 0;
   try {
     const max = o.dryRun ? 1 : (o.maxPasses ?? 8);
-    for (; passes < max; ) {
+    for (; passes < max;) {
       passes++;
       const ctx: ControllerContext = {
         store: c.store,

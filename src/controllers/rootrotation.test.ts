@@ -31,14 +31,27 @@ const rotation = (spec: Record<string, unknown> = {}) => ({
 async function setup(): Promise<Harness> {
   const h = harness(() => T0);
   harnesses.push(h);
-  await h.apply(gen.cluster('east'), gen.cluster('west'), gen.rootTrustPolicy('rtp', withSpec({ config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048, ttlDays: 30 } } })));
+  await h.apply(
+    gen.cluster('east'),
+    gen.cluster('west'),
+    gen.rootTrustPolicy(
+      'rtp',
+      withSpec({
+        config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048, ttlDays: 30 } },
+      }),
+    ),
+  );
   await h.reconcile(T0);
   return h;
 }
 
 async function bundle(h: Harness, c: string) {
   const s = (await h.secrets.get(cacertsRef(c)))!;
-  return { ca: parseCertificate(s.data['ca-cert.pem'].toString()), chain: parseCertificates(s.data['cert-chain.pem'].toString()), roots: parseCertificates(s.data['root-cert.pem'].toString()) };
+  return {
+    ca: parseCertificate(s.data['ca-cert.pem'].toString()),
+    chain: parseCertificates(s.data['cert-chain.pem'].toString()),
+    roots: parseCertificates(s.data['root-cert.pem'].toString()),
+  };
 }
 
 async function phase(h: Harness): Promise<RootRotation['status']> {
@@ -49,7 +62,12 @@ async function phase(h: Harness): Promise<RootRotation['status']> {
 async function workload(h: Harness, c: string, now: Date): Promise<ParsedCertificate[]> {
   const signer = h.state.signer(c);
   const csr = createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { uris: ['spiffe://cluster.local/ns/default/sa/web'] } });
-  const issued = issueWorkloadCertificate(signer, { csr: csr.pem, identities: ['spiffe://cluster.local/ns/default/sa/web'], ttlSeconds: 86_400, now });
+  const issued = issueWorkloadCertificate(signer, {
+    csr: csr.pem,
+    identities: ['spiffe://cluster.local/ns/default/sa/web'],
+    ttlSeconds: 86_400,
+    now,
+  });
   return issued.chain.map((p) => parseCertificate(p));
 }
 
@@ -58,7 +76,10 @@ async function assertMutualTrust(h: Harness, chains: ParsedCertificate[][], now:
   for (const c of ['east', 'west']) {
     const { roots } = await bundle(h, c);
     for (const chain of chains) {
-      const v = verifyChain(chain.filter((x) => !x.selfIssued), { now, roots, leafIsEndEntity: true });
+      const v = verifyChain(
+        chain.filter((x) => !x.selfIssued),
+        { now, roots, leafIsEndEntity: true },
+      );
       assert.ok(v.ok, `${c} rejects ${chain[0].subject || chain[0].ext.san?.uris[0]} via ${chain[1].subject}: ${v.problems.join('; ')}`);
     }
   }
@@ -71,7 +92,10 @@ describe('RootRotation', () => {
     const oldWorkload = await workload(h, 'east', at(MIN));
     await h.apply(rotation());
     const r1 = await h.reconcile(at(MIN));
-    assert.ok(r1.events.some((e) => e.action === 'advanced' && /^NewRootCreated/.test(e.message)), JSON.stringify(r1.events));
+    assert.ok(
+      r1.events.some((e) => e.action === 'advanced' && /^NewRootCreated/.test(e.message)),
+      JSON.stringify(r1.events),
+    );
     let s = await phase(h);
     assert.equal(s?.phase, 'TrustBundleExpanded');
     assert.equal(s?.oldRootFingerprint, oldRoot.fingerprint256);
@@ -100,8 +124,15 @@ describe('RootRotation', () => {
     const r3 = await h.reconcile(at(MIN + 2 * HOUR));
     s = await phase(h);
     assert.equal(s?.phase, 'Complete', JSON.stringify(r3.events));
-    assert.deepEqual(s?.history?.map((x) => x.phase), ['NewRootCreated', 'TrustBundleExpanded', 'IntermediatesReissued', 'WorkloadsRenewed', 'OldRootWithdrawn', 'Complete']);
-    for (const c of ['east', 'west']) assert.deepEqual((await bundle(h, c)).roots.map((r) => r.fingerprint256), [s!.newRootFingerprint]);
+    assert.deepEqual(
+      s?.history?.map((x) => x.phase),
+      ['NewRootCreated', 'TrustBundleExpanded', 'IntermediatesReissued', 'WorkloadsRenewed', 'OldRootWithdrawn', 'Complete'],
+    );
+    for (const c of ['east', 'west'])
+      assert.deepEqual(
+        (await bundle(h, c)).roots.map((r) => r.fingerprint256),
+        [s!.newRootFingerprint],
+      );
     assert.equal(h.state.loadRoot().cert.fingerprint256, s!.newRootFingerprint, 'the new root is now the meshca root');
     const old = await h.secrets.get({ namespace: 'gloo-mesh', name: 'rotate-2030-old-root' });
     assert.equal(parseCertificate(old!.data['ca-cert.pem'].toString()).fingerprint256, oldRoot.fingerprint256);
@@ -118,7 +149,11 @@ describe('RootRotation', () => {
     const s = await phase(h);
     assert.equal(s?.phase, 'NewRootCreated');
     assert.match(s?.message ?? '', /paused after NewRootCreated/);
-    assert.deepEqual((await bundle(h, 'east')).roots.map((r) => r.fingerprint256), before.roots.map((r) => r.fingerprint256), 'nothing widened yet');
+    assert.deepEqual(
+      (await bundle(h, 'east')).roots.map((r) => r.fingerprint256),
+      before.roots.map((r) => r.fingerprint256),
+      'nothing widened yet',
+    );
     await h.apply(rotation());
     await h.reconcile(at(2 * MIN));
     assert.equal((await phase(h))?.phase, 'TrustBundleExpanded');
@@ -138,7 +173,10 @@ describe('RootRotation', () => {
       return h.store.updateStatus(kind, o);
     };
     const crashed = await reconcileAll({ ...h, store: crashing }, { now: at(MIN), maxPasses: 1 });
-    assert.ok(crashed.events.some((e) => e.action === 'error' && e.message === 'killed'), JSON.stringify(crashed.events));
+    assert.ok(
+      crashed.events.some((e) => e.action === 'error' && e.message === 'killed'),
+      JSON.stringify(crashed.events),
+    );
     assert.equal((await phase(h))?.phase, undefined);
     const written = await h.secrets.get({ namespace: 'gloo-mesh', name: 'rotate-2030-new-root' });
     const fp = parseCertificate(written!.data['ca-cert.pem'].toString()).fingerprint256;
@@ -152,7 +190,10 @@ describe('RootRotation', () => {
     const h = await setup();
     await h.apply(rotation());
     const r = await h.reconcile(at(MIN), true);
-    assert.ok(r.events.some((e) => e.action === 'would-advance'), JSON.stringify(r.events));
+    assert.ok(
+      r.events.some((e) => e.action === 'would-advance'),
+      JSON.stringify(r.events),
+    );
     assert.equal(await phase(h), undefined);
     assert.equal(await h.secrets.get({ namespace: 'gloo-mesh', name: 'rotate-2030-new-root' }), undefined);
   });

@@ -34,7 +34,9 @@ function policyKey(rot: RootRotation): { name: string; namespace: string } {
 function newRootRef(rot: RootRotation): SecretRef {
   const p = policyKey(rot);
   const ref = rot.spec.newRoot?.secretRef;
-  return ref ? { namespace: ref.namespace ?? p.namespace, name: ref.name } : { namespace: p.namespace, name: `${rot.metadata.name}-new-root` };
+  return ref
+    ? { namespace: ref.namespace ?? p.namespace, name: ref.name }
+    : { namespace: p.namespace, name: `${rot.metadata.name}-new-root` };
 }
 
 /** The trust roots in force when the rotation started, kept so that they stay trusted however the policy changes meanwhile. */
@@ -84,13 +86,20 @@ function union(a: ParsedCertificate[], b: ParsedCertificate[]): ParsedCertificat
  * the plan of the milestone it reached.
  */
 export async function rotationPlan(ctx: ControllerContext, rtp: RootTrustPolicy, base: TrustPlan): Promise<TrustPlan | undefined> {
-  const rot = (await rotationsOf(ctx, rtp)).find((r) => isActive(r) || (r.spec.newRoot?.secretRef && base.signerRoot.fingerprint256 === r.status?.oldRootFingerprint));
+  const rot = (await rotationsOf(ctx, rtp)).find(
+    (r) => isActive(r) || (r.spec.newRoot?.secretRef && base.signerRoot.fingerprint256 === r.status?.oldRootFingerprint),
+  );
   if (!rot) return undefined;
   const phase = phaseOf(rot);
   if (phase === 'Pending') return undefined;
   const next = await loadNewCa(ctx, rot);
   const old = (await loadOldRoots(ctx, rot)) ?? base.trustRoots;
-  if (!next) throw new MeshcaError('failed_precondition', 'rotation_material', `${label(rot)}: the new root's secret ${objectKey(newRootRef(rot))} is missing`);
+  if (!next)
+    throw new MeshcaError(
+      'failed_precondition',
+      'rotation_material',
+      `${label(rot)}: the new root's secret ${objectKey(newRootRef(rot))} is missing`,
+    );
   const newRoot = next.roots[0];
   const oldSigner: TrustPlan = { ...base };
   const both = union(old, next.roots);
@@ -99,7 +108,8 @@ export async function rotationPlan(ctx: ControllerContext, rtp: RootTrustPolicy,
     case 'NewRootCreated':
       return hold ? undefined : { ...oldSigner, trustRoots: both };
     case 'TrustBundleExpanded':
-      if (!hold && elapsed(rot.status?.trustExpandedAt, windowMs(rot), ctx.now)) return { signer: next, signerRoot: newRoot, trustRoots: both };
+      if (!hold && elapsed(rot.status?.trustExpandedAt, windowMs(rot), ctx.now))
+        return { signer: next, signerRoot: newRoot, trustRoots: both };
       return { ...oldSigner, trustRoots: both };
     case 'IntermediatesReissued':
       return { signer: next, signerRoot: newRoot, trustRoots: both };
@@ -163,13 +173,21 @@ async function ensureNewRoot(ctx: ControllerContext, rot: RootRotation, rtp: Roo
   const kp = await generateKeyPairAsync(alg);
   const cert = createRootCertificate({
     key: kp.privateKey,
-    subject: { organization: [g.orgName ?? fallback.orgName], commonName: `meshca root ${ctx.now.toISOString().slice(0, 10)} (${rot.metadata.name})` },
+    subject: {
+      organization: [g.orgName ?? fallback.orgName],
+      commonName: `meshca root ${ctx.now.toISOString().slice(0, 10)} (${rot.metadata.name})`,
+    },
     days: g.ttlDays ?? fallback.days,
     now: ctx.now,
   });
   const data: Record<string, Buffer> = {};
-  for (const f of istioBundleFiles({ caCert: cert, caKey: kp.privateKey, chain: [cert], roots: [cert] })) data[f.name] = Buffer.from(f.data);
-  await ctx.secrets.put(newRootRef(rot), { data, labels: { [MANAGED_BY_LABEL]: 'meshca' }, annotations: { [OWNER_ANNOTATION]: owner(rot) } }, { owner: owner(rot) });
+  for (const f of istioBundleFiles({ caCert: cert, caKey: kp.privateKey, chain: [cert], roots: [cert] }))
+    data[f.name] = Buffer.from(f.data);
+  await ctx.secrets.put(
+    newRootRef(rot),
+    { data, labels: { [MANAGED_BY_LABEL]: 'meshca' }, annotations: { [OWNER_ANNOTATION]: owner(rot) } },
+    { owner: owner(rot) },
+  );
   return { cert, key: kp.privateKey, above: [], roots: [cert] };
 }
 
@@ -201,7 +219,11 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
     status.phase = to;
     status.message = message;
     status.history = [...(status.history ?? []), { phase: to, time: ctx.now.toISOString(), message }];
-    status.conditions = setCondition(status.conditions, { type: 'Complete', status: to === 'Complete' ? 'True' : 'False', reason: to, message }, ctx.now);
+    status.conditions = setCondition(
+      status.conditions,
+      { type: 'Complete', status: to === 'Complete' ? 'True' : 'False', reason: to, message },
+      ctx.now,
+    );
     record(ctx, { object: label(rot), action: 'advanced', message: `${to}: ${message}` });
     await save(ctx, rot, status);
   };
@@ -211,7 +233,9 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
   try {
     switch (phase) {
       case 'Pending': {
-        const others = (await rotationsOf(ctx, rtp)).filter((r) => r.metadata.name !== rot.metadata.name && isActive(r) && phaseOf(r) !== 'Pending');
+        const others = (await rotationsOf(ctx, rtp)).filter(
+          (r) => r.metadata.name !== rot.metadata.name && isActive(r) && phaseOf(r) !== 'Pending',
+        );
         if (others.length > 0) return wait(`RootRotation ${others[0].metadata.name} is already rotating this policy`);
         if (rtp.spec.config?.mgmtServerCa?.secretRef && !rot.spec.newRoot?.secretRef) {
           return wait('this policy takes its CA from mgmtServerCa.secretRef: give the new CA as newRoot.secretRef', true);
@@ -220,11 +244,16 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
         if (ctx.dryRun) return advance('NewRootCreated', 'would create the new root');
         await ctx.secrets.put(
           oldRootsRef(rot),
-          { data: { 'root-cert.pem': Buffer.from(base.trustRoots.map((r) => r.pem).join('')) }, labels: { [MANAGED_BY_LABEL]: 'meshca' }, annotations: { [OWNER_ANNOTATION]: owner(rot) } },
+          {
+            data: { 'root-cert.pem': Buffer.from(base.trustRoots.map((r) => r.pem).join('')) },
+            labels: { [MANAGED_BY_LABEL]: 'meshca' },
+            annotations: { [OWNER_ANNOTATION]: owner(rot) },
+          },
           { owner: owner(rot) },
         );
         const next = await ensureNewRoot(ctx, rot, rtp);
-        if (next.roots[0].fingerprint256 === base.signerRoot.fingerprint256) return wait('the new root is the current root; nothing to rotate', true);
+        if (next.roots[0].fingerprint256 === base.signerRoot.fingerprint256)
+          return wait('the new root is the current root; nothing to rotate', true);
         return advance('NewRootCreated', `new root ${certLabel(next.roots[0])} created; adding it to every cluster's trust bundle`, {
           oldRootFingerprint: base.signerRoot.fingerprint256,
           newRootFingerprint: next.roots[0].fingerprint256,
@@ -234,9 +263,13 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
         const want = [...new Set([...((await loadOldRoots(ctx, rot)) ?? []).map((r) => r.fingerprint256), status.newRootFingerprint!])];
         const lagging = (await clusterBundles(ctx)).filter((b) => !sameSet(b.roots, want)).map((b) => b.cluster);
         if (lagging.length > 0) return wait(`waiting for ${lagging.join(', ')} to carry both roots in root-cert.pem`);
-        return advance('TrustBundleExpanded', `every cluster trusts both roots; intermediates move to the new root after ${rot.spec.workloadRenewalWindow ?? '24h'}`, {
-          trustExpandedAt: ctx.now.toISOString(),
-        });
+        return advance(
+          'TrustBundleExpanded',
+          `every cluster trusts both roots; intermediates move to the new root after ${rot.spec.workloadRenewalWindow ?? '24h'}`,
+          {
+            trustExpandedAt: ctx.now.toISOString(),
+          },
+        );
       }
       case 'TrustBundleExpanded': {
         if (!elapsed(status.trustExpandedAt, window, ctx.now)) {
@@ -247,9 +280,13 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
         const next = (await loadNewCa(ctx, rot))!;
         const lagging = (await clusterBundles(ctx)).filter((b) => !signedBy(b.ca, next.cert)).map((b) => b.cluster);
         if (lagging.length > 0) return wait(`re-issuing the intermediates of ${lagging.join(', ')} under the new root`);
-        return advance('IntermediatesReissued', `every intermediate chains to the new root; the old root is withdrawn after ${rot.spec.workloadRenewalWindow ?? '24h'}`, {
-          intermediatesReissuedAt: ctx.now.toISOString(),
-        });
+        return advance(
+          'IntermediatesReissued',
+          `every intermediate chains to the new root; the old root is withdrawn after ${rot.spec.workloadRenewalWindow ?? '24h'}`,
+          {
+            intermediatesReissuedAt: ctx.now.toISOString(),
+          },
+        );
       }
       case 'IntermediatesReissued': {
         if (!elapsed(status.intermediatesReissuedAt, window, ctx.now)) {
@@ -288,7 +325,11 @@ async function finalize(ctx: ControllerContext, rot: RootRotation, rtp: RootTrus
     if (current) {
       const old = oldRootsRef(rot);
       const prev = await ctx.secrets.get(old);
-      const data = { ...(prev?.data ?? {}), 'ca-cert.pem': Buffer.from(current.cert.pem), ...(current.key ? { 'ca-key.pem': Buffer.from(privateKeyToPem(current.key)) } : {}) };
+      const data = {
+        ...(prev?.data ?? {}),
+        'ca-cert.pem': Buffer.from(current.cert.pem),
+        ...(current.key ? { 'ca-key.pem': Buffer.from(privateKeyToPem(current.key)) } : {}),
+      };
       await ctx.secrets.put(old, { data, labels: prev?.labels, annotations: { [OWNER_ANNOTATION]: owner(rot) } }, { owner: owner(rot) });
     }
     ctx.state.importRoot(next.cert.pem, privateKeyToPem(next.key), { force: true });
@@ -302,7 +343,8 @@ async function save(ctx: ControllerContext, rot: RootRotation, status: RootRotat
 }
 
 export async function reconcileRootRotations(ctx: ControllerContext): Promise<void> {
-  for (const rot of await ctx.store.list<RootRotation>(ROOT_ROTATION)) await guarded(ctx, label(rot), () => reconcileRootRotation(ctx, rot));
+  for (const rot of await ctx.store.list<RootRotation>(ROOT_ROTATION))
+    await guarded(ctx, label(rot), () => reconcileRootRotation(ctx, rot));
 }
 
 export { ROTATION_PHASES };

@@ -31,7 +31,19 @@ describe('RootTrustPolicy controller', () => {
   it('issues one intermediate per registered cluster under the generated meshca root, all sharing it', async () => {
     const h = harness(() => T0);
     harnesses.push(h);
-    await h.apply(gen.cluster('east'), gen.cluster('west'), gen.rootTrustPolicy('rtp', withSpec({ config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048, ttlDays: 10 } } })));
+    await h.apply(
+      gen.cluster('east'),
+      gen.cluster('west'),
+      gen.rootTrustPolicy(
+        'rtp',
+        withSpec({
+          config: {
+            mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } },
+            intermediateCertOptions: { rsaKeySizeBytes: 2048, ttlDays: 10 },
+          },
+        }),
+      ),
+    );
     await h.reconcile(T0);
     const root = h.state.loadRoot().cert;
     assert.match(root.subject, /O = gloo-mesh/);
@@ -57,15 +69,32 @@ describe('RootTrustPolicy controller', () => {
   it('renews when the grace-period ratio of the lifetime is left, not before; removes unregistered clusters', async () => {
     const h = harness(() => T0);
     harnesses.push(h);
-    await h.apply(gen.cluster('east'), gen.rootTrustPolicy('rtp', withSpec({ config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048, ttlDays: 1, secretRotationGracePeriodRatio: 0.5 } } })));
+    await h.apply(
+      gen.cluster('east'),
+      gen.rootTrustPolicy(
+        'rtp',
+        withSpec({
+          config: {
+            mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } },
+            intermediateCertOptions: { rsaKeySizeBytes: 2048, ttlDays: 1, secretRotationGracePeriodRatio: 0.5 },
+          },
+        }),
+      ),
+    );
     await h.reconcile(T0);
     const first = await bundle(h, 'east');
     const at = Date.parse((await h.get<RootTrustPolicy>('RootTrustPolicy', 'rtp', 'gloo-mesh')).status!.clusters!.east.renewalTime!);
-    assert.equal(at, first.ca.notAfter.getTime() - Math.floor((first.ca.notAfter.getTime() - first.ca.notBefore.getTime()) / 2 / 1000) * 1000);
+    assert.equal(
+      at,
+      first.ca.notAfter.getTime() - Math.floor((first.ca.notAfter.getTime() - first.ca.notBefore.getTime()) / 2 / 1000) * 1000,
+    );
     const quiet = await h.reconcile(new Date(at - 1000));
     assert.deepEqual(quiet.events, []);
     const r = await h.reconcile(new Date(at));
-    assert.ok(r.events.some((e) => e.action === 'renewed' && /cluster east: renewal was scheduled/.test(e.message)), JSON.stringify(r.events));
+    assert.ok(
+      r.events.some((e) => e.action === 'renewed' && /cluster east: renewal was scheduled/.test(e.message)),
+      JSON.stringify(r.events),
+    );
     const second = await bundle(h, 'east');
     assert.notEqual(second.ca.serialHex, first.ca.serialHex);
     await h.store.delete(CLUSTER, 'east');
@@ -79,9 +108,21 @@ describe('RootTrustPolicy controller', () => {
     const h = harness(() => T0);
     harnesses.push(h);
     const rk = generateKeyPair('ec-p256');
-    const root = createRootCertificate({ key: rk.privateKey, subject: { organization: ['Istio'], commonName: 'Root CA' }, now: new Date(T0.getTime() - DAY) });
+    const root = createRootCertificate({
+      key: rk.privateKey,
+      subject: { organization: ['Istio'], commonName: 'Root CA' },
+      now: new Date(T0.getTime() - DAY),
+    });
     const ik = generateKeyPair('ec-p256');
-    const inter = createIntermediateCertificate({ issuerCert: root, issuerKey: rk.privateKey, publicKey: ik.publicKey, subject: { commonName: 'mgmt intermediate' }, days: 365, pathLen: 1, now: new Date(T0.getTime() - DAY) }).cert;
+    const inter = createIntermediateCertificate({
+      issuerCert: root,
+      issuerKey: rk.privateKey,
+      publicKey: ik.publicKey,
+      subject: { commonName: 'mgmt intermediate' },
+      days: 365,
+      pathLen: 1,
+      now: new Date(T0.getTime() - DAY),
+    }).cert;
     await h.secrets.put(
       { namespace: 'gloo-mesh', name: 'my-root-trust-policy.gloo-mesh' },
       {
@@ -94,10 +135,24 @@ describe('RootTrustPolicy controller', () => {
       },
       { user: true },
     );
-    await h.apply(gen.cluster('east'), gen.rootTrustPolicy('rtp', withSpec({ config: { mgmtServerCa: { secretRef: { name: 'my-root-trust-policy.gloo-mesh', namespace: 'gloo-mesh' } }, intermediateCertOptions: { rsaKeySizeBytes: 2048 } } })));
+    await h.apply(
+      gen.cluster('east'),
+      gen.rootTrustPolicy(
+        'rtp',
+        withSpec({
+          config: {
+            mgmtServerCa: { secretRef: { name: 'my-root-trust-policy.gloo-mesh', namespace: 'gloo-mesh' } },
+            intermediateCertOptions: { rsaKeySizeBytes: 2048 },
+          },
+        }),
+      ),
+    );
     await h.reconcile(T0);
     const b = await bundle(h, 'east');
-    assert.deepEqual(b.chain.map((c) => c.subject), [b.ca.subject, inter.subject, root.subject]);
+    assert.deepEqual(
+      b.chain.map((c) => c.subject),
+      [b.ca.subject, inter.subject, root.subject],
+    );
     assert.equal(b.roots[0].fingerprint256, root.fingerprint256);
     assert.ok(verifyChain(b.chain, { now: T0, roots: b.roots }).ok);
     assert.equal(b.ca.notAfter.getTime(), inter.notAfter.getTime(), 'ttlDays default 365, cut back to the intermediate above');
@@ -108,7 +163,15 @@ describe('RootTrustPolicy controller', () => {
     const h = harness(() => T0);
     harnesses.push(h);
     await h.secrets.put(cacertsRef('east'), { data: { 'ca-cert.pem': Buffer.from('x') } }, { user: true });
-    await h.apply(gen.cluster('east'), gen.rootTrustPolicy('rtp', withSpec({ config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048 } } })));
+    await h.apply(
+      gen.cluster('east'),
+      gen.rootTrustPolicy(
+        'rtp',
+        withSpec({
+          config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048 } },
+        }),
+      ),
+    );
     await h.reconcile(T0);
     const rtp = await h.get<RootTrustPolicy>('RootTrustPolicy', 'rtp', 'gloo-mesh');
     assert.equal(rtp.status?.state, 'FAILED');

@@ -78,17 +78,22 @@ function signedBy(cert: ParsedCertificate, issuer: ParsedCertificate): boolean {
 function reissueReason(current: SigningCa | undefined, plan: TrustPlan, o: Options, now: Date): string | undefined {
   if (!current) return 'no intermediate yet';
   const c = current.cert;
-  if (!signedBy(c, plan.signer.cert)) return `the intermediate is signed by "${c.issuer}", not by the policy's CA ${certLabel(plan.signer.cert)}`;
+  if (!signedBy(c, plan.signer.cert))
+    return `the intermediate is signed by "${c.issuer}", not by the policy's CA ${certLabel(plan.signer.cert)}`;
   if (now.getTime() >= c.notAfter.getTime()) return `the intermediate expired at ${iso(c.notAfter)}`;
   const at = intermediateRenewalTime(c, o.ratio);
   if (now.getTime() >= at.getTime()) return `renewal was scheduled at ${iso(at)}`;
-  if (c.keyInfo.family !== 'rsa' || c.keyInfo.bits !== o.keyBits) return `the key is ${c.keyInfo.label}, the policy asks for RSA ${o.keyBits}`;
+  if (c.keyInfo.family !== 'rsa' || c.keyInfo.bits !== o.keyBits)
+    return `the key is ${c.keyInfo.label}, the policy asks for RSA ${o.keyBits}`;
   const orgs = nameValues(nameFromDer(c.subjectDer), OID.organization);
   if (orgs.length !== 1 || orgs[0] !== o.orgName) return `the organization is "${orgs.join(', ')}", the policy asks for "${o.orgName}"`;
   return undefined;
 }
 
-function bundleSecret(rtp: RootTrustPolicy, b: CaBundle): { data: Record<string, Buffer>; labels: Record<string, string>; annotations: Record<string, string> } {
+function bundleSecret(
+  rtp: RootTrustPolicy,
+  b: CaBundle,
+): { data: Record<string, Buffer>; labels: Record<string, string>; annotations: Record<string, string> } {
   const data: Record<string, Buffer> = {};
   for (const f of istioBundleFiles(b)) data[f.name] = Buffer.from(f.data);
   return { data, labels: { [MANAGED_BY_LABEL]: 'meshca' }, annotations: { [OWNER_ANNOTATION]: policyOwner(rtp) } };
@@ -142,7 +147,11 @@ export async function reconcileRootTrustPolicy(ctx: ControllerContext, rtp: Root
   } catch (e) {
     const message = errorMessage(e);
     status.state = 'FAILED';
-    status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'CAUnavailable', message, observedGeneration: rtp.metadata.generation }, now);
+    status.conditions = setCondition(
+      status.conditions,
+      { type: 'Ready', status: 'False', reason: 'CAUnavailable', message, observedGeneration: rtp.metadata.generation },
+      now,
+    );
     record(ctx, { object: label(rtp), action: 'failed', message, warning: true });
     if (!ctx.dryRun) await save(ctx, rtp, status);
     return;
@@ -157,7 +166,9 @@ export async function reconcileRootTrustPolicy(ctx: ControllerContext, rtp: Root
       const existing = await ctx.secrets.get(ref);
       const existingOwner = existing?.annotations?.[OWNER_ANNOTATION];
       if (existing && existingOwner !== owner) {
-        throw new Error(`${what} exists and is ${existingOwner ? `managed by ${existingOwner}` : 'not managed by meshca'}; refusing to replace it (remove it to let this policy issue one)`);
+        throw new Error(
+          `${what} exists and is ${existingOwner ? `managed by ${existingOwner}` : 'not managed by meshca'}; refusing to replace it (remove it to let this policy issue one)`,
+        );
       }
       const current = readCurrent(existing, what);
       const why = reissueReason(current, plan, o, now);
@@ -168,14 +179,26 @@ export async function reconcileRootTrustPolicy(ctx: ControllerContext, rtp: Root
           continue;
         }
         bundle = await issueIntermediate(cluster, plan, o, now);
-        record(ctx, { object: label(rtp), action: current ? 'renewed' : 'issued', message: `cluster ${cluster}: ${why}; new intermediate serial ${bundle.caCert.serialHex}` });
+        record(ctx, {
+          object: label(rtp),
+          action: current ? 'renewed' : 'issued',
+          message: `cluster ${cluster}: ${why}; new intermediate serial ${bundle.caCert.serialHex}`,
+        });
       } else if (!sameRoots(current!.roots, plan.trustRoots)) {
         if (ctx.dryRun) {
-          record(ctx, { object: label(rtp), action: 'would-update-trust', message: `cluster ${cluster}: root-cert.pem would hold ${plan.trustRoots.length} root(s)` });
+          record(ctx, {
+            object: label(rtp),
+            action: 'would-update-trust',
+            message: `cluster ${cluster}: root-cert.pem would hold ${plan.trustRoots.length} root(s)`,
+          });
           continue;
         }
         bundle = { caCert: current!.cert, caKey: current!.key, chain: [current!.cert, ...current!.above], roots: plan.trustRoots };
-        record(ctx, { object: label(rtp), action: 'trust-updated', message: `cluster ${cluster}: root-cert.pem now holds ${plan.trustRoots.map(certLabel).join(' and ')}` });
+        record(ctx, {
+          object: label(rtp),
+          action: 'trust-updated',
+          message: `cluster ${cluster}: root-cert.pem now holds ${plan.trustRoots.map(certLabel).join(' and ')}`,
+        });
       }
       if (bundle) {
         if (await ctx.secrets.put(ref, bundleSecret(rtp, bundle), { owner })) ctx.changed = true;
@@ -214,7 +237,11 @@ export async function reconcileRootTrustPolicy(ctx: ControllerContext, rtp: Root
       } catch {
         // Not ours any more: leave it where it is.
       }
-      record(ctx, { object: label(rtp), action: 'removed', message: `cluster ${cluster} is no longer registered; its intermediate was removed` });
+      record(ctx, {
+        object: label(rtp),
+        action: 'removed',
+        message: `cluster ${cluster} is no longer registered; its intermediate was removed`,
+      });
     }
     delete clustersStatus[cluster];
   }
@@ -226,7 +253,11 @@ export async function reconcileRootTrustPolicy(ctx: ControllerContext, rtp: Root
       ? { status: 'False' as const, reason: 'NoClusters', message: 'no clusters registered; run `meshca cluster add NAME`' }
       : failing.length > 0
         ? { status: 'False' as const, reason: 'ClustersFailing', message: failing.map(([n, c]) => `${n}: ${c.message}`).join('; ') }
-        : { status: 'True' as const, reason: 'Ready', message: `${registered.length} cluster(s) hold a current intermediate signed by ${certLabel(plan.signer.cert)}` };
+        : {
+            status: 'True' as const,
+            reason: 'Ready',
+            message: `${registered.length} cluster(s) hold a current intermediate signed by ${certLabel(plan.signer.cert)}`,
+          };
   status.conditions = setCondition(status.conditions, { type: 'Ready', ...cond, observedGeneration: rtp.metadata.generation }, now);
   if (!ctx.dryRun) await save(ctx, rtp, status);
 }

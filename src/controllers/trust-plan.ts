@@ -40,7 +40,12 @@ export function ensureStateRoot(ctx: ControllerContext, g: CertOptions | undefin
     const o = generatedRootOptions(g);
     if (ctx.dryRun) {
       const kp = generateKeyPair('ec-p256');
-      const cert = createRootCertificate({ key: kp.privateKey, subject: { organization: [o.orgName], commonName: 'meshca root (not yet created)' }, days: o.days, now: ctx.now });
+      const cert = createRootCertificate({
+        key: kp.privateKey,
+        subject: { organization: [o.orgName], commonName: 'meshca root (not yet created)' },
+        days: o.days,
+        now: ctx.now,
+      });
       return { cert, key: kp.privateKey, above: [], roots: [cert] };
     }
     ctx.state.initRoot({ alg: o.alg, subject: { organization: [o.orgName], commonName: 'meshca root' }, days: o.days, now: ctx.now });

@@ -84,7 +84,12 @@ export class KubeClient {
    * One watch request: calls onEvent for each event until the server ends the stream (resolves)
    * or the connection fails (rejects). Aborting the signal ends it and resolves.
    */
-  async watch<T>(path: string, params: Record<string, string | number | boolean | undefined>, onEvent: (e: KubeWatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
+  async watch<T>(
+    path: string,
+    params: Record<string, string | number | boolean | undefined>,
+    onEvent: (e: KubeWatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     if (signal?.aborted) return;
     let controller: AbortController | undefined;
     let settle: (() => void) | undefined;
@@ -104,13 +109,10 @@ export class KubeClient {
           },
           (err) => (err && !signal?.aborted && (err as { name?: string }).name !== 'AbortError' ? reject(err) : resolve()),
         )
-        .then(
-          (c) => {
-            controller = c;
-            if (signal?.aborted) c.abort();
-          },
-          reject,
-        );
+        .then((c) => {
+          controller = c;
+          if (signal?.aborted) c.abort();
+        }, reject);
     });
     // client-node hands out the request's controller only once response headers arrive; an abort
     // before that settles here, and the request is aborted as soon as its controller exists.

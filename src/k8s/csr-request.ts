@@ -53,18 +53,30 @@ export async function submitCsr(client: KubeClient, s: CsrSubmission): Promise<{
     const phase = csrPhase(done);
     if (phase === 'denied') {
       const c = conditionOf(done, 'Denied');
-      throw new MeshcaError('permission_denied', 'csr_denied', `CSR ${name} for ${s.signerName} was denied${c?.reason ? ` (${c.reason})` : ''}${c?.message ? `: ${c.message}` : ''}`);
+      throw new MeshcaError(
+        'permission_denied',
+        'csr_denied',
+        `CSR ${name} for ${s.signerName} was denied${c?.reason ? ` (${c.reason})` : ''}${c?.message ? `: ${c.message}` : ''}`,
+      );
     }
     if (phase === 'failed') {
       const c = conditionOf(done, 'Failed');
-      throw new MeshcaError('unavailable', 'csr_failed', `signer ${s.signerName} failed CSR ${name}${c?.reason ? ` (${c.reason})` : ''}${c?.message ? `: ${c.message}` : ''}`);
+      throw new MeshcaError(
+        'unavailable',
+        'csr_failed',
+        `signer ${s.signerName} failed CSR ${name}${c?.reason ? ` (${c.reason})` : ''}${c?.message ? `: ${c.message}` : ''}`,
+      );
     }
     return { name, certificatePem: decodeBytes(done.status?.certificate) };
   } finally {
     try {
       await api.deleteCertificateSigningRequest({ name });
     } catch (e) {
-      if (apiStatus(e) !== 404) s.log?.warn({ csr: name, err: errorMessage(e) }, 'could not delete the CertificateSigningRequest; the API server garbage-collects it later');
+      if (apiStatus(e) !== 404)
+        s.log?.warn(
+          { csr: name, err: errorMessage(e) },
+          'could not delete the CertificateSigningRequest; the API server garbage-collects it later',
+        );
     }
   }
 }
@@ -72,9 +84,20 @@ export async function submitCsr(client: KubeClient, s: CsrSubmission): Promise<{
 async function approve(client: KubeClient, csr: KubeCsr, s: CsrSubmission): Promise<void> {
   let current = csr;
   for (let attempt = 0; ; attempt++) {
-    const conditions = [...(current.status?.conditions ?? []), condition('Approved', 'MeshcaRegistrationAuthority', `approved by meshca${s.approvalNote ? ` for ${s.approvalNote}` : ''}`, new Date())];
+    const conditions = [
+      ...(current.status?.conditions ?? []),
+      condition(
+        'Approved',
+        'MeshcaRegistrationAuthority',
+        `approved by meshca${s.approvalNote ? ` for ${s.approvalNote}` : ''}`,
+        new Date(),
+      ),
+    ];
     try {
-      await client.certificates.replaceCertificateSigningRequestApproval({ name: current.metadata!.name!, body: { ...current, status: { ...current.status, conditions } } });
+      await client.certificates.replaceCertificateSigningRequestApproval({
+        name: current.metadata!.name!,
+        body: { ...current, status: { ...current.status, conditions } },
+      });
       return;
     } catch (e) {
       // The signer (or anything) wrote first: read again and approve that version.

@@ -85,7 +85,12 @@ export class IstioPublisher {
         const c = issueServingCertificate(m.signer, this.o.istiod.sans, this.o.istiod.ttlSeconds, this.now());
         await this.o.sink.put(
           { namespace: ns, name: 'istiod-tls' },
-          { type: 'kubernetes.io/tls', labels, annotations, data: { 'tls.crt': Buffer.from(c.certChainPem), 'tls.key': Buffer.from(c.keyPem), 'ca.crt': Buffer.from(certsToPem(m.roots)) } },
+          {
+            type: 'kubernetes.io/tls',
+            labels,
+            annotations,
+            data: { 'tls.crt': Buffer.from(c.certChainPem), 'tls.key': Buffer.from(c.keyPem), 'ca.crt': Buffer.from(certsToPem(m.roots)) },
+          },
           by,
         );
         this.istiodNotAfter = c.notAfter.getTime();
@@ -110,9 +115,15 @@ export class IstioPublisher {
       } catch (e) {
         if (apiStatus(e) !== 404) throw e;
       }
-      const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns, labels, annotations, resourceVersion: current?.metadata?.resourceVersion }, data };
+      const body = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name, namespace: ns, labels, annotations, resourceVersion: current?.metadata?.resourceVersion },
+        data,
+      };
       if (!current) await core.createNamespacedConfigMap({ namespace: ns, body });
-      else if (current.data?.['root-cert.pem'] !== data['root-cert.pem']) await core.replaceNamespacedConfigMap({ name, namespace: ns, body });
+      else if (current.data?.['root-cert.pem'] !== data['root-cert.pem'])
+        await core.replaceNamespacedConfigMap({ name, namespace: ns, body });
     } catch (e) {
       throw kubeError(`publishing ConfigMap ${ns}/${name}`, e);
     }

@@ -42,7 +42,6 @@ export interface ReflectorOptions {
 /** The watch's history no longer reaches our resourceVersion: only a new list can resume. */
 class Gone extends Error {}
 
-
 /**
  * List, then watch from the list's resourceVersion, like client-go's reflector: a watch that ends
  * is re-opened from the last resourceVersion seen (no event is lost or repeated), a 410 Gone (the

@@ -37,7 +37,14 @@ function toStored(ref: SecretRef, s: V1Secret): StoredSecret {
   const data: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
   for (const [k, v] of Object.entries(s.stringData ?? {})) data[k] = Buffer.from(v, 'utf8');
-  return { ref, type: s.type, data, labels: s.metadata?.labels, annotations: s.metadata?.annotations, version: versionOf(s.metadata?.resourceVersion) };
+  return {
+    ref,
+    type: s.type,
+    data,
+    labels: s.metadata?.labels,
+    annotations: s.metadata?.annotations,
+    version: versionOf(s.metadata?.resourceVersion),
+  };
 }
 
 /**
@@ -54,7 +61,8 @@ export class KubeSecretSink implements SecretSink {
   private clientFor(ref: SecretRef): KubeClient {
     if (!ref.cluster) return this.o.client;
     const c = this.o.clusters?.[ref.cluster];
-    if (!c) throw new MeshcaError('not_found', 'no_cluster_client', `no kubeconfig for cluster "${ref.cluster}" to write ${secretLabel(ref)}`);
+    if (!c)
+      throw new MeshcaError('not_found', 'no_cluster_client', `no kubeconfig for cluster "${ref.cluster}" to write ${secretLabel(ref)}`);
     return c;
   }
 
@@ -101,7 +109,13 @@ export class KubeSecretSink implements SecretSink {
     const body = (rv?: string): V1Secret => ({
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: ref.name, namespace: ref.namespace, labels: content.labels, annotations: content.annotations, ...(rv ? { resourceVersion: rv } : {}) },
+      metadata: {
+        name: ref.name,
+        namespace: ref.namespace,
+        labels: content.labels,
+        annotations: content.annotations,
+        ...(rv ? { resourceVersion: rv } : {}),
+      },
       type: content.type ?? 'Opaque',
       data,
     });
@@ -112,10 +126,17 @@ export class KubeSecretSink implements SecretSink {
         // A Secret's type is immutable: replacing one of another type means delete, then create.
         await core.deleteNamespacedSecret({ name: ref.name, namespace: ref.namespace });
         written = await core.createNamespacedSecret({ namespace: ref.namespace, body: body() });
-      } else written = await core.replaceNamespacedSecret({ name: ref.name, namespace: ref.namespace, body: body(current.metadata?.resourceVersion) });
+      } else
+        written = await core.replaceNamespacedSecret({
+          name: ref.name,
+          namespace: ref.namespace,
+          body: body(current.metadata?.resourceVersion),
+        });
     } catch (e) {
       if (apiStatus(e) === 409) {
-        throw new MeshcaError('unavailable', 'secret_conflict', `${secretLabel(ref)} changed while meshca was writing it; retrying later`, { cause: e });
+        throw new MeshcaError('unavailable', 'secret_conflict', `${secretLabel(ref)} changed while meshca was writing it; retrying later`, {
+          cause: e,
+        });
       }
       throw kubeError(`writing ${secretLabel(ref)}`, e);
     }

@@ -39,8 +39,10 @@ export async function prepareKubernetesState(config: ServeConfig, d: Deps): Prom
   const init = (dir: string) => {
     const state = new CaState(dir, { passphrase: d.passphrase });
     // A root left in the directory (the Secret was deleted) is saved, not replaced by a new one.
-    if (!state.hasRoot()) state.initRoot({ alg: config.keyAlgorithm, subject: { organization: [config.trustDomain] }, days: config.rootDays, now });
-    if (!state.hasCluster(config.cluster)) state.createIntermediate(config.cluster, { alg: config.keyAlgorithm, days: config.intermediateDays, now });
+    if (!state.hasRoot())
+      state.initRoot({ alg: config.keyAlgorithm, subject: { organization: [config.trustDomain] }, days: config.rootDays, now });
+    if (!state.hasCluster(config.cluster))
+      state.createIntermediate(config.cluster, { alg: config.keyAlgorithm, days: config.intermediateDays, now });
   };
   const how = await backend.prepare(config.dir, init);
   const state = new CaState(config.dir, { passphrase: d.passphrase });
@@ -48,11 +50,16 @@ export async function prepareKubernetesState(config: ServeConfig, d: Deps): Prom
     // The root came from the Secret but this cluster is new: its intermediate is made here and shared.
     state.createIntermediate(config.cluster, { alg: config.keyAlgorithm, days: config.intermediateDays, now });
     await backend.save(config.dir);
-    d.log.info({ cluster: config.cluster, secret: backend.description }, 'created the cluster intermediate and saved it to the state secret');
+    d.log.info(
+      { cluster: config.cluster, secret: backend.description },
+      'created the cluster intermediate and saved it to the state secret',
+    );
   }
-  d.log.info({ secret: backend.description, outcome: how }, how === 'created' ? 'created the CA state and saved it to the state secret' : 'loaded the CA state from the state secret');
+  d.log.info(
+    { secret: backend.description, outcome: how },
+    how === 'created' ? 'created the CA state and saved it to the state secret' : 'loaded the CA state from the state secret',
+  );
 }
-
 
 /**
  * leaderElection: a coordination.k8s.io Lease decides which replica runs the controllers (all
@@ -85,7 +92,10 @@ export async function kubernetesLeadership(config: ServeConfig, d: Omit<Deps, 'p
  * Secrets) on the server's leadership; they run while it leads and stop when the term's signal
  * aborts. Loads nothing when none is asked for.
  */
-export async function startKubernetesControllers(config: ServeConfig, d: Omit<Deps, 'passphrase'> & { authority: Authority; leader: Pick<Leadership, 'onLeader'> }): Promise<void> {
+export async function startKubernetesControllers(
+  config: ServeConfig,
+  d: Omit<Deps, 'passphrase'> & { authority: Authority; leader: Pick<Leadership, 'onLeader'> },
+): Promise<void> {
   if (config.signerNames.length === 0 && !config.publishCacerts && !config.publishIstiodTls) return;
   const client = await KubeClient.load({ kubeconfig: config.kubeconfig });
   const log = d.log.child({ component: 'k8s' });
@@ -95,7 +105,11 @@ export async function startKubernetesControllers(config: ServeConfig, d: Omit<De
       client,
       signerNames: config.signerNames,
       signer: () => d.authority.signer,
-      policy: { defaultTtlSeconds: config.defaultTtl, maxTtlSeconds: config.maxTtl, trustDomains: [config.trustDomain, ...config.trustDomainAliases] },
+      policy: {
+        defaultTtlSeconds: config.defaultTtl,
+        maxTtlSeconds: config.maxTtl,
+        trustDomains: [config.trustDomain, ...config.trustDomainAliases],
+      },
       now: d.now,
       log,
     });

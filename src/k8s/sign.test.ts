@@ -11,7 +11,11 @@ const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
 test('the Kubernetes signer refuses CSRs asking for keyCertSign or cRLSign as well as CA:TRUE', () => {
   const now = new Date();
   const signer = makeSigner('ec-p256', now);
-  const req = (extra: string[]) => ({ csrPem: encodePem('CERTIFICATE REQUEST', opensslCsr(ec, ['-addext', `subjectAltName=URI:${ID}`, ...extra])), usages: ['digital signature', 'client auth'], now });
+  const req = (extra: string[]) => ({
+    csrPem: encodePem('CERTIFICATE REQUEST', opensslCsr(ec, ['-addext', `subjectAltName=URI:${ID}`, ...extra])),
+    usages: ['digital signature', 'client auth'],
+    now,
+  });
   for (const ku of ['keyUsage=critical,digitalSignature,keyCertSign', 'keyUsage=cRLSign', 'basicConstraints=critical,CA:TRUE']) {
     assert.throws(() => signKubeCsr(signer, req(['-addext', ku]), policy), { code: 'invalid_argument', reason: 'ca_not_allowed' }, ku);
   }

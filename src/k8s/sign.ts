@@ -49,7 +49,12 @@ export function grantedTtl(expirationSeconds: number | undefined, p: CsrSigningP
 /** SANs pass through, but only the kinds a mesh certificate holds, and SPIFFE IDs only of our trust domains. */
 function checkSans(csr: ParsedCsr, p: CsrSigningPolicy): void {
   const { uris, dnsNames, ipAddresses, emailAddresses, other } = csr.sans;
-  if (other.length > 0) throw new MeshcaError('invalid_argument', 'unsupported_san', `the CSR asks for ${other.join(', ')} names; only DNS, IP, URI and email SANs are signed`);
+  if (other.length > 0)
+    throw new MeshcaError(
+      'invalid_argument',
+      'unsupported_san',
+      `the CSR asks for ${other.join(', ')} names; only DNS, IP, URI and email SANs are signed`,
+    );
   for (const u of uris) {
     if (!u.startsWith('spiffe://')) continue;
     let td: string;
@@ -59,7 +64,11 @@ function checkSans(csr: ParsedCsr, p: CsrSigningPolicy): void {
       throw invalid('bad_spiffe_id', `URI SAN ${u} is not a valid SPIFFE ID: ${(e as Error).message}`, e);
     }
     if (!p.trustDomains.includes(td)) {
-      throw new MeshcaError('permission_denied', 'foreign_trust_domain', `URI SAN ${u} is in trust domain ${td}; this signer certifies ${p.trustDomains.join(', ')}`);
+      throw new MeshcaError(
+        'permission_denied',
+        'foreign_trust_domain',
+        `URI SAN ${u} is in trust domain ${td}; this signer certifies ${p.trustDomains.join(', ')}`,
+      );
     }
   }
   if (csr.subjectEmpty && uris.length + dnsNames.length + ipAddresses.length + emailAddresses.length === 0) {
@@ -74,14 +83,20 @@ function checkSans(csr: ParsedCsr, p: CsrSigningPolicy): void {
  */
 export function signKubeCsr(signer: Signer, req: KubeCsrRequest, p: CsrSigningPolicy): SignedKubeCsr {
   const csr = parseCsr(req.csrPem, 'spec.request');
-  if (csr.requestsCA) throw new MeshcaError('invalid_argument', 'ca_not_allowed', 'the CSR asks for CA powers (basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign); this signer issues end-entity certificates only');
+  if (csr.requestsCA)
+    throw new MeshcaError(
+      'invalid_argument',
+      'ca_not_allowed',
+      'the CSR asks for CA powers (basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign); this signer issues end-entity certificates only',
+    );
   const usages = mapUsages(req.usages);
   checkSans(csr, p);
   const ttlSeconds = grantedTtl(req.expirationSeconds, p);
   assertCanIssue(signer.cert, req.now, false);
   const notBefore = new Date(Math.max(req.now.getTime() - DEFAULT_BACKDATE_SECONDS * 1000, signer.cert.notBefore.getTime()));
   const notAfter = new Date(Math.min(req.now.getTime() + ttlSeconds * 1000, signer.cert.notAfter.getTime()));
-  if (notAfter.getTime() <= req.now.getTime()) throw new MeshcaError('failed_precondition', 'ca_expired', `issuer ${certLabel(signer.cert)} expires now`);
+  if (notAfter.getTime() <= req.now.getTime())
+    throw new MeshcaError('failed_precondition', 'ca_expired', `issuer ${certLabel(signer.cert)} expires now`);
 
   const exts: Extension[] = [basicConstraintsExt(false)];
   if (usages.keyUsages.length > 0) exts.push(keyUsageExt(usages.keyUsages));
@@ -91,7 +106,9 @@ export function signKubeCsr(signer: Signer, req: KubeCsrRequest, p: CsrSigningPo
     exts.push(sanExt({ uris, dnsNames, ipAddresses, emailAddresses }, csr.subjectEmpty));
   }
   exts.push(subjectKeyIdExt(keyIdentifier(csr.publicKey)));
-  const issuerKeyId = signer.cert.ext.subjectKeyId ? Buffer.from(signer.cert.ext.subjectKeyId, 'hex') : keyIdentifier(signer.cert.publicKey);
+  const issuerKeyId = signer.cert.ext.subjectKeyId
+    ? Buffer.from(signer.cert.ext.subjectKeyId, 'hex')
+    : keyIdentifier(signer.cert.publicKey);
   exts.push(authorityKeyIdExt(issuerKeyId));
   const der = signCertificate(
     {

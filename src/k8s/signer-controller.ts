@@ -49,7 +49,8 @@ export class CsrSignerController {
   private readonly now: () => Date;
 
   constructor(private readonly o: SignerControllerOptions) {
-    if (o.signerNames.length === 0) throw new MeshcaError('invalid_argument', 'no_signer_names', 'the CSR signer controller needs at least one signer name');
+    if (o.signerNames.length === 0)
+      throw new MeshcaError('invalid_argument', 'no_signer_names', 'the CSR signer controller needs at least one signer name');
     this.now = o.now ?? (() => new Date());
   }
 
@@ -122,7 +123,12 @@ export class CsrSignerController {
     try {
       const signed = signKubeCsr(
         this.o.signer(),
-        { csrPem: decodeBytes(csr.spec.request), usages: csr.spec.usages ?? [], expirationSeconds: csr.spec.expirationSeconds, now: this.now() },
+        {
+          csrPem: decodeBytes(csr.spec.request),
+          usages: csr.spec.usages ?? [],
+          expirationSeconds: csr.spec.expirationSeconds,
+          now: this.now(),
+        },
         this.o.policy,
       );
       status = { ...csr.status, certificate: encodeBytes(signed.chainPem) };

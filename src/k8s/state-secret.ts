@@ -126,7 +126,8 @@ export class SecretStateBackend implements StateBackend {
     init(dir);
     const data = stateFilesToData(dir);
     try {
-      if (existing) await this.client.core.replaceNamespacedSecret({ ...this.ref, body: this.body(data, existing.metadata?.resourceVersion) });
+      if (existing)
+        await this.client.core.replaceNamespacedSecret({ ...this.ref, body: this.body(data, existing.metadata?.resourceVersion) });
       else await this.client.core.createNamespacedSecret({ namespace: this.ref.namespace, body: this.body(data) });
       return 'created';
     } catch (e) {
@@ -136,7 +137,8 @@ export class SecretStateBackend implements StateBackend {
     rmSync(join(dir, 'root'), { recursive: true, force: true });
     rmSync(join(dir, 'clusters'), { recursive: true, force: true });
     const winner = await this.read();
-    if (!winner) throw new MeshcaError('unavailable', 'state_race', `the state ${this.description} was created concurrently but cannot be read back`);
+    if (!winner)
+      throw new MeshcaError('unavailable', 'state_race', `the state ${this.description} was created concurrently but cannot be read back`);
     dataToStateFiles(dir, SecretStateBackend.decode(winner));
     return 'loaded';
   }
@@ -151,7 +153,8 @@ export class SecretStateBackend implements StateBackend {
       // Keys are only ever added: a replica never removes another's cluster bundle.
       const merged = { ...local, ...stored };
       try {
-        if (current) await this.client.core.replaceNamespacedSecret({ ...this.ref, body: this.body(merged, current.metadata?.resourceVersion) });
+        if (current)
+          await this.client.core.replaceNamespacedSecret({ ...this.ref, body: this.body(merged, current.metadata?.resourceVersion) });
         else await this.client.core.createNamespacedSecret({ namespace: this.ref.namespace, body: this.body(merged) });
         return;
       } catch (e) {

@@ -6,7 +6,10 @@ import { WORKLOAD_USAGES, mapUsages } from './usages.js';
 
 describe('Kubernetes usages -> X.509', () => {
   it('maps the workload usages to key usage bits and EKUs', () => {
-    assert.deepEqual(mapUsages(WORKLOAD_USAGES), { keyUsages: ['digitalSignature', 'keyEncipherment'], extKeyUsages: [OID.serverAuth, OID.clientAuth] });
+    assert.deepEqual(mapUsages(WORKLOAD_USAGES), {
+      keyUsages: ['digitalSignature', 'keyEncipherment'],
+      extKeyUsages: [OID.serverAuth, OID.clientAuth],
+    });
     assert.deepEqual(mapUsages(['signing', 'digital signature']).keyUsages, ['digitalSignature'], '"signing" is digital signature, once');
     assert.deepEqual(mapUsages(['client auth']), { keyUsages: [], extKeyUsages: [OID.clientAuth] });
   });
@@ -19,12 +22,15 @@ describe('Kubernetes usages -> X.509', () => {
       ['code signing', /not a service-to-service/],
       ['bogus', /not a Kubernetes key usage/],
     ] as const) {
-      assert.throws(() => mapUsages(['digital signature', u]), (e: { reason: string; message: string }) => {
-        assert.equal(e.reason, 'unsupported_usage');
-        assert.match(e.message, new RegExp(`"${u.replace('/', '\\/')}"`));
-        assert.match(e.message, why);
-        return true;
-      });
+      assert.throws(
+        () => mapUsages(['digital signature', u]),
+        (e: { reason: string; message: string }) => {
+          assert.equal(e.reason, 'unsupported_usage');
+          assert.match(e.message, new RegExp(`"${u.replace('/', '\\/')}"`));
+          assert.match(e.message, why);
+          return true;
+        },
+      );
     }
     assert.throws(() => mapUsages([]), /empty/);
   });
@@ -38,6 +44,9 @@ describe('grantedTtl', () => {
     assert.equal(grantedTtl(365 * 86_400, p), 7 * 86_400);
     assert.equal(grantedTtl(undefined, p), 86_400);
     assert.equal(grantedTtl(undefined, { ...p, maxTtlSeconds: 3600 }), 3600, 'the default is capped too');
-    assert.throws(() => grantedTtl(599, p), (e: { reason: string }) => e.reason === 'bad_expiration');
+    assert.throws(
+      () => grantedTtl(599, p),
+      (e: { reason: string }) => e.reason === 'bad_expiration',
+    );
   });
 });

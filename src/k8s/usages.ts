@@ -57,7 +57,11 @@ export function mapUsages(usages: readonly string[] | undefined): MappedUsages {
     else if (eku) ekus.add(eku);
     else {
       const why = REFUSED[u] ?? 'it is not a Kubernetes key usage';
-      throw new MeshcaError('invalid_argument', 'unsupported_usage', `usage "${u}" is not granted by this signer: ${why}; allowed: ${ALLOWED_USAGES.join(', ')}`);
+      throw new MeshcaError(
+        'invalid_argument',
+        'unsupported_usage',
+        `usage "${u}" is not granted by this signer: ${why}; allowed: ${ALLOWED_USAGES.join(', ')}`,
+      );
     }
   }
   if (keyUsages.size === 0 && ekus.size === 0) {

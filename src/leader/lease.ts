@@ -20,7 +20,6 @@ export interface LeaseElectorOptions {
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
 }
 
-
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, with client-go's rules: the holder renews
  * every retry period; a follower takes the lease once it has seen the same record unchanged for a
@@ -145,7 +144,10 @@ export class LeaseElector implements LeaderElector {
     } catch (e) {
       if (apiStatus(e) !== 404) throw e;
       try {
-        await api.createNamespacedLease({ namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: spec(now, 0) } });
+        await api.createNamespacedLease({
+          namespace,
+          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: spec(now, 0) },
+        });
         return true;
       } catch (e2) {
         if (apiStatus(e2) === 409) return false;
@@ -170,7 +172,10 @@ export class LeaseElector implements LeaderElector {
     try {
       const updated = await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: spec(acquire, transitions) } });
       const u = updated.spec ?? {};
-      this.observed = { record: JSON.stringify([u.holderIdentity ?? '', String(u.renewTime ?? ''), u.leaseDurationSeconds ?? 0]), at: performance.now() };
+      this.observed = {
+        record: JSON.stringify([u.holderIdentity ?? '', String(u.renewTime ?? ''), u.leaseDurationSeconds ?? 0]),
+        at: performance.now(),
+      };
       return true;
     } catch (e) {
       if (apiStatus(e) === 409) return false;

@@ -30,7 +30,6 @@ export interface PgAdvisoryElectorOptions {
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
-
 /**
  * Leader election on a PostgreSQL session-level advisory lock held on a connection of its own.
  * The lock lives exactly as long as that session: when the leader process dies, the kernel closes
@@ -126,7 +125,12 @@ export class PgAdvisoryElector implements LeaderElector {
   }
 
   private async connect(): Promise<pg.Client> {
-    const c = new pg.Client({ connectionString: this.o.url, application_name: `meshca-leader ${this.o.identity}`.slice(0, 63), keepAlive: true, connectionTimeoutMillis: 3000 });
+    const c = new pg.Client({
+      connectionString: this.o.url,
+      application_name: `meshca-leader ${this.o.identity}`.slice(0, 63),
+      keepAlive: true,
+      connectionTimeoutMillis: 3000,
+    });
     const broken = (why: string) => () => {
       if (this.client !== c) return;
       if (this.leading) this.justLost = true;

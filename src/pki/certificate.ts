@@ -62,7 +62,9 @@ export function parseCertificate(input: string | Uint8Array, what = 'certificate
     issuer: renderName(tbs.issuer),
     subjectDer,
     issuerDer,
-    serialHex: Buffer.from(tbs.serialNumber).toString('hex').replace(/^(00)+(?=.)/, ''),
+    serialHex: Buffer.from(tbs.serialNumber)
+      .toString('hex')
+      .replace(/^(00)+(?=.)/, ''),
     notBefore: tbs.validity.notBefore.getTime(),
     notAfter: tbs.validity.notAfter.getTime(),
     publicKey,

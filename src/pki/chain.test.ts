@@ -32,8 +32,14 @@ describe('verifyChain', () => {
     assert.deepEqual(r.problems, []);
     assert.equal(r.ok, true);
     assert.equal(r.anchor?.fingerprint256, root.cert.fingerprint256);
-    assert.deepEqual(r.path.map((c: ParsedCertificate) => c.subject), [leaf.cert.subject, int.cert.subject, root.cert.subject]);
-    assert.deepEqual(r.links.map((l) => l.role), ['leaf', 'intermediate', 'root']);
+    assert.deepEqual(
+      r.path.map((c: ParsedCertificate) => c.subject),
+      [leaf.cert.subject, int.cert.subject, root.cert.subject],
+    );
+    assert.deepEqual(
+      r.links.map((l) => l.role),
+      ['leaf', 'intermediate', 'root'],
+    );
   });
 
   it('accepts a chain that stops below the root when the root is trusted', () => {
@@ -54,7 +60,10 @@ describe('verifyChain', () => {
   });
 
   it('reports a missing root', () => {
-    assertOnly(check([leaf, int], []), /^the issuer "O = meshca-test, CN = Test Root" of "Test Intermediate" is neither in the chain nor a trusted root$/);
+    assertOnly(
+      check([leaf, int], []),
+      /^the issuer "O = meshca-test, CN = Test Root" of "Test Intermediate" is neither in the chain nor a trusted root$/,
+    );
   });
 
   it('reports a self-signed root that is not trusted', () => {
@@ -72,7 +81,10 @@ describe('verifyChain', () => {
     const l = makeCustom({ issuer: leaf, cn: 'below leaf', ca: false });
     const r = check([l, leaf, int, root], [root]);
     assert.equal(r.ok, false);
-    assert.ok(r.problems.some((p) => /signs "below leaf" but is not a CA \(CA:FALSE\)/.test(p)), r.problems.join('\n'));
+    assert.ok(
+      r.problems.some((p) => /signs "below leaf" but is not a CA \(CA:FALSE\)/.test(p)),
+      r.problems.join('\n'),
+    );
   });
 
   it('reports a pathlen violation', () => {
@@ -98,7 +110,10 @@ describe('verifyChain', () => {
 
   it('reports an AKI that does not match the issuer SKI', () => {
     const l = makeCustom({ issuer: int, cn: 'bad aki', ca: false, uris: [ID], authorityKeyId: Buffer.alloc(20, 7) });
-    assertOnly(check([l, int, root], [root]), /^"bad aki" authority key id (07){20} does not match "Test Intermediate" subject key id [0-9a-f]{40}$/);
+    assertOnly(
+      check([l, int, root], [root]),
+      /^"bad aki" authority key id (07){20} does not match "Test Intermediate" subject key id [0-9a-f]{40}$/,
+    );
   });
 
   it('reports a CA where an end entity is required', () => {
@@ -119,7 +134,10 @@ describe('verifyChain', () => {
     assert.equal(r.ok, false);
     assert.ok(r.problems.length >= 3, r.problems.join('\n'));
     for (const re of [/wrong chain order/, /authority key id/, /"Expired CA" expired at/]) {
-      assert.ok(r.problems.some((p) => re.test(p)), `${re} missing from:\n${r.problems.join('\n')}`);
+      assert.ok(
+        r.problems.some((p) => re.test(p)),
+        `${re} missing from:\n${r.problems.join('\n')}`,
+      );
     }
   });
 });

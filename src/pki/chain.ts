@@ -50,7 +50,8 @@ function linkProblems(child: ParsedCertificate, issuer: ParsedCertificate, below
   const p: string[] = [];
   const c = certLabel(child);
   const i = certLabel(issuer);
-  if (!child.issuerDer.equals(issuer.subjectDer)) p.push(`${c} names issuer "${child.issuer}" but the next certificate is "${issuer.subject}"`);
+  if (!child.issuerDer.equals(issuer.subjectDer))
+    p.push(`${c} names issuer "${child.issuer}" but the next certificate is "${issuer.subject}"`);
   if (child.ext.authorityKeyId && issuer.ext.subjectKeyId && child.ext.authorityKeyId !== issuer.ext.subjectKeyId) {
     p.push(`${c} authority key id ${child.ext.authorityKeyId} does not match ${i} subject key id ${issuer.ext.subjectKeyId}`);
   }
@@ -87,7 +88,9 @@ export function verifyChain(chain: ParsedCertificate[], o: ChainOptions): ChainR
   let current = leaf;
   for (let guard = 0; guard < chain.length + 2; guard++) {
     if (current.selfIssued && signedBy(current, current)) {
-      const trusted = o.roots.find((r) => sameCert(r, current) || (r.subjectDer.equals(current.subjectDer) && r.publicKey.equals(current.publicKey)));
+      const trusted = o.roots.find(
+        (r) => sameCert(r, current) || (r.subjectDer.equals(current.subjectDer) && r.publicKey.equals(current.publicKey)),
+      );
       if (trusted) anchor = trusted;
       else links[links.length - 1].problems.push(`${certLabel(current)} is self-signed but is not one of the trusted roots`);
       break;
@@ -106,12 +109,15 @@ export function verifyChain(chain: ParsedCertificate[], o: ChainOptions): ChainR
       issuer = chain[nextIdx];
       used.add(nextIdx);
     } else {
-      issuer = o.roots.find((r) => r.subjectDer.equals(current.issuerDer) && signedBy(current, r)) ??
+      issuer =
+        o.roots.find((r) => r.subjectDer.equals(current.issuerDer) && signedBy(current, r)) ??
         o.roots.find((r) => r.subjectDer.equals(current.issuerDer));
       fromRoots = issuer !== undefined;
     }
     if (!issuer) {
-      links[links.length - 1].problems.push(`the issuer "${current.issuer}" of ${certLabel(current)} is neither in the chain nor a trusted root`);
+      links[links.length - 1].problems.push(
+        `the issuer "${current.issuer}" of ${certLabel(current)} is neither in the chain nor a trusted root`,
+      );
       break;
     }
     // RFC 5280: pathlen counts the non-self-issued intermediates between the issuer and the leaf.
@@ -119,7 +125,12 @@ export function verifyChain(chain: ParsedCertificate[], o: ChainOptions): ChainR
     links[links.length - 1].problems.push(...linkProblems(current, issuer, below));
     path.push(issuer);
     const role = issuer.selfIssued ? 'root' : 'intermediate';
-    links.push({ index: fromRoots ? -1 : chain.indexOf(issuer), label: certLabel(issuer), role, problems: validityProblems(issuer, o.now) });
+    links.push({
+      index: fromRoots ? -1 : chain.indexOf(issuer),
+      label: certLabel(issuer),
+      role,
+      problems: validityProblems(issuer, o.now),
+    });
     if (fromRoots) {
       anchor = issuer;
       if (!issuer.selfIssued) {

@@ -59,7 +59,10 @@ describe('CSR', () => {
   it('rejects a request whose signature does not verify', () => {
     const kp = generateKeyPair('ec-p256');
     const bad = corruptSignature(createCsr({ key: kp.privateKey, sans: { uris: [ID] } }).pem);
-    assert.throws(() => parseCsr(bad), { reason: 'bad_csr_signature', message: "CSR: signature does not verify with the request's own public key" });
+    assert.throws(() => parseCsr(bad), {
+      reason: 'bad_csr_signature',
+      message: "CSR: signature does not verify with the request's own public key",
+    });
   });
 
   it('rejects RSA-1024 and P-521 requests made by openssl, naming the key problem', () => {
@@ -67,10 +70,30 @@ describe('CSR', () => {
     try {
       const rsa = join(t.path, 'rsa.csr');
       opensslOk(['req', '-new', '-newkey', 'rsa:1024', '-nodes', '-keyout', join(t.path, 'rsa.key'), '-subj', '/CN=weak', '-out', rsa]);
-      assert.throws(() => parseCsr(readFileSync(rsa, 'utf8')), { reason: 'weak_key', message: 'CSR: RSA key of 1024 bits is below the 2048-bit minimum' });
+      assert.throws(() => parseCsr(readFileSync(rsa, 'utf8')), {
+        reason: 'weak_key',
+        message: 'CSR: RSA key of 1024 bits is below the 2048-bit minimum',
+      });
       const ec = join(t.path, 'ec.csr');
-      opensslOk(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521', '-nodes', '-keyout', join(t.path, 'ec.key'), '-subj', '/CN=p521', '-out', ec]);
-      assert.throws(() => parseCsr(readFileSync(ec, 'utf8')), { reason: 'bad_curve', message: 'CSR: elliptic curve P-521 is not accepted; use P-256 or P-384' });
+      opensslOk([
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-521',
+        '-nodes',
+        '-keyout',
+        join(t.path, 'ec.key'),
+        '-subj',
+        '/CN=p521',
+        '-out',
+        ec,
+      ]);
+      assert.throws(() => parseCsr(readFileSync(ec, 'utf8')), {
+        reason: 'bad_curve',
+        message: 'CSR: elliptic curve P-521 is not accepted; use P-256 or P-384',
+      });
     } finally {
       t.cleanup();
     }
@@ -80,7 +103,23 @@ describe('CSR', () => {
     const t = tempDir();
     try {
       const file = join(t.path, 'ok.csr');
-      opensslOk(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(t.path, 'ok.key'), '-subj', '/O=x', '-addext', `subjectAltName=URI:${ID}`, '-out', file]);
+      opensslOk([
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(t.path, 'ok.key'),
+        '-subj',
+        '/O=x',
+        '-addext',
+        `subjectAltName=URI:${ID}`,
+        '-out',
+        file,
+      ]);
       assert.deepEqual(parseCsr(readFileSync(file, 'utf8')).sans.uris, [ID]);
     } finally {
       t.cleanup();
@@ -88,8 +127,14 @@ describe('CSR', () => {
   });
 
   it('names garbage inputs', () => {
-    assert.throws(() => parseCsr('hello'), { reason: 'bad_pem', message: 'CSR: no PEM block labelled "CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST" found' });
-    assert.throws(() => parseCsr(Buffer.from('3003020100', 'hex')), { reason: 'malformed_csr', message: 'CSR: not a valid PKCS#10 certificate request (DER does not parse)' });
+    assert.throws(() => parseCsr('hello'), {
+      reason: 'bad_pem',
+      message: 'CSR: no PEM block labelled "CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST" found',
+    });
+    assert.throws(() => parseCsr(Buffer.from('3003020100', 'hex')), {
+      reason: 'malformed_csr',
+      message: 'CSR: not a valid PKCS#10 certificate request (DER does not parse)',
+    });
     assert.throws(() => parseCsr('-----BEGIN CERTIFICATE REQUEST-----\n!!!\n-----END CERTIFICATE REQUEST-----\n'), {
       reason: 'bad_pem',
       message: 'PEM block "CERTIFICATE REQUEST" has an invalid base64 body',

@@ -42,16 +42,12 @@ export function createCsr(opts: CsrOptions): CreatedCsr {
   const exts: Extension[] = [];
   const subject = buildName(opts.subject ?? {});
   const sans = opts.sans ?? {};
-  const hasSans = ['uris', 'dnsNames', 'ipAddresses', 'emailAddresses'].some(
-    (k) => (sans[k as keyof SubjectAltNames] ?? []).length > 0,
-  );
+  const hasSans = ['uris', 'dnsNames', 'ipAddresses', 'emailAddresses'].some((k) => (sans[k as keyof SubjectAltNames] ?? []).length > 0);
   if (hasSans) exts.push(sanExt(sans, isEmptyName(subject)));
   if (opts.isCA) exts.push(basicConstraintsExt(true));
   const attributes = new Attributes();
   if (exts.length > 0) {
-    attributes.push(
-      new Attribute({ type: OID.extensionRequest, values: [AsnConvert.serialize(new Extensions(exts))] }),
-    );
+    attributes.push(new Attribute({ type: OID.extensionRequest, values: [AsnConvert.serialize(new Extensions(exts))] }));
   }
   const info = new CertificationRequestInfo({
     version: 0,
@@ -108,9 +104,7 @@ export function parseCsr(input: string | Uint8Array, what = 'CSR'): ParsedCsr {
   const sigOid = req.signatureAlgorithm.algorithm;
   const signature = Buffer.from(req.signature);
   if (signature.length === 0) throw invalid('unsigned_csr', `${what}: the request carries no signature`);
-  const infoRaw = req.certificationRequestInfoRaw
-    ? Buffer.from(req.certificationRequestInfoRaw)
-    : Buffer.from(AsnConvert.serialize(info));
+  const infoRaw = req.certificationRequestInfoRaw ? Buffer.from(req.certificationRequestInfoRaw) : Buffer.from(AsnConvert.serialize(info));
   let ok: boolean;
   try {
     ok = verifyData(sigOid, publicKey, infoRaw, signature);

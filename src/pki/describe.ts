@@ -214,7 +214,8 @@ export function renderCsr(d: CsrDescription, title: string): string {
 }
 
 export function renderChain(c: ChainDescription): string {
-  if (c.verified && c.root) return `Chain: verifies to root "${c.root.subject}" (${c.root.fingerprintSha256}) trusted from ${c.trustedFrom}`;
+  if (c.verified && c.root)
+    return `Chain: verifies to root "${c.root.subject}" (${c.root.fingerprintSha256}) trusted from ${c.trustedFrom}`;
   return [`Chain: does NOT verify (trust anchors from ${c.trustedFrom}):`, ...c.problems.map((p) => `  - ${p}`)].join('\n');
 }
 

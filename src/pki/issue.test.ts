@@ -11,7 +11,14 @@ const now = new Date('2030-01-01T00:00:00Z');
 const rootKey = generateKeyPair('ec-p256');
 const root = createRootCertificate({ key: rootKey.privateKey, now });
 const interKey = generateKeyPair('ec-p256');
-const inter = createIntermediateCertificate({ issuerCert: root, issuerKey: rootKey.privateKey, publicKey: interKey.publicKey, subject: { commonName: 'mesh' }, days: 30, now }).cert;
+const inter = createIntermediateCertificate({
+  issuerCert: root,
+  issuerKey: rootKey.privateKey,
+  publicKey: interKey.publicKey,
+  subject: { commonName: 'mesh' },
+  days: 30,
+  now,
+}).cert;
 const signer = { cert: inter, key: interKey.privateKey, chain: [root] };
 const wl = generateKeyPair('ec-p256').privateKey;
 const A = 'spiffe://cluster.local/ns/a/sa/a';
@@ -48,18 +55,41 @@ test('a CSR without SANs gets the caller primary identity only, never every alia
 
 test('a CSR may name an alias of the caller', () => {
   const csr = createCsr({ key: wl, sans: { uris: [A_ALIAS] } });
-  assert.deepEqual(issueWorkloadCertificate(signer, { csr: csr.pem, identities: [A, A_ALIAS], ttlSeconds: 3600, now }).sans.uris, [A_ALIAS]);
+  assert.deepEqual(issueWorkloadCertificate(signer, { csr: csr.pem, identities: [A, A_ALIAS], ttlSeconds: 3600, now }).sans.uris, [
+    A_ALIAS,
+  ]);
 });
 
 test('refusals: another identity, DNS names, several URIs, no identity at all', () => {
-  const other = refusal(() => issueWorkloadCertificate(signer, { csr: createCsr({ key: wl, sans: { uris: ['spiffe://cluster.local/ns/b/sa/b'] } }).pem, identities: [A], ttlSeconds: 60, now }));
+  const other = refusal(() =>
+    issueWorkloadCertificate(signer, {
+      csr: createCsr({ key: wl, sans: { uris: ['spiffe://cluster.local/ns/b/sa/b'] } }).pem,
+      identities: [A],
+      ttlSeconds: 60,
+      now,
+    }),
+  );
   assert.equal(other.code, 'permission_denied');
   assert.equal(other.reason, 'identity_mismatch');
   assert.match(other.message, /ns\/b\/sa\/b.*authenticated as spiffe:\/\/cluster.local\/ns\/a\/sa\/a/);
-  const dns = refusal(() => issueWorkloadCertificate(signer, { csr: createCsr({ key: wl, sans: { uris: [A], dnsNames: ['evil.example'] } }).pem, identities: [A], ttlSeconds: 60, now }));
+  const dns = refusal(() =>
+    issueWorkloadCertificate(signer, {
+      csr: createCsr({ key: wl, sans: { uris: [A], dnsNames: ['evil.example'] } }).pem,
+      identities: [A],
+      ttlSeconds: 60,
+      now,
+    }),
+  );
   assert.equal(dns.reason, 'san_not_allowed');
   assert.match(dns.message, /DNS:evil\.example/);
-  const two = refusal(() => issueWorkloadCertificate(signer, { csr: createCsr({ key: wl, sans: { uris: [A, A_ALIAS] } }).pem, identities: [A, A_ALIAS], ttlSeconds: 60, now }));
+  const two = refusal(() =>
+    issueWorkloadCertificate(signer, {
+      csr: createCsr({ key: wl, sans: { uris: [A, A_ALIAS] } }).pem,
+      identities: [A, A_ALIAS],
+      ttlSeconds: 60,
+      now,
+    }),
+  );
   assert.equal(two.reason, 'multiple_uris');
   const none = refusal(() => issueWorkloadCertificate(signer, { csr: createCsr({ key: wl }).pem, identities: [], ttlSeconds: 60, now }));
   assert.equal(none.reason, 'no_identity');

@@ -51,7 +51,11 @@ export function authorizeCsrSans(csr: Pick<ParsedCsr, 'sans'>, identities: strin
     ...other,
   ];
   if (extra.length > 0) {
-    throw new MeshcaError('permission_denied', 'san_not_allowed', `CSR requests ${extra.join(', ')}; only the caller's SPIFFE identity may be certified`);
+    throw new MeshcaError(
+      'permission_denied',
+      'san_not_allowed',
+      `CSR requests ${extra.join(', ')}; only the caller's SPIFFE identity may be certified`,
+    );
   }
   if (uris.length > 1) {
     throw invalid('multiple_uris', `CSR requests ${uris.length} URI SANs (${uris.join(', ')}); an SVID carries exactly one SPIFFE ID`);
@@ -76,7 +80,10 @@ export function authorizeCsrSans(csr: Pick<ParsedCsr, 'sans'>, identities: strin
  */
 export function refuseCaRequest(csr: Pick<ParsedCsr, 'requestsCA'>): void {
   if (csr.requestsCA) {
-    throw invalid('ca_not_allowed', 'the CSR asks for a CA certificate (basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign); workloads get end-entity certificates only');
+    throw invalid(
+      'ca_not_allowed',
+      'the CSR asks for a CA certificate (basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign); workloads get end-entity certificates only',
+    );
   }
 }
 

@@ -51,7 +51,10 @@ describe('keys', () => {
 
   it('parses algorithm names case-insensitively and lists the choices for unknown ones', () => {
     assert.equal(parseKeyAlgorithm('EC-P256'), 'ec-p256');
-    assert.throws(() => parseKeyAlgorithm('ed25519'), /unknown key algorithm "ed25519"; use one of ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096/);
+    assert.throws(
+      () => parseKeyAlgorithm('ed25519'),
+      /unknown key algorithm "ed25519"; use one of ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096/,
+    );
   });
 
   it('rejects RSA-1024 as below the 2048-bit minimum', () => {
@@ -77,7 +80,10 @@ describe('keys', () => {
   it('rejects Ed25519 keys as unsupported', () => {
     const { publicKey } = generateKeyPairSync('ed25519');
     assert.throws(() => describeKey(publicKey), /unsupported key type "ed25519"/);
-    assert.throws(() => publicKeyFromSpki(spkiDer(publicKey), 'CSR'), new RegExp(`CSR: public key algorithm ${OID.ed25519.replace(/\./g, '\\.')} is not supported`));
+    assert.throws(
+      () => publicKeyFromSpki(spkiDer(publicKey), 'CSR'),
+      new RegExp(`CSR: public key algorithm ${OID.ed25519.replace(/\./g, '\\.')} is not supported`),
+    );
   });
 
   it('detects a key that does not belong to a public key', () => {
@@ -88,7 +94,10 @@ describe('keys', () => {
 
   it('never treats an unknown signature algorithm as valid, nor a key of the wrong family', () => {
     const kp = generateKeyPair('ec-p256');
-    assert.throws(() => verifyData(OID.sha1WithRSA, kp.publicKey, Buffer.alloc(1), Buffer.alloc(1)), /signature algorithm 1\.2\.840\.113549\.1\.1\.5 is not supported/);
+    assert.throws(
+      () => verifyData(OID.sha1WithRSA, kp.publicKey, Buffer.alloc(1), Buffer.alloc(1)),
+      /signature algorithm 1\.2\.840\.113549\.1\.1\.5 is not supported/,
+    );
     const sig = signData(signatureAlgorithmFor(kp.privateKey), kp.privateKey, Buffer.from('x'));
     assert.equal(verifyData(OID.sha256WithRSA, kp.publicKey, Buffer.from('x'), sig), false);
   });
@@ -96,9 +105,15 @@ describe('keys', () => {
   it('names encrypted and unreadable private keys', () => {
     const kp = generateKeyPair('ec-p256');
     const enc = kp.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'pw' }) as string;
-    assert.throws(() => parsePrivateKeyPem(enc, 'ca-key.pem'), { reason: 'encrypted_key', message: 'ca-key.pem: the key is encrypted and no valid passphrase was given' });
+    assert.throws(() => parsePrivateKeyPem(enc, 'ca-key.pem'), {
+      reason: 'encrypted_key',
+      message: 'ca-key.pem: the key is encrypted and no valid passphrase was given',
+    });
     assert.equal(keyMatches(parsePrivateKeyPem(enc, 'ca-key.pem', 'pw'), kp.publicKey), true);
-    assert.throws(() => parsePrivateKeyPem('garbage', 'ca-key.pem'), { reason: 'bad_private_key', message: 'ca-key.pem: not a readable PEM private key' });
+    assert.throws(() => parsePrivateKeyPem('garbage', 'ca-key.pem'), {
+      reason: 'bad_private_key',
+      message: 'ca-key.pem: not a readable PEM private key',
+    });
   });
 
   it('describes keys from their SPKI and never asks Node for asymmetricKeyDetails, which can deadlock Node 20', () => {
@@ -144,7 +159,8 @@ describe('keys', () => {
       assert.throws(() => checkKeyPolicy(describeKey(keys[4].publicKey), 'k'), { reason: 'weak_key' });
       assert.throws(() => checkKeyPolicy(describeKey(keys[5].publicKey), 'k'), { reason: 'weak_key' });
       // Key generation reads nothing from the generated key either.
-      for (const alg of ['ec-p256', 'ec-p384'] as const) assert.equal(describeKey(generateKeyPair(alg).privateKey).label, EXPECTED[alg].label);
+      for (const alg of ['ec-p256', 'ec-p384'] as const)
+        assert.equal(describeKey(generateKeyPair(alg).privateKey).label, EXPECTED[alg].label);
     } finally {
       Object.defineProperty(owner, 'asymmetricKeyDetails', saved);
     }

@@ -55,12 +55,20 @@ export function generateKeyPair(alg: KeyAlgorithm): KeyPair {
 /** generateKeyPair for any curve or modulus Node knows (tests make keys the policy refuses); the same DER re-read. */
 export function generateKeyPairWith(type: 'ec', options: { namedCurve: string }): KeyPair;
 export function generateKeyPairWith(type: 'rsa', options: { modulusLength: number; publicExponent?: number }): KeyPair;
-export function generateKeyPairWith(type: 'ec' | 'rsa', options: { namedCurve?: string; modulusLength?: number; publicExponent?: number }): KeyPair {
+export function generateKeyPairWith(
+  type: 'ec' | 'rsa',
+  options: { namedCurve?: string; modulusLength?: number; publicExponent?: number },
+): KeyPair {
   const { publicKeyEncoding, privateKeyEncoding } = DER_ENCODINGS;
   const der =
     type === 'ec'
       ? generateKeyPairSync('ec', { namedCurve: options.namedCurve ?? '', publicKeyEncoding, privateKeyEncoding })
-      : generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 0, publicExponent: options.publicExponent, publicKeyEncoding, privateKeyEncoding });
+      : generateKeyPairSync('rsa', {
+          modulusLength: options.modulusLength ?? 0,
+          publicExponent: options.publicExponent,
+          publicKeyEncoding,
+          privateKeyEncoding,
+        });
   return fromDer(der);
 }
 
@@ -88,7 +96,9 @@ function fromDer(der: { publicKey: Buffer; privateKey: Buffer }): KeyPair {
   return { privateKey, publicKey: createPublicKey({ key: der.publicKey, format: 'der', type: 'spki' }) };
 }
 
-function keyParams(alg: KeyAlgorithm): { type: 'ec'; options: { namedCurve: string } } | { type: 'rsa'; options: { modulusLength: number; publicExponent: number } } {
+function keyParams(
+  alg: KeyAlgorithm,
+): { type: 'ec'; options: { namedCurve: string } } | { type: 'rsa'; options: { modulusLength: number; publicExponent: number } } {
   switch (alg) {
     case 'ec-p256':
       return { type: 'ec', options: { namedCurve: 'prime256v1' } };
@@ -117,7 +127,10 @@ const CURVE_BY_OID: Record<string, { curve: string; bits: number }> = {
 export function describeKey(key: KeyObject): KeyInfo {
   const type = key.asymmetricKeyType;
   if (type !== 'ec' && type !== 'rsa') {
-    throw invalid('unsupported_key', `unsupported key type "${type ?? 'unknown'}"; only ECDSA (P-256, P-384) and RSA (2048-4096 bits) are accepted`);
+    throw invalid(
+      'unsupported_key',
+      `unsupported key type "${type ?? 'unknown'}"; only ECDSA (P-256, P-384) and RSA (2048-4096 bits) are accepted`,
+    );
   }
   const pub = key.type === 'private' ? createPublicKey(key) : key;
   const shape = spkiShape(spkiDer(pub));

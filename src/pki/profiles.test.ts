@@ -1,11 +1,27 @@
 import assert from 'node:assert/strict';
 
 import { describe, it } from 'node:test';
-import { DAY, NOW, daysFrom, extensionCriticality, makeCustom, makeIntermediate, makeLeaf, makeRoot, serialOctets } from '../../test/helpers/pki.js';
+import {
+  DAY,
+  NOW,
+  daysFrom,
+  extensionCriticality,
+  makeCustom,
+  makeIntermediate,
+  makeLeaf,
+  makeRoot,
+  serialOctets,
+} from '../../test/helpers/pki.js';
 import { parseCertificate } from './certificate.js';
 import { generateKeyPair, generateKeyPairWith, keyIdentifier } from './keys.js';
 import { OID } from './oids.js';
-import { createIntermediateCertificate, createLeafCertificate, createRootCertificate, DEFAULT_BACKDATE_SECONDS, randomSerial } from './profiles.js';
+import {
+  createIntermediateCertificate,
+  createLeafCertificate,
+  createRootCertificate,
+  DEFAULT_BACKDATE_SECONDS,
+  randomSerial,
+} from './profiles.js';
 
 const BACKDATE_MS = DEFAULT_BACKDATE_SECONDS * 1000;
 
@@ -47,7 +63,10 @@ describe('root profile', () => {
 
   it('refuses weak keys and non-positive lifetimes', () => {
     const weak = generateKeyPairWith('rsa', { modulusLength: 1024 });
-    assert.throws(() => createRootCertificate({ key: weak.privateKey, now: NOW }), /root key: RSA key of 1024 bits is below the 2048-bit minimum/);
+    assert.throws(
+      () => createRootCertificate({ key: weak.privateKey, now: NOW }),
+      /root key: RSA key of 1024 bits is below the 2048-bit minimum/,
+    );
     assert.throws(() => createRootCertificate({ key: root.key, now: NOW, days: 0 }), /root lifetime must be positive, got 0 days/);
   });
 });
@@ -108,8 +127,14 @@ describe('intermediate profile', () => {
     const kp = generateKeyPair('ec-p256');
     const base = { issuerCert: root.cert, issuerKey: root.key, publicKey: kp.publicKey, now: NOW };
     assert.throws(() => createIntermediateCertificate({ ...base, subject: {}, days: 1 }), /intermediate subject must not be empty/);
-    assert.throws(() => createIntermediateCertificate({ ...base, subject: { commonName: 'x' }, days: -1 }), /intermediate lifetime must be positive/);
-    assert.throws(() => createIntermediateCertificate({ ...base, subject: { commonName: 'x' }, days: 1, pathLen: -1 }), /pathlen must be a non-negative integer/);
+    assert.throws(
+      () => createIntermediateCertificate({ ...base, subject: { commonName: 'x' }, days: -1 }),
+      /intermediate lifetime must be positive/,
+    );
+    assert.throws(
+      () => createIntermediateCertificate({ ...base, subject: { commonName: 'x' }, days: 1, pathLen: -1 }),
+      /pathlen must be a non-negative integer/,
+    );
   });
 });
 
@@ -187,9 +212,15 @@ describe('leaf profile', () => {
   it('refuses a zero TTL and issuers without keyCertSign', () => {
     const kp = generateKeyPair('ec-p256');
     const base = { issuerKey: int.key, publicKey: kp.publicKey, sans: { uris: ['spiffe://a/b'] }, now: NOW };
-    assert.throws(() => createLeafCertificate({ ...base, issuerCert: int.cert, ttlSeconds: 0 }), /certificate TTL must be positive, got 0s/);
+    assert.throws(
+      () => createLeafCertificate({ ...base, issuerCert: int.cert, ttlSeconds: 0 }),
+      /certificate TTL must be positive, got 0s/,
+    );
     const noSign = makeCustom({ cn: 'No Sign', keyUsage: ['digitalSignature'] });
-    assert.throws(() => createLeafCertificate({ ...base, issuerCert: noSign.cert, issuerKey: noSign.key, ttlSeconds: 60 }), /lacks the keyCertSign key usage/);
+    assert.throws(
+      () => createLeafCertificate({ ...base, issuerCert: noSign.cert, issuerKey: noSign.key, ttlSeconds: 60 }),
+      /lacks the keyCertSign key usage/,
+    );
   });
 
   it('parses back identically from PEM', () => {

@@ -105,7 +105,8 @@ export function createRootCertificate(o: RootOptions): ParsedCertificate {
 /** Refuses to sign with a certificate that cannot issue: not a CA, no keyCertSign, outside its validity window. */
 export function assertCanIssue(issuer: ParsedCertificate, now: Date, issuingCA: boolean): void {
   const label = certLabel(issuer);
-  if (!issuer.isCA) throw new MeshcaError('failed_precondition', 'issuer_not_ca', `issuer ${label} is not a CA (basicConstraints CA:FALSE or missing)`);
+  if (!issuer.isCA)
+    throw new MeshcaError('failed_precondition', 'issuer_not_ca', `issuer ${label} is not a CA (basicConstraints CA:FALSE or missing)`);
   if (issuer.ext.keyUsage && !issuer.ext.keyUsage.usages.includes('keyCertSign')) {
     throw new MeshcaError('failed_precondition', 'issuer_no_keycertsign', `issuer ${label} lacks the keyCertSign key usage`);
   }
@@ -113,7 +114,11 @@ export function assertCanIssue(issuer: ParsedCertificate, now: Date, issuingCA: 
     throw new MeshcaError('failed_precondition', 'ca_expired', `issuer ${label} expired at ${issuer.notAfter.toISOString()}`);
   }
   if (now.getTime() < issuer.notBefore.getTime()) {
-    throw new MeshcaError('failed_precondition', 'ca_not_yet_valid', `issuer ${label} is not valid before ${issuer.notBefore.toISOString()}`);
+    throw new MeshcaError(
+      'failed_precondition',
+      'ca_not_yet_valid',
+      `issuer ${label} is not valid before ${issuer.notBefore.toISOString()}`,
+    );
   }
   if (issuingCA && issuer.ext.basicConstraints?.pathLen === 0) {
     throw new MeshcaError('failed_precondition', 'pathlen_violation', `issuer ${label} has pathlen 0 and cannot sign another CA`);
@@ -157,7 +162,9 @@ export function createIntermediateCertificate(o: IntermediateOptions): Intermedi
   if (isEmptyName(subject)) throw invalid('bad_subject', 'intermediate subject must not be empty');
   const wanted = o.now.getTime() + o.days * DAY;
   const notAfter = Math.min(wanted, o.issuerCert.notAfter.getTime());
-  const issuerKeyId = o.issuerCert.ext.subjectKeyId ? Buffer.from(o.issuerCert.ext.subjectKeyId, 'hex') : keyIdentifier(o.issuerCert.publicKey);
+  const issuerKeyId = o.issuerCert.ext.subjectKeyId
+    ? Buffer.from(o.issuerCert.ext.subjectKeyId, 'hex')
+    : keyIdentifier(o.issuerCert.publicKey);
   const der = signCertificate(
     {
       serial: o.serial ?? randomSerial(),
@@ -211,7 +218,9 @@ export function createLeafCertificate(o: LeafOptions): LeafResult {
     Math.max(o.now.getTime() - (o.backdateSeconds ?? DEFAULT_BACKDATE_SECONDS) * 1000, o.issuerCert.notBefore.getTime()),
   );
   const notAfter = new Date(Math.min(o.now.getTime() + o.ttlSeconds * 1000, o.issuerCert.notAfter.getTime()));
-  const issuerKeyId = o.issuerCert.ext.subjectKeyId ? Buffer.from(o.issuerCert.ext.subjectKeyId, 'hex') : keyIdentifier(o.issuerCert.publicKey);
+  const issuerKeyId = o.issuerCert.ext.subjectKeyId
+    ? Buffer.from(o.issuerCert.ext.subjectKeyId, 'hex')
+    : keyIdentifier(o.issuerCert.publicKey);
   const der = signCertificate(
     {
       serial,

@@ -39,11 +39,14 @@ describe('SPIFFE IDs', () => {
   }
   for (const [what, id, msg] of INVALID) {
     it(`rejects ${what}`, () => {
-      assert.throws(() => parseSpiffeId(id), (e: Error & { reason?: string }) => {
-        assert.equal(e.reason, 'bad_spiffe_id');
-        assert.match(e.message, msg);
-        return true;
-      });
+      assert.throws(
+        () => parseSpiffeId(id),
+        (e: Error & { reason?: string }) => {
+          assert.equal(e.reason, 'bad_spiffe_id');
+          assert.match(e.message, msg);
+          return true;
+        },
+      );
       assert.equal(isSpiffeId(id), false);
     });
   }
@@ -79,16 +82,31 @@ describe('SPIFFE IDs', () => {
       ['default', '', 'bad_service_account'],
     ];
     for (const [ns, sa, reason] of bad) {
-      assert.throws(() => workloadSpiffeId('cluster.local', ns, sa), (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === reason, `${ns} ${sa}`);
+      assert.throws(
+        () => workloadSpiffeId('cluster.local', ns, sa),
+        (e: { code?: string; reason?: string }) => e.code === 'invalid_argument' && e.reason === reason,
+        `${ns} ${sa}`,
+      );
     }
     assert.equal(workloadSpiffeId('td', 'n'.repeat(63), 'a-1.b-2'), `spiffe://td/ns/${'n'.repeat(63)}/sa/a-1.b-2`);
     assert.equal(workloadSpiffeId('td', 'x', 's'.repeat(253)), `spiffe://td/ns/x/sa/${'s'.repeat(253)}`);
   });
 
   it('parseWorkloadId reads only paths whose namespace and service account are Kubernetes names', () => {
-    for (const id of ['spiffe://td/ns/Default/sa/web', 'spiffe://td/ns/default/sa/Web', 'spiffe://td/ns/a_b/sa/web', 'spiffe://td/ns/default/sa/..x', 'spiffe://td/ns/default/sa/a..b', `spiffe://td/ns/${'n'.repeat(64)}/sa/web`]) {
+    for (const id of [
+      'spiffe://td/ns/Default/sa/web',
+      'spiffe://td/ns/default/sa/Web',
+      'spiffe://td/ns/a_b/sa/web',
+      'spiffe://td/ns/default/sa/..x',
+      'spiffe://td/ns/default/sa/a..b',
+      `spiffe://td/ns/${'n'.repeat(64)}/sa/web`,
+    ]) {
       assert.equal(parseWorkloadId(id), undefined, id);
     }
-    assert.deepEqual(parseWorkloadId('spiffe://td/ns/default/sa/web.v1'), { trustDomain: 'td', namespace: 'default', serviceAccount: 'web.v1' });
+    assert.deepEqual(parseWorkloadId('spiffe://td/ns/default/sa/web.v1'), {
+      trustDomain: 'td',
+      namespace: 'default',
+      serviceAccount: 'web.v1',
+    });
   });
 });

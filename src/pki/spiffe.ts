@@ -15,10 +15,7 @@ export function validateTrustDomain(td: string): void {
   if (td.length === 0) throw invalid('bad_spiffe_id', 'SPIFFE trust domain is empty');
   if (td.length > 255) throw invalid('bad_spiffe_id', `SPIFFE trust domain "${td}" is longer than 255 characters`);
   if (!TD_RE.test(td)) {
-    throw invalid(
-      'bad_spiffe_id',
-      `SPIFFE trust domain "${td}" has characters other than lowercase letters, digits, ".", "-" and "_"`,
-    );
+    throw invalid('bad_spiffe_id', `SPIFFE trust domain "${td}" has characters other than lowercase letters, digits, ".", "-" and "_"`);
   }
 }
 

@@ -89,16 +89,28 @@ function checkIssuerRef(ref: IssuerRef, ctx: z.RefinementCtx, path: (string | nu
   const r = normalizeIssuerRef(ref);
   const kinds = ISSUER_KINDS[r.group];
   if (!kinds) {
-    ctx.addIssue({ code: 'custom', path: [...path, 'group'], message: `unknown issuer group "${r.group}"; meshca resolves ${Object.keys(ISSUER_KINDS).join(', ')}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'group'],
+      message: `unknown issuer group "${r.group}"; meshca resolves ${Object.keys(ISSUER_KINDS).join(', ')}`,
+    });
   } else if (!kinds.includes(r.kind)) {
-    ctx.addIssue({ code: 'custom', path: [...path, 'kind'], message: `unknown issuer kind "${r.kind}" in group ${r.group}; use one of ${kinds.join(', ')}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'kind'],
+      message: `unknown issuer kind "${r.kind}" in group ${r.group}; use one of ${kinds.join(', ')}`,
+    });
   }
 }
 
 function checkUsages(usages: string[], ctx: z.RefinementCtx): void {
   usages.forEach((u, i) => {
     if (!(KEY_USAGES as readonly string[]).includes(u)) {
-      ctx.addIssue({ code: 'custom', path: ['usages', i], message: `unknown usage "${u}"; use cert-manager names such as "digital signature", "key encipherment", "cert sign", "server auth", "client auth"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['usages', i],
+        message: `unknown usage "${u}"; use cert-manager names such as "digital signature", "key encipherment", "cert sign", "server auth", "client auth"`,
+      });
     }
   });
 }
@@ -118,7 +130,9 @@ const CertificateSpecBase = z.strictObject({
   usages: z.array(z.string()).optional(),
   privateKey: PrivateKeySchema.optional(),
   issuerRef: IssuerRefSchema,
-  secretTemplate: z.strictObject({ annotations: z.record(z.string(), z.string()).optional(), labels: z.record(z.string(), z.string()).optional() }).optional(),
+  secretTemplate: z
+    .strictObject({ annotations: z.record(z.string(), z.string()).optional(), labels: z.record(z.string(), z.string()).optional() })
+    .optional(),
   revisionHistoryLimit: z.number().int().min(1).optional(),
   encodeUsagesInRequest: z.boolean().optional(),
 });
@@ -130,7 +144,8 @@ export const UNSUPPORTED_CERTIFICATE_FIELDS = ['keystores', 'literalSubject', 'n
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
 /**
  * Refinements that report even when the shape has other problems (zod skips them otherwise),
@@ -144,13 +159,18 @@ export const CertificateSpecSchema = CertificateSpecBase.superRefine((raw, ctx) 
   if (!s) return;
   const hasName = !!str(s.commonName) || ['dnsNames', 'uris', 'ipAddresses', 'emailAddresses'].some((k) => strs(s[k]).length > 0);
   if (!hasName) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'at least one of commonName, dnsNames, uris, ipAddresses or emailAddresses must be set' });
+    ctx.addIssue({
+      code: 'custom',
+      path: [],
+      message: 'at least one of commonName, dnsNames, uris, ipAddresses or emailAddresses must be set',
+    });
   }
   strs(s.ipAddresses).forEach((ip, i) => {
     if (!isIP(ip)) ctx.addIssue({ code: 'custom', path: ['ipAddresses', i], message: `"${ip}" is not an IP address` });
   });
   strs(s.emailAddresses).forEach((e, i) => {
-    if (!/^[^@\s]+@[^@\s]+$/.test(e)) ctx.addIssue({ code: 'custom', path: ['emailAddresses', i], message: `"${e}" is not an email address` });
+    if (!/^[^@\s]+@[^@\s]+$/.test(e))
+      ctx.addIssue({ code: 'custom', path: ['emailAddresses', i], message: `"${e}" is not an email address` });
   });
   strs(s.uris).forEach((u, i) => {
     if (!URL.canParse(u)) ctx.addIssue({ code: 'custom', path: ['uris', i], message: `"${u}" is not a URI` });
@@ -158,14 +178,22 @@ export const CertificateSpecSchema = CertificateSpecBase.superRefine((raw, ctx) 
   const durationText = str(s.duration);
   const duration = s.duration === undefined ? DEFAULT_DURATION_MS : durationText !== undefined ? parseGoDuration(durationText) : undefined;
   if (duration !== undefined && duration < MIN_DURATION_MS) {
-    ctx.addIssue({ code: 'custom', path: ['duration'], message: `certificate duration ${durationText} must be at least ${formatGoDuration(MIN_DURATION_MS)}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['duration'],
+      message: `certificate duration ${durationText} must be at least ${formatGoDuration(MIN_DURATION_MS)}`,
+    });
   }
   const rbText = str(s.renewBefore);
   const pct = num(s.renewBeforePercentage);
   if (rbText !== undefined) {
     const rb = parseGoDuration(rbText);
     if (rb !== undefined && rb < MIN_RENEW_BEFORE_MS) {
-      ctx.addIssue({ code: 'custom', path: ['renewBefore'], message: `certificate renewBefore ${rbText} must be at least ${formatGoDuration(MIN_RENEW_BEFORE_MS)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['renewBefore'],
+        message: `certificate renewBefore ${rbText} must be at least ${formatGoDuration(MIN_RENEW_BEFORE_MS)}`,
+      });
     }
     if (rb !== undefined && duration !== undefined && rb >= duration) {
       ctx.addIssue({
@@ -175,11 +203,19 @@ export const CertificateSpecSchema = CertificateSpecBase.superRefine((raw, ctx) 
       });
     }
     if (pct !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['renewBeforePercentage'], message: 'renewBefore and renewBeforePercentage are mutually exclusive' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['renewBeforePercentage'],
+        message: 'renewBefore and renewBeforePercentage are mutually exclusive',
+      });
     }
   }
   if (pct !== undefined && (pct <= 0 || pct >= 100)) {
-    ctx.addIssue({ code: 'custom', path: ['renewBeforePercentage'], message: `renewBeforePercentage must be between 0 and 100 exclusive, got ${pct}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['renewBeforePercentage'],
+      message: `renewBeforePercentage must be between 0 and 100 exclusive, got ${pct}`,
+    });
   }
   checkPrivateKey(obj(s.privateKey), ctx);
   checkUsages(strs(s.usages), ctx);
@@ -192,7 +228,11 @@ function checkPrivateKey(pk: Record<string, unknown> | undefined, ctx: z.Refinem
   if (!pk) return;
   const alg = pk.algorithm ?? 'RSA';
   if (alg === 'Ed25519') {
-    ctx.addIssue({ code: 'custom', path: ['privateKey', 'algorithm'], message: 'Ed25519 is not supported by meshca (Istio and the PKI core accept RSA and ECDSA); use RSA or ECDSA' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['privateKey', 'algorithm'],
+      message: 'Ed25519 is not supported by meshca (Istio and the PKI core accept RSA and ECDSA); use RSA or ECDSA',
+    });
     return;
   }
   const size = pk.size;
@@ -234,14 +274,15 @@ export const CertificateRequestSpecSchema = z
   })
   .superRefine((raw, ctx) => {
     const s = obj(raw);
-  if (!s) return;
+    if (!s) return;
     const request = str(s.request);
     if (request !== undefined && !Buffer.from(request, 'base64').toString('utf8').includes('-----BEGIN CERTIFICATE REQUEST-----')) {
       ctx.addIssue({ code: 'custom', path: ['request'], message: 'must be the base64 encoding of a PEM "CERTIFICATE REQUEST"' });
     }
     const durationText = str(s.duration);
     const d = durationText !== undefined ? parseGoDuration(durationText) : undefined;
-    if (d !== undefined && d < MIN_DURATION_MS) ctx.addIssue({ code: 'custom', path: ['duration'], message: `duration ${durationText} must be at least 1h0m0s` });
+    if (d !== undefined && d < MIN_DURATION_MS)
+      ctx.addIssue({ code: 'custom', path: ['duration'], message: `duration ${durationText} must be at least 1h0m0s` });
     checkUsages(strs(s.usages), ctx);
     const ref = obj(s.issuerRef);
     if (str(ref?.name)) checkIssuerRef({ name: str(ref!.name)!, kind: str(ref!.kind), group: str(ref!.group) }, ctx, ['issuerRef']);
@@ -274,13 +315,16 @@ export const IssuerSpecSchema = z
   })
   .superRefine((raw, ctx) => {
     const s = obj(raw);
-  if (!s) return;
+    if (!s) return;
     const set = ['selfSigned', 'ca', 'meshca'].filter((k) => s[k] !== undefined);
     if (set.length !== 1) {
       ctx.addIssue({
         code: 'custom',
         path: [],
-        message: set.length === 0 ? 'exactly one issuer type must be set: selfSigned, ca or meshca' : `only one issuer type may be set, got ${set.join(' and ')}`,
+        message:
+          set.length === 0
+            ? 'exactly one issuer type must be set: selfSigned, ca or meshca'
+            : `only one issuer type may be set, got ${set.join(' and ')}`,
       });
     }
   });
@@ -297,7 +341,12 @@ export type Issuer = Resource<IssuerSpec, IssuerStatus>;
 const SecretKeySelector = z.strictObject({ name: z.string().optional(), key: z.string().min(1) });
 
 export const AwsPcaIssuerSpecSchema = z.strictObject({
-  arn: z.string().regex(/^arn:[^:]+:acm-pca:[^:]*:[^:]*:certificate-authority\/.+$/, 'must be an ACM PCA certificate-authority ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)'),
+  arn: z
+    .string()
+    .regex(
+      /^arn:[^:]+:acm-pca:[^:]*:[^:]*:certificate-authority\/.+$/,
+      'must be an ACM PCA certificate-authority ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)',
+    ),
   region: z.string().min(1).optional(),
   secretRef: z
     .strictObject({

@@ -44,7 +44,10 @@ describe('FileSecretSink', () => {
   });
 
   it('refuses to replace a secret another controller owns, or one meshca did not create', async () => {
-    await assert.rejects(sink.put(ref, content('CRT2', 'Certificate/istio-system/other'), { owner: 'Certificate/istio-system/other' }), /managed by Certificate\/istio-system\/istio-ca/);
+    await assert.rejects(
+      sink.put(ref, content('CRT2', 'Certificate/istio-system/other'), { owner: 'Certificate/istio-system/other' }),
+      /managed by Certificate\/istio-system\/istio-ca/,
+    );
     const hand = join(dir, 'secrets', 'istio-system', 'handmade');
     mkdirSync(hand, { recursive: true });
     writeFileSync(join(hand, 'tls.crt'), 'X');
@@ -67,10 +70,17 @@ describe('FileSecretSink', () => {
 
   it("puts a cluster's cacerts where meshca serve reads it", async () => {
     const r = { cluster: 'east', ...CACERTS };
-    await sink.put(r, { data: { 'ca-cert.pem': Buffer.from('C'), 'ca-key.pem': Buffer.from('K') }, annotations: { [OWNER_ANNOTATION]: 'p' } }, { owner: 'p' });
+    await sink.put(
+      r,
+      { data: { 'ca-cert.pem': Buffer.from('C'), 'ca-key.pem': Buffer.from('K') }, annotations: { [OWNER_ANNOTATION]: 'p' } },
+      { owner: 'p' },
+    );
     assert.equal(readFileSync(join(dir, 'clusters', 'east', 'cacerts', 'ca-cert.pem'), 'utf8'), 'C');
     assert.equal(statSync(join(dir, 'clusters', 'east', 'cacerts', 'ca-key.pem')).mode & 0o777, 0o600);
     assert.ok(existsSync(join(dir, 'clusters', 'east', 'cacerts.meta.json')));
-    assert.deepEqual((await sink.list()).map((s) => s.ref.name), ['handmade']);
+    assert.deepEqual(
+      (await sink.list()).map((s) => s.ref.name),
+      ['handmade'],
+    );
   });
 });

@@ -52,12 +52,18 @@ describe('FileResourceStore', () => {
     // apply keeps the status
     const again = await store.apply(CERTIFICATE, cert({ commonName: 'z', secretName: 'cacerts' }), now);
     assert.deepEqual(again.object.status, { revision: 1 });
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'resources', 'certificates.cert-manager.io', 'istio-system', 'istio-ca.json'), 'utf8')).status, { revision: 1 });
+    assert.deepEqual(
+      JSON.parse(readFileSync(join(dir, 'resources', 'certificates.cert-manager.io', 'istio-system', 'istio-ca.json'), 'utf8')).status,
+      { revision: 1 },
+    );
   });
 
   it('lists across namespaces sorted, handles cluster-scoped kinds, deletes', async () => {
     await store.apply(CERTIFICATE, { ...cert({}), metadata: { name: 'a', namespace: 'default' } }, now);
-    assert.deepEqual((await store.list(CERTIFICATE)).map((o) => `${o.metadata.namespace}/${o.metadata.name}`), ['default/a', 'istio-system/istio-ca']);
+    assert.deepEqual(
+      (await store.list(CERTIFICATE)).map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
+      ['default/a', 'istio-system/istio-ca'],
+    );
     assert.equal((await store.list(CERTIFICATE, 'default')).length, 1);
     await store.apply(CLUSTER, { apiVersion: 'meshca.io/v1alpha1', kind: 'Cluster', metadata: { name: 'east' }, spec: {} }, now);
     assert.ok(existsSync(join(dir, 'resources', 'clusters.meshca.io', 'east.json')));

@@ -28,7 +28,8 @@ export class FileResourceStore implements ResourceStore {
   private path(kind: KindInfo, name: string, namespace?: string): string {
     const base = join(this.root, kindDirName(kind));
     if (!kind.namespaced) return join(base, `${name}.json`);
-    if (!namespace) throw new MeshcaError('invalid_argument', 'namespace_required', `${kind.kind} "${name}" is namespaced; give a namespace`);
+    if (!namespace)
+      throw new MeshcaError('invalid_argument', 'namespace_required', `${kind.kind} "${name}" is namespaced; give a namespace`);
     return join(base, namespace, `${name}.json`);
   }
 
@@ -67,11 +68,22 @@ export class FileResourceStore implements ResourceStore {
     return out.sort((a, b) => byCodeUnit(objectKey(a.metadata), objectKey(b.metadata)));
   }
 
-  async apply<T extends Resource>(kind: KindInfo, input: ResourceInput, now: Date, owners?: Resource[]): Promise<{ object: T; outcome: ApplyOutcome }> {
+  async apply<T extends Resource>(
+    kind: KindInfo,
+    input: ResourceInput,
+    now: Date,
+    owners?: Resource[],
+  ): Promise<{ object: T; outcome: ApplyOutcome }> {
     const { name, namespace } = input.metadata;
     const path = this.path(kind, name, namespace);
     const existing = this.read<T>(path);
-    const ownerReferences = owners?.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, uid: o.metadata.uid, controller: true }));
+    const ownerReferences = owners?.map((o) => ({
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      name: o.metadata.name,
+      uid: o.metadata.uid,
+      controller: true,
+    }));
     if (!existing) {
       const metadata: ObjectMeta = {
         ...input.metadata,
@@ -111,7 +123,11 @@ export class FileResourceStore implements ResourceStore {
     if (!current) throw new MeshcaError('not_found', 'not_found', `${kind.kind} ${objectKey(object.metadata)} no longer exists`);
     if (current.metadata.resourceVersion !== object.metadata.resourceVersion) throw conflict(`${kind.kind} ${objectKey(object.metadata)}`);
     if (deepEqual(current.status, object.status)) return current;
-    const next = { ...current, status: object.status, metadata: { ...current.metadata, resourceVersion: String(Number(current.metadata.resourceVersion) + 1) } } as T;
+    const next = {
+      ...current,
+      status: object.status,
+      metadata: { ...current.metadata, resourceVersion: String(Number(current.metadata.resourceVersion) + 1) },
+    } as T;
     this.write(path, next);
     return next;
   }

@@ -79,15 +79,27 @@ describe('getistio gen-ca config', () => {
 
   it('names the path of a field of the wrong type', () => {
     assert.match(problems(seed.replace('validityDays: 365', 'validityDays: "a year"')), /certificateParameters\.caOptions\.validityDays: /);
-    assert.match(problems(seed.replace('overrideExistingCACertsSecret: true', 'overrideExistingCACertsSecret: yes please')), /secretOptions\.overrideExistingCACertsSecret/);
+    assert.match(
+      problems(seed.replace('overrideExistingCACertsSecret: true', 'overrideExistingCACertsSecret: yes please')),
+      /secretOptions\.overrideExistingCACertsSecret/,
+    );
     assert.match(problems(seed.replace('- "US"', '- "USA"')), /subject\.country\[0\]: must be a two-letter country code/);
   });
 
   it('refuses other providers, weak keys and malformed ARNs', () => {
     assert.match(problems(seed.replace('providerName: "aws"', 'providerName: "gcp"')), /providerName: must be "aws".*"gcp"/);
-    assert.match(problems(seed.replace('keyLength: 2048', 'keyLength: 1024')), /caOptions\.keyLength: RSA key length 1024 is not accepted; use 2048, 3072 or 4096/);
-    assert.match(problems(seed.replace(/signingCAArn: ".*"/, 'signingCAArn: "arn:aws:acm:us-east-2:1:certificate/x"')), /providerConfig\.aws\.signingCAArn: must be an ACM PCA CA ARN/);
-    assert.match(problems(seed.replace('signingAlgorithm: SHA256WITHRSA', 'signingAlgorithm: MD5WITHRSA')), /providerConfig\.aws\.signingAlgorithm: must be one of/);
+    assert.match(
+      problems(seed.replace('keyLength: 2048', 'keyLength: 1024')),
+      /caOptions\.keyLength: RSA key length 1024 is not accepted; use 2048, 3072 or 4096/,
+    );
+    assert.match(
+      problems(seed.replace(/signingCAArn: ".*"/, 'signingCAArn: "arn:aws:acm:us-east-2:1:certificate/x"')),
+      /providerConfig\.aws\.signingCAArn: must be an ACM PCA CA ARN/,
+    );
+    assert.match(
+      problems(seed.replace('signingAlgorithm: SHA256WITHRSA', 'signingAlgorithm: MD5WITHRSA')),
+      /providerConfig\.aws\.signingAlgorithm: must be one of/,
+    );
   });
 
   it('reports every problem at once, and YAML syntax errors with the file name', () => {

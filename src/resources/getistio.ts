@@ -24,7 +24,14 @@ const zeroInt = z.literal(0, { error: 'is not supported; leave it 0' }).nullish(
 
 const subjectSchema = z.strictObject({
   commonname: z.string().trim().nullish(),
-  country: z.array(z.string().trim().regex(/^[A-Za-z]{2}$/, 'must be a two-letter country code such as US')).nullish(),
+  country: z
+    .array(
+      z
+        .string()
+        .trim()
+        .regex(/^[A-Za-z]{2}$/, 'must be a two-letter country code such as US'),
+    )
+    .nullish(),
   organization: list,
   organizationalunit: list,
   /** The spelling in getistio's AWS tutorial (which getistio itself ignores); meshca honours it. */
@@ -59,22 +66,38 @@ const csrParamsSchema = z.strictObject({
 });
 
 export const getistioConfigSchema = z.strictObject({
-  providerName: z.literal('aws', { error: (i) => `must be "aws": meshca gen-ca signs with AWS Private CA only (got ${JSON.stringify(i.input)})` }),
+  providerName: z.literal('aws', {
+    error: (i) => `must be "aws": meshca gen-ca signs with AWS Private CA only (got ${JSON.stringify(i.input)})`,
+  }),
   disableSecretCreation: z.boolean().nullish(),
   providerConfig: z.strictObject({
     aws: z.strictObject({
       // The getistio tutorial's ARN has leading spaces inside the quotes: trim before checking.
-      signingCAArn: z.string().trim().regex(CA_ARN, 'must be an ACM PCA CA ARN: arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>'),
-      templateArn: z.string().trim().regex(TEMPLATE_ARN, 'must be a PCA template ARN such as arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1').nullish(),
+      signingCAArn: z
+        .string()
+        .trim()
+        .regex(CA_ARN, 'must be an ACM PCA CA ARN: arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>'),
+      templateArn: z
+        .string()
+        .trim()
+        .regex(TEMPLATE_ARN, 'must be a PCA template ARN such as arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1')
+        .nullish(),
       signingAlgorithm: z.enum(SIGNING, { error: `must be one of ${SIGNING.join(', ')}` }).nullish(),
     }),
-    gcp: z.unknown().refine((v) => v === undefined, 'is not supported: meshca gen-ca uses AWS Private CA (providerConfig.aws)').optional(),
+    gcp: z
+      .unknown()
+      .refine((v) => v === undefined, 'is not supported: meshca gen-ca uses AWS Private CA (providerConfig.aws)')
+      .optional(),
   }),
   certificateParameters: z
     .strictObject({
       secretOptions: z
         .strictObject({
-          istioCANamespace: z.string().trim().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name').nullish(),
+          istioCANamespace: z
+            .string()
+            .trim()
+            .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name')
+            .nullish(),
           secretFilePath: z.string().trim().min(1).nullish(),
           overrideExistingCACertsSecret: z.boolean().nullish(),
           /** The older name of overrideExistingCACertsSecret. */
@@ -86,7 +109,9 @@ export const getistioConfigSchema = z.strictObject({
           validityDays: z.int('must be a whole number of days').min(1, 'must be at least 1').max(36_500, 'must be at most 36500').nullish(),
           keyLength: z
             .int('must be a number of bits')
-            .refine((n) => KEY_LENGTHS.includes(n), { error: (i) => `RSA key length ${String(i.input)} is not accepted; use 2048, 3072 or 4096` })
+            .refine((n) => KEY_LENGTHS.includes(n), {
+              error: (i) => `RSA key length ${String(i.input)} is not accepted; use 2048, 3072 or 4096`,
+            })
             .nullish(),
           certSigningRequestParams: csrParamsSchema.nullish(),
         })
@@ -183,7 +208,8 @@ export function parseGetistioConfig(text: string, file: string): GenCaPlan {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) throw invalid('bad_config', `${file} is not valid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
   const data: unknown = doc.toJS();
-  if (!data || typeof data !== 'object' || Array.isArray(data)) throw invalid('bad_config', `${file}: expected a YAML mapping with providerName, providerConfig and certificateParameters`);
+  if (!data || typeof data !== 'object' || Array.isArray(data))
+    throw invalid('bad_config', `${file}: expected a YAML mapping with providerName, providerConfig and certificateParameters`);
   const parsed = getistioConfigSchema.safeParse(data);
   if (!parsed.success) {
     throw invalid('bad_config', `${file} is not a valid gen-ca configuration:\n  ${getistioProblems(parsed.error).join('\n  ')}`);

@@ -23,7 +23,10 @@ function problems(text: string): string[] {
 describe('loadManifests', () => {
   it('accepts the seed AWSPCAIssuer + Certificate pair as written', () => {
     const docs = loadManifests(expandShellVars(fixture('istio-ca-awspca.yaml'), SEED_VARS), 'seed');
-    assert.deepEqual(docs.map((d) => d.object.kind.kind), ['AWSPCAIssuer', 'Certificate']);
+    assert.deepEqual(
+      docs.map((d) => d.object.kind.kind),
+      ['AWSPCAIssuer', 'Certificate'],
+    );
     const cert = docs[1].object.resource!;
     assert.equal(cert.metadata.namespace, 'istio-system');
     assert.deepEqual((cert.spec as { dnsNames: string[] }).dnsNames, ['*.istiod-1-20']);
@@ -42,14 +45,25 @@ describe('loadManifests', () => {
 
   it('reports every bad field with its path: unknown field, wrong type, duration < 1h', () => {
     const p = problems(fixture('bad-fields.yaml'));
-    assert.ok(p.some((l) => /spec\.privateKey\.sizee: unknown field$/.test(l)), p.join('\n'));
-    assert.ok(p.some((l) => /spec\.isCA: expected boolean, received string/.test(l)), p.join('\n'));
-    assert.ok(p.some((l) => /spec\.duration: certificate duration 30m must be at least 1h0m0s/.test(l)), p.join('\n'));
+    assert.ok(
+      p.some((l) => /spec\.privateKey\.sizee: unknown field$/.test(l)),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((l) => /spec\.isCA: expected boolean, received string/.test(l)),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((l) => /spec\.duration: certificate duration 30m must be at least 1h0m0s/.test(l)),
+      p.join('\n'),
+    );
   });
 
   it('refuses renewBefore >= duration on the renewBefore field', () => {
     const p = problems(fixture('bad-renew-before.yaml'));
-    assert.deepEqual(p, ['test.yaml: document 1 (Certificate istio-system/bad): spec.renewBefore: certificate duration 24h0m0s must be greater than renewBefore 24h0m0s']);
+    assert.deepEqual(p, [
+      'test.yaml: document 1 (Certificate istio-system/bad): spec.renewBefore: certificate duration 24h0m0s must be greater than renewBefore 24h0m0s',
+    ]);
   });
 
   it('names cert-manager fields and issuer types meshca does not implement', () => {
@@ -59,7 +73,10 @@ metadata: {name: le}
 spec:
   acme: {server: https://acme.example}
 `);
-    assert.ok(p.some((l) => /spec\.acme: the cert-manager issuer type "acme" is not supported/.test(l)), p.join('\n'));
+    assert.ok(
+      p.some((l) => /spec\.acme: the cert-manager issuer type "acme" is not supported/.test(l)),
+      p.join('\n'),
+    );
   });
 
   it('refuses a wrong apiVersion, saying which one is served', () => {
@@ -74,12 +91,23 @@ spec:
 
   it('requires a name and refuses unknown top-level fields', () => {
     const p = problems('apiVersion: meshca.io/v1alpha1\nkind: Cluster\nmetadata: {}\nspecs: {}\n');
-    assert.ok(p.some((l) => /metadata\.name: expected string, received undefined/.test(l)), p.join('\n'));
-    assert.ok(p.some((l) => /: specs: unknown field/.test(l)), p.join('\n'));
+    assert.ok(
+      p.some((l) => /metadata\.name: expected string, received undefined/.test(l)),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((l) => /: specs: unknown field/.test(l)),
+      p.join('\n'),
+    );
   });
 
   it('refuses duplicates, accepts a List and a Secret with stringData', () => {
-    assert.match(problems('apiVersion: meshca.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\n---\napiVersion: meshca.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\n')[0], /duplicates document 1/);
+    assert.match(
+      problems(
+        'apiVersion: meshca.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\n---\napiVersion: meshca.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\n',
+      )[0],
+      /duplicates document 1/,
+    );
     const docs = loadManifests(
       `apiVersion: v1
 kind: List

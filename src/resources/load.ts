@@ -25,7 +25,9 @@ export function loadManifests(text: string, source: string, defaultNamespace = '
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
       const where = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
-      errors.push(`${source}: document ${index}${where}: YAML syntax error: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`);
+      errors.push(
+        `${source}: document ${index}${where}: YAML syntax error: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`,
+      );
       continue;
     }
     const value = doc.toJS({ maxAliasCount: 100 });

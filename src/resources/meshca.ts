@@ -67,14 +67,19 @@ export const RootRotationSpecSchema = z.strictObject({
       generated: z
         .strictObject({
           ttlDays: z.number().int().min(1).max(36_500).optional(),
-          rsaKeySizeBytes: z.number().int().refine((n) => [2048, 3072, 4096].includes(n), { message: 'must be 2048, 3072 or 4096' }).optional(),
+          rsaKeySizeBytes: z
+            .number()
+            .int()
+            .refine((n) => [2048, 3072, 4096].includes(n), { message: 'must be 2048, 3072 or 4096' })
+            .optional(),
           orgName: z.string().min(1).optional(),
         })
         .optional(),
       secretRef: z.strictObject({ name: objectName, namespace: namespaceName.optional() }).optional(),
     })
     .superRefine((m, ctx) => {
-      if (m.generated !== undefined && m.secretRef !== undefined) ctx.addIssue({ code: 'custom', path: [], message: 'set at most one of generated or secretRef' });
+      if (m.generated !== undefined && m.secretRef !== undefined)
+        ctx.addIssue({ code: 'custom', path: [], message: 'set at most one of generated or secretRef' });
     })
     .optional(),
   /**

@@ -5,10 +5,7 @@ export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 /** RFC 1123 label, as Kubernetes requires for namespaces. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-export const objectName = z
-  .string()
-  .max(253)
-  .regex(DNS_SUBDOMAIN, 'must be a lowercase RFC 1123 subdomain (letters, digits, "-" and ".")');
+export const objectName = z.string().max(253).regex(DNS_SUBDOMAIN, 'must be a lowercase RFC 1123 subdomain (letters, digits, "-" and ".")');
 export const namespaceName = z.string().regex(DNS_LABEL, 'must be a lowercase RFC 1123 label (letters, digits and "-", at most 63)');
 
 const stringMap = z.record(z.string(), z.string());

@@ -16,7 +16,12 @@ export interface ResourceStore {
   get<T extends Resource>(kind: KindInfo, name: string, namespace?: string): Promise<T | undefined>;
   /** Every object of a kind, in one namespace or all; sorted by namespace then name. */
   list<T extends Resource>(kind: KindInfo, namespace?: string): Promise<T[]>;
-  apply<T extends Resource>(kind: KindInfo, input: ResourceInput, now: Date, ownerReferences?: Resource[]): Promise<{ object: T; outcome: ApplyOutcome }>;
+  apply<T extends Resource>(
+    kind: KindInfo,
+    input: ResourceInput,
+    now: Date,
+    ownerReferences?: Resource[],
+  ): Promise<{ object: T; outcome: ApplyOutcome }>;
   updateStatus<T extends Resource>(kind: KindInfo, object: T): Promise<T>;
   delete(kind: KindInfo, name: string, namespace?: string): Promise<boolean>;
 }

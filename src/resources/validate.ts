@@ -48,8 +48,7 @@ export interface SecretInput {
 }
 
 export type ValidatedObject =
-  | { kind: KindInfo; resource: ResourceInput; secret?: undefined }
-  | { kind: KindInfo; secret: SecretInput; resource?: undefined };
+  { kind: KindInfo; resource: ResourceInput; secret?: undefined } | { kind: KindInfo; secret: SecretInput; resource?: undefined };
 
 export interface ValidationResult {
   object?: ValidatedObject;
@@ -66,7 +65,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** Validates one parsed document against meshca's kinds: every problem found, each with its path. */
 export function validateObject(raw: unknown, defaultNamespace = 'default'): ValidationResult {
-  if (!isRecord(raw)) return { problems: [{ path: '', message: 'expected a mapping with apiVersion, kind, metadata and spec' }], label: 'object' };
+  if (!isRecord(raw))
+    return { problems: [{ path: '', message: 'expected a mapping with apiVersion, kind, metadata and spec' }], label: 'object' };
   const problems: FieldProblem[] = [];
   const kindName = typeof raw.kind === 'string' ? raw.kind : undefined;
   const meta = isRecord(raw.metadata) ? raw.metadata : {};
@@ -126,7 +126,8 @@ function validateSecret(
     for (const [k, v] of Object.entries(r.data.data ?? {})) data[k] = Buffer.from(v.replace(/\s/g, ''), 'base64');
     for (const [k, v] of Object.entries(r.data.stringData ?? {})) data[k] = Buffer.from(v, 'utf8');
     for (const k of Object.keys(data)) {
-      if (!SECRET_KEY.test(k) || k === '.' || k === '..' || k.startsWith('..')) problems.push({ path: `data.${k}`, message: 'invalid key name' });
+      if (!SECRET_KEY.test(k) || k === '.' || k === '..' || k.startsWith('..'))
+        problems.push({ path: `data.${k}`, message: 'invalid key name' });
     }
   }
   if (problems.length > 0 || !meta || !r.success) return { problems, label };

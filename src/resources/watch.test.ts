@@ -17,7 +17,8 @@ describe('watchSecret', () => {
     const ref = { cluster: 'east', ...CACERTS };
     const seen: number[] = [];
     const stop = watchSecret(reader, ref, (v) => seen.push(v), { intervalMs: 20 });
-    const put = (s: string) => writer.put(ref, { data: { 'ca-cert.pem': Buffer.from(s) }, annotations: { [OWNER_ANNOTATION]: 'p' } }, { owner: 'p' });
+    const put = (s: string) =>
+      writer.put(ref, { data: { 'ca-cert.pem': Buffer.from(s) }, annotations: { [OWNER_ANNOTATION]: 'p' } }, { owner: 'p' });
     await put('one');
     await new Promise((r) => setTimeout(r, 120));
     await put('one'); // unchanged: no write, no event

@@ -17,7 +17,12 @@ function versionOf(path: string): number {
  * rather than fs.watch, because the atomic writes replace files by rename, which inotify-based
  * watches lose track of. Returns a function that stops watching.
  */
-export function watchSecret(sink: FileSecretSink, ref: SecretRef, listener: (version: number) => void, o: { intervalMs?: number } = {}): () => void {
+export function watchSecret(
+  sink: FileSecretSink,
+  ref: SecretRef,
+  listener: (version: number) => void,
+  o: { intervalMs?: number } = {},
+): () => void {
   const path = sink.metaPath(ref);
   let last = versionOf(path);
   const onChange = (): void => {

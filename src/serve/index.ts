@@ -144,9 +144,12 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
 }
 
 async function openServeStore(config: ServeConfig, plan: RolePlan, audit: AuditSetting, log: Logger): Promise<Store> {
-  let store: Store = await openStore(config, (e) => log.error({ err: e }, 'audit store background work failed (unwritten audit rows stay queued)'));
+  let store: Store = await openStore(config, (e) =>
+    log.error({ err: e }, 'audit store background work failed (unwritten audit rows stay queued)'),
+  );
   // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
-  if (plan.relayAudit && typeof process.send === 'function' && !isReplicated(store)) store = relayAudit(store, process.send.bind(process), { flushMs: config.auditFlushMs, batchSize: config.auditBatchSize });
+  if (plan.relayAudit && typeof process.send === 'function' && !isReplicated(store))
+    store = relayAudit(store, process.send.bind(process), { flushMs: config.auditFlushMs, batchSize: config.auditBatchSize });
   // The process that writes SQLite checkpoints its WAL from a worker thread (started once the WAL is large), never on the event loop.
   else if (store instanceof SqliteStore) store.checkpointInBackground();
   if (audit !== 'on') {
@@ -161,7 +164,15 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
   const state = new CaState(config.dir, { passphrase: c.passphrase });
   // Read before the material: a refused PCA API stops serve before anything is created.
   const pcaApi = plan.http ? servePcaApi(config) : undefined;
-  const material = await openMaterialSource(c.role, { config, state, store, log, now, passphrase: c.passphrase, renewalPauseMs: o.renewalPauseMs });
+  const material = await openMaterialSource(c.role, {
+    config,
+    state,
+    store,
+    log,
+    now,
+    passphrase: c.passphrase,
+    renewalPauseMs: o.renewalPauseMs,
+  });
   cleanup.push(() => material.close());
   const authority = material.createAuthority(policyOf(config), now);
   const local = await LocalTokenIssuer.open(store, { passphrase: c.passphrase });
@@ -182,11 +193,20 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
   material.onSwap((m: SigningMaterial) => {
     authority.setMaterial(m);
     metrics.setHierarchy(config.cluster, [m.signer.cert, ...m.signer.chain], m.roots);
-    if (tls?.followsMaterial) tls.renew().catch((e: unknown) => log.error({ err: e }, 'serving certificate from the new intermediate failed; the current one stays'));
+    if (tls?.followsMaterial)
+      tls
+        .renew()
+        .catch((e: unknown) => log.error({ err: e }, 'serving certificate from the new intermediate failed; the current one stays'));
     o.onCaChanged?.();
   });
   if (plan.grpc && !config.plaintext) {
-    tls = await ServingTls.start(material.servingIssuer(authority), { sans: config.servingSans, ttlSeconds: config.servingTtl, now, log, onIssue: (s) => metrics.setServingExpiry(s.notAfter) });
+    tls = await ServingTls.start(material.servingIssuer(authority), {
+      sans: config.servingSans,
+      ttlSeconds: config.servingTtl,
+      now,
+      log,
+      onIssue: (s) => metrics.setServingExpiry(s.notAfter),
+    });
     cleanup.push(() => tls?.stop());
   }
   const grpc = plan.grpc ? await startGrpc(c, service, tls) : { port: 0 };
@@ -199,7 +219,10 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
   if (api) cleanup.push(() => api.close());
 
   // Leader-only controllers start once everything serves.
-  const leader = material.leadership ?? (plan.controllers ? await kubernetesLeadership(config, { log, now }) : undefined) ?? (await soleLeadership(plan.controllers, now));
+  const leader =
+    material.leadership ??
+    (plan.controllers ? await kubernetesLeadership(config, { log, now }) : undefined) ??
+    (await soleLeadership(plan.controllers, now));
   // First to run at shutdown: a leader steps down (and frees its lock for a follower) before draining.
   cleanup.push(() => leader.stop());
   leaderRef = leader;
@@ -219,7 +242,14 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
     createdIntermediate: material.createdIntermediate,
     pcaApiUrl: api?.url,
     reloadCa: () => material.reload(),
-    issueToken: (r) => local.issue({ namespace: r.namespace, serviceAccount: r.serviceAccount, ttlSeconds: r.ttlSeconds ?? 3600, audience: r.audience ?? config.audience, now: now() }),
+    issueToken: (r) =>
+      local.issue({
+        namespace: r.namespace,
+        serviceAccount: r.serviceAccount,
+        ttlSeconds: r.ttlSeconds ?? 3600,
+        audience: r.audience ?? config.audience,
+        now: now(),
+      }),
     onLeader: (cb) => leader.onLeader(cb),
     isLeader: () => leader.isLeader(),
     appendAudit: (e) => store.appendAudit(e),
@@ -253,7 +283,13 @@ function authenticatorFor({ config, now }: Ctx, local: LocalTokenIssuer, materia
   });
 }
 
-function issuanceService({ config, store, now }: Ctx, authenticator: Authenticator, authority: Authority, material: MaterialSource, metrics: ServerMetrics): IssuanceService {
+function issuanceService(
+  { config, store, now }: Ctx,
+  authenticator: Authenticator,
+  authority: Authority,
+  material: MaterialSource,
+  metrics: ServerMetrics,
+): IssuanceService {
   // auditDurable: answer only once the audit row is committed (ca/durable-issuance.ts).
   const Service = auditDurableOf(config) ? DurableIssuanceService : IssuanceService;
   return new Service({
@@ -271,7 +307,11 @@ function issuanceService({ config, store, now }: Ctx, authenticator: Authenticat
 }
 
 /** The Istio CA API over HTTP/2: listening, or (workers of --workers) serving connections the primary hands over. */
-async function startGrpc({ config, log, o, cleanup }: Ctx, service: IssuanceService, tls: ServingTls | undefined): Promise<{ port: number; accept?: (socket: Socket) => void }> {
+async function startGrpc(
+  { config, log, o, cleanup }: Ctx,
+  service: IssuanceService,
+  tls: ServingTls | undefined,
+): Promise<{ port: number; accept?: (socket: Socket) => void }> {
   const m = tls?.material;
   const h2 = createH2GrpcServer({
     engine: config.grpcTransport === 'h2' ? 'frames' : 'node',
@@ -317,11 +357,24 @@ async function startHttp({ config, store, log, now, role, plan, o, cleanup }: Ct
     readyDetail: material.readyDetail && (() => ({ upstream: material.readyDetail!() })),
     now,
     log,
-    dashboard: dashboardFor({ config, authority, store, state: d.state, role, now, leader: d.leader, serving: d.serving, signing: () => material.describe(), upstreamDetail: material.readyDetail }),
+    dashboard: dashboardFor({
+      config,
+      authority,
+      store,
+      state: d.state,
+      role,
+      now,
+      leader: d.leader,
+      serving: d.serving,
+      signing: () => material.describe(),
+      upstreamDetail: material.readyDetail,
+    }),
   });
   const hp = splitHostPort(config.httpAddr);
   await new Promise<void>((resolve, reject) => {
-    http.once('error', (err) => reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for HTTP on ${config.httpAddr}: ${err.message}`, { cause: err })));
+    http.once('error', (err) =>
+      reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for HTTP on ${config.httpAddr}: ${err.message}`, { cause: err })),
+    );
     http.listen(hp.port, hp.host, () => resolve());
   });
   cleanup.push(() => closeHttp(http));
@@ -329,11 +382,23 @@ async function startHttp({ config, store, log, now, role, plan, o, cleanup }: Ct
 }
 
 /** Leader-only tasks: Kubernetes (CSR signer, Istio Secrets) and the declarative controllers. */
-async function startControllers({ config, log, now, passphrase, cleanup }: Ctx, authority: Authority, material: MaterialSource, leader: Leadership): Promise<void> {
+async function startControllers(
+  { config, log, now, passphrase, cleanup }: Ctx,
+  authority: Authority,
+  material: MaterialSource,
+  leader: Leadership,
+): Promise<void> {
   await startKubernetesControllers(config, { authority, log, now, leader });
   if (!config.controllers) return;
   // A cacerts the controllers write for the served cluster is reloaded at once.
-  const controllers = wireControllers({ dir: config.dir, leader, log, now, passphrase, onCacertsWrite: (cluster) => void (cluster === config.cluster && material.bundleWritten()) });
+  const controllers = wireControllers({
+    dir: config.dir,
+    leader,
+    log,
+    now,
+    passphrase,
+    onCacertsWrite: (cluster) => void (cluster === config.cluster && material.bundleWritten()),
+  });
   cleanup.push(() => controllers.close());
 }
 

@@ -19,10 +19,36 @@ export const AUDIT_MESSAGE = 'meshca-audit';
 export const AUDIT_DONE = 'meshca-audit-done';
 
 /** An audit row as it crosses the channel: times as epoch milliseconds. */
-type WireRow = [number, AuditEntry['outcome'], string, string, string, string, string, string | null, string | null, number | null, number | null, string | null];
+type WireRow = [
+  number,
+  AuditEntry['outcome'],
+  string,
+  string,
+  string,
+  string,
+  string,
+  string | null,
+  string | null,
+  number | null,
+  number | null,
+  string | null,
+];
 
 function toWire(e: AuditEntry): WireRow {
-  return [e.time.getTime(), e.outcome, e.reason, e.identity, e.caller, e.method, e.cluster, e.clientCluster ?? null, e.serial ?? null, e.notBefore?.getTime() ?? null, e.notAfter?.getTime() ?? null, e.message ?? null];
+  return [
+    e.time.getTime(),
+    e.outcome,
+    e.reason,
+    e.identity,
+    e.caller,
+    e.method,
+    e.cluster,
+    e.clientCluster ?? null,
+    e.serial ?? null,
+    e.notBefore?.getTime() ?? null,
+    e.notAfter?.getTime() ?? null,
+    e.message ?? null,
+  ];
 }
 
 export function fromWire(r: WireRow): AuditEntry {

@@ -9,14 +9,27 @@ test('MESHCA_AUDIT: unset, empty or "on" audits; "off" does not; anything else i
   assert.equal(auditSetting({ MESHCA_AUDIT: '' }), 'on');
   assert.equal(auditSetting({ MESHCA_AUDIT: 'on' }), 'on');
   assert.equal(auditSetting({ MESHCA_AUDIT: 'off' }), 'off (MESHCA_AUDIT=off)');
-  for (const v of ['OFF', 'false', '0', 'no']) assert.throws(() => auditSetting({ MESHCA_AUDIT: v }), (e: Error & { reason?: string }) => e.reason === 'bad_audit_setting' && e.message.includes(`got "${v}"`), v);
+  for (const v of ['OFF', 'false', '0', 'no'])
+    assert.throws(
+      () => auditSetting({ MESHCA_AUDIT: v }),
+      (e: Error & { reason?: string }) => e.reason === 'bad_audit_setting' && e.message.includes(`got "${v}"`),
+      v,
+    );
 });
 
 test('withoutAudit discards rows and leaves the rest of the store working', async () => {
   const tmp = tempDir('meshca-without-audit-');
   const real = openSqliteStore(tmp.path);
   try {
-    const entry = { time: new Date(), outcome: 'issued' as const, reason: 'issued', identity: 'spiffe://cluster.local/ns/a/sa/b', caller: 'x', method: 'local-token', cluster: 'default' };
+    const entry = {
+      time: new Date(),
+      outcome: 'issued' as const,
+      reason: 'issued',
+      identity: 'spiffe://cluster.local/ns/a/sa/b',
+      caller: 'x',
+      method: 'local-token',
+      cluster: 'default',
+    };
     real.appendAudit(entry);
     const store = withoutAudit(real);
     store.appendAudit({ ...entry, identity: 'spiffe://cluster.local/ns/a/sa/c' });

@@ -110,7 +110,8 @@ export function workerExecArgv(execArgv: string[], nodeOptions = process.env.NOD
   const out = [...execArgv];
   if (!given.some((a) => a.startsWith('--max-semi-space-size'))) out.push(YOUNG_GENERATION_FLAG);
   if (!given.some((a) => /^--(no-)?single-threaded(-gc)?$/.test(a))) out.push(WORKER_GC_FLAG);
-  if (!given.some((a) => /^--(initial-old-space-size|initial-heap-size|max-old-space-size|max-heap-size)\b/.test(a))) out.push(WORKER_OLD_SPACE_FLAG);
+  if (!given.some((a) => /^--(initial-old-space-size|initial-heap-size|max-old-space-size|max-heap-size)\b/.test(a)))
+    out.push(WORKER_OLD_SPACE_FLAG);
   if (!given.some((a) => a.startsWith('--v8-pool-size'))) out.push(WORKER_POOL_FLAG);
   if (!given.some((a) => /^--(no-)?allocation-site-pretenuring$/.test(a))) out.push(WORKER_PRETENURING_FLAG);
   return out;
@@ -191,7 +192,8 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
       w.once('exit', (code, signal) => {
         workers.delete(w);
         balancer.remove(w);
-        if (!ready) return reject(new MeshcaError('unavailable', 'worker_failed', `a gRPC worker exited during start (code ${code ?? signal})`));
+        if (!ready)
+          return reject(new MeshcaError('unavailable', 'worker_failed', `a gRPC worker exited during start (code ${code ?? signal})`));
         if (stopping) return;
         log.error({ pid: w.process.pid, code, signal }, 'gRPC worker died; starting a replacement');
         setTimeout(() => void fork().catch((e: unknown) => log.error({ err: e }, 'replacement worker failed')), 500).unref();

@@ -34,43 +34,55 @@ async function until(f: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
-test('controllers run only while leading: a change applied by another process is reconciled while leading, not after the term ends', { timeout: 30_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'meshca-ctl-wiring-'));
-  const cli = embeddedControllers(dir); // plays `meshca apply` from another process
-  const now = new Date();
-  const cluster = (name: string) => cli.store.apply(CLUSTER, { apiVersion: apiVersionOf(CLUSTER), kind: CLUSTER.kind, metadata: { name }, spec: {} }, now);
-  await cli.store.apply(
-    ROOT_TRUST_POLICY,
-    {
-      apiVersion: apiVersionOf(ROOT_TRUST_POLICY),
-      kind: ROOT_TRUST_POLICY.kind,
-      metadata: { name: 'rtp', namespace: 'gloo-mesh' },
-      spec: { config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048 } } },
-    },
-    now,
-  );
-  await cluster('east');
-  const bundle = (c: string) => existsSync(join(dir, 'clusters', c, 'cacerts', 'ca-cert.pem'));
-  const written: string[] = [];
-  const leader = fakeLeader();
-  const wiring = wireControllers({ dir, leader, log: pino({ level: 'silent' }), now: () => new Date(), onCacertsWrite: (c) => written.push(c), resourcePollMs: 100 });
-  try {
-    await wait(300);
-    assert.equal(bundle('east'), false, 'nothing before leading');
-    leader.lead();
-    await until(() => bundle('east'));
-    assert.deepEqual(written, ['east'], 'the in-process write is reported for the reload');
-    // Another process registers a cluster: picked up without waiting for the maximum interval.
-    await cluster('west');
-    await until(() => bundle('west'));
-    leader.lose();
-    await wait(200);
-    await cluster('north');
-    await wait(1000);
-    assert.equal(bundle('north'), false, 'no pass after leadership was lost');
-    leader.lead();
-    await until(() => bundle('north'));
-  } finally {
-    await wiring.close();
-  }
-});
+test(
+  'controllers run only while leading: a change applied by another process is reconciled while leading, not after the term ends',
+  { timeout: 30_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshca-ctl-wiring-'));
+    const cli = embeddedControllers(dir); // plays `meshca apply` from another process
+    const now = new Date();
+    const cluster = (name: string) =>
+      cli.store.apply(CLUSTER, { apiVersion: apiVersionOf(CLUSTER), kind: CLUSTER.kind, metadata: { name }, spec: {} }, now);
+    await cli.store.apply(
+      ROOT_TRUST_POLICY,
+      {
+        apiVersion: apiVersionOf(ROOT_TRUST_POLICY),
+        kind: ROOT_TRUST_POLICY.kind,
+        metadata: { name: 'rtp', namespace: 'gloo-mesh' },
+        spec: { config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048 } } },
+      },
+      now,
+    );
+    await cluster('east');
+    const bundle = (c: string) => existsSync(join(dir, 'clusters', c, 'cacerts', 'ca-cert.pem'));
+    const written: string[] = [];
+    const leader = fakeLeader();
+    const wiring = wireControllers({
+      dir,
+      leader,
+      log: pino({ level: 'silent' }),
+      now: () => new Date(),
+      onCacertsWrite: (c) => written.push(c),
+      resourcePollMs: 100,
+    });
+    try {
+      await wait(300);
+      assert.equal(bundle('east'), false, 'nothing before leading');
+      leader.lead();
+      await until(() => bundle('east'));
+      assert.deepEqual(written, ['east'], 'the in-process write is reported for the reload');
+      // Another process registers a cluster: picked up without waiting for the maximum interval.
+      await cluster('west');
+      await until(() => bundle('west'));
+      leader.lose();
+      await wait(200);
+      await cluster('north');
+      await wait(1000);
+      assert.equal(bundle('north'), false, 'no pass after leadership was lost');
+      leader.lead();
+      await until(() => bundle('north'));
+    } finally {
+      await wiring.close();
+    }
+  },
+);

@@ -102,7 +102,9 @@ export function wireControllers(d: ControllersWiringDeps): { close(): Promise<vo
   const closing = new AbortController();
   d.leader.onLeader((term) => {
     const signal = AbortSignal.any([term, closing.signal]);
-    const p = task(signal).catch((e: unknown) => d.log.error({ err: errorMessage(e) }, 'controllers failed; they restart at the next leadership term'));
+    const p = task(signal).catch((e: unknown) =>
+      d.log.error({ err: errorMessage(e) }, 'controllers failed; they restart at the next leadership term'),
+    );
     running.add(p);
     void p.finally(() => running.delete(p));
   });

@@ -31,9 +31,24 @@ export class ServerMetrics implements IssuanceObserver {
   constructor(o: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    this.issuedTotal = new Counter({ name: 'meshca_certificates_issued_total', help: 'Workload certificates issued, by authentication method', labelNames: ['method'], registers });
-    this.refusedTotal = new Counter({ name: 'meshca_certificate_requests_refused_total', help: 'Certificate requests refused, by reason and error code', labelNames: ['reason', 'code'], registers });
-    this.auditSuppressed = new Counter({ name: 'meshca_audit_suppressed_total', help: 'Refusals of unauthenticated callers over the per-process audit bound, counted in a summary row instead of audited one by one, by reason', labelNames: ['reason'], registers });
+    this.issuedTotal = new Counter({
+      name: 'meshca_certificates_issued_total',
+      help: 'Workload certificates issued, by authentication method',
+      labelNames: ['method'],
+      registers,
+    });
+    this.refusedTotal = new Counter({
+      name: 'meshca_certificate_requests_refused_total',
+      help: 'Certificate requests refused, by reason and error code',
+      labelNames: ['reason', 'code'],
+      registers,
+    });
+    this.auditSuppressed = new Counter({
+      name: 'meshca_audit_suppressed_total',
+      help: 'Refusals of unauthenticated callers over the per-process audit bound, counted in a summary row instead of audited one by one, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
     this.latency = new Histogram({
       name: 'meshca_issuance_duration_seconds',
       help: 'Time from receiving a certificate request to answering it',
@@ -42,15 +57,54 @@ export class ServerMetrics implements IssuanceObserver {
       registers,
     });
     this.inflight = new Gauge({ name: 'meshca_inflight_requests', help: 'Certificate requests being processed', registers });
-    this.caExpiry = new Gauge({ name: 'meshca_ca_cert_expiry_timestamp_seconds', aggregator: 'min', help: 'NotAfter of the issuing intermediate, Unix seconds', labelNames: ['cluster'], registers });
-    this.rootExpiry = new Gauge({ name: 'meshca_root_cert_expiry_timestamp_seconds', aggregator: 'min', help: 'Earliest NotAfter of the trusted roots, Unix seconds', registers });
-    this.servingExpiry = new Gauge({ name: 'meshca_serving_cert_expiry_timestamp_seconds', aggregator: 'min', help: 'NotAfter of the gRPC serving certificate, Unix seconds', registers });
+    this.caExpiry = new Gauge({
+      name: 'meshca_ca_cert_expiry_timestamp_seconds',
+      aggregator: 'min',
+      help: 'NotAfter of the issuing intermediate, Unix seconds',
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.rootExpiry = new Gauge({
+      name: 'meshca_root_cert_expiry_timestamp_seconds',
+      aggregator: 'min',
+      help: 'Earliest NotAfter of the trusted roots, Unix seconds',
+      registers,
+    });
+    this.servingExpiry = new Gauge({
+      name: 'meshca_serving_cert_expiry_timestamp_seconds',
+      aggregator: 'min',
+      help: 'NotAfter of the gRPC serving certificate, Unix seconds',
+      registers,
+    });
     this.csrCount = new Counter({ name: 'citadel_server_csr_count', help: 'The number of CSRs received (istiod parity)', registers });
-    this.successCount = new Counter({ name: 'citadel_server_success_cert_issuance_count', help: 'The number of certificates issued (istiod parity)', registers });
-    this.signErrCount = new Counter({ name: 'citadel_server_csr_sign_err_count', help: 'The number of refused or failed CSRs (istiod parity)', labelNames: ['error'], registers });
-    this.authFailCount = new Counter({ name: 'citadel_server_authentication_failure_count', help: 'The number of authentication failures (istiod parity)', registers });
-    this.citadelRootExpiry = new Gauge({ name: 'citadel_server_root_cert_expiry_timestamp', aggregator: 'min', help: 'Unix timestamp at which the root expires (istiod parity)', registers });
-    this.citadelChainExpiry = new Gauge({ name: 'citadel_server_cert_chain_expiry_timestamp', aggregator: 'min', help: 'Unix timestamp at which the CA chain expires (istiod parity)', registers });
+    this.successCount = new Counter({
+      name: 'citadel_server_success_cert_issuance_count',
+      help: 'The number of certificates issued (istiod parity)',
+      registers,
+    });
+    this.signErrCount = new Counter({
+      name: 'citadel_server_csr_sign_err_count',
+      help: 'The number of refused or failed CSRs (istiod parity)',
+      labelNames: ['error'],
+      registers,
+    });
+    this.authFailCount = new Counter({
+      name: 'citadel_server_authentication_failure_count',
+      help: 'The number of authentication failures (istiod parity)',
+      registers,
+    });
+    this.citadelRootExpiry = new Gauge({
+      name: 'citadel_server_root_cert_expiry_timestamp',
+      aggregator: 'min',
+      help: 'Unix timestamp at which the root expires (istiod parity)',
+      registers,
+    });
+    this.citadelChainExpiry = new Gauge({
+      name: 'citadel_server_cert_chain_expiry_timestamp',
+      aggregator: 'min',
+      help: 'Unix timestamp at which the CA chain expires (istiod parity)',
+      registers,
+    });
   }
 
   begin(): void {

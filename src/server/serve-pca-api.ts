@@ -1,7 +1,15 @@
 import type { Logger } from 'pino';
 import type { CaState } from '../ca/state.js';
 import type { ServeConfig } from '../config/index.js';
-import { accessKeysFrom, checkPcaApiSecurity, parseHostPort, startPcaApi, usageModeOf, type AccessKey, type PcaApiHandle } from './pca/index.js';
+import {
+  accessKeysFrom,
+  checkPcaApiSecurity,
+  parseHostPort,
+  startPcaApi,
+  usageModeOf,
+  type AccessKey,
+  type PcaApiHandle,
+} from './pca/index.js';
 
 /** `meshca serve --pca-api ADDR`: the PCA-compatible API, resolved and checked before anything listens. */
 export interface ServePcaApi {
@@ -33,9 +41,13 @@ export function servePcaApi(config: ServeConfig): ServePcaApi | undefined {
         insecure: config.pcaInsecure,
         usageMode: usageModeOf(config.pcaUsageMode),
         warn: (m) => log.warn({}, m),
-        onCall: (r) => log.debug({ pca: r.operation, status: r.status, error: r.errorType, certificateArn: r.certificateArn }, 'PCA API call'),
+        onCall: (r) =>
+          log.debug({ pca: r.operation, status: r.status, error: r.errorType, certificateArn: r.certificateArn }, 'PCA API call'),
       });
-      log.info({ url: api.url, region, account: config.pcaAccount, cas: api.cas().map((c) => c.arn), auth: keys.length > 0 ? 'sigv4' : 'none' }, 'PCA-compatible API listening');
+      log.info(
+        { url: api.url, region, account: config.pcaAccount, cas: api.cas().map((c) => c.arn), auth: keys.length > 0 ? 'sigv4' : 'none' },
+        'PCA-compatible API listening',
+      );
       return api;
     },
   };

@@ -6,6 +6,7 @@ export function withRegistries(base: MetricsSource, extra: Registry[]): MetricsS
   if (extra.length === 0) return base;
   return {
     contentType: base.contentType,
-    metrics: async () => [await base.metrics(), ...(await Promise.all(extra.map((r) => r.metrics())))].map((t) => (t.endsWith('\n') ? t : `${t}\n`)).join(''),
+    metrics: async () =>
+      [await base.metrics(), ...(await Promise.all(extra.map((r) => r.metrics())))].map((t) => (t.endsWith('\n') ? t : `${t}\n`)).join(''),
   };
 }

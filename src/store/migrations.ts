@@ -130,7 +130,11 @@ export function pendingMigrations<M extends { version: number }>(all: readonly M
   const latest = all[all.length - 1].version;
   const newest = Math.max(0, ...applied);
   if (newest > latest) {
-    throw new MeshcaError('failed_precondition', 'schema_too_new', `${database} has schema version ${newest}, newer than this meshca understands (${latest}); run a newer meshca`);
+    throw new MeshcaError(
+      'failed_precondition',
+      'schema_too_new',
+      `${database} has schema version ${newest}, newer than this meshca understands (${latest}); run a newer meshca`,
+    );
   }
   return all.filter((m) => !applied.has(m.version));
 }

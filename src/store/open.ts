@@ -14,6 +14,11 @@ export interface OpenStoreConfig {
 export async function openStore(c: OpenStoreConfig, onError: (e: unknown) => void): Promise<(SqliteStore | PgStore) & Store> {
   const kind = c.store ?? (c.storeUrl ? 'postgres' : 'sqlite');
   // pg is loaded only when a PostgreSQL store is configured.
-  if (kind === 'postgres') return (await import('./postgres/index.js')).openPgStore(c.storeUrl!, { flushMs: c.auditFlushMs, batchSize: c.auditBatchSize, onError });
+  if (kind === 'postgres')
+    return (await import('./postgres/index.js')).openPgStore(c.storeUrl!, {
+      flushMs: c.auditFlushMs,
+      batchSize: c.auditBatchSize,
+      onError,
+    });
   return openSqliteStore(c.dir, { flushMs: c.auditFlushMs, batchSize: c.auditBatchSize, onError });
 }

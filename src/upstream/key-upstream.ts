@@ -29,7 +29,10 @@ export class KeyUpstream implements Upstream {
   async check(): Promise<void> {
     const m = this.load();
     if (m.cert.notAfter.getTime() <= this.now().getTime()) {
-      throw invalid('upstream_expired', `${this.type} upstream ${this.source}: the signing certificate expired at ${m.cert.notAfter.toISOString()}`);
+      throw invalid(
+        'upstream_expired',
+        `${this.type} upstream ${this.source}: the signing certificate expired at ${m.cert.notAfter.toISOString()}`,
+      );
     }
   }
 

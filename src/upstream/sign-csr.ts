@@ -4,14 +4,7 @@ import { Certificate, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity
 import { certLabel, parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
 import { sigAlgId, type ParsedCsr } from '../pki/csr.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
-import {
-  authorityKeyIdExt,
-  basicConstraintsExt,
-  extKeyUsageExt,
-  keyUsageExt,
-  sanExt,
-  subjectKeyIdExt,
-} from '../pki/extensions.js';
+import { authorityKeyIdExt, basicConstraintsExt, extKeyUsageExt, keyUsageExt, sanExt, subjectKeyIdExt } from '../pki/extensions.js';
 import { keyIdentifier, signData, signatureAlgorithmFor, type SignatureAlgorithm } from '../pki/keys.js';
 import { nameFromDer } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
@@ -47,7 +40,10 @@ export function signCsr(s: CsrSigning): ParsedCertificate {
   assertCanIssue(s.issuerCert, s.now, isCA);
   if (s.notAfter.getTime() <= s.notBefore.getTime()) throw invalid('bad_lifetime', 'certificate NotAfter must be after NotBefore');
   if (s.notAfter.getTime() > s.issuerCert.notAfter.getTime()) {
-    throw invalid('exceeds_issuer', `the certificate would outlive its issuer ${certLabel(s.issuerCert)} (NotAfter ${s.issuerCert.notAfter.toISOString()})`);
+    throw invalid(
+      'exceeds_issuer',
+      `the certificate would outlive its issuer ${certLabel(s.issuerCert)} (NotAfter ${s.issuerCert.notAfter.toISOString()})`,
+    );
   }
   const exts: Extension[] = [];
   if (s.profile.kind === 'ca') {
@@ -73,7 +69,9 @@ export function signCsr(s: CsrSigning): ParsedCertificate {
     throw invalid('no_identity', 'the CSR has neither a subject nor subject alternative names');
   }
   exts.push(subjectKeyIdExt(keyIdentifier(s.csr.publicKey)));
-  const issuerKeyId = s.issuerCert.ext.subjectKeyId ? Buffer.from(s.issuerCert.ext.subjectKeyId, 'hex') : keyIdentifier(s.issuerCert.publicKey);
+  const issuerKeyId = s.issuerCert.ext.subjectKeyId
+    ? Buffer.from(s.issuerCert.ext.subjectKeyId, 'hex')
+    : keyIdentifier(s.issuerCert.publicKey);
   exts.push(authorityKeyIdExt(issuerKeyId));
 
   const alg = s.signatureAlgorithm ?? signatureAlgorithmFor(s.issuerKey);
@@ -89,6 +87,10 @@ export function signCsr(s: CsrSigning): ParsedCertificate {
   });
   const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
   const signature = signData(alg, s.issuerKey, tbsDer);
-  const cert = new Certificate({ tbsCertificate: tbs, signatureAlgorithm: sigAlgId(alg), signatureValue: new Uint8Array(signature).buffer });
+  const cert = new Certificate({
+    tbsCertificate: tbs,
+    signatureAlgorithm: sigAlgId(alg),
+    signatureValue: new Uint8Array(signature).buffer,
+  });
   return parseCertificate(Buffer.from(AsnConvert.serialize(cert)), 'issued certificate');
 }

@@ -10,7 +10,12 @@ import { MeshcaError } from '../pki/errors.js';
 import { generateKeyPair, privateKeyToPem } from '../pki/keys.js';
 import { createUpstream, upstreamTypes } from './index.js';
 
-const csr = () => createCsr({ key: generateKeyPair('ec-p256').privateKey, subject: { country: ['US'], organization: ['mesh'], commonName: 'east' }, isCA: true }).pem;
+const csr = () =>
+  createCsr({
+    key: generateKeyPair('ec-p256').privateKey,
+    subject: { country: ['US'], organization: ['mesh'], commonName: 'east' },
+    isCA: true,
+  }).pem;
 
 describe('upstream registry, local and files upstreams', () => {
   let dir: string;
@@ -47,12 +52,20 @@ describe('upstream registry, local and files upstreams', () => {
     writeFileSync(join(dir, 'mid.pem'), mid.caCert.pem);
     writeFileSync(join(dir, 'mid-key.pem'), privateKeyToPem(mid.caKey));
     writeFileSync(join(dir, 'chain.pem'), mid.roots[0].pem);
-    const up = await createUpstream({ type: 'files', certFile: join(dir, 'mid.pem'), keyFile: join(dir, 'mid-key.pem'), chainFile: join(dir, 'chain.pem') });
+    const up = await createUpstream({
+      type: 'files',
+      certFile: join(dir, 'mid.pem'),
+      keyFile: join(dir, 'mid-key.pem'),
+      chainFile: join(dir, 'chain.pem'),
+    });
     const out = await up.signIntermediate({ csrPem: csr(), ttlSeconds: 30 * 86_400 });
     assert.equal(out.cert.notAfter.getTime(), mid.caCert.notAfter.getTime());
     assert.equal(out.chain.length, 2);
     assert.ok(verifyChain([out.cert, ...out.chain], { now: new Date(), roots: await up.roots() }).ok);
     const noChain = await createUpstream({ type: 'files', certFile: join(dir, 'mid.pem'), keyFile: join(dir, 'mid-key.pem') });
-    await assert.rejects(noChain.check(), (e: unknown) => e instanceof MeshcaError && /not a root; give the issuers up to the root in upstream\.chainFile/.test(e.message));
+    await assert.rejects(
+      noChain.check(),
+      (e: unknown) => e instanceof MeshcaError && /not a root; give the issuers up to the root in upstream\.chainFile/.test(e.message),
+    );
   });
 });

@@ -56,7 +56,23 @@ export interface AuditRow {
 
 export async function startTarget(transport: Transport, extra: string[] = []): Promise<Target> {
   const tmp = tempDir(`meshca-adv-${transport}-`);
-  const serve = spawnServe(['--dir', tmp.path, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--grpc-transport', transport, '--rate-limit', '0', '--log-level', 'error', '--workers', '1', ...extra]);
+  const serve = spawnServe([
+    '--dir',
+    tmp.path,
+    '--grpc-addr',
+    '127.0.0.1:0',
+    '--http-addr',
+    '127.0.0.1:0',
+    '--grpc-transport',
+    transport,
+    '--rate-limit',
+    '0',
+    '--log-level',
+    'error',
+    '--workers',
+    '1',
+    ...extra,
+  ]);
   const ready = await serve.ready;
   const store = openSqliteStore(tmp.path);
   const issuer = await LocalTokenIssuer.open(store);
@@ -72,7 +88,8 @@ export async function startTarget(transport: Transport, extra: string[] = []): P
     dir: tmp.path,
     rootPem: readFileSync(join(tmp.path, 'root', 'root-cert.pem'), 'utf8'),
     serve,
-    token: (namespace, serviceAccount, o = {}) => issuer.issue({ namespace, serviceAccount, ttlSeconds: o.ttlSeconds ?? 600, audience: o.audience ?? ['istio-ca'], now: o.now }),
+    token: (namespace, serviceAccount, o = {}) =>
+      issuer.issue({ namespace, serviceAccount, ttlSeconds: o.ttlSeconds ?? 600, audience: o.audience ?? ['istio-ca'], now: o.now }),
     issuerKey: async () => (await store.listTokenKeys())[0],
     auditMark: () => (markQ.get() as { id: number }).id,
     auditSince: (mark) => sinceQ.all(mark) as AuditRow[],
@@ -129,7 +146,12 @@ export interface CaseResult {
  * (one more after the attack), RSS stayed under RSS_BOUND, and the audit shows issued
  * certificates only for the probe and the identities in `allowed`.
  */
-export async function underAttack(t: Target, name: string, attack: () => Promise<void>, o: { allowed?: string[] } = {}): Promise<CaseResult> {
+export async function underAttack(
+  t: Target,
+  name: string,
+  attack: () => Promise<void>,
+  o: { allowed?: string[] } = {},
+): Promise<CaseResult> {
   const token = await t.token('probe', 'fresh');
   await sleep(150); // rows of the previous case still in the 100 ms audit batch
   const mark = t.auditMark();
@@ -166,12 +188,18 @@ export async function underAttack(t: Target, name: string, attack: () => Promise
   const rows = t.auditSince(mark);
   const allowed = new Set([PROBE_ID, ...(o.allowed ?? [])]);
   const foreign = rows.filter((r) => r.outcome === 'issued' && !allowed.has(r.identity));
-  assert.deepEqual(foreign.map((r) => r.identity), [], `${name}: certificates were issued to identities the case does not allow`);
+  assert.deepEqual(
+    foreign.map((r) => r.identity),
+    [],
+    `${name}: certificates were issued to identities the case does not allow`,
+  );
   const probesIssued = rows.filter((r) => r.outcome === 'issued' && r.identity === PROBE_ID).length;
   assert.equal(probesIssued, probes.length, `${name}: every probe's certificate is in the audit, once`);
   // RSS is the process's high-water mark so far: V8 keeps pages it grew into, so a case that
   // breaks the bound also shows in every later one; the first failing case is the culprit.
-  process.stderr.write(`adversarial ${t.transport} ${name}: peak RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB, ${probes.length} probes, slowest ${Math.max(...probes)} ms\n`);
+  process.stderr.write(
+    `adversarial ${t.transport} ${name}: peak RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB, ${probes.length} probes, slowest ${Math.max(...probes)} ms\n`,
+  );
   assert.ok(maxRss < RSS_BOUND, `${name}: server RSS reached ${(maxRss / 2 ** 20).toFixed(0)} MiB (bound ${RSS_BOUND / 2 ** 20} MiB)`);
   return { probes, maxRss, rows };
 }

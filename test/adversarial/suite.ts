@@ -25,7 +25,12 @@ import { BAD_HPACK_INDEX, F, frame, grpcBody, headerOf, PREFACE, RawPeer, reques
 const FLOOD_MS = 1500;
 
 /** Runs `step` on `n` connections until FLOOD_MS has passed, reconnecting a connection the server cut. */
-async function flood(t: Target, n: number, o: { read?: boolean; settings?: Buffer; graceMs?: number }, step: (p: RawPeer, round: number) => Promise<void>): Promise<{ cut: number }> {
+async function flood(
+  t: Target,
+  n: number,
+  o: { read?: boolean; settings?: Buffer; graceMs?: number },
+  step: (p: RawPeer, round: number) => Promise<void>,
+): Promise<{ cut: number }> {
   const end = Date.now() + FLOOD_MS;
   let cut = 0;
   await Promise.all(
@@ -47,7 +52,12 @@ async function flood(t: Target, n: number, o: { read?: boolean; settings?: Buffe
 }
 
 /** A gRPC call on a raw connection: HEADERS (extra headers appended) and one DATA frame with END_STREAM. */
-function call(id: number, body: Buffer, extra: ReadonlyArray<readonly [string, string]> = [], o: { path?: string; method?: 'POST' | 'GET' } = {}): Buffer {
+function call(
+  id: number,
+  body: Buffer,
+  extra: ReadonlyArray<readonly [string, string]> = [],
+  o: { path?: string; method?: 'POST' | 'GET' } = {},
+): Buffer {
   return Buffer.concat([frame(T.HEADERS, F.END_HEADERS, id, requestBlock(extra, o)), frame(T.DATA, F.END_STREAM, id, body)]);
 }
 
@@ -167,7 +177,15 @@ export function adversarialSuite(transport: Transport): void {
           peers.push(p);
           if (i % 3 === 0) p.write(PREFACE.subarray(0, 5));
           else if (i % 3 === 1) p.write(Buffer.concat([PREFACE, settings([]), frame(T.HEADERS, 0, 1, requestBlock().subarray(0, 10))]));
-          else p.write(Buffer.concat([PREFACE, settings([]), frame(T.HEADERS, F.END_HEADERS, 1, requestBlock()), frame(T.DATA, 0, 1, Buffer.from([0, 0, 0, 4, 0]))]));
+          else
+            p.write(
+              Buffer.concat([
+                PREFACE,
+                settings([]),
+                frame(T.HEADERS, F.END_HEADERS, 1, requestBlock()),
+                frame(T.DATA, 0, 1, Buffer.from([0, 0, 0, 4, 0])),
+              ]),
+            );
         }
         const end = Date.now() + FLOOD_MS;
         for (let k = 5; Date.now() < end; k++) {
@@ -219,13 +237,35 @@ export function adversarialSuite(transport: Transport): void {
         'HTTP/1.1 instead of the preface': Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
         'PING before SETTINGS': Buffer.concat([PREFACE, frame(T.PING, 0, 0, Buffer.alloc(8))]),
         'DATA on stream 0': Buffer.concat([PREFACE, settings([]), frame(T.DATA, 0, 0, Buffer.alloc(4))]),
-        'HEADERS on an even stream': Buffer.concat([PREFACE, settings([]), frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 2, requestBlock())]),
+        'HEADERS on an even stream': Buffer.concat([
+          PREFACE,
+          settings([]),
+          frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 2, requestBlock()),
+        ]),
         'a frame above MAX_FRAME_SIZE': Buffer.concat([PREFACE, settings([]), frame(T.DATA, 0, 1, Buffer.alloc(20_000))]),
-        'an HPACK index beyond both tables': Buffer.concat([PREFACE, settings([]), frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1, BAD_HPACK_INDEX)]),
-        'PUSH_PROMISE from a client': Buffer.concat([PREFACE, settings([]), frame(T.PUSH_PROMISE, F.END_HEADERS, 1, Buffer.concat([u32(2), requestBlock()]))]),
-        'connection window overflow': Buffer.concat([PREFACE, settings([]), frame(T.WINDOW_UPDATE, 0, 0, u32(0x7fffffff)), frame(T.WINDOW_UPDATE, 0, 0, u32(0x7fffffff))]),
+        'an HPACK index beyond both tables': Buffer.concat([
+          PREFACE,
+          settings([]),
+          frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1, BAD_HPACK_INDEX),
+        ]),
+        'PUSH_PROMISE from a client': Buffer.concat([
+          PREFACE,
+          settings([]),
+          frame(T.PUSH_PROMISE, F.END_HEADERS, 1, Buffer.concat([u32(2), requestBlock()])),
+        ]),
+        'connection window overflow': Buffer.concat([
+          PREFACE,
+          settings([]),
+          frame(T.WINDOW_UPDATE, 0, 0, u32(0x7fffffff)),
+          frame(T.WINDOW_UPDATE, 0, 0, u32(0x7fffffff)),
+        ]),
         'ENABLE_PUSH of 2': Buffer.concat([PREFACE, settings([[S.ENABLE_PUSH, 2]])]),
-        'header block interrupted by PING': Buffer.concat([PREFACE, settings([]), frame(T.HEADERS, 0, 1, requestBlock().subarray(0, 8)), frame(T.PING, 0, 0, Buffer.alloc(8))]),
+        'header block interrupted by PING': Buffer.concat([
+          PREFACE,
+          settings([]),
+          frame(T.HEADERS, 0, 1, requestBlock().subarray(0, 8)),
+          frame(T.PING, 0, 0, Buffer.alloc(8)),
+        ]),
         'SETTINGS of odd length': Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0, Buffer.alloc(7))]),
       };
       const lingering: string[] = [];
@@ -277,7 +317,11 @@ export function adversarialSuite(transport: Transport): void {
         if (strippedByNghttp2(name)) assert.ok(o === 'reset:1' || o === '0', `${name}: ${o}`);
         else assert.equal(o, 'reset:1', `${name}: RST_STREAM PROTOCOL_ERROR expected, got ${o}`);
       }
-      assert.deepEqual(rows.filter((r) => r.identity === attacker).map((r) => r.client_cluster ?? ''), rows.filter((r) => r.identity === attacker).map(() => ''), 'no malformed value reached the audit');
+      assert.deepEqual(
+        rows.filter((r) => r.identity === attacker).map((r) => r.client_cluster ?? ''),
+        rows.filter((r) => r.identity === attacker).map(() => ''),
+        'no malformed value reached the audit',
+      );
     });
 
     test('malformed gRPC framing is refused and issues nothing', async () => {
@@ -322,20 +366,44 @@ export function adversarialSuite(transport: Transport): void {
       const priv = await importPKCS8(key.privateKeyPem, 'ES256');
       const pubPem = createPublicKey(key.privateKeyPem).export({ type: 'spki', format: 'pem' }).toString();
       const now = Math.floor(Date.now() / 1000);
-      const claims = (ns: string, sa: string) => ({ 'kubernetes.io': { namespace: ns, serviceaccount: { name: sa, uid: randomUUID() } }, sub: `system:serviceaccount:${ns}:${sa}` });
+      const claims = (ns: string, sa: string) => ({
+        'kubernetes.io': { namespace: ns, serviceaccount: { name: sa, uid: randomUUID() } },
+        sub: `system:serviceaccount:${ns}:${sa}`,
+      });
       const signed = (c: Record<string, unknown>, alg = 'ES256', k: Parameters<SignJWT['sign']>[0] = priv, kid = key.kid) =>
-        new SignJWT(c).setProtectedHeader({ alg, kid, typ: 'JWT' }).setIssuer('meshca-local').setAudience('istio-ca').setIssuedAt(now).setExpirationTime(now + 600).sign(k);
+        new SignJWT(c)
+          .setProtectedHeader({ alg, kid, typ: 'JWT' })
+          .setIssuer('meshca-local')
+          .setAudience('istio-ca')
+          .setIssuedAt(now)
+          .setExpirationTime(now + 600)
+          .sign(k);
       const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
       const foreign = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
       const tokens: Record<string, { token: string; identity: string }> = {
-        'alg none': { token: `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims('atk', 'none'), iss: 'meshca-local', aud: 'istio-ca', exp: now + 600 })}.`, identity: ID('atk', 'none') },
-        'HS256 keyed with the public key': { token: await signed(claims('atk', 'hs256'), 'HS256', new TextEncoder().encode(pubPem)), identity: ID('atk', 'hs256') },
-        expired: { token: await t.token('atk', 'expired', { ttlSeconds: 60, now: new Date(Date.now() - 7200_000) }), identity: ID('atk', 'expired') },
+        'alg none': {
+          token: `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims('atk', 'none'), iss: 'meshca-local', aud: 'istio-ca', exp: now + 600 })}.`,
+          identity: ID('atk', 'none'),
+        },
+        'HS256 keyed with the public key': {
+          token: await signed(claims('atk', 'hs256'), 'HS256', new TextEncoder().encode(pubPem)),
+          identity: ID('atk', 'hs256'),
+        },
+        expired: {
+          token: await t.token('atk', 'expired', { ttlSeconds: 60, now: new Date(Date.now() - 7200_000) }),
+          identity: ID('atk', 'expired'),
+        },
         'wrong audience': { token: await t.token('atk', 'aud', { audience: ['kubernetes'] }), identity: ID('atk', 'aud') },
         'foreign kid': { token: await signed(claims('atk', 'kid'), 'ES256', foreign, randomUUID()), identity: ID('atk', 'kid') },
         'foreign key under the real kid': { token: await signed(claims('atk', 'key'), 'ES256', foreign), identity: ID('atk', 'key') },
-        'namespace with slashes': { token: await signed(claims('evil/sa/x/ns/istio-system', 'y')), identity: 'spiffe://cluster.local/ns/evil/sa/x/ns/istio-system/sa/y' },
-        'service account with slashes': { token: await signed(claims('evil', 'x/ns/istio-system/sa/y')), identity: 'spiffe://cluster.local/ns/evil/sa/x/ns/istio-system/sa/y' },
+        'namespace with slashes': {
+          token: await signed(claims('evil/sa/x/ns/istio-system', 'y')),
+          identity: 'spiffe://cluster.local/ns/evil/sa/x/ns/istio-system/sa/y',
+        },
+        'service account with slashes': {
+          token: await signed(claims('evil', 'x/ns/istio-system/sa/y')),
+          identity: 'spiffe://cluster.local/ns/evil/sa/x/ns/istio-system/sa/y',
+        },
         'upper-case namespace': { token: await signed(claims('Istio-System', 'y')), identity: ID('Istio-System', 'y') },
         'not a JWT': { token: 'not.a.jwt', identity: ID('atk', 'garbage') },
       };
@@ -364,7 +432,18 @@ export function adversarialSuite(transport: Transport): void {
       badSig[badSig.length - 5] ^= 0xff;
       const keyFile = `${tmp.path}/ku.key`;
       opensslOk(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyFile]);
-      const kuCsr = opensslOk(['req', '-new', '-key', keyFile, '-subj', '/O=attacker', '-addext', `subjectAltName=URI:${me}`, '-addext', 'keyUsage=critical,keyCertSign,digitalSignature']);
+      const kuCsr = opensslOk([
+        'req',
+        '-new',
+        '-key',
+        keyFile,
+        '-subj',
+        '/O=attacker',
+        '-addext',
+        `subjectAltName=URI:${me}`,
+        '-addext',
+        'keyUsage=critical,keyCertSign,digitalSignature',
+      ]);
       const rsaFile = `${tmp.path}/rsa1024.key`;
       opensslOk(['genrsa', '-out', rsaFile, '1024']);
       const weak = opensslOk(['req', '-new', '-key', rsaFile, '-subj', '/O=attacker', '-addext', `subjectAltName=URI:${me}`]);
@@ -393,7 +472,8 @@ export function adversarialSuite(transport: Transport): void {
           client.close();
         }
       });
-      for (const [name, r] of Object.entries(results)) assert.ok(r === '3' || r === '7', `${name}: expected INVALID_ARGUMENT or PERMISSION_DENIED, got ${r}`);
+      for (const [name, r] of Object.entries(results))
+        assert.ok(r === '3' || r === '7', `${name}: expected INVALID_ARGUMENT or PERMISSION_DENIED, got ${r}`);
       assert.equal(results['basicConstraints CA:TRUE'], '3');
       assert.equal(results['keyUsage keyCertSign (openssl)'], '3');
     });
@@ -419,9 +499,15 @@ export function adversarialSuite(transport: Transport): void {
       const summaries = unauthenticated.filter((r) => r.reason === 'refusals_suppressed');
       const counted = summaries.reduce((n, r) => n + Number(/^(\d+) /.exec(r.message ?? '')?.[1] ?? 0), 0);
       // The default bucket: 100 rows at once, then 50 a second, plus one summary a second.
-      assert.ok(unauthenticated.length <= 100 + 50 * seconds + seconds, `${unauthenticated.length} rows for ${sent} refusals in ${seconds} s`);
+      assert.ok(
+        unauthenticated.length <= 100 + 50 * seconds + seconds,
+        `${unauthenticated.length} rows for ${sent} refusals in ${seconds} s`,
+      );
       assert.ok(summaries.length >= 1, 'the suppressed refusals are summarized');
-      assert.ok(unauthenticated.length - summaries.length + counted >= sent * 0.9, `rows ${unauthenticated.length - summaries.length} + summarized ${counted} account for the ${sent} refusals sent`);
+      assert.ok(
+        unauthenticated.length - summaries.length + counted >= sent * 0.9,
+        `rows ${unauthenticated.length - summaries.length} + summarized ${counted} account for the ${sent} refusals sent`,
+      );
     });
 
     test('HTTP port abuse: malformed request lines, traversal and huge queries never take the process down', async () => {

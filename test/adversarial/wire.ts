@@ -8,9 +8,27 @@ import { encodeIndexed, encodeInteger, encodeLiteral, encodeString, HpackDecoder
 import { requestFrame } from '../../bench/lib/wire.js';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-export const T = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const T = {
+  DATA: 0,
+  HEADERS: 1,
+  PRIORITY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PUSH_PROMISE: 5,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+} as const;
 export const F = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
-export const S = { HEADER_TABLE_SIZE: 1, ENABLE_PUSH: 2, MAX_CONCURRENT_STREAMS: 3, INITIAL_WINDOW_SIZE: 4, MAX_FRAME_SIZE: 5, MAX_HEADER_LIST_SIZE: 6 } as const;
+export const S = {
+  HEADER_TABLE_SIZE: 1,
+  ENABLE_PUSH: 2,
+  MAX_CONCURRENT_STREAMS: 3,
+  INITIAL_WINDOW_SIZE: 4,
+  MAX_FRAME_SIZE: 5,
+  MAX_HEADER_LIST_SIZE: 6,
+} as const;
 export const CA_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
 export function frame(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -43,7 +61,10 @@ export const u32 = (v: number): Buffer => {
  * indexed, so blocks can be sent in any order). Names and values are written as given, CR, LF,
  * NUL and upper case included: the point is to send what a library would refuse to.
  */
-export function requestBlock(extra: ReadonlyArray<readonly [string, string]> = [], o: { path?: string; method?: 'POST' | 'GET' } = {}): Buffer {
+export function requestBlock(
+  extra: ReadonlyArray<readonly [string, string]> = [],
+  o: { path?: string; method?: 'POST' | 'GET' } = {},
+): Buffer {
   return Buffer.concat([
     encodeIndexed(o.method === 'GET' ? 2 : 3),
     encodeIndexed(7), // :scheme https

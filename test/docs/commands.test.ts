@@ -15,7 +15,14 @@ import { tempDir } from '../helpers/tmp.js';
 import { codeBlocks, consoleCommands, logicalLines, relativeLinks } from './markdown.js';
 import { SUBSTITUTIONS, bare, pageScript, q, runBash } from './page-script.js';
 
-const PAGES = ['README.md', 'SECURITY.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const PAGES = [
+  'README.md',
+  'SECURITY.md',
+  ...readdirSync(join(REPO_ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+];
 
 /** Pages the README links to that are written separately; a link to one may dangle until it lands. */
 const PAGES_IN_PROGRESS = new Set(['docs/architecture.md']);
@@ -24,13 +31,35 @@ const PCA_KEY = { id: 'AKIDDOCSTEST', secret: 'docs-test-secret-key' };
 
 /** A local PCA-compatible API with a root CA, for pages that name an AWS Private CA. */
 async function startPca(dir: string): Promise<{ url: string; arn: string; child: ChildProcess }> {
-  const init = spawnSync(process.execPath, [MESHCA_BIN, 'init', '--dir', dir, '--key', 'rsa-2048', '--org', 'Istio', '--cn', 'docs test PCA root'], { encoding: 'utf8' });
+  const init = spawnSync(
+    process.execPath,
+    [MESHCA_BIN, 'init', '--dir', dir, '--key', 'rsa-2048', '--org', 'Istio', '--cn', 'docs test PCA root'],
+    { encoding: 'utf8' },
+  );
   assert.equal(init.status, 0, init.stderr);
   const region = ['--region', 'eu-west-1', '--account', '123456789012'];
   const list = spawnSync(process.execPath, [MESHCA_BIN, 'pca-api', '--dir', dir, '--list-arns', ...region], { encoding: 'utf8' });
-  const arn = list.stdout.split('\n').find((l) => l.includes('\tROOT'))?.split('\t')[0];
+  const arn = list.stdout
+    .split('\n')
+    .find((l) => l.includes('\tROOT'))
+    ?.split('\t')[0];
   assert.ok(arn, list.stdout + list.stderr);
-  const child = spawn(process.execPath, [MESHCA_BIN, 'pca-api', '--dir', dir, '--addr', '127.0.0.1:0', '--quiet', ...region, '--pca-access-key', `${PCA_KEY.id}:${PCA_KEY.secret}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      MESHCA_BIN,
+      'pca-api',
+      '--dir',
+      dir,
+      '--addr',
+      '127.0.0.1:0',
+      '--quiet',
+      ...region,
+      '--pca-access-key',
+      `${PCA_KEY.id}:${PCA_KEY.secret}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const url = await new Promise<string>((res, rej) => {
     let seen = '';
     const timer = setTimeout(() => rej(new Error(`pca-api did not start: ${seen}`)), 20_000);
@@ -81,10 +110,19 @@ describe('documented commands', () => {
   it('every substitution is used by some page, so the table stays short and true', () => {
     const lines = PAGES.flatMap((p) =>
       codeBlocks(readFileSync(join(REPO_ROOT, p), 'utf8')).flatMap((b) =>
-        (b.lang === 'console' ? consoleCommands(b.body).map((c) => c.command) : logicalLines(b.body).filter((l) => !l.heredoc).map((l) => l.text)).map(bare),
+        (b.lang === 'console'
+          ? consoleCommands(b.body).map((c) => c.command)
+          : logicalLines(b.body)
+              .filter((l) => !l.heredoc)
+              .map((l) => l.text)
+        ).map(bare),
       ),
     );
-    for (const s of SUBSTITUTIONS) assert.ok(lines.some((l) => s.pattern.test(l)), `unused substitution ${s.pattern}`);
+    for (const s of SUBSTITUTIONS)
+      assert.ok(
+        lines.some((l) => s.pattern.test(l)),
+        `unused substitution ${s.pattern}`,
+      );
   });
 
   for (const page of PAGES) {
@@ -100,7 +138,9 @@ describe('documented commands', () => {
       // Like the e2e tests, a page whose cross-check tools are not installed is skipped, not failed
       // (.ci/run installs them all).
       const shellText = blocks.map((b) => b.body).join('\n');
-      const missing = ['aws', 'kubectl', 'openssl', 'curl'].filter((tool) => new RegExp(`(^|[\\s|;&(])${tool} `, 'm').test(shellText) && spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+      const missing = ['aws', 'kubectl', 'openssl', 'curl'].filter(
+        (tool) => new RegExp(`(^|[\\s|;&(])${tool} `, 'm').test(shellText) && spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
+      );
       if (missing.length > 0) {
         ctx.skip(`not installed: ${missing.join(', ')} (see .ci/run)`);
         return;
@@ -118,7 +158,12 @@ describe('documented commands', () => {
       if (/^export PCA_ARN=/m.test(text)) {
         const p = await startPca(join(dt, 'pca'));
         pca = p.child;
-        Object.assign(env, { DOCS_TEST_PCA_ARN: p.arn, DOCS_TEST_PCA_URL: p.url, DOCS_TEST_PCA_KEY_ID: PCA_KEY.id, DOCS_TEST_PCA_SECRET: PCA_KEY.secret });
+        Object.assign(env, {
+          DOCS_TEST_PCA_ARN: p.arn,
+          DOCS_TEST_PCA_URL: p.url,
+          DOCS_TEST_PCA_KEY_ID: PCA_KEY.id,
+          DOCS_TEST_PCA_SECRET: PCA_KEY.secret,
+        });
       }
       let pg: PgCluster | undefined;
       if (/^export MESHCA_STORE_URL=postgres:/m.test(text)) {
@@ -133,7 +178,11 @@ describe('documented commands', () => {
         const script = pageScript(page, blocks, dt);
         writeFileSync(join(dt, 'script.sh'), script);
         const r = await runBash(script, work, env);
-        assert.equal(r.code, 0, `${page}: a documented command failed (exit ${r.code})\n--- stderr (last 4000 characters)\n${r.stderr.slice(-4000)}\n--- stdout (last 2000)\n${r.stdout.slice(-2000)}`);
+        assert.equal(
+          r.code,
+          0,
+          `${page}: a documented command failed (exit ${r.code})\n--- stderr (last 4000 characters)\n${r.stderr.slice(-4000)}\n--- stdout (last 2000)\n${r.stdout.slice(-2000)}`,
+        );
       } finally {
         pca?.kill('SIGTERM');
         // A background command the script could not stop (it was killed itself) is stopped here.

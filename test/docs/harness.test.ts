@@ -33,21 +33,31 @@ describe('reading Markdown', () => {
       fence,
     ].join('\n');
     const blocks = codeBlocks(md);
-    assert.deepEqual(blocks.map((b) => [b.lang, b.line, b.body]), [['sh', 8, 'server --flag'], ['bash', 12, 'false'], ['console', 15, '$ echo hi\nhi']]);
+    assert.deepEqual(
+      blocks.map((b) => [b.lang, b.line, b.body]),
+      [
+        ['sh', 8, 'server --flag'],
+        ['bash', 12, 'false'],
+        ['console', 15, '$ echo hi\nhi'],
+      ],
+    );
     assert.deepEqual(blocks[0].directive, { background: true, waitFor: 'ready now', inClone: false, exit: 0 });
     assert.deepEqual(blocks[1].directive, { background: false, inClone: true, exit: 1 });
     assert.throws(() => codeBlocks(`<!-- docs-test: backgroud -->\n${fence}sh\ntrue\n${fence}`), /unknown docs-test option "backgroud"/);
   });
 
   it('joins continuations, keeps heredoc bodies apart, and splits console commands from their output', () => {
-    assert.deepEqual(logicalLines('a \\\n  --b\ncat > f <<\'EOF\'\nnpm test\nEOF\nc'), [
+    assert.deepEqual(logicalLines("a \\\n  --b\ncat > f <<'EOF'\nnpm test\nEOF\nc"), [
       { text: 'a  --b', heredoc: false },
       { text: "cat > f <<'EOF'", heredoc: false },
       { text: 'npm test', heredoc: true },
       { text: 'EOF', heredoc: true },
       { text: 'c', heredoc: false },
     ]);
-    assert.deepEqual(consoleCommands('$ a \\\n  b\nout 1\n\nout 2\n$ c'), [{ command: 'a  b', expected: ['out 1', 'out 2'] }, { command: 'c', expected: [] }]);
+    assert.deepEqual(consoleCommands('$ a \\\n  b\nout 1\n\nout 2\n$ c'), [
+      { command: 'a  b', expected: ['out 1', 'out 2'] },
+      { command: 'c', expected: [] },
+    ]);
   });
 
   it('strips a trailing comment only outside quotes, and substitutes by the bare command', () => {
@@ -59,7 +69,10 @@ describe('reading Markdown', () => {
   });
 
   it('finds relative links outside code, without anchors', () => {
-    assert.deepEqual(relativeLinks('[a](docs/a.md#x) [b](https://x.y) [c](#here) `[d](no.md)`\n```\n[e](no2.md)\n```\n[f](../f.md)'), ['docs/a.md', '../f.md']);
+    assert.deepEqual(relativeLinks('[a](docs/a.md#x) [b](https://x.y) [c](#here) `[d](no.md)`\n```\n[e](no2.md)\n```\n[f](../f.md)'), [
+      'docs/a.md',
+      '../f.md',
+    ]);
   });
 });
 
@@ -99,7 +112,9 @@ describe('running a page', () => {
   });
 
   it('waits for a background command, fails when it dies first, and stops it at the end', async () => {
-    const ok = await run(`<!-- docs-test: background, wait-for "up" -->\n${fence}sh\nsh -c 'sleep 0.3; echo up; sleep 60'\n${fence}\n${fence}sh\necho after\n${fence}`);
+    const ok = await run(
+      `<!-- docs-test: background, wait-for "up" -->\n${fence}sh\nsh -c 'sleep 0.3; echo up; sleep 60'\n${fence}\n${fence}sh\necho after\n${fence}`,
+    );
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /after/);
     const died = await run(`<!-- docs-test: background, wait-for "up" -->\n${fence}sh\nsh -c 'echo boom; exit 3'\n${fence}`);

@@ -22,7 +22,11 @@ const startScript = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'u
 /** The only lines not run as written. `$DOCS_TEST_REPO` is the clone, `$DOCS_TEST_PCA_*` the local PCA API. */
 export const SUBSTITUTIONS: Substitution[] = [
   { pattern: /^npm ci\b.*$/, replace: () => ':', why: 'the suite runs in a clone that `npm ci` already installed and built' },
-  { pattern: /^npm link\b.*$/, replace: () => ':', why: 'the test puts `meshca` on PATH itself instead of writing to npm\'s global directory' },
+  {
+    pattern: /^npm link\b.*$/,
+    replace: () => ':',
+    why: "the test puts `meshca` on PATH itself instead of writing to npm's global directory",
+  },
   { pattern: /^npm run build\b.*$/, replace: () => ':', why: 'the suite runs compiled files, so the build is done' },
   {
     pattern: /^npm test\b.*$/,
@@ -32,7 +36,7 @@ export const SUBSTITUTIONS: Substitution[] = [
   {
     pattern: /^npm start\b.*$/,
     replace: () => startScript.replace(/\bnode\b/, '"$DOCS_TEST_NODE"').replace('bin/meshca.js', '"$DOCS_TEST_REPO/bin/meshca.js"'),
-    why: 'npm runs scripts in the clone; this runs package.json\'s start script in the page\'s directory',
+    why: "npm runs scripts in the clone; this runs package.json's start script in the page's directory",
   },
   {
     pattern: /^(?:[A-Z_]+=\S+ )*(?:npm run bench\b|node dist\/bench\/([\w-]+)\.js\b).*$/,
@@ -49,7 +53,11 @@ export const SUBSTITUTIONS: Substitution[] = [
     replace: (m) => `MESHCA_FUZZ_ITERATIONS=20 ${m[1]}`,
     why: 'the same fuzzers, 20 iterations instead of thousands',
   },
-  { pattern: /^kubectl apply -k (\S+)$/, replace: (m) => `kubectl kustomize ${m[1]} > /dev/null`, why: 'no cluster: the same manifests built offline' },
+  {
+    pattern: /^kubectl apply -k (\S+)$/,
+    replace: (m) => `kubectl kustomize ${m[1]} > /dev/null`,
+    why: 'no cluster: the same manifests built offline',
+  },
   {
     pattern: /^kubectl apply -f (\S*cacerts\.yaml)$/,
     replace: (m) => `meshca ca import ${m[1]}`,
@@ -63,7 +71,7 @@ export const SUBSTITUTIONS: Substitution[] = [
   {
     pattern: /^istioctl proxy-config secret \S+ -o json > (\S+)$/,
     replace: (m) => `"$DOCS_TEST_NODE" "$DOCS_TEST_REPO/dist/test/docs/proxy-secret.js" web > ${m[1]}`,
-    why: 'no cluster: the dump a proxy holding ./web\'s certificate would print',
+    why: "no cluster: the dump a proxy holding ./web's certificate would print",
   },
   {
     pattern: /^(?:[A-Z_]+=\S+ )*deploy\/smoke\.sh$/,
@@ -72,8 +80,9 @@ export const SUBSTITUTIONS: Substitution[] = [
   },
   {
     pattern: PCA_ARN_LINE,
-    replace: () => 'export PCA_ARN="$DOCS_TEST_PCA_ARN" AWS_ENDPOINT_URL="$DOCS_TEST_PCA_URL" AWS_ACCESS_KEY_ID="$DOCS_TEST_PCA_KEY_ID" AWS_SECRET_ACCESS_KEY="$DOCS_TEST_PCA_SECRET"',
-    why: 'no AWS account: a `meshca pca-api` started by the test stands in for AWS Private CA, with its root\'s ARN',
+    replace: () =>
+      'export PCA_ARN="$DOCS_TEST_PCA_ARN" AWS_ENDPOINT_URL="$DOCS_TEST_PCA_URL" AWS_ACCESS_KEY_ID="$DOCS_TEST_PCA_KEY_ID" AWS_SECRET_ACCESS_KEY="$DOCS_TEST_PCA_SECRET"',
+    why: "no AWS account: a `meshca pca-api` started by the test stands in for AWS Private CA, with its root's ARN",
   },
   {
     pattern: PG_URL_LINE,
@@ -124,13 +133,20 @@ export function pageScript(page: string, blocks: CodeBlock[], scratch: string): 
         const file = `"$DT/out-${n}-${i}"`;
         out.push(`${substitute(c.command)} > ${file} 2>&1 || { cat ${file} >&2; exit 1; }`, `cat ${file}`);
         for (const exp of c.expected) {
-          for (const piece of exp.split('...').map((p) => p.trim()).filter(Boolean)) {
-            out.push(`grep -qF -- ${q(piece)} ${file} || { echo ${q(`${where}: expected output ${JSON.stringify(exp)}`)} >&2; cat ${file} >&2; exit 1; }`);
+          for (const piece of exp
+            .split('...')
+            .map((p) => p.trim())
+            .filter(Boolean)) {
+            out.push(
+              `grep -qF -- ${q(piece)} ${file} || { echo ${q(`${where}: expected output ${JSON.stringify(exp)}`)} >&2; cat ${file} >&2; exit 1; }`,
+            );
           }
         }
       });
     } else {
-      const text = logicalLines(b.body).map((l) => (l.heredoc ? l.text : substitute(l.text))).join('\n');
+      const text = logicalLines(b.body)
+        .map((l) => (l.heredoc ? l.text : substitute(l.text)))
+        .join('\n');
       if (d.background) {
         const log = `"$DT/bg-${n}.log"`;
         out.push(`${bare(text.replace(/\n/g, ' '))} > ${log} 2>&1 &`, `echo $! >> "$DT/pids"`, `BGPID=$!`);
@@ -141,7 +157,15 @@ export function pageScript(page: string, blocks: CodeBlock[], scratch: string): 
           );
         }
       } else if (d.exit !== 0) {
-        out.push(`set +e`, `( set -eo pipefail`, text, `)`, `RC=$?`, `set -e`, `[ $RC -eq ${d.exit} ] || { echo ${q(`${where}: exit status $RC, documented ${d.exit}`)} >&2; exit 1; }`);
+        out.push(
+          `set +e`,
+          `( set -eo pipefail`,
+          text,
+          `)`,
+          `RC=$?`,
+          `set -e`,
+          `[ $RC -eq ${d.exit} ] || { echo ${q(`${where}: exit status $RC, documented ${d.exit}`)} >&2; exit 1; }`,
+        );
       } else {
         out.push(text);
       }
@@ -165,4 +189,3 @@ export function runBash(script: string, cwd: string, env: NodeJS.ProcessEnv): Pr
     });
   });
 }
-

@@ -8,7 +8,16 @@ const dir = process.argv[2] ?? '.';
 const b64 = (f: string): string => readFileSync(join(dir, f)).toString('base64');
 const dump = {
   dynamicActiveSecrets: [
-    { name: 'default', secret: { name: 'default', tlsCertificate: { certificateChain: { inlineBytes: b64('cert-chain.pem') }, privateKey: { inlineBytes: Buffer.from('[redacted]').toString('base64') } } } },
+    {
+      name: 'default',
+      secret: {
+        name: 'default',
+        tlsCertificate: {
+          certificateChain: { inlineBytes: b64('cert-chain.pem') },
+          privateKey: { inlineBytes: Buffer.from('[redacted]').toString('base64') },
+        },
+      },
+    },
     { name: 'ROOTCA', secret: { name: 'ROOTCA', validationContext: { trustedCa: { inlineBytes: b64('root-cert.pem') } } } },
   ],
 };

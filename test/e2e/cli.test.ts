@@ -85,7 +85,20 @@ function writeOpensslBundle(dir: string, ca: OpensslCaFiles, root: OpensslCaFile
 
 function opensslCsr(dir: string, name: string, newkey: string[], spiffeId = ID): string {
   const out = join(dir, `${name}.csr`);
-  opensslOk(['req', '-new', ...newkey, '-nodes', '-keyout', join(dir, `${name}.key`), '-subj', '/O=x', '-addext', `subjectAltName=URI:${spiffeId}`, '-out', out]);
+  opensslOk([
+    'req',
+    '-new',
+    ...newkey,
+    '-nodes',
+    '-keyout',
+    join(dir, `${name}.key`),
+    '-subj',
+    '/O=x',
+    '-addext',
+    `subjectAltName=URI:${spiffeId}`,
+    '-out',
+    out,
+  ]);
   return out;
 }
 
@@ -125,7 +138,19 @@ const BAD_INPUTS: BadInput[] = [
     name: 'garbage CSR',
     setup: (d) => {
       writeFileSync(join(d, 'garbage.csr'), 'hello\n');
-      return ['issue', '--dir', join(d, 'state'), '--cluster', 'east', '--spiffe-id', ID, '--csr', join(d, 'garbage.csr'), '--out', join(d, 'out')];
+      return [
+        'issue',
+        '--dir',
+        join(d, 'state'),
+        '--cluster',
+        'east',
+        '--spiffe-id',
+        ID,
+        '--csr',
+        join(d, 'garbage.csr'),
+        '--out',
+        join(d, 'out'),
+      ];
     },
     stderr: /^meshca: \S+\/garbage\.csr: CSR: no PEM block labelled "CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST" found\n$/,
     code: 2,
@@ -166,12 +191,23 @@ const BAD_INPUTS: BadInput[] = [
       const csr = opensslCsr(d, 'other', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'spiffe://cluster.local/ns/other/sa/x');
       return ['issue', '--dir', join(d, 'state'), '--cluster', 'east', '--spiffe-id', ID, '--csr', csr, '--out', join(d, 'out')];
     },
-    stderr: /^meshca: CSR requests identity spiffe:\/\/cluster\.local\/ns\/other\/sa\/x but the caller is authenticated as spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/reviews\n$/,
+    stderr:
+      /^meshca: CSR requests identity spiffe:\/\/cluster\.local\/ns\/other\/sa\/x but the caller is authenticated as spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/reviews\n$/,
     code: 6,
   },
   {
     name: 'invalid SPIFFE ID',
-    setup: (d) => ['issue', '--dir', join(d, 'state'), '--cluster', 'east', '--spiffe-id', 'spiffe://cluster.local/ns/a/', '--out', join(d, 'out')],
+    setup: (d) => [
+      'issue',
+      '--dir',
+      join(d, 'state'),
+      '--cluster',
+      'east',
+      '--spiffe-id',
+      'spiffe://cluster.local/ns/a/',
+      '--out',
+      join(d, 'out'),
+    ],
     stderr: /^meshca: --spiffe-id: SPIFFE path "\/ns\/a\/" must not end with "\/"\n$/,
     code: 2,
   },
@@ -179,10 +215,16 @@ const BAD_INPUTS: BadInput[] = [
     name: 'key not matching the CA certificate',
     setup: (d) => {
       const root = makeRoot({ now: new Date() });
-      const bundle = writeBundle(join(d, 'bundle'), makeIntermediate(root, { now: new Date() }), root, generateKeyPair('ec-p256').privateKey);
+      const bundle = writeBundle(
+        join(d, 'bundle'),
+        makeIntermediate(root, { now: new Date() }),
+        root,
+        generateKeyPair('ec-p256').privateKey,
+      );
       return ['ca', 'import', bundle, '--dir', join(d, 'state'), '--cluster', 'west'];
     },
-    stderr: /is not a usable plugin-CA bundle \(1 problem\(s\)\):\n {2}- ca-key\.pem does not match the public key of ca-cert\.pem "Test Intermediate"\n$/,
+    stderr:
+      /is not a usable plugin-CA bundle \(1 problem\(s\)\):\n {2}- ca-key\.pem does not match the public key of ca-cert\.pem "Test Intermediate"\n$/,
     code: 2,
   },
   {
@@ -201,7 +243,12 @@ const BAD_INPUTS: BadInput[] = [
       const root = opensslRoot(d, { subj: '/O=Istio/CN=Root', name: 'r' });
       const ca = opensslIntermediate(d, root, {
         subj: '/O=Istio/CN=No Sign CA',
-        extLines: ['basicConstraints = critical, CA:true, pathlen:0', 'keyUsage = critical, digitalSignature, cRLSign', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid:always'],
+        extLines: [
+          'basicConstraints = critical, CA:true, pathlen:0',
+          'keyUsage = critical, digitalSignature, cRLSign',
+          'subjectKeyIdentifier = hash',
+          'authorityKeyIdentifier = keyid:always',
+        ],
       });
       return ['ca', 'import', writeOpensslBundle(join(d, 'bundle'), ca, root), '--dir', join(d, 'state'), '--cluster', 'west'];
     },
@@ -211,17 +258,26 @@ const BAD_INPUTS: BadInput[] = [
   {
     name: 'pathlen violation in a bundle',
     setup: (d) => {
-      const root = opensslRoot(d, { subj: '/O=Istio/CN=Tight Root', name: 'tight', extLines: ['basicConstraints = critical, CA:true, pathlen:0', CA_KU, 'subjectKeyIdentifier = hash'] });
+      const root = opensslRoot(d, {
+        subj: '/O=Istio/CN=Tight Root',
+        name: 'tight',
+        extLines: ['basicConstraints = critical, CA:true, pathlen:0', CA_KU, 'subjectKeyIdentifier = hash'],
+      });
       const ca = opensslIntermediate(d, root, { subj: '/O=Istio/CN=Cluster CA', pathlen: 0 });
       return ['ca', 'import', writeOpensslBundle(join(d, 'bundle'), ca, root), '--dir', join(d, 'state'), '--cluster', 'west'];
     },
-    stderr: /\n {2}- pathlen too small: "Tight Root" has pathlen 0 but 1 CA certificate\(s\) sit below it once "Cluster CA" signs workloads\n$/,
+    stderr:
+      /\n {2}- pathlen too small: "Tight Root" has pathlen 0 but 1 CA certificate\(s\) sit below it once "Cluster CA" signs workloads\n$/,
     code: 2,
   },
   {
     name: 'pathlen violation when creating an intermediate',
     setup: async (d) => {
-      const root = opensslRoot(d, { subj: '/O=Istio/CN=Tight Root', name: 'tight', extLines: ['basicConstraints = critical, CA:true, pathlen:0', CA_KU, 'subjectKeyIdentifier = hash'] });
+      const root = opensslRoot(d, {
+        subj: '/O=Istio/CN=Tight Root',
+        name: 'tight',
+        extLines: ['basicConstraints = critical, CA:true, pathlen:0', CA_KU, 'subjectKeyIdentifier = hash'],
+      });
       await ok(['root', 'import', '--dir', join(d, 'tight-state'), '--cert', root.cert, '--key', root.key]);
       return ['intermediate', '--dir', join(d, 'tight-state'), '--cluster', 'c1', '--out', join(d, 'out'), '--key', 'ec-p256'];
     },
@@ -246,7 +302,8 @@ const BAD_INPUTS: BadInput[] = [
       writeFileSync(join(d, 'secret.json'), JSON.stringify(doc));
       return ['compare-roots', join(d, 'secret.json'), join(d, 'state', 'clusters', 'east', 'cacerts')];
     },
-    stderr: /^meshca: \S+\/secret\.json: proxy secret output has neither a "default" secret with tlsCertificate\.certificateChain\.inlineBytes nor a "ROOTCA" secret with validationContext\.trustedCa\.inlineBytes \(secrets present: kubernetes:\/\/my-cert\)\n$/,
+    stderr:
+      /^meshca: \S+\/secret\.json: proxy secret output has neither a "default" secret with tlsCertificate\.certificateChain\.inlineBytes nor a "ROOTCA" secret with validationContext\.trustedCa\.inlineBytes \(secrets present: kubernetes:\/\/my-cert\)\n$/,
     code: 2,
   },
   {
@@ -259,9 +316,18 @@ const BAD_INPUTS: BadInput[] = [
     name: 'bundle adopted under another root',
     setup: (d) => {
       const root = makeRoot({ cn: 'Foreign Root', now: new Date() });
-      return ['ca', 'import', writeBundle(join(d, 'bundle'), makeIntermediate(root, { now: new Date() }), root), '--dir', join(d, 'state'), '--cluster', 'west'];
+      return [
+        'ca',
+        'import',
+        writeBundle(join(d, 'bundle'), makeIntermediate(root, { now: new Date() }), root),
+        '--dir',
+        join(d, 'state'),
+        '--cluster',
+        'west',
+      ];
     },
-    stderr: /^meshca: the bundle chains to root "Foreign Root" \([0-9A-F:]+\) but the root in \S+\/state is "O = cluster\.local" \([0-9A-F:]+\); use another --dir or import that root first\n$/,
+    stderr:
+      /^meshca: the bundle chains to root "Foreign Root" \([0-9A-F:]+\) but the root in \S+\/state is "O = cluster\.local" \([0-9A-F:]+\); use another --dir or import that root first\n$/,
     code: 5,
   },
 ];
@@ -335,12 +401,27 @@ describe('meshca CLI (process level)', () => {
       const east = join(t.path, 'east');
       const wl = join(t.path, 'wl');
       await ok(['init', '--dir', dir, '--key', 'ec-p256', '--org', 'Istio', '--cn', 'Mesh Root', '--days', '3650']);
-      const inter = await ok(['intermediate', '--dir', dir, '--cluster', 'east', '--out', east, '--key', 'ec-p384', '--days', '365', '--namespace', 'mesh-system']);
+      const inter = await ok([
+        'intermediate',
+        '--dir',
+        dir,
+        '--cluster',
+        'east',
+        '--out',
+        east,
+        '--key',
+        'ec-p384',
+        '--days',
+        '365',
+        '--namespace',
+        'mesh-system',
+      ]);
       assert.match(inter.stdout, /created intermediate "O = Istio, CN = meshca intermediate east" for cluster east/);
       assert.equal(inter.stderr, '');
 
       // The plugin-CA bundle: files, modes, chain order, openssl's view of the intermediate.
-      for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem', 'cacerts.yaml']) assert.ok(existsSync(join(east, f)), f);
+      for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem', 'cacerts.yaml'])
+        assert.ok(existsSync(join(east, f)), f);
       assert.equal(fileMode(join(east, 'ca-key.pem')), 0o600);
       assert.equal(fileMode(join(east, 'cacerts.yaml')), 0o600);
       const [ca, root] = x509s(join(east, 'cert-chain.pem'));
@@ -389,7 +470,21 @@ describe('meshca CLI (process level)', () => {
       // A workload certificate for an openssl-made RSA CSR: no key.pem, same public key.
       const csrKey = join(t.path, 'csr-key.pem');
       const csr = join(t.path, 'req.csr');
-      opensslOk(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', csrKey, '-subj', '/O=bookinfo', '-addext', `subjectAltName=URI:${ID}`, '-out', csr]);
+      opensslOk([
+        'req',
+        '-new',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        csrKey,
+        '-subj',
+        '/O=bookinfo',
+        '-addext',
+        `subjectAltName=URI:${ID}`,
+        '-out',
+        csr,
+      ]);
       const wl2 = join(t.path, 'wl2');
       await ok(['issue', '--dir', dir, '--cluster', 'east', '--spiffe-id', ID, '--csr', csr, '--out', wl2]);
       assert.equal(existsSync(join(wl2, 'key.pem')), false);
@@ -402,18 +497,33 @@ describe('meshca CLI (process level)', () => {
       // inspect, verify, ca import and compare-roots over what was just made.
       const json = JSON.parse((await ok(['inspect', wl, '--json'])).stdout);
       assert.equal(json.certificates.length, 3);
-      assert.deepEqual(json.certificates.map((c: { role: string }) => c.role), ['leaf', 'intermediate', 'root']);
+      assert.deepEqual(
+        json.certificates.map((c: { role: string }) => c.role),
+        ['leaf', 'intermediate', 'root'],
+      );
       assert.deepEqual(json.certificates[0].subjectAltNames.uris, [ID]);
       assert.equal(json.certificates[0].fingerprintSha256, leaf.fingerprint256);
       assert.equal(json.certificates[0].serial, leaf.serialNumber.replace(/(..)(?!$)/g, '$1:'));
       assert.equal(json.chain.verified, true);
       assert.equal(json.chain.root.fingerprintSha256, root.fingerprint256);
-      assert.deepEqual(json.identity, { spiffeIds: [ID], invalid: [], trustDomain: 'cluster.local', namespace: 'bookinfo', serviceAccount: 'reviews' });
+      assert.deepEqual(json.identity, {
+        spiffeIds: [ID],
+        invalid: [],
+        trustDomain: 'cluster.local',
+        namespace: 'bookinfo',
+        serviceAccount: 'reviews',
+      });
       const text = (await ok(['inspect', join(wl, 'cert-chain.pem'), '--root', join(east, 'root-cert.pem')])).stdout;
       assert.match(text, /Certificate #1: leaf\n {2}Subject: {13}\(empty\)\n {2}Issuer: {14}O = Istio, CN = meshca intermediate east\n/);
       assert.match(text, /Not after:\s+\S+ \((59m \d+s|1h 0m) left\)\n\s+Public key:\s+EC P-256\n\s+Signature:\s+ecdsa-with-SHA384\n/);
-      assert.match(text, new RegExp(`Chain: verifies to root "O = Istio, CN = Mesh Root" \\(${root.fingerprint256}\\) trusted from --root`));
-      assert.match(text, /SPIFFE ID: spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/reviews \(trust domain cluster\.local, namespace bookinfo, service account reviews\)/);
+      assert.match(
+        text,
+        new RegExp(`Chain: verifies to root "O = Istio, CN = Mesh Root" \\(${root.fingerprint256}\\) trusted from --root`),
+      );
+      assert.match(
+        text,
+        /SPIFFE ID: spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/reviews \(trust domain cluster\.local, namespace bookinfo, service account reviews\)/,
+      );
 
       const ver = await ok(['verify', '--root', join(east, 'root-cert.pem'), join(wl, 'cert-chain.pem')]);
       assert.match(ver.stdout, /^OK: .*cert-chain\.pem: chain of 3 certificate\(s\) verifies to root "O = Istio, CN = Mesh Root"/);
@@ -423,8 +533,23 @@ describe('meshca CLI (process level)', () => {
       // The proxy view: what istioctl proxy-config secret prints for this workload, as JSON and YAML.
       const proxy = {
         dynamicActiveSecrets: [
-          { name: 'default', secret: { name: 'default', tlsCertificate: { certificateChain: { inlineBytes: readFileSync(join(wl, 'cert-chain.pem')).toString('base64') }, privateKey: { inlineBytes: 'W3JlZGFjdGVkXQ==' } } } },
-          { name: 'ROOTCA', secret: { name: 'ROOTCA', validationContext: { trustedCa: { inlineBytes: readFileSync(join(wl, 'root-cert.pem')).toString('base64') } } } },
+          {
+            name: 'default',
+            secret: {
+              name: 'default',
+              tlsCertificate: {
+                certificateChain: { inlineBytes: readFileSync(join(wl, 'cert-chain.pem')).toString('base64') },
+                privateKey: { inlineBytes: 'W3JlZGFjdGVkXQ==' },
+              },
+            },
+          },
+          {
+            name: 'ROOTCA',
+            secret: {
+              name: 'ROOTCA',
+              validationContext: { trustedCa: { inlineBytes: readFileSync(join(wl, 'root-cert.pem')).toString('base64') } },
+            },
+          },
         ],
       };
       writeFileSync(join(t.path, 'proxy.json'), JSON.stringify(proxy));
@@ -450,7 +575,10 @@ describe('meshca CLI (process level)', () => {
 
       const bad = await runMeshca(['verify', '--root', join(t.path, 'west', 'root-cert.pem'), join(wl, 'cert-chain.pem')]);
       assert.equal(bad.code, 1);
-      assert.match(bad.stderr, /does not verify against .*west\/root-cert\.pem:\n {2}- "Mesh Root" is self-signed but is not one of the trusted roots\n/);
+      assert.match(
+        bad.stderr,
+        /does not verify against .*west\/root-cert\.pem:\n {2}- "Mesh Root" is self-signed but is not one of the trusted roots\n/,
+      );
       assert.equal(bad.stdout, '');
     } finally {
       t.cleanup();
@@ -462,7 +590,19 @@ describe('meshca CLI (process level)', () => {
     try {
       const dir = join(t.path, 'state');
       await ok(['init', '--dir', dir, '--key', 'ec-p256', '--days', '30']);
-      const r = await ok(['intermediate', '--dir', dir, '--cluster', 'c1', '--out', join(t.path, 'out'), '--key', 'ec-p256', '--days', '365']);
+      const r = await ok([
+        'intermediate',
+        '--dir',
+        dir,
+        '--cluster',
+        'c1',
+        '--out',
+        join(t.path, 'out'),
+        '--key',
+        'ec-p256',
+        '--days',
+        '365',
+      ]);
       assert.match(r.stderr, /^meshca: warning: the intermediate's NotAfter was clamped to the root's \(\S+\); 365 days were requested\n$/);
       const [ca, root] = x509s(join(t.path, 'out', 'cert-chain.pem'));
       assert.equal(ca.validTo, root.validTo);
@@ -477,7 +617,12 @@ describe('meshca CLI (process level)', () => {
     const t = tempDir();
     try {
       const dir = join(t.path, 'state');
-      const inter = opensslIntermediate(t.path, rsaRoot, { keySpec: 'ec:P-256', pathlen: 0, subj: '/O=Istio/CN=Interop Intermediate', name: 'int' });
+      const inter = opensslIntermediate(t.path, rsaRoot, {
+        keySpec: 'ec:P-256',
+        pathlen: 0,
+        subj: '/O=Istio/CN=Interop Intermediate',
+        name: 'int',
+      });
       const bundle = join(t.path, 'bundle');
       mkdirSync(bundle);
       copyFileSync(inter.cert, join(bundle, 'ca-cert.pem'));
@@ -501,7 +646,10 @@ describe('meshca CLI (process level)', () => {
       await ok(['issue', '--dir', dir, '--cluster', 'west', '--spiffe-id', ID, '--key', 'rsa-2048', '--out', wl]);
       assertWorkloadChainVerifies(wl, rsaRoot.cert, ID);
       const chain = readFileSync(join(wl, 'cert-chain.pem'), 'utf8');
-      assert.ok(chain.endsWith(readFileSync(inter.cert, 'utf8') + readFileSync(rsaRoot.cert, 'utf8')), 'openssl certificates carried byte for byte');
+      assert.ok(
+        chain.endsWith(readFileSync(inter.cert, 'utf8') + readFileSync(rsaRoot.cert, 'utf8')),
+        'openssl certificates carried byte for byte',
+      );
       assert.match(x509Text(join(wl, 'leaf.pem')), /Issuer: O = Istio, CN = Interop Intermediate/);
 
       // The cert-manager layout of the same CA is accepted too.

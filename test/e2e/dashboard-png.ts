@@ -29,7 +29,8 @@ export function decodePng(buf: Buffer): DecodedPng {
       height = data.readUInt32BE(4);
       const depth = data[8];
       const colour = data[9];
-      if (depth !== 8 || (colour !== 2 && colour !== 6) || data[12] !== 0) throw new Error(`unsupported PNG: depth ${depth}, colour type ${colour}, interlace ${data[12]}`);
+      if (depth !== 8 || (colour !== 2 && colour !== 6) || data[12] !== 0)
+        throw new Error(`unsupported PNG: depth ${depth}, colour type ${colour}, interlace ${data[12]}`);
       channels = colour === 6 ? 4 : 3;
     } else if (type === 'IDAT') idat.push(data);
     else if (type === 'IEND') sawEnd = true;

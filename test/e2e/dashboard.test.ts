@@ -25,7 +25,8 @@ let server: RunningServer;
 let browser: Browser;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install the Debian package chromium (.ci/run does) or set MESHCA_CHROMIUM`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: install the Debian package chromium (.ci/run does) or set MESHCA_CHROMIUM`);
   const now = Date.now();
   // Root made 500 days ago; intermediates made at different ages so that each expiry state shows.
   const state = new CaState(tmp.path);
@@ -34,10 +35,26 @@ before(async () => {
   state.createIntermediate('east', { alg: 'ec-p256', days: 365, now: new Date(now - 250 * DAY) }); // 115 of 365 days left: renewal window
   state.createIntermediate('west', { alg: 'ec-p256', days: 365, now: new Date(now - 361 * DAY) }); // 4 days left: last tenth
   state.createIntermediate('legacy', { alg: 'ec-p256', days: 365, now: new Date(now - 400 * DAY) }); // expired
-  server = await startServer({ dir: tmp.path, grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', logLevel: 'silent', rateLimit: 0, maxTtl: '48h' });
+  server = await startServer({
+    dir: tmp.path,
+    grpcAddr: '127.0.0.1:0',
+    httpAddr: '127.0.0.1:0',
+    logLevel: 'silent',
+    rateLimit: 0,
+    maxTtl: '48h',
+  });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -53,7 +70,11 @@ async function driveTraffic(): Promise<{ issued: number; refusals: string[] }> {
   try {
     const token = await server.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
     for (let i = 0; i < 5; i++) await client.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr }, { token });
-    const refuse = (p: Promise<unknown>) => p.then(() => assert.fail('expected a refusal'), () => undefined);
+    const refuse = (p: Promise<unknown>) =>
+      p.then(
+        () => assert.fail('expected a refusal'),
+        () => undefined,
+      );
     await refuse(client.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr }, {}));
     await refuse(client.createCertificate({ csr: workloadCsr(ID('shop', 'payments')).csr }, { token }));
     await refuse(client.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 30 * 86400 }, { token }));
@@ -69,7 +90,9 @@ test('GET /v1/dashboard: hierarchy with expiry classes, per-minute rates, refusa
   const res = await fetch(`http://${server.httpAddress}/v1/dashboard`);
   assert.equal(res.status, 200);
   const d = (await res.json()) as {
-    hierarchy: { roots: { expiry: string; intermediates: { cluster: string; expiry: string; signing: boolean; workloads: { valid: number } }[] }[] };
+    hierarchy: {
+      roots: { expiry: string; intermediates: { cluster: string; expiry: string; signing: boolean; workloads: { valid: number } }[] }[];
+    };
     rates: { buckets: unknown[]; issued: number; refused: number };
     refusals: { reason: string; identity: string }[];
     replica: { leader: boolean; store: string };
@@ -77,10 +100,12 @@ test('GET /v1/dashboard: hierarchy with expiry classes, per-minute rates, refusa
   };
   assert.equal(d.hierarchy.roots.length, 1);
   const byCluster = Object.fromEntries(d.hierarchy.roots[0].intermediates.map((i) => [i.cluster, i]));
-  assert.deepEqual(
-    Object.fromEntries(Object.entries(byCluster).map(([c, i]) => [c, i.expiry])),
-    { default: 'ok', east: 'warn', west: 'critical', legacy: 'expired' },
-  );
+  assert.deepEqual(Object.fromEntries(Object.entries(byCluster).map(([c, i]) => [c, i.expiry])), {
+    default: 'ok',
+    east: 'warn',
+    west: 'critical',
+    legacy: 'expired',
+  });
   assert.equal(byCluster.default.signing, true);
   assert.equal(byCluster.default.workloads.valid, traffic.issued);
   assert.equal(d.rates.buckets.length, 60);
@@ -110,8 +135,17 @@ test('the page in headless Chromium: tree, chart, refusal rows, offline, no erro
 
   // Hierarchy: a root, four cluster intermediates each in its own expiry class, workload counts.
   assert.equal(await page.locator('.node[data-kind="root"].expiry-ok').count(), 1);
-  for (const [cluster, cls] of [['default', 'ok'], ['east', 'warn'], ['west', 'critical'], ['legacy', 'expired']]) {
-    assert.equal(await page.locator(`.node[data-kind="intermediate"][data-cluster="${cluster}"].expiry-${cls}`).count(), 1, `${cluster} is ${cls}`);
+  for (const [cluster, cls] of [
+    ['default', 'ok'],
+    ['east', 'warn'],
+    ['west', 'critical'],
+    ['legacy', 'expired'],
+  ]) {
+    assert.equal(
+      await page.locator(`.node[data-kind="intermediate"][data-cluster="${cluster}"].expiry-${cls}`).count(),
+      1,
+      `${cluster} is ${cls}`,
+    );
   }
   assert.equal(await page.locator('.node[data-kind="workloads"]').count(), 4);
   assert.match(await page.locator('.node[data-kind="workloads"][data-cluster="default"] .count').innerText(), /^[1-9]\d*$/);
@@ -123,7 +157,8 @@ test('the page in headless Chromium: tree, chart, refusal rows, offline, no erro
 
   // Refusal rows carry their reasons; the table shows what was asked for.
   const reasons = await page.locator('#refusals tr.refusal td.reason').allInnerTexts();
-  for (const r of ['no_credentials', 'identity_mismatch', 'ttl_too_long', 'malformed_token']) assert.ok(reasons.includes(r), `refusal row ${r} in ${reasons.join(', ')}`);
+  for (const r of ['no_credentials', 'identity_mismatch', 'ttl_too_long', 'malformed_token'])
+    assert.ok(reasons.includes(r), `refusal row ${r} in ${reasons.join(', ')}`);
   assert.equal(await page.locator('#refusals tr[data-reason="identity_mismatch"] td.identity').innerText(), ID('shop', 'payments'));
   assert.ok((await page.locator('#reasons .reason-row').count()) >= 4);
 
@@ -143,7 +178,12 @@ test('the page in headless Chromium: tree, chart, refusal rows, offline, no erro
   const png = decodePng(readFileSync(shot));
   assert.ok(png.width >= 1400 && png.height >= 900, `screenshot ${png.width}x${png.height}`);
   const v = imageVariety(png);
-  assert.ok(v.colours > 50 && v.nonBackground > 0.2, `screenshot is not blank: ${v.colours} colours, ${(v.nonBackground * 100).toFixed(1)}% not background`);
-  console.log(`# dashboard screenshot ${shot}: ${png.width}x${png.height}, ${v.colours} colours, ${(v.nonBackground * 100).toFixed(0)}% drawn`);
+  assert.ok(
+    v.colours > 50 && v.nonBackground > 0.2,
+    `screenshot is not blank: ${v.colours} colours, ${(v.nonBackground * 100).toFixed(1)}% not background`,
+  );
+  console.log(
+    `# dashboard screenshot ${shot}: ${png.width}x${png.height}, ${v.colours} colours, ${(v.nonBackground * 100).toFixed(0)}% drawn`,
+  );
   await context.close();
 });

@@ -21,7 +21,9 @@ function ok(r: RunResult, what: string): RunResult {
   return r;
 }
 
-function yamlOf(r: RunResult): { status?: Record<string, unknown> & { conditions?: { type: string; status: string; reason: string; message: string }[] } } {
+function yamlOf(r: RunResult): {
+  status?: Record<string, unknown> & { conditions?: { type: string; status: string; reason: string; message: string }[] };
+} {
   return parseYaml(r.stdout);
 }
 
@@ -38,7 +40,11 @@ describe('declarative PKI: the cert-manager seed (AWSPCAIssuer + Certificate) ag
 
   before(async () => {
     const pcaState = new CaState(join(tmp.path, 'pca'));
-    pcaState.initRoot({ alg: 'ec-p256', subject: { organization: ['Example Corp'], commonName: 'AWS PCA root' }, now: new Date(Date.now() - DAY) });
+    pcaState.initRoot({
+      alg: 'ec-p256',
+      subject: { organization: ['Example Corp'], commonName: 'AWS PCA root' },
+      now: new Date(Date.now() - DAY),
+    });
     pcaRoot = pcaState.rootCertPath;
     api = await startPcaApi({ state: pcaState, addr: '127.0.0.1:0', insecure: true, now: () => pcaNow });
     env = {
@@ -64,7 +70,10 @@ describe('declarative PKI: the cert-manager seed (AWSPCAIssuer + Certificate) ag
 
   it('applies as-is: the issuer is verified, the certificate Ready, cacerts a plugin CA chained to the PCA root', async () => {
     const r = ok(await meshca(['apply', '-f', manifest]), 'apply');
-    assert.equal(r.stdout, 'awspcaissuer.awspca.cert-manager.io/aws-pca-issuer-istio created\ncertificate.cert-manager.io/istio-ca created\n');
+    assert.equal(
+      r.stdout,
+      'awspcaissuer.awspca.cert-manager.io/aws-pca-issuer-istio created\ncertificate.cert-manager.io/istio-ca created\n',
+    );
     const issuer = yamlOf(ok(await meshca(['get', 'awspcaissuer', 'aws-pca-issuer-istio', '-o', 'yaml']), 'get issuer'));
     const ready = issuer.status?.conditions?.find((c) => c.type === 'Ready');
     assert.deepEqual([ready?.status, ready?.reason, ready?.message], ['True', 'Verified', 'Issuer verified']);
@@ -89,7 +98,10 @@ describe('declarative PKI: the cert-manager seed (AWSPCAIssuer + Certificate) ag
   it('applying the same file twice prints unchanged and changes no file', async () => {
     const before = snapshotTree(dir);
     const r = ok(await meshca(['apply', '-f', manifest]), 'second apply');
-    assert.equal(r.stdout, 'awspcaissuer.awspca.cert-manager.io/aws-pca-issuer-istio unchanged\ncertificate.cert-manager.io/istio-ca unchanged\n');
+    assert.equal(
+      r.stdout,
+      'awspcaissuer.awspca.cert-manager.io/aws-pca-issuer-istio unchanged\ncertificate.cert-manager.io/istio-ca unchanged\n',
+    );
     assert.deepEqual(snapshotTree(dir), before);
   });
 
@@ -150,7 +162,10 @@ describe('declarative PKI: bad manifests are refused with the path of the bad fi
 
   it('a file with one bad document applies none of them', async () => {
     const f = join(tmp.path, 'mixed.yaml');
-    writeFileSync(f, `${readFileSync(join(MANIFESTS, 'selfsigned-ca.yaml'), 'utf8')}\n---\n${readFileSync(join(MANIFESTS, 'bad-renew-before.yaml'), 'utf8')}`);
+    writeFileSync(
+      f,
+      `${readFileSync(join(MANIFESTS, 'selfsigned-ca.yaml'), 'utf8')}\n---\n${readFileSync(join(MANIFESTS, 'bad-renew-before.yaml'), 'utf8')}`,
+    );
     const r = await runMeshca(['apply', '-f', f, '--dir', dir]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /document 5 \(Certificate istio-system\/bad\)/);
@@ -182,13 +197,17 @@ describe('declarative PKI: the Gloo RootTrustPolicy seed over two clusters', () 
       { name: 'root-cert.pem', data: pem },
     ];
     writeFileSync(join(tmp.path, 'secret.yaml'), secretManifest(files, { name: 'my-root-trust-policy.gloo-mesh', namespace: 'gloo-mesh' }));
-    assert.match(ok(await meshca(['apply', '-f', join(tmp.path, 'secret.yaml')]), 'apply secret').stdout, /^secret\/my-root-trust-policy.gloo-mesh created$/m);
+    assert.match(
+      ok(await meshca(['apply', '-f', join(tmp.path, 'secret.yaml')]), 'apply secret').stdout,
+      /^secret\/my-root-trust-policy.gloo-mesh created$/m,
+    );
     ok(await meshca(['cluster', 'add', 'cluster1', '--no-reconcile']), 'cluster add 1');
     ok(await meshca(['cluster', 'add', 'cluster2', '--no-reconcile']), 'cluster add 2');
     const r = ok(await meshca(['apply', '-f', join(MANIFESTS, 'root-trust-policy.yaml')]), 'apply rtp');
     assert.equal(r.stdout, 'roottrustpolicy.admin.gloo.solo.io/root-trust-policy created\n');
     for (const c of ['cluster1', 'cluster2']) {
-      for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']) assert.ok(existsSync(join(bundle(c), f)), `${c}/${f}`);
+      for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem'])
+        assert.ok(existsSync(join(bundle(c), f)), `${c}/${f}`);
       assert.equal(readFileSync(join(bundle(c), 'root-cert.pem'), 'utf8'), pem);
       verifyBundle(c);
       const text = openssl(['x509', '-in', join(bundle(c), 'ca-cert.pem'), '-noout', '-text']).stdout;
@@ -220,7 +239,7 @@ describe('declarative PKI: the Gloo RootTrustPolicy seed over two clusters', () 
     assert.match(fp('cluster1'), /Fingerprint=/);
   });
 
-  it('cluster remove withdraws that cluster\'s intermediate', async () => {
+  it("cluster remove withdraws that cluster's intermediate", async () => {
     const r = ok(await meshca(['cluster', 'remove', 'cluster2']), 'cluster remove');
     assert.match(r.stdout, /cluster.meshca.io "cluster2" deleted/);
     assert.equal(existsSync(bundle('cluster2')), false);

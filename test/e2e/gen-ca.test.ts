@@ -56,7 +56,10 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
     const out = join(tmp.path, 'out');
     const r = await genCa(['--config-file', CONFIG, '--out', out]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`Kubernetes Secret YAML created successfully in ${join(out, 'cacerts.yaml').replace(/[/.]/g, '\\$&')}`));
+    assert.match(
+      r.stdout,
+      new RegExp(`Kubernetes Secret YAML created successfully in ${join(out, 'cacerts.yaml').replace(/[/.]/g, '\\$&')}`),
+    );
     assert.deepEqual(readdirSync(out).sort(), ['ca-cert.pem', 'ca-key.pem', 'cacerts.yaml', 'cert-chain.pem', 'root-cert.pem']);
     assert.equal(fileMode(join(out, 'ca-key.pem')), 0o600);
 
@@ -72,7 +75,10 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
     assert.ok(days > 364.9 && days <= 365, `valid for ${days} days`);
     assert.ok(keyMatches(parsePrivateKeyPem(readFileSync(join(out, 'ca-key.pem'))), ca.publicKey));
     const chain = parseCertificates(readFileSync(join(out, 'cert-chain.pem'), 'utf8'));
-    assert.deepEqual(chain.map((c) => c.fingerprint256), [ca.fingerprint256, parseCertificate(readFileSync(join(FIXTURES, 'pca-root-cert.pem'), 'utf8')).fingerprint256]);
+    assert.deepEqual(
+      chain.map((c) => c.fingerprint256),
+      [ca.fingerprint256, parseCertificate(readFileSync(join(FIXTURES, 'pca-root-cert.pem'), 'utf8')).fingerprint256],
+    );
     assert.equal(readFileSync(join(out, 'root-cert.pem'), 'utf8').trim(), readFileSync(join(FIXTURES, 'pca-root-cert.pem'), 'utf8').trim());
 
     // The bundle works as Istio's plugin CA: a workload certificate from it verifies up to the PCA root.
@@ -86,7 +92,10 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
       now: new Date(),
     });
     writeFileSync(join(tmp.path, 'workload.pem'), leaf.certPem);
-    const wv = opensslVerify(join(out, 'root-cert.pem'), join(tmp.path, 'workload.pem'), join(out, 'cert-chain.pem'), ['-purpose', 'sslclient']);
+    const wv = opensslVerify(join(out, 'root-cert.pem'), join(tmp.path, 'workload.pem'), join(out, 'cert-chain.pem'), [
+      '-purpose',
+      'sslclient',
+    ]);
     assert.equal(wv.code, 0, wv.stdout + wv.stderr);
 
     const secret = parseYaml(readFileSync(join(out, 'cacerts.yaml'), 'utf8')) as {
@@ -115,10 +124,22 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
   it('rejects bad configs with the field path, before contacting PCA', async () => {
     const seed = readFileSync(CONFIG, 'utf8');
     const cases: [string, string, RegExp][] = [
-      ['unknown', seed.replace('    keyLength: 2048', '    keyLength: 2048\n    keyType: rsa'), /certificateParameters\.caOptions\.keyType: unknown field/],
-      ['type', seed.replace('validityDays: 365', 'validityDays: [365]'), /certificateParameters\.caOptions\.validityDays: must be a whole number of days/],
+      [
+        'unknown',
+        seed.replace('    keyLength: 2048', '    keyLength: 2048\n    keyType: rsa'),
+        /certificateParameters\.caOptions\.keyType: unknown field/,
+      ],
+      [
+        'type',
+        seed.replace('validityDays: 365', 'validityDays: [365]'),
+        /certificateParameters\.caOptions\.validityDays: must be a whole number of days/,
+      ],
       ['provider', seed.replace('providerName: "aws"', 'providerName: "gcp"'), /providerName: must be "aws"/],
-      ['weak', seed.replace('keyLength: 2048', 'keyLength: 1024'), /certificateParameters\.caOptions\.keyLength: RSA key length 1024 is not accepted/],
+      [
+        'weak',
+        seed.replace('keyLength: 2048', 'keyLength: 1024'),
+        /certificateParameters\.caOptions\.keyLength: RSA key length 1024 is not accepted/,
+      ],
     ];
     const before = api.service.stats.issued;
     const results = await Promise.all(
@@ -161,11 +182,16 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
-        const reply = (status: number, body: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-        const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as typeof stored & { metadata: { resourceVersion?: string } }) : undefined;
-        if (req.method === 'GET') return stored ? reply(200, stored) : reply(404, { kind: 'Status', message: 'secrets "cacerts" not found' });
+        const reply = (status: number, body: unknown): void =>
+          void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        const body = chunks.length
+          ? (JSON.parse(Buffer.concat(chunks).toString()) as typeof stored & { metadata: { resourceVersion?: string } })
+          : undefined;
+        if (req.method === 'GET')
+          return stored ? reply(200, stored) : reply(404, { kind: 'Status', message: 'secrets "cacerts" not found' });
         if (req.method === 'POST' || req.method === 'PUT') {
-          if (req.method === 'PUT' && body!.metadata.resourceVersion !== stored?.metadata.resourceVersion) return reply(409, { message: 'conflict' });
+          if (req.method === 'PUT' && body!.metadata.resourceVersion !== stored?.metadata.resourceVersion)
+            return reply(409, { message: 'conflict' });
           stored = { ...body!, metadata: { ...body!.metadata, resourceVersion: String(seen.length) } };
           return reply(req.method === 'POST' ? 201 : 200, stored);
         }
@@ -175,16 +201,25 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
     await new Promise<void>((r) => kube.listen(0, '127.0.0.1', () => r()));
     const kc = kubeconfig(join(tmp.path, 'kubeconfig'), `http://127.0.0.1:${(kube.address() as AddressInfo).port}`);
     const noOverride = join(tmp.path, 'no-override.yaml');
-    writeFileSync(noOverride, readFileSync(CONFIG, 'utf8').replace('overrideExistingCACertsSecret: true', 'overrideExistingCACertsSecret: false'));
+    writeFileSync(
+      noOverride,
+      readFileSync(CONFIG, 'utf8').replace('overrideExistingCACertsSecret: true', 'overrideExistingCACertsSecret: false'),
+    );
     try {
       const created = await genCa(['--config-file', CONFIG, '--out', join(tmp.path, 'k1'), '--kubeconfig', kc]);
       assert.equal(created.code, 0, created.stderr);
       assert.match(created.stdout, /Kubernetes Secret created successfully with name: cacerts, in namespace: istio-system/);
-      assert.equal(Buffer.from(stored!.data['ca-cert.pem'], 'base64').toString(), readFileSync(join(tmp.path, 'k1', 'ca-cert.pem'), 'utf8'));
+      assert.equal(
+        Buffer.from(stored!.data['ca-cert.pem'], 'base64').toString(),
+        readFileSync(join(tmp.path, 'k1', 'ca-cert.pem'), 'utf8'),
+      );
 
       const refused = await genCa(['--config-file', noOverride, '--out', join(tmp.path, 'k2'), '--kubeconfig', kc, '--context', 'other']);
       assert.equal(refused.code, 4, refused.stderr);
-      assert.match(refused.stderr, /secret istio-system\/cacerts already exists; set certificateParameters\.secretOptions\.overrideExistingCACertsSecret: true/);
+      assert.match(
+        refused.stderr,
+        /secret istio-system\/cacerts already exists; set certificateParameters\.secretOptions\.overrideExistingCACertsSecret: true/,
+      );
 
       const replaced = await genCa(['--config-file', CONFIG, '--out', join(tmp.path, 'k3'), '--kubeconfig', kc]);
       assert.equal(replaced.code, 0, replaced.stderr);
@@ -208,10 +243,23 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
   it('writes the Secret YAML to secretFilePath, and reports an unreachable Kubernetes API after writing the files', async () => {
     const secretDir = join(tmp.path, 'secrets/');
     const cfg = join(tmp.path, 'with-path.yaml');
-    writeFileSync(cfg, readFileSync(CONFIG, 'utf8').replace('  secretOptions:\n', `  secretOptions:\n    secretFilePath: "${secretDir}"\n`));
+    writeFileSync(
+      cfg,
+      readFileSync(CONFIG, 'utf8').replace('  secretOptions:\n', `  secretOptions:\n    secretFilePath: "${secretDir}"\n`),
+    );
     const out = join(tmp.path, 'out-kube');
-    const r = await genCa(['--config-file', cfg, '--out', out, '--kubeconfig', kubeconfig(join(tmp.path, 'kubeconfig-dead'), 'https://127.0.0.1:1')]);
-    assert.match(r.stdout, new RegExp(`Kubernetes Secret YAML created successfully in ${secretDir.replace(/[/.]/g, '\\$&')}cacerts-\\d{8}T\\d{6}Z\\.yaml`));
+    const r = await genCa([
+      '--config-file',
+      cfg,
+      '--out',
+      out,
+      '--kubeconfig',
+      kubeconfig(join(tmp.path, 'kubeconfig-dead'), 'https://127.0.0.1:1'),
+    ]);
+    assert.match(
+      r.stdout,
+      new RegExp(`Kubernetes Secret YAML created successfully in ${secretDir.replace(/[/.]/g, '\\$&')}cacerts-\\d{8}T\\d{6}Z\\.yaml`),
+    );
     assert.equal(readdirSync(secretDir).length, 1);
     assert.ok(existsSync(join(out, 'ca-key.pem')));
     assert.equal(r.code, 7, r.stderr);

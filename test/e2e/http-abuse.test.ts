@@ -106,10 +106,18 @@ describe('the HTTP port under abuse', () => {
   });
 
   it('answers an oversized request line or header with 431 from node, and garbage with 400', async () => {
-    const huge = await rawRequest(server.httpAddress, requestBytes(`/v1/certificates?identity=${'a'.repeat(1 << 20)}`), { timeoutMs: 10_000 });
+    const huge = await rawRequest(server.httpAddress, requestBytes(`/v1/certificates?identity=${'a'.repeat(1 << 20)}`), {
+      timeoutMs: 10_000,
+    });
     // Node answers 431 as soon as the limit is crossed and closes; the rest of the megabyte may meet a reset.
-    assert.ok(huge.status === 431 || (huge.status === 0 && huge.closedByServer), `got ${huge.status} ${huge.error ?? ''} ${huge.text.slice(0, 200)}`);
-    const header = await rawRequest(server.httpAddress, requestBytes('/healthz', { headers: [`X-Big: ${'b'.repeat(HTTP_LIMITS.maxHeaderBytes + 1)}`] }));
+    assert.ok(
+      huge.status === 431 || (huge.status === 0 && huge.closedByServer),
+      `got ${huge.status} ${huge.error ?? ''} ${huge.text.slice(0, 200)}`,
+    );
+    const header = await rawRequest(
+      server.httpAddress,
+      requestBytes('/healthz', { headers: [`X-Big: ${'b'.repeat(HTTP_LIMITS.maxHeaderBytes + 1)}`] }),
+    );
     assert.equal(header.status, 431, header.text.slice(0, 200));
     const garbage = await rawRequest(server.httpAddress, Buffer.from('\x00\x01\x02 garbage \xff\r\n\r\n', 'latin1'));
     assert.equal(garbage.status, 400, garbage.text);
@@ -133,13 +141,22 @@ describe('the HTTP port under abuse', () => {
     assert.equal(head.body, '');
 
     // 100 MB announced, 64 KiB sent: the answer comes at once and the server closes the connection.
-    const big = await rawRequest(server.httpAddress, requestBytes('/healthz', { headers: ['Content-Length: 104857600'], body: 'x'.repeat(64 * 1024) }));
+    const big = await rawRequest(
+      server.httpAddress,
+      requestBytes('/healthz', { headers: ['Content-Length: 104857600'], body: 'x'.repeat(64 * 1024) }),
+    );
     assert.equal(big.status, 413, big.text.slice(0, 200));
     assert.equal(jsonError(big.body), 'body_not_allowed');
     assert.equal(big.headers.connection, 'close');
-    const chunked = await rawRequest(server.httpAddress, requestBytes('/healthz', { headers: ['Transfer-Encoding: chunked'], body: '5\r\nhello\r\n' }));
+    const chunked = await rawRequest(
+      server.httpAddress,
+      requestBytes('/healthz', { headers: ['Transfer-Encoding: chunked'], body: '5\r\nhello\r\n' }),
+    );
     assert.equal(chunked.status, 413, chunked.text.slice(0, 200));
-    const posted = await rawRequest(server.httpAddress, requestBytes('/v1/ca', { method: 'POST', headers: ['Content-Length: 104857600'], body: 'x'.repeat(1024) }));
+    const posted = await rawRequest(
+      server.httpAddress,
+      requestBytes('/v1/ca', { method: 'POST', headers: ['Content-Length: 104857600'], body: 'x'.repeat(1024) }),
+    );
     assert.equal(posted.status, 405);
     assert.equal(posted.headers.connection, 'close');
     await stillServing();

@@ -20,25 +20,40 @@ function start(name: string): ServeProcess {
   double.users.set(`token-${name}`, name);
   const kc = double.writeKubeconfig(join(tmp.path, `kc-${name}`), `token-${name}`);
   return spawnServe([
-    '--dir', join(tmp.path, name),
-    '--grpc-addr', '127.0.0.1:0',
-    '--http-addr', '127.0.0.1:0',
-    '--log-level', 'warn',
-    '--kubeconfig', kc,
-    '--local-tokens', 'false',
-    '--state-backend', 'secret',
+    '--dir',
+    join(tmp.path, name),
+    '--grpc-addr',
+    '127.0.0.1:0',
+    '--http-addr',
+    '127.0.0.1:0',
+    '--log-level',
+    'warn',
+    '--kubeconfig',
+    kc,
+    '--local-tokens',
+    'false',
+    '--state-backend',
+    'secret',
     '--leader-election',
-    '--pod-name', name,
-    '--lease-duration', '2s',
-    '--lease-renew-deadline', '1500ms',
-    '--lease-retry-period', '200ms',
-    '--signer-names', 'example.com/foo',
+    '--pod-name',
+    name,
+    '--lease-duration',
+    '2s',
+    '--lease-renew-deadline',
+    '1500ms',
+    '--lease-retry-period',
+    '200ms',
+    '--signer-names',
+    'example.com/foo',
     '--publish-cacerts',
   ]);
 }
 
-const holder = () => (double.store.get({ resource: 'leases', namespace: 'meshca-system' }, 'meshca-leader')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
-const statusWriter = (csr: string) => double.requests.find((r) => r.method === 'PUT' && r.path.endsWith(`/certificatesigningrequests/${csr}/status`))?.user;
+const holder = () =>
+  (double.store.get({ resource: 'leases', namespace: 'meshca-system' }, 'meshca-leader')?.spec as { holderIdentity?: string } | undefined)
+    ?.holderIdentity;
+const statusWriter = (csr: string) =>
+  double.requests.find((r) => r.method === 'PUT' && r.path.endsWith(`/certificatesigningrequests/${csr}/status`))?.user;
 const pem = () => createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { dnsNames: ['svc.example.com'] } }).pem;
 
 before(async () => {
@@ -80,10 +95,20 @@ describe('two meshca serve replicas in Kubernetes', () => {
     double.decide('first', 'Approved');
     await eventually(() => issuedChain(double, 'first'), 10_000, 'first signed');
     assert.equal(statusWriter('first'), leader);
-    const cacerts = await eventually(() => double.store.get({ resource: 'secrets', namespace: 'istio-system' }, 'cacerts'), 10_000, 'cacerts');
+    const cacerts = await eventually(
+      () => double.store.get({ resource: 'secrets', namespace: 'istio-system' }, 'cacerts'),
+      10_000,
+      'cacerts',
+    );
     const stateSecret = double.store.get({ resource: 'secrets', namespace: 'meshca-system' }, 'meshca-state')!;
-    assert.equal((cacerts.data as Record<string, string>)['ca-cert.pem'], (stateSecret.data as Record<string, string>)['cluster.default.ca-cert.pem']);
-    assert.ok(!double.requests.some((r) => r.user === follower && r.method !== 'GET' && /certificatesigningrequests|secrets\/cacerts/.test(r.path)), 'the follower wrote nothing');
+    assert.equal(
+      (cacerts.data as Record<string, string>)['ca-cert.pem'],
+      (stateSecret.data as Record<string, string>)['cluster.default.ca-cert.pem'],
+    );
+    assert.ok(
+      !double.requests.some((r) => r.user === follower && r.method !== 'GET' && /certificatesigningrequests|secrets\/cacerts/.test(r.path)),
+      'the follower wrote nothing',
+    );
 
     const killed = Date.now();
     replicas[leader].child.kill('SIGKILL');

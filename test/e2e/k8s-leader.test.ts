@@ -23,7 +23,9 @@ const TIMING = { leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100
 const electors: LeaseElector[] = [];
 
 async function elector(identity: string, lease = 'meshca-leader'): Promise<LeaseElector> {
-  clients[identity] ??= await KubeClient.load({ kubeconfig: double.writeKubeconfig(join(tmp.path, `kc-${identity}`), `token-${identity}`) });
+  clients[identity] ??= await KubeClient.load({
+    kubeconfig: double.writeKubeconfig(join(tmp.path, `kc-${identity}`), `token-${identity}`),
+  });
   double.users.set(`token-${identity}`, identity);
   const e = new LeaseElector({ client: clients[identity], namespace: NS, name: lease, identity, ...TIMING });
   electors.push(e);
@@ -126,7 +128,10 @@ describe('Lease leader election against the API double', () => {
     await a.start();
     await eventually(() => ticks > 5);
     // Another replica (with a clock far ahead, say) writes itself in as holder.
-    double.store.update({ resource: 'leases', namespace: NS }, 'other', (l) => ({ ...l, spec: { ...(l.spec as object), holderIdentity: 'intruder', renewTime: new Date().toISOString() } }));
+    double.store.update({ resource: 'leases', namespace: NS }, 'other', (l) => ({
+      ...l,
+      spec: { ...(l.spec as object), holderIdentity: 'intruder', renewTime: new Date().toISOString() },
+    }));
     await eventually(() => !a.isLeader(), 2000, 'step down');
     assert.ok(ta.signals[0].aborted, 'the term signal is aborted');
     await new Promise((r) => setTimeout(r, 100));
@@ -142,7 +147,10 @@ describe('Lease leader election against the API double', () => {
     const ta = track(a);
     const tb = track(b);
     const signedBy: { who: string; name: string; at: number }[] = [];
-    for (const [e, who] of [[a, 'r1'], [b, 'r2']] as const) {
+    for (const [e, who] of [
+      [a, 'r1'],
+      [b, 'r2'],
+    ] as const) {
       const ctl = new CsrSignerController({
         client: clients[who],
         signerNames: ['example.com/foo'],
@@ -161,7 +169,10 @@ describe('Lease leader election against the API double', () => {
     await eventually(() => issuedChain(double, 'before'));
     // The controller reports its outcome after its status write, which the double may show first.
     await eventually(() => signedBy.length > 0, 2000, 'outcome of the first signature');
-    assert.deepEqual(signedBy.map((s) => s.who), ['r1']);
+    assert.deepEqual(
+      signedBy.map((s) => s.who),
+      ['r1'],
+    );
 
     // r1 is cut off from the API server: every lease request fails.
     double.faults.push(({ user, path }) => (user === 'r1' && path.includes('/leases/') ? 503 : undefined));

@@ -14,7 +14,12 @@ import { tempDir } from '../helpers/tmp.js';
  * is installed, `kubectl kustomize` must produce the same objects.
  */
 const BASE = join(REPO_ROOT, 'deploy', 'kubernetes');
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: unknown };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+};
 
 function readDocs(file: string): Obj[] {
   return parseAllDocuments(readFileSync(file, 'utf8'))
@@ -59,7 +64,19 @@ const find = (kind: string, name: string, namespace?: string) => {
 
 describe('deploy/kubernetes', () => {
   it('every object validates against the Kubernetes schemas (kubernetes-models)', async () => {
-    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount']);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), [
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ConfigMap',
+      'Deployment',
+      'Namespace',
+      'Role',
+      'Role',
+      'RoleBinding',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+    ]);
     for (const o of objects) await validate(o);
     // A broken object is caught: the check is not vacuous.
     const broken = structuredClone(find('Deployment', 'meshca', 'meshca-system'));
@@ -76,28 +93,51 @@ describe('deploy/kubernetes', () => {
     assert.deepEqual(built.map(key).sort(), objects.map(key).sort());
     for (const o of built) await validate(o);
     const dep = built.find((o) => o.kind === 'Deployment')!;
-    assert.deepEqual(dep, objects.find((o) => o.kind === 'Deployment'), 'labels and image transformers resolved the same way');
+    assert.deepEqual(
+      dep,
+      objects.find((o) => o.kind === 'Deployment'),
+      'labels and image transformers resolved the same way',
+    );
   });
 
   it('least-privilege RBAC: signers by name, no cluster-wide secrets, namespaced Roles by resource name', () => {
-    const cr = find('ClusterRole', 'meshca') as Obj & { rules: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[] };
-    const config = parseYaml((find('ConfigMap', 'meshca', 'meshca-system').data as Record<string, string>)['meshca.yaml']) as { signerNames: string[] };
+    const cr = find('ClusterRole', 'meshca') as Obj & {
+      rules: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[];
+    };
+    const config = parseYaml((find('ConfigMap', 'meshca', 'meshca-system').data as Record<string, string>)['meshca.yaml']) as {
+      signerNames: string[];
+    };
     const signers = cr.rules.find((r) => r.resources.includes('signers'))!;
     assert.deepEqual(signers.resourceNames, config.signerNames, 'sign/approve only for the configured signer names');
     assert.deepEqual(signers.verbs.sort(), ['approve', 'sign']);
-    assert.ok(cr.rules.some((r) => r.resources.includes('certificatesigningrequests') && ['get', 'list', 'watch'].every((v) => r.verbs.includes(v))));
+    assert.ok(
+      cr.rules.some(
+        (r) => r.resources.includes('certificatesigningrequests') && ['get', 'list', 'watch'].every((v) => r.verbs.includes(v)),
+      ),
+    );
     assert.ok(cr.rules.some((r) => r.resources.includes('certificatesigningrequests/status') && r.verbs.includes('update')));
     assert.ok(cr.rules.some((r) => r.resources.includes('certificatesigningrequests/approval') && r.verbs.includes('update')));
-    assert.ok(cr.rules.some((r) => r.apiGroups.includes('authentication.k8s.io') && r.resources.includes('tokenreviews') && r.verbs.includes('create')));
-    assert.ok(!cr.rules.some((r) => r.resources.some((x) => ['secrets', 'configmaps', 'leases', '*'].includes(x))), 'no cluster-wide secrets, configmaps or leases');
+    assert.ok(
+      cr.rules.some(
+        (r) => r.apiGroups.includes('authentication.k8s.io') && r.resources.includes('tokenreviews') && r.verbs.includes('create'),
+      ),
+    );
+    assert.ok(
+      !cr.rules.some((r) => r.resources.some((x) => ['secrets', 'configmaps', 'leases', '*'].includes(x))),
+      'no cluster-wide secrets, configmaps or leases',
+    );
     assert.ok(!cr.rules.some((r) => r.verbs.includes('*') || r.apiGroups.includes('*')));
     for (const ns of ['meshca-system', 'istio-system']) {
       const role = find('Role', 'meshca', ns) as Obj & { rules: { resources: string[]; resourceNames?: string[]; verbs: string[] }[] };
       for (const r of role.rules) {
-        if (!r.verbs.every((v) => v === 'create')) assert.ok(r.resourceNames?.length, `${ns}: ${r.verbs.join(',')} on ${r.resources.join(',')} is limited by name`);
+        if (!r.verbs.every((v) => v === 'create'))
+          assert.ok(r.resourceNames?.length, `${ns}: ${r.verbs.join(',')} on ${r.resources.join(',')} is limited by name`);
       }
       const binding = find('RoleBinding', 'meshca', ns) as Obj & { subjects: { name: string; namespace: string }[] };
-      assert.deepEqual(binding.subjects.map((s) => `${s.namespace}/${s.name}`), ['meshca-system/meshca']);
+      assert.deepEqual(
+        binding.subjects.map((s) => `${s.namespace}/${s.name}`),
+        ['meshca-system/meshca'],
+      );
     }
     const own = find('Role', 'meshca', 'meshca-system') as Obj & { rules: { resources: string[]; resourceNames?: string[] }[] };
     assert.ok(own.rules.some((r) => r.resources.includes('leases') && r.resourceNames?.includes('meshca-leader')));
@@ -107,7 +147,12 @@ describe('deploy/kubernetes', () => {
   });
 
   it('the Deployment: 2 replicas, non-root, read-only root filesystem, resources, probes on 15014; the Service', () => {
-    const dep = find('Deployment', 'meshca', 'meshca-system') as Obj & { spec: { replicas: number; template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[]; serviceAccountName: string } } } };
+    const dep = find('Deployment', 'meshca', 'meshca-system') as Obj & {
+      spec: {
+        replicas: number;
+        template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[]; serviceAccountName: string } };
+      };
+    };
     assert.equal(dep.spec.replicas, 2);
     const pod = dep.spec.template.spec;
     assert.equal(pod.serviceAccountName, 'meshca');
@@ -130,9 +175,15 @@ describe('deploy/kubernetes', () => {
     assert.equal(port('http-monitoring'), 15014);
     assert.deepEqual([c.readinessProbe.httpGet.path, c.readinessProbe.httpGet.port], ['/readyz', 'http-monitoring']);
     assert.deepEqual([c.livenessProbe.httpGet.path, c.livenessProbe.httpGet.port], ['/healthz', 'http-monitoring']);
-    assert.ok(c.env.some((e) => e.name === 'MESHCA_POD_NAME'), 'the Lease identity is the pod name');
+    assert.ok(
+      c.env.some((e) => e.name === 'MESHCA_POD_NAME'),
+      'the Lease identity is the pod name',
+    );
     const svc = find('Service', 'meshca', 'meshca-system') as Obj & { spec: { ports: { name: string; port: number }[] } };
-    assert.deepEqual(svc.spec.ports.map((p) => `${p.name}:${p.port}`), ['grpc:15012', 'http-monitoring:15014']);
+    assert.deepEqual(
+      svc.spec.ports.map((p) => `${p.name}:${p.port}`),
+      ['grpc:15012', 'http-monitoring:15014'],
+    );
   });
 
   it('the ConfigMap holds a meshca.yaml that `meshca serve` accepts, in step with the manifests', () => {
@@ -147,8 +198,13 @@ describe('deploy/kubernetes', () => {
       assert.equal(c.podName, 'meshca-0');
       assert.ok(c.leaderElection && c.stateBackend === 'secret' && c.kubeconfig === 'in-cluster' && !c.localTokens);
       assert.ok(c.servingSans.includes('meshca.meshca-system.svc'), 'the name proxies dial is in the serving certificate');
-      const dep = find('Deployment', 'meshca', 'meshca-system') as Obj & { spec: { template: { spec: { containers: { volumeMounts: { mountPath: string }[] }[] } } } };
-      assert.ok(dep.spec.template.spec.containers[0].volumeMounts.some((m) => m.mountPath === c.dir), 'the state directory is a writable volume');
+      const dep = find('Deployment', 'meshca', 'meshca-system') as Obj & {
+        spec: { template: { spec: { containers: { volumeMounts: { mountPath: string }[] }[] } } };
+      };
+      assert.ok(
+        dep.spec.template.spec.containers[0].volumeMounts.some((m) => m.mountPath === c.dir),
+        'the state directory is a writable volume',
+      );
       const own = find('Role', 'meshca', 'meshca-system') as Obj & { rules: { resourceNames?: string[] }[] };
       assert.ok(own.rules.some((r) => r.resourceNames?.includes(c.leaseName)));
       assert.ok(own.rules.some((r) => r.resourceNames?.includes(c.stateSecret)));
@@ -162,7 +218,7 @@ describe('deploy/istio', () => {
   const svc = find('Service', 'meshca', 'meshca-system');
   const caAddress = `${svc.metadata.name}.${svc.metadata.namespace}.svc:15012`;
 
-  it('values.yaml points proxies at meshca and turns istiod\'s CA off', () => {
+  it("values.yaml points proxies at meshca and turns istiod's CA off", () => {
     const v = parseYaml(readFileSync(join(REPO_ROOT, 'deploy', 'istio', 'values.yaml'), 'utf8')) as {
       global: { caAddress: string; pilotCertProvider: string };
       pilot: { env: Record<string, string> };
@@ -183,7 +239,9 @@ describe('deploy/istio', () => {
     const ra = parseYaml(readFileSync(join(REPO_ROOT, 'deploy', 'istio', 'istiooperator-k8s-csr.yaml'), 'utf8')) as typeof op;
     const env = Object.fromEntries(ra.spec.components.pilot.k8s.env.map((e) => [e.name, e.value]));
     assert.equal(env.EXTERNAL_CA, 'ISTIOD_RA_KUBERNETES_API');
-    const config = parseYaml((find('ConfigMap', 'meshca', 'meshca-system').data as Record<string, string>)['meshca.yaml']) as { signerNames: string[] };
+    const config = parseYaml((find('ConfigMap', 'meshca', 'meshca-system').data as Record<string, string>)['meshca.yaml']) as {
+      signerNames: string[];
+    };
     assert.ok(config.signerNames.includes(env.K8S_SIGNER));
   });
 

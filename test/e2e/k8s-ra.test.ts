@@ -30,10 +30,25 @@ const created: KubeObject[] = [];
 const deleted: string[] = [];
 
 function startSigner(kubeconfig: string): Promise<{ rootFile: string }> {
-  const child = spawn(process.execPath, [MESHCA_BIN, 'k8s-signer', '--dir', join(tmp.path, 'external-ca'), '--signer-name', SIGNER, '--kubeconfig', kubeconfig, '--log-level', 'warn'], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      MESHCA_BIN,
+      'k8s-signer',
+      '--dir',
+      join(tmp.path, 'external-ca'),
+      '--signer-name',
+      SIGNER,
+      '--kubeconfig',
+      kubeconfig,
+      '--log-level',
+      'warn',
+    ],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   signer = child;
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -62,7 +77,24 @@ before(async () => {
   rootFile = signerInfo.rootFile;
   externalRoot = readFileSync(rootFile, 'utf8');
   const kc = double.writeKubeconfig(join(tmp.path, 'kc-ra'), 'ra-token');
-  const common = ['--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--log-level', 'warn', '--upstream', 'k8s-csr', '--k8s-signer-name', SIGNER, '--external-ca-root', rootFile, '--kubeconfig', kc, '--local-tokens', 'false'];
+  const common = [
+    '--grpc-addr',
+    '127.0.0.1:0',
+    '--http-addr',
+    '127.0.0.1:0',
+    '--log-level',
+    'warn',
+    '--upstream',
+    'k8s-csr',
+    '--k8s-signer-name',
+    SIGNER,
+    '--external-ca-root',
+    rootFile,
+    '--kubeconfig',
+    kc,
+    '--local-tokens',
+    'false',
+  ];
   ra = spawnServe(['--dir', join(tmp.path, 'ra'), ...common, '--k8s-approve']);
   manual = spawnServe(['--dir', join(tmp.path, 'manual'), ...common, '--k8s-approve', 'false', '--k8s-csr-timeout', '3s', '--plaintext']);
   await Promise.all([ra.ready, manual.ready]);
@@ -81,10 +113,16 @@ describe('RA mode: meshca serve --upstream k8s-csr with a meshca signer controll
     // The serving certificate came through the signer too: trusting the external root is enough.
     const client = IstioCaClient.tls(address, externalRoot);
     try {
-      const res = await client.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 3600 }, { token: 'k8s-token-cart' });
+      const res = await client.createCertificate(
+        { csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 3600 },
+        { token: 'k8s-token-cart' },
+      );
       assert.equal(res.certChain.length, 3, 'leaf, intermediate, external root');
       assert.equal(res.certChain[2].trim(), externalRoot.trim());
-      assert.deepEqual(res.roots.map((r) => r.trim()), [externalRoot.trim()]);
+      assert.deepEqual(
+        res.roots.map((r) => r.trim()),
+        [externalRoot.trim()],
+      );
       const leaf = new X509Certificate(res.certChain[0]);
       assert.equal(leaf.subjectAltName, `URI:${ID('shop', 'cart')}`);
       const life = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 1000;
@@ -94,18 +132,36 @@ describe('RA mode: meshca serve --upstream k8s-csr with a meshca signer controll
       const v = opensslVerify(rootFile, join(tmp.path, 'leaf.pem'), join(tmp.path, 'inter.pem'));
       assert.equal(v.code, 0, v.stderr + v.stdout);
 
-      const csr = created.find((c) => Buffer.from((c.spec as { request: string }).request, 'base64').toString().includes('CERTIFICATE REQUEST') && (c.spec as { expirationSeconds?: number }).expirationSeconds === 3600);
+      const csr = created.find(
+        (c) =>
+          Buffer.from((c.spec as { request: string }).request, 'base64')
+            .toString()
+            .includes('CERTIFICATE REQUEST') && (c.spec as { expirationSeconds?: number }).expirationSeconds === 3600,
+      );
       assert.ok(csr, 'a Kubernetes CSR was created');
       const spec = csr.spec as { signerName: string; usages: string[]; username: string };
       assert.equal(spec.signerName, SIGNER);
       assert.deepEqual(spec.usages, ['digital signature', 'key encipherment', 'server auth', 'client auth']);
-      assert.equal(spec.username, 'system:serviceaccount:meshca-system:meshca', 'created with meshca\'s own credentials');
+      assert.equal(spec.username, 'system:serviceaccount:meshca-system:meshca', "created with meshca's own credentials");
       assert.ok(deleted.includes(csr.metadata.name), 'and deleted once answered');
       assert.ok(
-        double.requests.some((r) => r.method === 'PUT' && r.path === `/apis/certificates.k8s.io/v1/certificatesigningrequests/${csr.metadata.name}/approval` && r.user.includes('meshca')),
+        double.requests.some(
+          (r) =>
+            r.method === 'PUT' &&
+            r.path === `/apis/certificates.k8s.io/v1/certificatesigningrequests/${csr.metadata.name}/approval` &&
+            r.user.includes('meshca'),
+        ),
         'approved by meshca through /approval',
       );
-      assert.ok(double.requests.some((r) => r.path.startsWith('/apis/certificates.k8s.io/v1/certificatesigningrequests?') && r.path.includes('watch=true') && r.path.includes(`metadata.name%3D${csr.metadata.name}`)), 'waited with a watch on that CSR');
+      assert.ok(
+        double.requests.some(
+          (r) =>
+            r.path.startsWith('/apis/certificates.k8s.io/v1/certificatesigningrequests?') &&
+            r.path.includes('watch=true') &&
+            r.path.includes(`metadata.name%3D${csr.metadata.name}`),
+        ),
+        'waited with a watch on that CSR',
+      );
     } finally {
       client.close();
     }
@@ -139,7 +195,13 @@ describe('RA mode: meshca serve --upstream k8s-csr with a meshca signer controll
         double.decide(n, 'Approved');
         double.store.update({ resource: 'certificatesigningrequests' }, n, (o) => ({
           ...o,
-          status: { ...(o.status as object), conditions: [...((o.status as { conditions: unknown[] }).conditions ?? []), { type: 'Failed', status: 'True', reason: 'SignerBroken', message: 'HSM offline' }] },
+          status: {
+            ...(o.status as object),
+            conditions: [
+              ...((o.status as { conditions: unknown[] }).conditions ?? []),
+              { type: 'Failed', status: 'True', reason: 'SignerBroken', message: 'HSM offline' },
+            ],
+          },
         }));
       });
       await assert.rejects(call(), (e: { code: number; details: string }) => {
@@ -155,7 +217,11 @@ describe('RA mode: meshca serve --upstream k8s-csr with a meshca signer controll
         return true;
       });
       assert.ok(Date.now() - started >= 2900, 'waited for k8sCsrTimeout');
-      const ours = created.filter((c) => (c.spec as { username: string }).username.includes('meshca') && !(c.spec as { expirationSeconds?: number }).expirationSeconds?.toString().startsWith('3600'));
+      const ours = created.filter(
+        (c) =>
+          (c.spec as { username: string }).username.includes('meshca') &&
+          !(c.spec as { expirationSeconds?: number }).expirationSeconds?.toString().startsWith('3600'),
+      );
       await new Promise((r) => setTimeout(r, 100));
       for (const c of ours) assert.ok(deleted.includes(c.metadata.name) || !double.csr(c.metadata.name), `CSR ${c.metadata.name} deleted`);
       assert.equal(double.store.list({ resource: 'certificatesigningrequests' }).length, 0, 'no CSR left behind');

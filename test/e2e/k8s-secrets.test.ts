@@ -55,15 +55,29 @@ describe('KubeSecretSink: the override rule on Kubernetes Secrets', () => {
     assert.equal(puts(), 1);
     assert.equal((await sink.get(ref))!.data['tls.crt'].toString(), 'CRT2');
     assert.equal(changes.length, 2);
-    assert.deepEqual((await sink.list('istio-system')).map((s) => s.ref.name), ['owned']);
+    assert.deepEqual(
+      (await sink.list('istio-system')).map((s) => s.ref.name),
+      ['owned'],
+    );
     assert.equal(await sink.delete(ref, owner), true);
     assert.equal(double.store.get(secrets, 'owned'), undefined);
     assert.ok(changes.at(-1)!.deleted);
   });
 
-  it('never replaces or deletes a hand-made secret or another owner\'s, unless override is set', async () => {
-    double.store.create(secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cacerts' }, type: 'Opaque', data: { 'ca-cert.pem': b('HAND').toString('base64') } } as never);
-    double.store.create(secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'theirs', annotations: { [OWNER_ANNOTATION]: 'someone-else' } }, data: {} } as never);
+  it("never replaces or deletes a hand-made secret or another owner's, unless override is set", async () => {
+    double.store.create(secrets, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'cacerts' },
+      type: 'Opaque',
+      data: { 'ca-cert.pem': b('HAND').toString('base64') },
+    } as never);
+    double.store.create(secrets, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'theirs', annotations: { [OWNER_ANNOTATION]: 'someone-else' } },
+      data: {},
+    } as never);
     const sink = new KubeSecretSink({ client });
     const ref = { namespace: 'istio-system', name: 'cacerts' };
     await assert.rejects(sink.put(ref, content('X'), owner), (e: { reason: string; message: string }) => {
@@ -73,19 +87,26 @@ describe('KubeSecretSink: the override rule on Kubernetes Secrets', () => {
     });
     await assert.rejects(sink.delete(ref, owner), /not created by meshca/);
     await assert.rejects(sink.put({ namespace: 'istio-system', name: 'theirs' }, content('X'), owner), /managed by someone-else/);
-    assert.equal(Buffer.from((double.store.get(secrets, 'cacerts')!.data as Record<string, string>)['ca-cert.pem'], 'base64').toString(), 'HAND', 'untouched');
+    assert.equal(
+      Buffer.from((double.store.get(secrets, 'cacerts')!.data as Record<string, string>)['ca-cert.pem'], 'base64').toString(),
+      'HAND',
+      'untouched',
+    );
     // A user's own apply may replace it; so may a sink configured to override.
     const forced = new KubeSecretSink({ client, override: true });
     assert.equal(await forced.put(ref, content('FORCED'), owner), true);
     const now = double.store.get(secrets, 'cacerts')!;
     assert.equal(now.type, 'kubernetes.io/tls', 'the type changed: deleted and created again, as Kubernetes requires');
-    assert.equal((now.metadata.annotations as Record<string, string>)[OWNER_ANNOTATION], owner.owner, 'and it is now meshca\'s');
+    assert.equal((now.metadata.annotations as Record<string, string>)[OWNER_ANNOTATION], owner.owner, "and it is now meshca's");
     assert.equal(await sink.put(ref, content('AGAIN'), owner), true, 'from then on the owner may replace it');
   });
 
   it('refuses refs to clusters it has no kubeconfig for', async () => {
     const sink = new KubeSecretSink({ client });
-    await assert.rejects(sink.put({ cluster: 'east', namespace: 'istio-system', name: 'cacerts' }, content('X'), owner), /no kubeconfig for cluster "east"/);
+    await assert.rejects(
+      sink.put({ cluster: 'east', namespace: 'istio-system', name: 'cacerts' }, content('X'), owner),
+      /no kubeconfig for cluster "east"/,
+    );
   });
 });
 
@@ -98,14 +119,34 @@ describe('IstioPublisher', () => {
     const ns = 'istio-pub';
     double.store.create({ resource: 'secrets', namespace: ns }, { metadata: { name: 'cacerts' }, type: 'Opaque', data: {} } as never);
     const pub = (override: boolean) =>
-      new IstioPublisher({ sink: new KubeSecretSink({ client, override }), client, namespace: ns, material, cacerts: true, istiod: { sans: ['istiod.istio-system.svc'], ttlSeconds: 86_400 } });
+      new IstioPublisher({
+        sink: new KubeSecretSink({ client, override }),
+        client,
+        namespace: ns,
+        material,
+        cacerts: true,
+        istiod: { sans: ['istiod.istio-system.svc'], ttlSeconds: 86_400 },
+      });
     await assert.rejects(pub(false).publish(), /not created by meshca/);
     const publisher = pub(true);
     const next = await publisher.publish();
     assert.ok(next > 1000 && next <= 43_200_000, 'renews istiod-tls at half life');
-    const data = (name: string) => Object.fromEntries(Object.entries((double.store.get({ resource: 'secrets', namespace: ns }, name)!.data as Record<string, string>) ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+    const data = (name: string) =>
+      Object.fromEntries(
+        Object.entries((double.store.get({ resource: 'secrets', namespace: ns }, name)!.data as Record<string, string>) ?? {}).map(
+          ([k, v]) => [k, Buffer.from(v, 'base64').toString()],
+        ),
+      );
     const cacerts = data('cacerts');
-    assert.deepEqual(Object.keys(cacerts).sort(), ['ca-cert.pem', 'ca-key.pem', 'ca.crt', 'cert-chain.pem', 'root-cert.pem', 'tls.crt', 'tls.key']);
+    assert.deepEqual(Object.keys(cacerts).sort(), [
+      'ca-cert.pem',
+      'ca-key.pem',
+      'ca.crt',
+      'cert-chain.pem',
+      'root-cert.pem',
+      'tls.crt',
+      'tls.key',
+    ]);
     assert.equal(cacerts['ca-cert.pem'], inter.cert.pem);
     assert.equal(cacerts['tls.crt'], inter.cert.pem, 'cert-manager layout: the CA and intermediates, no root');
     assert.equal(cacerts['ca.crt'], root.cert.pem);
@@ -117,7 +158,9 @@ describe('IstioPublisher', () => {
     assert.equal(tls['ca.crt'], root.cert.pem);
     const cm = double.store.get({ resource: 'configmaps', namespace: ns }, 'istio-ca-root-cert')!;
     assert.equal((cm.data as Record<string, string>)['root-cert.pem'], root.cert.pem);
-    const owner = (double.store.get({ resource: 'secrets', namespace: ns }, 'istiod-tls')!.metadata.annotations as Record<string, string>)[OWNER_ANNOTATION];
+    const owner = (double.store.get({ resource: 'secrets', namespace: ns }, 'istiod-tls')!.metadata.annotations as Record<string, string>)[
+      OWNER_ANNOTATION
+    ];
     assert.equal(owner, PUBLISHER_OWNER);
     // A second pass writes nothing: same CA, istiod's certificate not at half life yet.
     const writes = () => double.requests.filter((r) => r.method !== 'GET' && r.path.includes(`/namespaces/${ns}/`)).length;
@@ -140,10 +183,20 @@ describe('SecretStateBackend', () => {
     assert.deepEqual(outcomes.sort(), ['created', 'loaded']);
     const rootA = readFileSync(join(a, 'root', 'root-cert.pem'), 'utf8');
     assert.equal(readFileSync(join(c, 'root', 'root-cert.pem'), 'utf8'), rootA, 'one root for both');
-    assert.equal(readFileSync(join(c, 'clusters', 'default', 'cacerts', 'ca-cert.pem'), 'utf8'), readFileSync(join(a, 'clusters', 'default', 'cacerts', 'ca-cert.pem'), 'utf8'));
+    assert.equal(
+      readFileSync(join(c, 'clusters', 'default', 'cacerts', 'ca-cert.pem'), 'utf8'),
+      readFileSync(join(a, 'clusters', 'default', 'cacerts', 'ca-cert.pem'), 'utf8'),
+    );
     assert.equal(statSync(join(c, 'root', 'root-key.pem')).mode & 0o777, 0o600, 'keys written 0600');
     const secret = double.store.get({ resource: 'secrets', namespace: 'meshca-system' }, 'meshca-state')!;
-    assert.deepEqual(Object.keys(secret.data as object).sort(), ['cluster.default.ca-cert.pem', 'cluster.default.ca-key.pem', 'cluster.default.cert-chain.pem', 'cluster.default.root-cert.pem', 'root-cert.pem', 'root-key.pem']);
+    assert.deepEqual(Object.keys(secret.data as object).sort(), [
+      'cluster.default.ca-cert.pem',
+      'cluster.default.ca-key.pem',
+      'cluster.default.cert-chain.pem',
+      'cluster.default.root-cert.pem',
+      'root-cert.pem',
+      'root-key.pem',
+    ]);
     new CaState(a).createIntermediate('east', { alg: 'ec-p256', days: 30, now: new Date() });
     await backend().save(a);
     const keys = Object.keys(double.store.get({ resource: 'secrets', namespace: 'meshca-system' }, 'meshca-state')!.data as object);
@@ -158,7 +211,10 @@ describe('SecretStateBackend', () => {
 describe('TokenReview against the API double', () => {
   it('accepts a service-account token for istio-ca and refuses the rest', async () => {
     double.tokens.set('good', { username: 'system:serviceaccount:shop:cart', audiences: ['istio-ca', 'other'] });
-    double.tokens.set('api-only', { username: 'system:serviceaccount:shop:cart', audiences: ['https://kubernetes.default.svc.cluster.local'] });
+    double.tokens.set('api-only', {
+      username: 'system:serviceaccount:shop:cart',
+      audiences: ['https://kubernetes.default.svc.cluster.local'],
+    });
     double.tokens.set('unaware', { username: 'system:serviceaccount:shop:cart', audiences: [], audienceUnaware: true });
     double.tokens.set('user', { username: 'alice', audiences: ['istio-ca'] });
     const v = await tokenReviewVerifier({ kubeconfig, trustDomain: 'cluster.local', audience: ['istio-ca'] });

@@ -29,7 +29,9 @@ const pem = (o: Parameters<typeof createCsr>[0]['sans'] = { dnsNames: ['web.exam
   createCsr({ key: generateKeyPair('ec-p256').privateKey, subject, sans: o }).pem;
 
 function statusWrites(name: string): number {
-  return double.requests.filter((r) => r.method === 'PUT' && r.path.startsWith(`/apis/certificates.k8s.io/v1/certificatesigningrequests/${name}/status`)).length;
+  return double.requests.filter(
+    (r) => r.method === 'PUT' && r.path.startsWith(`/apis/certificates.k8s.io/v1/certificatesigningrequests/${name}/status`),
+  ).length;
 }
 
 before(async () => {
@@ -54,7 +56,10 @@ after(async () => {
 
 describe('CSR signer controller against the API double', () => {
   it('signs an approved CSR for its signer: chain to the root, usages, subject and SANs as asked', async () => {
-    createCsrObject(double, csrObject('web', pem({ dnsNames: ['web.example.com'], uris: ['spiffe://cluster.local/ns/a/sa/web'] }), { expirationSeconds: 3600 }));
+    createCsrObject(
+      double,
+      csrObject('web', pem({ dnsNames: ['web.example.com'], uris: ['spiffe://cluster.local/ns/a/sa/web'] }), { expirationSeconds: 3600 }),
+    );
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(issuedChain(double, 'web'), undefined, 'not signed before approval');
     double.decide('web', 'Approved');
@@ -144,7 +149,10 @@ describe('CSR signer controller against the API double', () => {
     createCsrObject(double, csrObject('busy', pem()));
     double.decide('busy', 'Approved');
     for (let i = 0; i < 20; i++) {
-      double.store.update({ resource: 'certificatesigningrequests' }, 'busy', (o) => ({ ...o, metadata: { ...o.metadata, annotations: { touch: String(i) } } }));
+      double.store.update({ resource: 'certificatesigningrequests' }, 'busy', (o) => ({
+        ...o,
+        metadata: { ...o.metadata, annotations: { touch: String(i) } },
+      }));
     }
     await eventually(() => issuedChain(double, 'busy'));
     await controller.idle();
@@ -158,10 +166,14 @@ describe('CSR signer controller against the API double', () => {
     createCsrObject(double, csrObject('during-outage', pem()));
     double.decide('during-outage', 'Approved');
     double.store.compact();
-    const lists = () => double.requests.filter((r) => r.method === 'GET' && r.path === '/apis/certificates.k8s.io/v1/certificatesigningrequests').length;
+    const lists = () =>
+      double.requests.filter((r) => r.method === 'GET' && r.path === '/apis/certificates.k8s.io/v1/certificatesigningrequests').length;
     const before = lists();
     await eventually(() => issuedChain(double, 'during-outage'), 15_000, 'signed after re-list');
     assert.ok(lists() > before, 'a new list was made');
-    assert.ok(double.requests.some((r) => /watch=true/.test(r.path) && /resourceVersion=/.test(r.path)), 'watches resume from a resourceVersion');
+    assert.ok(
+      double.requests.some((r) => /watch=true/.test(r.path) && /resourceVersion=/.test(r.path)),
+      'watches resume from a resourceVersion',
+    );
   });
 });

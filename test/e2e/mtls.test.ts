@@ -27,7 +27,11 @@ function startServe(): Promise<{ grpc: string; http: string }> {
   serve = spawn(
     process.execPath,
     [MESHCA_BIN, 'serve', '--dir', stateDir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--log-level', 'warn'],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHCA_HOME: undefined, MESHCA_KEY_PASSPHRASE: undefined } },
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MESHCA_HOME: undefined, MESHCA_KEY_PASSPHRASE: undefined },
+    },
   );
   let out = '';
   let err = '';
@@ -85,7 +89,10 @@ function tryLoad(dir: () => string): Workload | undefined {
 }
 
 /** The published names (the agent's ..data and version directories are hidden). */
-const visible = (dir: string): string[] => readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+const visible = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => !n.startsWith('.'))
+    .sort();
 
 /** The SPIFFE ID a TLS peer presented, from Node's own parse of its certificate. */
 const peerId = (s: tls.TLSSocket): string | undefined => /URI:(spiffe:\/\/[^,]+)/.exec(s.getPeerCertificate().subjectaltname ?? '')?.[1];
@@ -101,7 +108,17 @@ before(async () => {
   const backendToken = await token('backend');
   // Two agents at once, one RSA (Istio's default) and one EC.
   const [f, b] = await Promise.all([
-    agent(['--once', '--token-file', frontendToken, '--out', join(tmp.path, 'frontend'), '--cluster-id', 'default', '--workload-name', 'frontend-v1']),
+    agent([
+      '--once',
+      '--token-file',
+      frontendToken,
+      '--out',
+      join(tmp.path, 'frontend'),
+      '--cluster-id',
+      'default',
+      '--workload-name',
+      'frontend-v1',
+    ]),
     agent(['--once', '--token-file', backendToken, '--out', join(tmp.path, 'backend'), '--key', 'rsa-2048']),
   ]);
   assert.equal(f.code, 0, f.stderr);
@@ -122,7 +139,10 @@ after(async () => {
 });
 
 test('each agent wrote its chain, a 0600 key that matches it, and the mesh root; openssl agrees', () => {
-  for (const [w, sa, alg] of [[frontend, 'frontend', 'ec'], [backend, 'backend', 'rsa']] as const) {
+  for (const [w, sa, alg] of [
+    [frontend, 'frontend', 'ec'],
+    [backend, 'backend', 'rsa'],
+  ] as const) {
     assert.deepEqual(visible(w.dir), ['cert-chain.pem', 'key.pem', 'root-cert.pem']);
     assert.equal(statSync(join(w.dir, 'key.pem')).mode & 0o777, 0o600);
     const leaf = new X509Certificate(w.chain);
@@ -130,17 +150,30 @@ test('each agent wrote its chain, a 0600 key that matches it, and the mesh root;
     assert.equal(leaf.publicKey.asymmetricKeyType, alg);
     assert.equal(leaf.subjectAltName, `URI:${ID(sa)}`);
     assert.equal(w.root, readFileSync(caRoot, 'utf8'));
-    const v = openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', join(w.dir, 'root-cert.pem'), '-untrusted', join(w.dir, 'cert-chain.pem'), join(w.dir, 'cert-chain.pem')]);
+    const v = openssl([
+      'verify',
+      '-x509_strict',
+      '-purpose',
+      'sslclient',
+      '-CAfile',
+      join(w.dir, 'root-cert.pem'),
+      '-untrusted',
+      join(w.dir, 'cert-chain.pem'),
+      join(w.dir, 'cert-chain.pem'),
+    ]);
     assert.equal(v.code, 0, v.stderr + v.stdout);
   }
 });
 
 test('mutual TLS between two Node endpoints, each side checking the SPIFFE ID of the other', async () => {
-  const server = tls.createServer({ key: backend.key, cert: backend.chain, ca: backend.root, requestCert: true, rejectUnauthorized: true }, (s) => {
-    // Authorization on top of authentication: only the frontend may call the backend.
-    if (peerId(s) !== ID('frontend')) return s.destroy();
-    s.end(`hello ${peerId(s)}`);
-  });
+  const server = tls.createServer(
+    { key: backend.key, cert: backend.chain, ca: backend.root, requestCert: true, rejectUnauthorized: true },
+    (s) => {
+      // Authorization on top of authentication: only the frontend may call the backend.
+      if (peerId(s) !== ID('frontend')) return s.destroy();
+      s.end(`hello ${peerId(s)}`);
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const call = (w: Workload, expectServer: string): Promise<string> =>
@@ -152,7 +185,8 @@ test('mutual TLS between two Node endpoints, each side checking the SPIFFE ID of
         cert: w.chain,
         key: w.key,
         // Mesh peers are named by SPIFFE ID, not DNS: verify the URI SAN as Envoy's SAN matcher does.
-        checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${expectServer}` ? undefined : new Error(`server is ${cert.subjectaltname}`)),
+        checkServerIdentity: (_h, cert) =>
+          cert.subjectaltname === `URI:${expectServer}` ? undefined : new Error(`server is ${cert.subjectaltname}`),
       });
       let data = '';
       s.on('secureConnect', () => assert.equal(peerId(s), expectServer));
@@ -174,24 +208,64 @@ test('mutual TLS between two Node endpoints, each side checking the SPIFFE ID of
 
 test('STRICT: an HTTPS workload answers curl with a client certificate, refuses plaintext and certificate-less TLS', async () => {
   let served = 0;
-  const server = createHttpsServer({ key: backend.key, cert: backend.chain, ca: backend.root, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    served++;
-    res.end(`peer=${peerId(req.socket as tls.TLSSocket)}\n`);
-  });
+  const server = createHttpsServer(
+    { key: backend.key, cert: backend.chain, ca: backend.root, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      served++;
+      res.end(`peer=${peerId(req.socket as tls.TLSSocket)}\n`);
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const f = (n: string) => join(frontend.dir, n);
   // Workload certificates name a SPIFFE ID and no host, so curl cannot match a hostname: it skips
   // that check (-k) but pins the backend's issued key, so the server is still authenticated.
   // openssl s_client below verifies the backend's chain to the root without a hostname.
-  const pin = `sha256//${createHash('sha256').update(new X509Certificate(backend.chain).publicKey.export({ type: 'spki', format: 'der' })).digest('base64')}`;
+  const pin = `sha256//${createHash('sha256')
+    .update(new X509Certificate(backend.chain).publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64')}`;
   const url = `https://127.0.0.1:${port}/`;
   try {
-    const ok = await runProcess('curl', ['-sS', '--max-time', '10', '--cacert', f('root-cert.pem'), '--cert', f('cert-chain.pem'), '--key', f('key.pem'), '-k', '--pinnedpubkey', pin, '-w', '%{http_code}', url]);
+    const ok = await runProcess('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '--cacert',
+      f('root-cert.pem'),
+      '--cert',
+      f('cert-chain.pem'),
+      '--key',
+      f('key.pem'),
+      '-k',
+      '--pinnedpubkey',
+      pin,
+      '-w',
+      '%{http_code}',
+      url,
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout, `peer=${ID('frontend')}\n200`);
 
-    const sc = await runProcess('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', f('root-cert.pem'), '-cert', f('cert-chain.pem'), '-cert_chain', f('cert-chain.pem'), '-key', f('key.pem'), '-verify_return_error', '-brief', '-ign_eof'], { input: 'GET / HTTP/1.0\r\n\r\n' });
+    const sc = await runProcess(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${port}`,
+        '-CAfile',
+        f('root-cert.pem'),
+        '-cert',
+        f('cert-chain.pem'),
+        '-cert_chain',
+        f('cert-chain.pem'),
+        '-key',
+        f('key.pem'),
+        '-verify_return_error',
+        '-brief',
+        '-ign_eof',
+      ],
+      { input: 'GET / HTTP/1.0\r\n\r\n' },
+    );
     assert.equal(sc.code, 0, sc.stderr);
     assert.match(sc.stderr, /Verification: OK/);
     assert.match(sc.stdout, new RegExp(`peer=${ID('frontend')}`));
@@ -240,56 +314,83 @@ test("a token for one service account cannot obtain another's identity; the agen
   assert.match(f.stderr, /^meshca: UNAUTHENTICATED: /m);
 });
 
-test('a long-running agent renews short-lived certificates over mTLS; readers never see a half-written or mismatched pair', { timeout: 40_000 }, async (t) => {
-  const out = join(tmp.path, 'rotating');
-  const child = spawn(
-    process.execPath,
-    [MESHCA_BIN, 'agent', '--ca-addr', grpcAddr, '--ca-root', caRoot, '--key', 'ec-p256', '--token-file', frontendToken, '--out', out, '--ttl', '4s', '--renew-at', '0.5'],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  const serials = new Set<string>();
-  let reads = 0;
-  let straddles = 0;
-  try {
-    const deadline = Date.now() + 25_000;
-    while (Date.now() < deadline && serials.size < 3) {
-      await new Promise((r) => setTimeout(r, 3));
-      if (serials.size === 0 && !existsSync(join(out, 'key.pem'))) continue; // not issued yet
-      reads++;
-      // The consistent reader's protocol: resolve ..data once, read everything from there. It must
-      // never see a mismatch (ENOENT only means that version was just retired: look again).
-      const pinned = tryLoad(() => realpathSync(join(out, '..data')));
-      if (pinned) {
-        assert.ok(pairMatches(pinned), `mismatched pair in ${pinned.dir}`);
-        serials.add(pinned.serial);
+test(
+  'a long-running agent renews short-lived certificates over mTLS; readers never see a half-written or mismatched pair',
+  { timeout: 40_000 },
+  async (t) => {
+    const out = join(tmp.path, 'rotating');
+    const child = spawn(
+      process.execPath,
+      [
+        MESHCA_BIN,
+        'agent',
+        '--ca-addr',
+        grpcAddr,
+        '--ca-root',
+        caRoot,
+        '--key',
+        'ec-p256',
+        '--token-file',
+        frontendToken,
+        '--out',
+        out,
+        '--ttl',
+        '4s',
+        '--renew-at',
+        '0.5',
+      ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let log = '';
+    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const serials = new Set<string>();
+    let reads = 0;
+    let straddles = 0;
+    try {
+      const deadline = Date.now() + 25_000;
+      while (Date.now() < deadline && serials.size < 3) {
+        await new Promise((r) => setTimeout(r, 3));
+        if (serials.size === 0 && !existsSync(join(out, 'key.pem'))) continue; // not issued yet
+        reads++;
+        // The consistent reader's protocol: resolve ..data once, read everything from there. It must
+        // never see a mismatch (ENOENT only means that version was just retired: look again).
+        const pinned = tryLoad(() => realpathSync(join(out, '..data')));
+        if (pinned) {
+          assert.ok(pairMatches(pinned), `mismatched pair in ${pinned.dir}`);
+          serials.add(pinned.serial);
+        }
+        // A naive reader opening the public names one by one: each file complete and parseable;
+        // its two opens may straddle the one swap of ..data, but the pair must be consistent when
+        // it looks again. A writer that left a mismatch in place (key written late) fails here.
+        const naive = tryLoad(() => out);
+        if (naive && pairMatches(naive)) continue;
+        straddles++;
+        await new Promise((r) => setTimeout(r, 50));
+        const again = load(out);
+        assert.ok(pairMatches(again), 'certificate and key still mismatched 50 ms later');
       }
-      // A naive reader opening the public names one by one: each file complete and parseable;
-      // its two opens may straddle the one swap of ..data, but the pair must be consistent when
-      // it looks again. A writer that left a mismatch in place (key written late) fails here.
-      const naive = tryLoad(() => out);
-      if (naive && pairMatches(naive)) continue;
-      straddles++;
-      await new Promise((r) => setTimeout(r, 50));
-      const again = load(out);
-      assert.ok(pairMatches(again), 'certificate and key still mismatched 50 ms later');
+      assert.ok(
+        serials.size >= 3,
+        `expected at least two renewals, saw ${serials.size} certificates in ${reads} reads; agent log:\n${log}`,
+      );
+      t.diagnostic(`${reads} reads, ${serials.size} certificates, ${straddles} naive reads straddling the swap`);
+      assert.ok(straddles <= 1, `${straddles} inconsistent reads`);
+      assert.equal(statSync(join(out, 'key.pem')).mode & 0o777, 0o600);
+    } finally {
+      child.kill('SIGTERM');
     }
-    assert.ok(serials.size >= 3, `expected at least two renewals, saw ${serials.size} certificates in ${reads} reads; agent log:\n${log}`);
-    t.diagnostic(`${reads} reads, ${serials.size} certificates, ${straddles} naive reads straddling the swap`);
-    assert.ok(straddles <= 1, `${straddles} inconsistent reads`);
-    assert.equal(statSync(join(out, 'key.pem')).mode & 0o777, 0o600);
-  } finally {
-    child.kill('SIGTERM');
-  }
-  assert.equal(await exited, 0, `agent must stop cleanly on SIGTERM: ${log}`);
-  // Checked once the agent has stopped: mid-write, its staged version is legitimately present.
-  assert.deepEqual(visible(out), ['cert-chain.pem', 'key.pem', 'root-cert.pem']);
-  const hidden = readdirSync(out).filter((n) => n.startsWith('.'));
-  assert.equal(hidden.length, 2, `only ..data and the current version remain: ${hidden.join(', ')}`);
-  const issued = log.split('\n').filter((l) => l.includes(' issued '));
-  assert.match(issued[0], /auth=token/);
-  assert.ok(issued.slice(1).every((l) => l.includes('auth=mtls')), `renewals must authenticate with the certificate:\n${log}`);
-  assert.match(log, /meshca agent: stopped/);
-});
+    assert.equal(await exited, 0, `agent must stop cleanly on SIGTERM: ${log}`);
+    // Checked once the agent has stopped: mid-write, its staged version is legitimately present.
+    assert.deepEqual(visible(out), ['cert-chain.pem', 'key.pem', 'root-cert.pem']);
+    const hidden = readdirSync(out).filter((n) => n.startsWith('.'));
+    assert.equal(hidden.length, 2, `only ..data and the current version remain: ${hidden.join(', ')}`);
+    const issued = log.split('\n').filter((l) => l.includes(' issued '));
+    assert.match(issued[0], /auth=token/);
+    assert.ok(
+      issued.slice(1).every((l) => l.includes('auth=mtls')),
+      `renewals must authenticate with the certificate:\n${log}`,
+    );
+    assert.match(log, /meshca agent: stopped/);
+  },
+);

@@ -16,7 +16,11 @@ const REGION = 'us-east-1';
 
 const sha256 = (d: string | Buffer): string => createHash('sha256').update(d).digest('hex');
 const hmac = (k: string | Buffer, d: string): Buffer => createHmac('sha256', k).update(d).digest();
-const amzDate = (d: Date): string => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const amzDate = (d: Date): string =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 interface SignOptions {
   op?: string;
@@ -62,8 +66,16 @@ function signedRequest(port: number, body: string | Buffer, o: SignOptions = {})
   const toSign = ['AWS4-HMAC-SHA256', amz, scope, sha256(canonical)].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${o.secret ?? KEY.secret}`, day), o.region ?? REGION), o.service ?? 'acm-pca'), 'aws4_request');
   const signature = o.signature ?? hmac(key, toSign).toString('hex');
-  const auth = o.authorization === undefined ? `AWS4-HMAC-SHA256 Credential=${o.keyId ?? KEY.id}/${scope}, SignedHeaders=${names}, Signature=${signature}` : o.authorization;
-  const all: [string, string][] = [...headers, ...(auth === null ? [] : [['authorization', auth] as [string, string]]), ['content-length', String(bytes.length)], ...(o.after ?? [])];
+  const auth =
+    o.authorization === undefined
+      ? `AWS4-HMAC-SHA256 Credential=${o.keyId ?? KEY.id}/${scope}, SignedHeaders=${names}, Signature=${signature}`
+      : o.authorization;
+  const all: [string, string][] = [
+    ...headers,
+    ...(auth === null ? [] : [['authorization', auth] as [string, string]]),
+    ['content-length', String(bytes.length)],
+    ...(o.after ?? []),
+  ];
   return Buffer.concat([Buffer.from(`POST / HTTP/1.1\r\n${all.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n`), bytes]);
 }
 
@@ -86,12 +98,19 @@ describe('the PCA API under SigV4 abuse', () => {
   let caArn = '';
   const csr = createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { dnsNames: ['web.example'] } }).pem;
   const issueBody = (token?: string): string =>
-    JSON.stringify({ CertificateAuthorityArn: caArn, Csr: Buffer.from(csr).toString('base64'), SigningAlgorithm: 'SHA256WITHECDSA', Validity: { Value: 1, Type: 'DAYS' }, ...(token ? { IdempotencyToken: token } : {}) });
+    JSON.stringify({
+      CertificateAuthorityArn: caArn,
+      Csr: Buffer.from(csr).toString('base64'),
+      SigningAlgorithm: 'SHA256WITHECDSA',
+      Validity: { Value: 1, Type: 'DAYS' },
+      ...(token ? { IdempotencyToken: token } : {}),
+    });
   const certificates = (): number => {
     const dir = join(tmp.path, 'pca', 'certificates');
     return existsSync(dir) ? readdirSync(dir).reduce((n, ca) => n + readdirSync(join(dir, ca)).length, 0) : 0;
   };
-  const send = (bytes: string | Buffer | (string | Buffer)[], timeoutMs = 5000): Promise<RawResponse> => rawRequest(`127.0.0.1:${port}`, bytes, { timeoutMs });
+  const send = (bytes: string | Buffer | (string | Buffer)[], timeoutMs = 5000): Promise<RawResponse> =>
+    rawRequest(`127.0.0.1:${port}`, bytes, { timeoutMs });
 
   before(async () => {
     const state = new CaState(tmp.path);
@@ -117,25 +136,134 @@ describe('the PCA API under SigV4 abuse', () => {
     const now = clock;
     const skewed = (ms: number) => new Date(now.getTime() + ms);
     const cases: { name: string; req: string | Buffer; status: number; type: string; message?: RegExp }[] = [
-      { name: 'no Authorization header', req: signedRequest(port, body, { op, authorization: null }), status: 403, type: 'MissingAuthenticationTokenException' },
-      { name: 'garbled Authorization', req: signedRequest(port, body, { op, authorization: 'Bearer nonsense, Credential' }), status: 400, type: 'IncompleteSignatureException' },
-      { name: 'Authorization without parts', req: signedRequest(port, body, { op, authorization: 'AWS4-HMAC-SHA256 Credential=, Signature=' }), status: 400, type: 'IncompleteSignatureException' },
-      { name: 'short credential', req: signedRequest(port, body, { op, authorization: `AWS4-HMAC-SHA256 Credential=${KEY.id}/x, SignedHeaders=host, Signature=00` }), status: 400, type: 'IncompleteSignatureException' },
-      { name: 'unknown access key id', req: signedRequest(port, body, { op, keyId: 'AKIDSOMEONEELSE' }), status: 400, type: 'UnrecognizedClientException' },
-      { name: 'wrong secret', req: signedRequest(port, body, { op, secret: 'not-the-secret-at-all' }), status: 400, type: 'InvalidSignatureException', message: /does not match/ },
-      { name: 'signature of the wrong length', req: signedRequest(port, body, { op, signature: 'abcd' }), status: 400, type: 'InvalidSignatureException', message: /does not match/ },
-      { name: 'signature in upper case hex', req: signedRequest(port, body, { op, signature: 'A'.repeat(64) }), status: 400, type: 'InvalidSignatureException', message: /does not match/ },
-      { name: 'host not signed', req: signedRequest(port, body, { op, unsigned: ['host'] }), status: 400, type: 'InvalidSignatureException', message: /'host' must be a signed header/ },
-      { name: 'x-amz-date not signed', req: signedRequest(port, body, { op, unsigned: ['x-amz-date'] }), status: 400, type: 'InvalidSignatureException', message: /'x-amz-date' must be a signed header/ },
-      { name: 'x-amz-target not signed', req: signedRequest(port, body, { op, unsigned: ['x-amz-target'] }), status: 400, type: 'InvalidSignatureException', message: /'x-amz-target' must be a signed header/ },
-      { name: 'X-Amz-Date 6 minutes old', req: signedRequest(port, body, { op, date: skewed(-SIGV4_MAX_SKEW_MS - 60_000) }), status: 400, type: 'InvalidSignatureException', message: /Signature expired/ },
-      { name: 'X-Amz-Date 6 minutes ahead', req: signedRequest(port, body, { op, date: skewed(SIGV4_MAX_SKEW_MS + 60_000) }), status: 400, type: 'InvalidSignatureException', message: /Signature expired/ },
-      { name: 'scope with another region', req: signedRequest(port, body, { op, region: 'eu-west-1' }), status: 400, type: 'InvalidSignatureException', message: /region/ },
-      { name: 'scope with another service', req: signedRequest(port, body, { op, service: 's3' }), status: 400, type: 'InvalidSignatureException', message: /service/ },
-      { name: 'scope with another date', req: signedRequest(port, body, { op, scopeDay: '20200101' }), status: 400, type: 'InvalidSignatureException', message: /Date in Credential scope/ },
-      { name: 'x-amz-target sent twice', req: signedRequest(port, body, { op, after: [['x-amz-target', 'ACMPrivateCA.IssueCertificate']] }), status: 400, type: 'IncompleteSignatureException', message: /only once/ },
-      { name: 'Authorization sent twice', req: signedRequest(port, body, { op, after: [['authorization', 'AWS4-HMAC-SHA256 Credential=x']] }), status: 400, type: 'IncompleteSignatureException', message: /only once/ },
-      { name: 'x-amz-date sent twice', req: signedRequest(port, body, { op, after: [['x-amz-date', amzDate(now)]] }), status: 400, type: 'IncompleteSignatureException', message: /only once/ },
+      {
+        name: 'no Authorization header',
+        req: signedRequest(port, body, { op, authorization: null }),
+        status: 403,
+        type: 'MissingAuthenticationTokenException',
+      },
+      {
+        name: 'garbled Authorization',
+        req: signedRequest(port, body, { op, authorization: 'Bearer nonsense, Credential' }),
+        status: 400,
+        type: 'IncompleteSignatureException',
+      },
+      {
+        name: 'Authorization without parts',
+        req: signedRequest(port, body, { op, authorization: 'AWS4-HMAC-SHA256 Credential=, Signature=' }),
+        status: 400,
+        type: 'IncompleteSignatureException',
+      },
+      {
+        name: 'short credential',
+        req: signedRequest(port, body, { op, authorization: `AWS4-HMAC-SHA256 Credential=${KEY.id}/x, SignedHeaders=host, Signature=00` }),
+        status: 400,
+        type: 'IncompleteSignatureException',
+      },
+      {
+        name: 'unknown access key id',
+        req: signedRequest(port, body, { op, keyId: 'AKIDSOMEONEELSE' }),
+        status: 400,
+        type: 'UnrecognizedClientException',
+      },
+      {
+        name: 'wrong secret',
+        req: signedRequest(port, body, { op, secret: 'not-the-secret-at-all' }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /does not match/,
+      },
+      {
+        name: 'signature of the wrong length',
+        req: signedRequest(port, body, { op, signature: 'abcd' }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /does not match/,
+      },
+      {
+        name: 'signature in upper case hex',
+        req: signedRequest(port, body, { op, signature: 'A'.repeat(64) }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /does not match/,
+      },
+      {
+        name: 'host not signed',
+        req: signedRequest(port, body, { op, unsigned: ['host'] }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /'host' must be a signed header/,
+      },
+      {
+        name: 'x-amz-date not signed',
+        req: signedRequest(port, body, { op, unsigned: ['x-amz-date'] }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /'x-amz-date' must be a signed header/,
+      },
+      {
+        name: 'x-amz-target not signed',
+        req: signedRequest(port, body, { op, unsigned: ['x-amz-target'] }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /'x-amz-target' must be a signed header/,
+      },
+      {
+        name: 'X-Amz-Date 6 minutes old',
+        req: signedRequest(port, body, { op, date: skewed(-SIGV4_MAX_SKEW_MS - 60_000) }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /Signature expired/,
+      },
+      {
+        name: 'X-Amz-Date 6 minutes ahead',
+        req: signedRequest(port, body, { op, date: skewed(SIGV4_MAX_SKEW_MS + 60_000) }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /Signature expired/,
+      },
+      {
+        name: 'scope with another region',
+        req: signedRequest(port, body, { op, region: 'eu-west-1' }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /region/,
+      },
+      {
+        name: 'scope with another service',
+        req: signedRequest(port, body, { op, service: 's3' }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /service/,
+      },
+      {
+        name: 'scope with another date',
+        req: signedRequest(port, body, { op, scopeDay: '20200101' }),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /Date in Credential scope/,
+      },
+      {
+        name: 'x-amz-target sent twice',
+        req: signedRequest(port, body, { op, after: [['x-amz-target', 'ACMPrivateCA.IssueCertificate']] }),
+        status: 400,
+        type: 'IncompleteSignatureException',
+        message: /only once/,
+      },
+      {
+        name: 'Authorization sent twice',
+        req: signedRequest(port, body, { op, after: [['authorization', 'AWS4-HMAC-SHA256 Credential=x']] }),
+        status: 400,
+        type: 'IncompleteSignatureException',
+        message: /only once/,
+      },
+      {
+        name: 'x-amz-date sent twice',
+        req: signedRequest(port, body, { op, after: [['x-amz-date', amzDate(now)]] }),
+        status: 400,
+        type: 'IncompleteSignatureException',
+        message: /only once/,
+      },
       {
         name: 'x-amz-content-sha256 that is not the body hash',
         req: signedRequest(port, body, { op, signedExtra: [['x-amz-content-sha256', sha256('{}')]] }),
@@ -143,16 +271,63 @@ describe('the PCA API under SigV4 abuse', () => {
         type: 'InvalidSignatureException',
         message: /x-amz-content-sha256/,
       },
-      { name: 'signed header missing from the request', req: signedRequest(port, body, { op, signedExtra: [['x-extra', 'v']] }).toString().replace('x-extra: v\r\n', ''), status: 400, type: 'InvalidSignatureException', message: /not in the request/ },
-      { name: 'body changed after signing', req: Buffer.from(signedRequest(port, body, { op }).toString().replace('"Value":1', '"Value":9')), status: 400, type: 'InvalidSignatureException', message: /does not match/ },
-      { name: 'non-JSON body', req: signedRequest(port, 'this is not json', { op }), status: 400, type: 'SerializationException', message: /not valid JSON/ },
+      {
+        name: 'signed header missing from the request',
+        req: signedRequest(port, body, { op, signedExtra: [['x-extra', 'v']] })
+          .toString()
+          .replace('x-extra: v\r\n', ''),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /not in the request/,
+      },
+      {
+        name: 'body changed after signing',
+        req: Buffer.from(signedRequest(port, body, { op }).toString().replace('"Value":1', '"Value":9')),
+        status: 400,
+        type: 'InvalidSignatureException',
+        message: /does not match/,
+      },
+      {
+        name: 'non-JSON body',
+        req: signedRequest(port, 'this is not json', { op }),
+        status: 400,
+        type: 'SerializationException',
+        message: /not valid JSON/,
+      },
       { name: 'JSON array body', req: signedRequest(port, '[1,2]', { op }), status: 400, type: 'SerializationException' },
-      { name: 'deeply nested JSON', req: signedRequest(port, `{"Csr":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, { op }), status: 400, type: 'SerializationException', message: /nests deeper/ },
-      { name: 'just too deep JSON', req: signedRequest(port, `${'{"a":'.repeat(PCA_MAX_JSON_DEPTH + 1)}1${'}'.repeat(PCA_MAX_JSON_DEPTH + 1)}`, { op }), status: 400, type: 'SerializationException', message: /nests deeper/ },
-      { name: 'unknown operation', req: signedRequest(port, body, { op: 'DeleteCertificateAuthority' }), status: 400, type: 'UnknownOperationException' },
-      { name: 'target of another service', req: signedRequest(port, body, { target: 'AmazonS3.PutObject' }), status: 400, type: 'UnknownOperationException' },
+      {
+        name: 'deeply nested JSON',
+        req: signedRequest(port, `{"Csr":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, { op }),
+        status: 400,
+        type: 'SerializationException',
+        message: /nests deeper/,
+      },
+      {
+        name: 'just too deep JSON',
+        req: signedRequest(port, `${'{"a":'.repeat(PCA_MAX_JSON_DEPTH + 1)}1${'}'.repeat(PCA_MAX_JSON_DEPTH + 1)}`, { op }),
+        status: 400,
+        type: 'SerializationException',
+        message: /nests deeper/,
+      },
+      {
+        name: 'unknown operation',
+        req: signedRequest(port, body, { op: 'DeleteCertificateAuthority' }),
+        status: 400,
+        type: 'UnknownOperationException',
+      },
+      {
+        name: 'target of another service',
+        req: signedRequest(port, body, { target: 'AmazonS3.PutObject' }),
+        status: 400,
+        type: 'UnknownOperationException',
+      },
       { name: 'GET', req: `GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`, status: 404, type: 'UnknownOperationException' },
-      { name: 'malformed path, unsigned', req: `POST // HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n`, status: 403, type: 'MissingAuthenticationTokenException' },
+      {
+        name: 'malformed path, unsigned',
+        req: `POST // HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n`,
+        status: 403,
+        type: 'MissingAuthenticationTokenException',
+      },
     ];
     for (const c of cases) {
       const r = await send(c.req);
@@ -171,7 +346,9 @@ describe('the PCA API under SigV4 abuse', () => {
   it('answers 413 to a body over the limit without reading it all, announced or chunked', async () => {
     const announced = await send(
       Buffer.concat([
-        Buffer.from(`POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-target: ACMPrivateCA.IssueCertificate\r\ncontent-length: ${100 * PCA_MAX_BODY_BYTES}\r\n\r\n`),
+        Buffer.from(
+          `POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-target: ACMPrivateCA.IssueCertificate\r\ncontent-length: ${100 * PCA_MAX_BODY_BYTES}\r\n\r\n`,
+        ),
         Buffer.alloc(64 * 1024, 0x20),
       ]),
     );

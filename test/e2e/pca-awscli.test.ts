@@ -21,7 +21,12 @@ describe('the real AWS CLI against `meshca pca-api`', { skip: CLI ? false : 'no 
   let arn: string;
   let rootFile: string;
   const aws = (args: string[], extraEnv: Record<string, string | undefined> = {}) =>
-    runAws(CLI!, ['acm-pca', ...args, '--endpoint-url', api.url, '--region', 'us-east-1', '--output', 'json'], { ...env, ...extraEnv }, tmp.path);
+    runAws(
+      CLI!,
+      ['acm-pca', ...args, '--endpoint-url', api.url, '--region', 'us-east-1', '--output', 'json'],
+      { ...env, ...extraEnv },
+      tmp.path,
+    );
 
   before(async () => {
     const state = new CaState(stateDir);
@@ -30,8 +35,36 @@ describe('the real AWS CLI against `meshca pca-api`', { skip: CLI ? false : 'no 
     api = await startPcaApiProcess(['--dir', stateDir, '--pca-access-key', `${KEY_ID}:${SECRET}`, '--pca-inject-throttle', '1']);
     assert.equal(api.arns.length, 1, api.output());
     arn = api.arns[0];
-    opensslOk(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(tmp.path, 'leaf.key'), '-subj', '/CN=web.example', '-addext', 'subjectAltName=DNS:web.example', '-out', join(tmp.path, 'leaf.csr')]);
-    opensslOk(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(tmp.path, 'sub.key'), '-subj', '/O=Istio/CN=Subordinate', '-out', join(tmp.path, 'sub.csr')]);
+    opensslOk([
+      'req',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(tmp.path, 'leaf.key'),
+      '-subj',
+      '/CN=web.example',
+      '-addext',
+      'subjectAltName=DNS:web.example',
+      '-out',
+      join(tmp.path, 'leaf.csr'),
+    ]);
+    opensslOk([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(tmp.path, 'sub.key'),
+      '-subj',
+      '/O=Istio/CN=Subordinate',
+      '-out',
+      join(tmp.path, 'sub.csr'),
+    ]);
   });
   after(async () => {
     await api?.stop();
@@ -58,9 +91,12 @@ describe('the real AWS CLI against `meshca pca-api`', { skip: CLI ? false : 'no 
     const [leaf, sub, described, wrong] = await Promise.all([
       issueAndGet('leaf.csr', 'cli-token-leaf', ['--signing-algorithm', 'SHA256WITHRSA', '--validity', 'Value=30,Type=DAYS']),
       issueAndGet('sub.csr', 'cli-token-sub', [
-        '--signing-algorithm', 'SHA384WITHRSA',
-        '--template-arn', 'arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1',
-        '--validity', `Value=${endYear}0101000000,Type=END_DATE`,
+        '--signing-algorithm',
+        'SHA384WITHRSA',
+        '--template-arn',
+        'arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1',
+        '--validity',
+        `Value=${endYear}0101000000,Type=END_DATE`,
       ]),
       aws(['describe-certificate-authority', '--certificate-authority-arn', arn]),
       aws(['describe-certificate-authority', '--certificate-authority-arn', arn], { AWS_SECRET_ACCESS_KEY: 'not-the-right-secret-at-all' }),
@@ -80,7 +116,10 @@ describe('the real AWS CLI against `meshca pca-api`', { skip: CLI ? false : 'no 
     assert.equal(vs.code, 0, vs.stdout + vs.stderr);
 
     // The one injected throttle was retried by the CLI with the same idempotency token.
-    const issues = api.output().split('\n').filter((l) => l.includes(' IssueCertificate '));
+    const issues = api
+      .output()
+      .split('\n')
+      .filter((l) => l.includes(' IssueCertificate '));
     assert.equal(issues.filter((l) => l.includes('ThrottlingException')).length, 1, api.output());
     const throttledToken = /token=(\S+)/.exec(issues.find((l) => l.includes('ThrottlingException'))!)![1];
     assert.equal(issues.filter((l) => l.includes(`token=${throttledToken}`) && l.includes(' 200 ')).length, 1);
@@ -108,7 +147,12 @@ describe('the real AWS CLI against `meshca pca-api`', { skip: CLI ? false : 'no 
     const open = await startPcaApiProcess(['--dir', stateDir, '--pca-insecure']);
     try {
       assert.match(open.output(), /UNAUTHENTICATED/);
-      const r = await runAws(CLI!, ['acm-pca', 'list-certificate-authorities', '--no-sign-request', '--endpoint-url', open.url, '--output', 'json'], env, tmp.path);
+      const r = await runAws(
+        CLI!,
+        ['acm-pca', 'list-certificate-authorities', '--no-sign-request', '--endpoint-url', open.url, '--output', 'json'],
+        env,
+        tmp.path,
+      );
       assert.equal(r.code, 0, r.stderr);
     } finally {
       await open.stop();

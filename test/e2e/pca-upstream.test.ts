@@ -29,7 +29,12 @@ delete process.env.AWS_PROFILE;
 delete process.env.AWS_ENDPOINT_URL;
 
 const csrPem = (isCA = true) =>
-  createCsr({ key: generateKeyPair('ec-p256').privateKey, subject: isCA ? { organization: ['mesh'], commonName: 'istio intermediate' } : undefined, sans: isCA ? undefined : { uris: [SPIFFE] }, isCA }).pem;
+  createCsr({
+    key: generateKeyPair('ec-p256').privateKey,
+    subject: isCA ? { organization: ['mesh'], commonName: 'istio intermediate' } : undefined,
+    sans: isCA ? undefined : { uris: [SPIFFE] },
+    isCA,
+  }).pem;
 
 describe('AWS PCA upstream through the real SDK against the PCA-compatible API', () => {
   const tmp = tempDir('meshca-pca-e2e-');
@@ -46,7 +51,14 @@ describe('AWS PCA upstream through the real SDK against the PCA-compatible API',
 
   function upstream(api: PcaApiHandle, arn: string, extra: Partial<AwsPcaUpstreamInput> = {}): AwsPcaUpstream {
     return new AwsPcaUpstream(
-      awsPcaUpstreamSchema.parse({ type: 'awspca', arn, endpointUrl: api.url, pollIntervalMs: 100, retry: { baseDelayMs: 20, maxDelayMs: 100 }, ...extra }),
+      awsPcaUpstreamSchema.parse({
+        type: 'awspca',
+        arn,
+        endpointUrl: api.url,
+        pollIntervalMs: 100,
+        retry: { baseDelayMs: 20, maxDelayMs: 100 },
+        ...extra,
+      }),
     );
   }
 
@@ -58,7 +70,12 @@ describe('AWS PCA upstream through the real SDK against the PCA-compatible API',
     const between = chain.filter((c) => !c.der.equals(root.der));
     writeFileSync(untrusted, certsToPem(between));
     writeFileSync(leafFile, leaf.pem);
-    const r = opensslVerify(rootFile, leafFile, between.length > 0 ? untrusted : undefined, at ? ['-attime', String(Math.floor(at.getTime() / 1000))] : []);
+    const r = opensslVerify(
+      rootFile,
+      leafFile,
+      between.length > 0 ? untrusted : undefined,
+      at ? ['-attime', String(Math.floor(at.getTime() / 1000))] : [],
+    );
     assert.equal(r.code, 0, `openssl verify ${name}: ${r.stdout}${r.stderr}`);
   }
 
@@ -85,7 +102,10 @@ describe('AWS PCA upstream through the real SDK against the PCA-compatible API',
     assert.deepEqual(ops.slice(0, 2), ['DescribeCertificateAuthority:200', 'IssueCertificate:200']);
     assert.ok(ops.includes('GetCertificate:RequestInProgressException'), ops.join(' '));
     assert.equal(ops[ops.length - 1], 'GetCertificate:200');
-    assert.ok(calls.every((c) => c.accessKeyId === KEY.id), 'every call was SigV4-signed with the configured key');
+    assert.ok(
+      calls.every((c) => c.accessKeyId === KEY.id),
+      'every call was SigV4-signed with the configured key',
+    );
     opensslChainOk(out.cert, [], 'intermediate');
   });
 
@@ -95,7 +115,10 @@ describe('AWS PCA upstream through the real SDK against the PCA-compatible API',
     await up.signIntermediate({ csrPem: csrPem(), ttlSeconds: 7 * 86_400 });
     up.close();
     const issues = calls.filter((c) => c.operation === 'IssueCertificate');
-    assert.deepEqual(issues.map((c) => c.errorType ?? 'ok'), ['ThrottlingException', 'ThrottlingException', 'ThrottlingException', 'ok']);
+    assert.deepEqual(
+      issues.map((c) => c.errorType ?? 'ok'),
+      ['ThrottlingException', 'ThrottlingException', 'ThrottlingException', 'ok'],
+    );
     assert.equal(new Set(issues.map((c) => c.idempotencyToken)).size, 1, 'one token for every retry');
     assert.ok(issues[0].idempotencyToken);
     assert.equal(api.service.stats.issued, 1);
@@ -128,27 +151,50 @@ describe('AWS PCA upstream through the real SDK against the PCA-compatible API',
           ...over,
         } as never),
       );
-    const name = async (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: Error) => e.name);
+    const name = async (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'ok',
+        (e: Error) => e.name,
+      );
     const csr = Buffer.from(csrPem(false));
     const a = await issue({ Csr: csr, IdempotencyToken: 'token-1' });
     const b = await issue({ Csr: csr, IdempotencyToken: 'token-1' });
     const c = await issue({ Csr: csr, IdempotencyToken: 'token-2' });
     assert.equal(a.CertificateArn, b.CertificateArn);
     assert.notEqual(a.CertificateArn, c.CertificateArn);
-    assert.match(a.CertificateArn!, /^arn:aws:acm-pca:us-east-1:000000000000:certificate-authority\/[0-9a-f-]{36}\/certificate\/[0-9a-f]{32}$/);
+    assert.match(
+      a.CertificateArn!,
+      /^arn:aws:acm-pca:us-east-1:000000000000:certificate-authority\/[0-9a-f-]{36}\/certificate\/[0-9a-f]{32}$/,
+    );
     assert.equal(await name(issue({ IdempotencyToken: 'token-1' })), 'InvalidRequestException', 'same token, different CSR');
     assert.equal(await name(issue({ CertificateAuthorityArn: arn.replace(/.{4}$/, '0000') })), 'ResourceNotFoundException');
-    assert.equal(await name(issue({ CertificateAuthorityArn: 'arn:aws:acm-pca:us-east-1:000000000000:certificate-authority/nope' })), 'InvalidArnException');
+    assert.equal(
+      await name(issue({ CertificateAuthorityArn: 'arn:aws:acm-pca:us-east-1:000000000000:certificate-authority/nope' })),
+      'InvalidArnException',
+    );
     assert.equal(await name(issue({ Csr: Buffer.from('not a csr') })), 'MalformedCSRException');
     assert.equal(await name(issue({ SigningAlgorithm: 'SHA256WITHRSA' })), 'InvalidArgsException');
     assert.equal(await name(issue({ Validity: { Type: 'YEARS', Value: 50 } })), 'InvalidArgsException');
     assert.equal(await name(issue({ TemplateArn: 'arn:aws:acm-pca:::template/CodeSigningCertificate/V1' })), 'InvalidArgsException');
-    const wrong = new ACMPCAClient({ region: 'us-east-1', endpoint: api.url, maxAttempts: 1, credentials: { accessKeyId: KEY.id, secretAccessKey: 'wrong-secret-0000000000' } });
+    const wrong = new ACMPCAClient({
+      region: 'us-east-1',
+      endpoint: api.url,
+      maxAttempts: 1,
+      credentials: { accessKeyId: KEY.id, secretAccessKey: 'wrong-secret-0000000000' },
+    });
     assert.equal(await name(wrong.send(new ListCertificateAuthoritiesCommand({}))), 'InvalidSignatureException');
-    const stranger = new ACMPCAClient({ region: 'us-east-1', endpoint: api.url, maxAttempts: 1, credentials: { accessKeyId: 'AKIDSTRANGER', secretAccessKey: KEY.secret } });
+    const stranger = new ACMPCAClient({
+      region: 'us-east-1',
+      endpoint: api.url,
+      maxAttempts: 1,
+      credentials: { accessKeyId: 'AKIDSTRANGER', secretAccessKey: KEY.secret },
+    });
     assert.equal(await name(stranger.send(new ListCertificateAuthoritiesCommand({}))), 'UnrecognizedClientException');
     const list = await client.send(new ListCertificateAuthoritiesCommand({}));
-    assert.deepEqual(list.CertificateAuthorities?.map((x) => [x.Arn, x.Type, x.Status]), [[arn, 'ROOT', 'ACTIVE']]);
+    assert.deepEqual(
+      list.CertificateAuthorities?.map((x) => [x.Arn, x.Type, x.Status]),
+      [[arn, 'ROOT', 'ACTIVE']],
+    );
     assert.ok(list.CertificateAuthorities?.[0].NotAfter instanceof Date);
 
     // A restarted server still knows the certificate and the token.
@@ -158,7 +204,13 @@ describe('AWS PCA upstream through the real SDK against the PCA-compatible API',
     const got = await client2.send(new GetCertificateCommand({ CertificateAuthorityArn: arn, CertificateArn: a.CertificateArn }));
     assert.equal(parseCertificate(got.Certificate!).ext.san?.uris[0], SPIFFE);
     const replay = await client2.send(
-      new IssueCertificateCommand({ CertificateAuthorityArn: arn, Csr: csr, SigningAlgorithm: 'SHA256WITHECDSA', Validity: { Type: 'DAYS', Value: 1 }, IdempotencyToken: 'token-1' }),
+      new IssueCertificateCommand({
+        CertificateAuthorityArn: arn,
+        Csr: csr,
+        SigningAlgorithm: 'SHA256WITHECDSA',
+        Validity: { Type: 'DAYS', Value: 1 },
+        IdempotencyToken: 'token-1',
+      }),
     );
     assert.equal(replay.CertificateArn, a.CertificateArn);
     client.destroy();
@@ -180,8 +232,18 @@ describe('AWS PCA upstream through the real SDK against the PCA-compatible API',
     assert.equal(calls.find((c) => c.operation === 'IssueCertificate')?.status, 200);
     const client = new ACMPCAClient({ region: 'us-east-1', endpoint: api.url, maxAttempts: 1 });
     const refused = await client
-      .send(new IssueCertificateCommand({ CertificateAuthorityArn: arn, Csr: Buffer.from(csrPem(false)), SigningAlgorithm: 'SHA256WITHECDSA', Validity: { Type: 'DAYS', Value: 8 } }))
-      .then(() => 'ok', (e: Error) => e.name);
+      .send(
+        new IssueCertificateCommand({
+          CertificateAuthorityArn: arn,
+          Csr: Buffer.from(csrPem(false)),
+          SigningAlgorithm: 'SHA256WITHECDSA',
+          Validity: { Type: 'DAYS', Value: 8 },
+        }),
+      )
+      .then(
+        () => 'ok',
+        (e: Error) => e.name,
+      );
     client.destroy();
     assert.equal(refused, 'InvalidArgsException');
     opensslChainOk(out.cert, out.chain, 'ra-leaf');
@@ -190,7 +252,12 @@ describe('AWS PCA upstream through the real SDK against the PCA-compatible API',
   it('IntermediateManager swaps PCA intermediates under load with no failed request, riding out an outage', async () => {
     const first = await server({ issueDelayMs: 250 });
     const port = first.api.port;
-    const clock = { t: Date.now(), now() { return new Date(this.t); } };
+    const clock = {
+      t: Date.now(),
+      now() {
+        return new Date(this.t);
+      },
+    };
     const up = upstream(first.api, first.arn, { retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 } });
     const m = new IntermediateManager({
       upstream: up,

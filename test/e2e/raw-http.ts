@@ -33,7 +33,11 @@ function parse(text: string): Pick<RawResponse, 'status' | 'headers' | 'body'> {
  * reads until the server closes the connection, or until one whole response (by Content-Length)
  * has arrived, or timeoutMs.
  */
-export function rawRequest(addr: string, bytes: string | Buffer | (string | Buffer)[], o: { timeoutMs?: number; gapMs?: number } = {}): Promise<RawResponse> {
+export function rawRequest(
+  addr: string,
+  bytes: string | Buffer | (string | Buffer)[],
+  o: { timeoutMs?: number; gapMs?: number } = {},
+): Promise<RawResponse> {
   const { host, port } = splitHostPort(addr);
   const parts = Array.isArray(bytes) ? bytes : [bytes];
   return new Promise((resolve) => {

@@ -164,7 +164,8 @@ export function connectClient(port: number, dir: string, expect: string): tls.TL
     ca: f.root,
     cert: f.chain,
     key: f.key,
-    checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${expect}` ? undefined : new Error(`server is ${cert.subjectaltname}, not ${expect}`)),
+    checkServerIdentity: (_h, cert) =>
+      cert.subjectaltname === `URI:${expect}` ? undefined : new Error(`server is ${cert.subjectaltname}, not ${expect}`),
   });
 }
 
@@ -199,7 +200,12 @@ export function handshakeOnce(port: number, dir: string, expect: string, timeout
 }
 
 /** A connection opened once and kept busy: a line every `everyMs`, each answer checked. */
-export function longLived(port: number, dir: string, expect: string, everyMs = 100): { sent: () => number; answered: () => number; errors: string[]; stop(): void } {
+export function longLived(
+  port: number,
+  dir: string,
+  expect: string,
+  everyMs = 100,
+): { sent: () => number; answered: () => number; errors: string[]; stop(): void } {
   const errors: string[] = [];
   let sent = 0;
   let answered = 0;
@@ -234,9 +240,31 @@ export function longLived(port: number, dir: string, expect: string, everyMs = 1
 }
 
 /** A long-running `meshca agent` for one workload. */
-export function startAgent(o: { caAddr: string; caRoot: string; tokenFile: string; out: string; renewAt?: number; extra?: string[] }): Child {
+export function startAgent(o: {
+  caAddr: string;
+  caRoot: string;
+  tokenFile: string;
+  out: string;
+  renewAt?: number;
+  extra?: string[];
+}): Child {
   return spawnMeshca(
-    ['agent', '--ca-addr', o.caAddr, '--ca-root', o.caRoot, '--token-file', o.tokenFile, '--out', o.out, '--key', 'ec-p256', '--renew-at', String(o.renewAt ?? 0.5), ...(o.extra ?? [])],
+    [
+      'agent',
+      '--ca-addr',
+      o.caAddr,
+      '--ca-root',
+      o.caRoot,
+      '--token-file',
+      o.tokenFile,
+      '--out',
+      o.out,
+      '--key',
+      'ec-p256',
+      '--renew-at',
+      String(o.renewAt ?? 0.5),
+      ...(o.extra ?? []),
+    ],
     { killAfterMs: 180_000 },
   );
 }
@@ -252,7 +280,12 @@ export function agentStats(stderr: string): { issued: number; mtls: number; toke
   };
 }
 
-export async function waitFor<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  f: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await f();
@@ -264,7 +297,9 @@ export async function waitFor<T>(what: string, f: () => T | undefined | Promise<
 
 /** The Gloo RootTrustPolicy the rotation and renewal tests apply: RSA-2048 root and intermediates, plus intermediate options. */
 export function rootTrustPolicyYaml(intermediate: Record<string, number> = {}): string {
-  const extra = Object.entries(intermediate).map(([k, v]) => `      ${k}: ${v}\n`).join('');
+  const extra = Object.entries(intermediate)
+    .map(([k, v]) => `      ${k}: ${v}\n`)
+    .join('');
   return `apiVersion: admin.gloo.solo.io/v2
 kind: RootTrustPolicy
 metadata:

@@ -87,7 +87,20 @@ async function scenario(name: string, extra: string[]): Promise<void> {
   ok(await meshca(['apply', '-f', join(tmp.path, `${name}-policy.yaml`)]), 'apply policy');
 
   // The client loop is one caller going as fast as it can: no per-caller rate limit here.
-  const serve = spawnMeshca(['serve', '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--log-level', 'info', '--rate-limit', '0', ...extra]);
+  const serve = spawnMeshca([
+    'serve',
+    '--dir',
+    dir,
+    '--grpc-addr',
+    '127.0.0.1:0',
+    '--http-addr',
+    '127.0.0.1:0',
+    '--log-level',
+    'info',
+    '--rate-limit',
+    '0',
+    ...extra,
+  ]);
   children.push(serve);
   const listening = await serve.ready;
   const grpc = String(listening.grpc);
@@ -113,7 +126,11 @@ async function scenario(name: string, extra: string[]): Promise<void> {
     const inters = [...observed.intermediates.keys()];
     console.log(
       `${name}: ${observed.requests} requests, ${observed.failures.length} failed; ` +
-        inters.map((p, i) => `intermediate ${i + 1} serial ${parseCertificate(p).serialHex.slice(0, 12)}… signed ${observed.intermediates.get(p)}`).join(', '),
+        inters
+          .map(
+            (p, i) => `intermediate ${i + 1} serial ${parseCertificate(p).serialHex.slice(0, 12)}… signed ${observed.intermediates.get(p)}`,
+          )
+          .join(', '),
     );
     assert.deepEqual(observed.failures, [], 'no request failed');
     assert.equal(inters.length, 2, 'exactly the old and the renewed intermediate');
@@ -140,7 +157,10 @@ async function scenario(name: string, extra: string[]): Promise<void> {
     // The hierarchy gauge follows the renewed intermediate.
     const renewed = parseCertificate(inters[1]);
     const metrics = await (await fetch(`http://${http}/metrics`)).text();
-    assert.equal(metric(metrics, 'meshca_ca_cert_expiry_timestamp_seconds{cluster="default"}'), Math.floor(renewed.notAfter.getTime() / 1000));
+    assert.equal(
+      metric(metrics, 'meshca_ca_cert_expiry_timestamp_seconds{cluster="default"}'),
+      Math.floor(renewed.notAfter.getTime() / 1000),
+    );
     // Never restarted.
     assert.equal(serve.child.exitCode, null);
     assert.equal(serve.stdout().trim().split('\n').length, 1);
@@ -152,5 +172,7 @@ async function scenario(name: string, extra: string[]): Promise<void> {
 
 describe('a renewed CA secret is picked up by meshca serve without restart and without a failed request', () => {
   it('single process', { timeout: 90_000 }, () => scenario('single', []));
-  it('gRPC workers: the primary detects the change and tells each worker to reload', { timeout: 90_000 }, () => scenario('workers', ['--workers', '2']));
+  it('gRPC workers: the primary detects the change and tells each worker to reload', { timeout: 90_000 }, () =>
+    scenario('workers', ['--workers', '2']),
+  );
 });

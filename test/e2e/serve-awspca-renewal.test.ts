@@ -38,7 +38,14 @@ describe('serve --upstream awspca: renewal under load and a PCA outage, with wor
   let serve: ServeProcess;
   let addr: { grpc: string; http: string };
   const calls: PcaCallRecord[] = [];
-  const pca = (o: { addr?: string; injectThrottle?: number } = {}) => startPcaApi({ state, addr: o.addr ?? '127.0.0.1:0', accessKeys: [KEY], injectThrottle: o.injectThrottle, onCall: (r) => calls.push(r) });
+  const pca = (o: { addr?: string; injectThrottle?: number } = {}) =>
+    startPcaApi({
+      state,
+      addr: o.addr ?? '127.0.0.1:0',
+      accessKeys: [KEY],
+      injectThrottle: o.injectThrottle,
+      onCall: (r) => calls.push(r),
+    });
   const upstream = async () => (await getJson<{ upstream: Upstream }>(addr.http, '/readyz')).body.upstream;
 
   // A client issuing certificates continuously; keeps the first leaf of each intermediate it sees.
@@ -79,9 +86,18 @@ describe('serve --upstream awspca: renewal under load and a PCA outage, with wor
     port = api.port;
     arn = api.cas()[0].arn;
     serve = spawnServe(
-      ['--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--log-level', 'warn', '--workers', '2'].concat(
-        ['--upstream', 'awspca', '--awspca-arn', arn, '--awspca-endpoint-url', api.url, '--intermediate-ttl', '90s', '--renew-before', '80s'],
-      ),
+      ['--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--log-level', 'warn', '--workers', '2'].concat([
+        '--upstream',
+        'awspca',
+        '--awspca-arn',
+        arn,
+        '--awspca-endpoint-url',
+        api.url,
+        '--intermediate-ttl',
+        '90s',
+        '--renew-before',
+        '80s',
+      ]),
       CREDS,
     );
     addr = await serve.ready;
@@ -100,7 +116,10 @@ describe('serve --upstream awspca: renewal under load and a PCA outage, with wor
 
   it('throttled first issuance: retried with the same IdempotencyToken, one certificate', () => {
     const issues = calls.filter((c) => c.operation === 'IssueCertificate');
-    assert.deepEqual(issues.map((c) => c.errorType ?? 'ok'), ['ThrottlingException', 'ThrottlingException', 'ok']);
+    assert.deepEqual(
+      issues.map((c) => c.errorType ?? 'ok'),
+      ['ThrottlingException', 'ThrottlingException', 'ok'],
+    );
     assert.equal(new Set(issues.map((c) => c.idempotencyToken)).size, 1);
   });
 
@@ -119,7 +138,10 @@ describe('serve --upstream awspca: renewal under load and a PCA outage, with wor
     for (const [serial, { chain, at }] of seen) {
       writeFileSync(join(tmp.path, 'leaf.pem'), chain[0]);
       writeFileSync(join(tmp.path, 'inter.pem'), chain[1]);
-      const v = opensslVerify(join(tmp.path, 'root.pem'), join(tmp.path, 'leaf.pem'), join(tmp.path, 'inter.pem'), ['-attime', String(at + 1)]);
+      const v = opensslVerify(join(tmp.path, 'root.pem'), join(tmp.path, 'leaf.pem'), join(tmp.path, 'inter.pem'), [
+        '-attime',
+        String(at + 1),
+      ]);
       assert.equal(v.code, 0, `intermediate ${serial}: ${v.stderr}${v.stdout}`);
     }
     // Only the primary talks to PCA: one IssueCertificate (after the throttled ones) per renewal.
@@ -127,7 +149,7 @@ describe('serve --upstream awspca: renewal under load and a PCA outage, with wor
     const renewals = metric(m, 'meshca_intermediate_renewals_total');
     const issued = calls.filter((c) => c.operation === 'IssueCertificate' && c.status === 200).length;
     assert.ok(renewals >= 2);
-    assert.equal(issued, renewals, 'every IssueCertificate is one of the primary\'s renewals');
+    assert.equal(issued, renewals, "every IssueCertificate is one of the primary's renewals");
   });
 
   it('keeps signing while PCA is unreachable: /readyz 200 with lastError and remainingSeconds, errors in metrics; recovers', async () => {

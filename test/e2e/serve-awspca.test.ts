@@ -35,7 +35,16 @@ async function token(dir: string, ns: string, sa: string): Promise<string> {
 
 interface ReadyBody {
   status: string;
-  upstream?: { type: string; arn: string; mode: string; ready: boolean; serial?: string; notAfter: string; remainingSeconds: number; lastError: unknown };
+  upstream?: {
+    type: string;
+    arn: string;
+    mode: string;
+    ready: boolean;
+    serial?: string;
+    notAfter: string;
+    remainingSeconds: number;
+    lastError: unknown;
+  };
 }
 
 describe('meshca serve --upstream awspca, with meshca as the AWS Private CA', () => {
@@ -154,7 +163,13 @@ describe('meshca serve --upstream awspca --upstream-mode ra: every workload CSR 
   before(async () => {
     const state = new CaState(join(tmp.path, 'pca'));
     rootPem = state.initRoot({ alg: 'ec-p256', subject: { organization: ['corp'], commonName: 'Short-lived PCA' }, now: new Date() }).pem;
-    api = await startPcaApi({ state, addr: '127.0.0.1:0', accessKeys: [KEY], usageMode: 'SHORT_LIVED_CERTIFICATE', onCall: (r) => calls.push(r) });
+    api = await startPcaApi({
+      state,
+      addr: '127.0.0.1:0',
+      accessKeys: [KEY],
+      usageMode: 'SHORT_LIVED_CERTIFICATE',
+      onCall: (r) => calls.push(r),
+    });
     server = await startServer({
       dir: join(tmp.path, 'mesh'),
       grpcAddr: '127.0.0.1:0',
@@ -215,16 +230,32 @@ describe('meshca serve --upstream awspca --upstream-mode ra: every workload CSR 
     const t = await server.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
     const client = IstioCaClient.tls(server.grpcAddress, rootPem);
     const before = calls.length;
-    await assert.rejects(client.createCertificate({ csr: workloadCsr(ID('shop', 'admin')).csr }, { token: t }), (e: { code?: number; details?: string }) => {
-      assert.equal(e.code, 7, 'PERMISSION_DENIED');
-      assert.match(e.details ?? '', /identity/);
-      return true;
-    });
+    await assert.rejects(
+      client.createCertificate({ csr: workloadCsr(ID('shop', 'admin')).csr }, { token: t }),
+      (e: { code?: number; details?: string }) => {
+        assert.equal(e.code, 7, 'PERMISSION_DENIED');
+        assert.match(e.details ?? '', /identity/);
+        return true;
+      },
+    );
     const bare = createCsr({ key: generateKeyPair('ec-p256').privateKey, subject: { commonName: 'cart' } }).pem;
-    await assert.rejects(client.createCertificate({ csr: bare }, { token: t }), (e: { code?: number; details?: string }) => e.code === 3 && /exactly one SPIFFE ID/.test(e.details ?? ''));
-    await assert.rejects(client.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 200 * 86_400 }, { token: t }), /maximum TTL/);
+    await assert.rejects(
+      client.createCertificate({ csr: bare }, { token: t }),
+      (e: { code?: number; details?: string }) => e.code === 3 && /exactly one SPIFFE ID/.test(e.details ?? ''),
+    );
+    await assert.rejects(
+      client.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr, ttlSeconds: 200 * 86_400 }, { token: t }),
+      /maximum TTL/,
+    );
     client.close();
-    assert.equal(calls.length, before, `no PCA call for a refused request: ${calls.slice(before).map((c) => c.operation).join(',')}`);
+    assert.equal(
+      calls.length,
+      before,
+      `no PCA call for a refused request: ${calls
+        .slice(before)
+        .map((c) => c.operation)
+        .join(',')}`,
+    );
     const refused = await audit(server.httpAddress, '&outcome=refused');
     assert.ok(refused.some((r) => r.reason === 'identity_mismatch' && r.identity === ID('shop', 'admin')));
   });

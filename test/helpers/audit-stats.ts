@@ -8,7 +8,16 @@ import type { AuditEntry, StoreWithStats } from '../../src/store/index.js';
 export async function checkAuditStats(s: StoreWithStats): Promise<void> {
   const t0 = Date.UTC(2030, 0, 1, 12, 0, 0);
   const at = (min: number, sec = 0) => new Date(t0 + min * 60_000 + sec * 1000);
-  const e = (over: Partial<AuditEntry>): AuditEntry => ({ time: at(0), outcome: 'issued', reason: 'issued', identity: 'spiffe://cluster.local/ns/a/sa/b', caller: 'x', method: 'local-token', cluster: 'default', ...over });
+  const e = (over: Partial<AuditEntry>): AuditEntry => ({
+    time: at(0),
+    outcome: 'issued',
+    reason: 'issued',
+    identity: 'spiffe://cluster.local/ns/a/sa/b',
+    caller: 'x',
+    method: 'local-token',
+    cluster: 'default',
+    ...over,
+  });
   s.appendAudit(e({ time: at(-10), notAfter: at(100) }));
   s.appendAudit(e({ time: at(0, 5), notAfter: at(100) }));
   s.appendAudit(e({ time: at(0, 50), notAfter: at(1) }));

@@ -45,7 +45,12 @@ export class RawPeer {
       while (this.buf.length >= 9) {
         const len = this.buf.readUIntBE(0, 3);
         if (this.buf.length < 9 + len) break;
-        this.frames.push({ type: this.buf[3], flags: this.buf[4], id: this.buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(this.buf.subarray(9, 9 + len)) });
+        this.frames.push({
+          type: this.buf[3],
+          flags: this.buf[4],
+          id: this.buf.readUInt32BE(5) & 0x7fffffff,
+          payload: Buffer.from(this.buf.subarray(9, 9 + len)),
+        });
         this.buf = this.buf.subarray(9 + len);
       }
       this.wake();

@@ -68,7 +68,10 @@ export interface OpensslCaFiles {
 }
 
 /** A self-signed CA root made with `openssl req -x509` (the Istio tools/certs Makefile way). */
-export function opensslRoot(dir: string, o: { keySpec?: string; subj?: string; days?: number; name?: string; keyFile?: string; extLines?: string[] } = {}): OpensslCaFiles {
+export function opensslRoot(
+  dir: string,
+  o: { keySpec?: string; subj?: string; days?: number; name?: string; keyFile?: string; extLines?: string[] } = {},
+): OpensslCaFiles {
   const name = o.name ?? 'root';
   const key = o.keyFile ?? join(dir, `${name}-key.pem`);
   if (!o.keyFile) opensslGenKey(o.keySpec ?? 'ec:P-256', key);
@@ -85,8 +88,22 @@ export function opensslRoot(dir: string, o: { keySpec?: string; subj?: string; d
     ]),
   ]);
   opensslOk([
-    'req', '-x509', '-new', '-key', key, '-sha256', '-days', String(o.days ?? 3650),
-    '-subj', o.subj ?? '/O=Istio/CN=Root CA', '-config', config, '-extensions', 'v3_root', '-out', cert,
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    key,
+    '-sha256',
+    '-days',
+    String(o.days ?? 3650),
+    '-subj',
+    o.subj ?? '/O=Istio/CN=Root CA',
+    '-config',
+    config,
+    '-extensions',
+    'v3_root',
+    '-out',
+    cert,
   ]);
   return { cert, key };
 }
@@ -114,8 +131,22 @@ export function opensslIntermediate(
   );
   const cert = join(dir, `${name}-cert.pem`);
   opensslOk([
-    'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-sha256',
-    '-days', String(o.days ?? 730), '-extfile', ext, '-out', cert,
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    issuer.cert,
+    '-CAkey',
+    issuer.key,
+    '-CAcreateserial',
+    '-sha256',
+    '-days',
+    String(o.days ?? 730),
+    '-extfile',
+    ext,
+    '-out',
+    cert,
   ]);
   return { cert, key };
 }

@@ -28,7 +28,9 @@ export function postgresBinDir(): string | undefined {
   if (process.env.MESHCA_PG_BIN) return process.env.MESHCA_PG_BIN;
   const base = '/usr/lib/postgresql';
   if (existsSync(base)) {
-    const majors = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a));
+    const majors = readdirSync(base)
+      .filter((v) => existsSync(join(base, v, 'bin', 'postgres')))
+      .sort((a, b) => Number(b) - Number(a));
     if (majors.length > 0) return join(base, majors[0], 'bin');
   }
   const r = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
@@ -82,8 +84,24 @@ export async function startPostgres(): Promise<PgCluster> {
   if (!bin) throw new Error(MISSING);
   const dir = mkdtempSync(join(tmpdir(), 'meshca-pg-'));
   const data = join(dir, 'data');
-  if (process.getuid?.() === 0) chownSync(dir, Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout), Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout));
-  const [initCmd, initArgs] = asPostgresUser(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync', '--locale=C']);
+  if (process.getuid?.() === 0)
+    chownSync(
+      dir,
+      Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout),
+      Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout),
+    );
+  const [initCmd, initArgs] = asPostgresUser(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-A',
+    'trust',
+    '-U',
+    'postgres',
+    '-E',
+    'UTF8',
+    '--no-sync',
+    '--locale=C',
+  ]);
   const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', cwd: dir });
   if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr || init.error}`);
 
@@ -92,8 +110,24 @@ export async function startPostgres(): Promise<PgCluster> {
     // fsync off: a test cluster need not survive a power cut; commits are still acknowledged only
     // once the server has them, which is what the audit guarantees rest on.
     const [cmd, args] = asPostgresUser(join(bin, 'postgres'), [
-      '-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir,
-      '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300', '-c', 'shared_buffers=32MB', '-c', 'log_min_messages=warning',
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-h',
+      '127.0.0.1',
+      '-k',
+      dir,
+      '-c',
+      'fsync=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'shared_buffers=32MB',
+      '-c',
+      'log_min_messages=warning',
     ]);
     const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     live.add(child);

@@ -15,4 +15,3 @@ export function prngInt(seed: number): (n: number) => number {
   const next = prng(seed);
   return (n) => Math.floor(next() * n);
 }
-

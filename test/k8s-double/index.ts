@@ -4,7 +4,11 @@ import type { K8sDouble } from './server.js';
 import type { KubeObject } from './store.js';
 
 /** `kubectl create -f csr.yaml` as a test writes it: a CSR object for the double. */
-export function csrObject(name: string, csrPem: string, o: { signerName?: string; usages?: string[]; expirationSeconds?: number } = {}): KubeObject {
+export function csrObject(
+  name: string,
+  csrPem: string,
+  o: { signerName?: string; usages?: string[]; expirationSeconds?: number } = {},
+): KubeObject {
   return {
     apiVersion: 'certificates.k8s.io/v1',
     kind: 'CertificateSigningRequest',
@@ -40,5 +44,7 @@ export function issuedChain(d: K8sDouble, name: string): string | undefined {
 }
 
 export function failedCondition(d: K8sDouble, name: string): { reason?: string; message?: string } | undefined {
-  return ((d.csr(name)?.status as { conditions?: { type: string; reason?: string; message?: string }[] } | undefined)?.conditions ?? []).find((c) => c.type === 'Failed');
+  return (
+    (d.csr(name)?.status as { conditions?: { type: string; reason?: string; message?: string }[] } | undefined)?.conditions ?? []
+  ).find((c) => c.type === 'Failed');
 }

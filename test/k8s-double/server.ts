@@ -154,7 +154,17 @@ export class K8sDouble {
     return this.store.update({ resource: 'certificatesigningrequests' }, name, (o) => {
       const st = (o.status ?? {}) as { conditions?: Record<string, unknown>[] };
       const now = new Date().toISOString();
-      st.conditions = [...(st.conditions ?? []), { type, status: 'True', reason, message: `This CSR was ${type.toLowerCase()} by the test`, lastUpdateTime: now, lastTransitionTime: now }];
+      st.conditions = [
+        ...(st.conditions ?? []),
+        {
+          type,
+          status: 'True',
+          reason,
+          message: `This CSR was ${type.toLowerCase()} by the test`,
+          lastUpdateTime: now,
+          lastTransitionTime: now,
+        },
+      ];
       return { ...o, status: st };
     });
   }
@@ -190,9 +200,15 @@ export class K8sDouble {
         if (method !== 'GET') return send(405, status(405, 'MethodNotAllowed', `${method} on a collection`));
         const selector = fieldSelector(url.searchParams.get('fieldSelector'));
         if (url.searchParams.get('labelSelector')) throw new ApiError(400, 'BadRequest', 'the double supports no label selectors');
-        if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') return this.watch(r.key, url, selector, res, typed);
+        if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1')
+          return this.watch(r.key, url, selector, res, typed);
         const items = this.store.list(r.key).filter(selector).map(typed);
-        return send(200, { apiVersion: meta.apiVersion, kind: `${meta.kind}List`, metadata: { resourceVersion: String(this.store.resourceVersion) }, items });
+        return send(200, {
+          apiVersion: meta.apiVersion,
+          kind: `${meta.kind}List`,
+          metadata: { resourceVersion: String(this.store.resourceVersion) },
+          items,
+        });
       }
       if (method === 'GET') {
         const o = this.store.get(r.key, r.name);
@@ -201,7 +217,13 @@ export class K8sDouble {
       }
       if (method === 'DELETE') {
         this.store.delete(r.key, r.name);
-        return send(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: r.name, kind: r.key.resource } });
+        return send(200, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: { name: r.name, kind: r.key.resource },
+        });
       }
       if (method === 'PUT') {
         const rv = (body.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
@@ -231,7 +253,13 @@ export class K8sDouble {
     return this.store.create(key, obj);
   }
 
-  private watch(key: ResourceKey, url: URL, selector: (o: KubeObject) => boolean, res: ServerResponse, typed: (o: KubeObject) => KubeObject): void {
+  private watch(
+    key: ResourceKey,
+    url: URL,
+    selector: (o: KubeObject) => boolean,
+    res: ServerResponse,
+    typed: (o: KubeObject) => KubeObject,
+  ): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     // The real server sends the headers at once, before any event.
     res.flushHeaders();
@@ -269,13 +297,21 @@ export class K8sDouble {
     const wanted = spec.audiences && spec.audiences.length > 0 ? spec.audiences : [API_AUDIENCE];
     let st: Record<string, unknown>;
     if (!entry) st = { authenticated: false, error: '[invalid bearer token, token lookup failed]' };
-    else if (entry.audienceUnaware) st = { authenticated: true, user: { username: entry.username, uid: entry.uid ?? 'u', groups: entry.groups ?? [] } };
+    else if (entry.audienceUnaware)
+      st = { authenticated: true, user: { username: entry.username, uid: entry.uid ?? 'u', groups: entry.groups ?? [] } };
     else {
       const inter = entry.audiences.filter((a) => wanted.includes(a));
       st =
         inter.length === 0
-          ? { authenticated: false, error: `[invalid bearer token, token audiences ${JSON.stringify(entry.audiences)} is invalid for the target audiences ${JSON.stringify(wanted)}]` }
-          : { authenticated: true, user: { username: entry.username, uid: entry.uid ?? 'u', groups: entry.groups ?? [] }, audiences: inter };
+          ? {
+              authenticated: false,
+              error: `[invalid bearer token, token audiences ${JSON.stringify(entry.audiences)} is invalid for the target audiences ${JSON.stringify(wanted)}]`,
+            }
+          : {
+              authenticated: true,
+              user: { username: entry.username, uid: entry.uid ?? 'u', groups: entry.groups ?? [] },
+              audiences: inter,
+            };
     }
     return { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: { creationTimestamp: null }, spec, status: st };
   }
@@ -315,19 +351,28 @@ const APPROVAL = new Set(['Approved', 'Denied']);
 
 function validateCsr(o: KubeObject): void {
   const spec = (o.spec ?? {}) as { request?: unknown; signerName?: unknown; usages?: unknown; expirationSeconds?: unknown };
-  const bad = (m: string) => new ApiError(422, 'Invalid', `CertificateSigningRequest.certificates.k8s.io "${o.metadata.name ?? o.metadata.generateName}" is invalid: ${m}`);
+  const bad = (m: string) =>
+    new ApiError(
+      422,
+      'Invalid',
+      `CertificateSigningRequest.certificates.k8s.io "${o.metadata.name ?? o.metadata.generateName}" is invalid: ${m}`,
+    );
   if (typeof spec.request !== 'string') throw bad('spec.request: Required value');
-  if (!/-----BEGIN CERTIFICATE REQUEST-----/.test(Buffer.from(spec.request, 'base64').toString('utf8'))) throw bad('spec.request: Invalid value: []byte{...}: PEM block type must be CERTIFICATE REQUEST');
-  if (typeof spec.signerName !== 'string' || !/^[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(spec.signerName)) throw bad('spec.signerName: Required value');
+  if (!/-----BEGIN CERTIFICATE REQUEST-----/.test(Buffer.from(spec.request, 'base64').toString('utf8')))
+    throw bad('spec.request: Invalid value: []byte{...}: PEM block type must be CERTIFICATE REQUEST');
+  if (typeof spec.signerName !== 'string' || !/^[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(spec.signerName))
+    throw bad('spec.signerName: Required value');
   if (!Array.isArray(spec.usages) || spec.usages.length === 0) throw bad('spec.usages: Required value');
-  if (spec.expirationSeconds !== undefined && !(Number(spec.expirationSeconds) >= 600)) throw bad('spec.expirationSeconds: Invalid value: may not specify a duration less than 600 seconds (10 minutes)');
+  if (spec.expirationSeconds !== undefined && !(Number(spec.expirationSeconds) >= 600))
+    throw bad('spec.expirationSeconds: Invalid value: may not specify a duration less than 600 seconds (10 minutes)');
 }
 
 /** PUT /approval: only the Approved and Denied conditions change. */
 function approval(cur: KubeObject, body: Record<string, unknown>): KubeObject {
   const wanted = conditions(body).filter((c) => APPROVAL.has(c.type));
   const types = new Set(wanted.map((c) => c.type));
-  if (types.has('Approved') && types.has('Denied')) throw new ApiError(422, 'Invalid', 'status.conditions: Invalid value: Approved and Denied conditions are mutually exclusive');
+  if (types.has('Approved') && types.has('Denied'))
+    throw new ApiError(422, 'Invalid', 'status.conditions: Invalid value: Approved and Denied conditions are mutually exclusive');
   const kept = conditions(cur).filter((c) => !APPROVAL.has(c.type));
   return { ...cur, status: { ...((cur.status as object) ?? {}), conditions: [...wanted, ...kept] } };
 }
@@ -339,10 +384,15 @@ function statusUpdate(cur: KubeObject, body: Record<string, unknown>): KubeObjec
   const approval = conditions(cur).filter((c) => APPROVAL.has(c.type));
   const cert = next.certificate;
   if (cert !== undefined && cert !== '') {
-    if (curCert && curCert !== cert) throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: updates may not modify existing certificate content');
+    if (curCert && curCert !== cert)
+      throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: updates may not modify existing certificate content');
     const text = Buffer.from(cert, 'base64').toString('utf8');
     if (!/^(\s*-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\s*)+$/.test(text)) {
-      throw new ApiError(422, 'Invalid', 'status.certificate: Invalid value: "<certificate data>": must contain at least one CERTIFICATE PEM block and nothing else');
+      throw new ApiError(
+        422,
+        'Invalid',
+        'status.certificate: Invalid value: "<certificate data>": must contain at least one CERTIFICATE PEM block and nothing else',
+      );
     }
     if (!approval.some((c) => c.type === 'Approved' && c.status === 'True')) {
       throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: certificate may only be set on an approved request');

@@ -84,7 +84,13 @@ export class ObjectStore {
     if (b.has(id)) throw new ApiError(409, 'AlreadyExists', `${k.resource} "${m.name}" already exists`);
     const stored: KubeObject = {
       ...clone(obj),
-      metadata: { ...m, ...(k.namespace ? { namespace: k.namespace } : {}), uid: randomUUID(), creationTimestamp: new Date().toISOString(), resourceVersion: String(++this.rv) },
+      metadata: {
+        ...m,
+        ...(k.namespace ? { namespace: k.namespace } : {}),
+        uid: randomUUID(),
+        creationTimestamp: new Date().toISOString(),
+        resourceVersion: String(++this.rv),
+      },
     };
     b.set(id, stored);
     this.emit(k.resource, 'ADDED', stored);
@@ -98,12 +104,23 @@ export class ObjectStore {
     const current = b.get(id);
     if (!current) throw new ApiError(404, 'NotFound', `${k.resource} "${name}" not found`);
     if (expectedRv !== undefined && expectedRv !== '' && expectedRv !== current.metadata.resourceVersion) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${k.resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${k.resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
     }
     const next = mutate(clone(current));
     const stored: KubeObject = {
       ...next,
-      metadata: { ...next.metadata, name, uid: current.metadata.uid, creationTimestamp: current.metadata.creationTimestamp, ...(k.namespace ? { namespace: k.namespace } : {}), resourceVersion: String(++this.rv) },
+      metadata: {
+        ...next.metadata,
+        name,
+        uid: current.metadata.uid,
+        creationTimestamp: current.metadata.creationTimestamp,
+        ...(k.namespace ? { namespace: k.namespace } : {}),
+        resourceVersion: String(++this.rv),
+      },
     };
     b.set(id, stored);
     this.emit(k.resource, 'MODIFIED', stored);

@@ -54,7 +54,10 @@ function digestOf(dir: string): string {
   const h = createHash('sha256');
   for (const f of ISTIO_FILES) {
     try {
-      h.update(f).update('\0').update(readFileSync(join(dir, f))).update('\0');
+      h.update(f)
+        .update('\0')
+        .update(readFileSync(join(dir, f)))
+        .update('\0');
     } catch {
       h.update(f).update('\0missing\0');
     }
@@ -92,7 +95,11 @@ export class ClusterBundleReload {
     // one while it is valid and chains to a root still in the trust bundle.
     this.holder = new MaterialHolder(
       { signer: signerFromBundle(o.initial), roots: o.initial.roots },
-      { now: o.now, stillTrusted: chainsTo, onListenerError: (e) => o.log.error({ err: errorMessage(e) }, 'a listener of the reloaded cluster bundle failed') },
+      {
+        now: o.now,
+        stillTrusted: chainsTo,
+        onListenerError: (e) => o.log.error({ err: errorMessage(e) }, 'a listener of the reloaded cluster bundle failed'),
+      },
     );
     if (o.watchMarker) {
       const sink = new FileSecretSink(o.state.dir);
@@ -137,7 +144,10 @@ export class ClusterBundleReload {
     } catch (e) {
       if (this.failedDigest !== d) {
         this.failedDigest = d;
-        this.o.log.warn({ cluster: this.o.cluster, dir: this.dir, err: errorMessage(e) }, 'the changed cluster bundle is not usable; still signing with the current intermediate');
+        this.o.log.warn(
+          { cluster: this.o.cluster, dir: this.dir, err: errorMessage(e) },
+          'the changed cluster bundle is not usable; still signing with the current intermediate',
+        );
         clearTimeout(this.retry);
         this.retry = setTimeout(() => this.check(), 500);
         this.retry.unref();
@@ -153,11 +163,19 @@ export class ClusterBundleReload {
   private swap(next: CaBundle): void {
     const prev = this.current;
     if (!next.roots.some((r) => prev.roots.some((p) => p.der.equals(r.der)))) {
-      this.o.log.warn({ cluster: this.o.cluster }, 'the new trust bundle shares no root with the previous one: workloads holding certificates from the previous root are refused until they renew with a token');
+      this.o.log.warn(
+        { cluster: this.o.cluster },
+        'the new trust bundle shares no root with the previous one: workloads holding certificates from the previous root are refused until they renew with a token',
+      );
     }
     this.current = next;
     this.o.log.info(
-      { cluster: this.o.cluster, intermediate: next.caCert.serialHex, notAfter: next.caCert.notAfter.toISOString(), roots: next.roots.map((r) => r.fingerprint256) },
+      {
+        cluster: this.o.cluster,
+        intermediate: next.caCert.serialHex,
+        notAfter: next.caCert.notAfter.toISOString(),
+        roots: next.roots.map((r) => r.fingerprint256),
+      },
       'reloaded the cluster bundle',
     );
     this.holder.swap({ signer: signerFromBundle(next), roots: next.roots }, true);

@@ -7,7 +7,11 @@ import { MaterialHolder } from './holder.js';
 const DAY = 86_400_000;
 const start = new Date();
 
-function materialOf(ca: { cert: SigningMaterial['signer']['cert']; key: SigningMaterial['signer']['key'] }, root: { cert: SigningMaterial['signer']['cert'] }, roots = [root.cert]): SigningMaterial {
+function materialOf(
+  ca: { cert: SigningMaterial['signer']['cert']; key: SigningMaterial['signer']['key'] },
+  root: { cert: SigningMaterial['signer']['cert'] },
+  roots = [root.cert],
+): SigningMaterial {
   return { signer: { cert: ca.cert, key: ca.key, chain: [root.cert] }, roots };
 }
 
@@ -24,10 +28,17 @@ test('a swap tells the listeners once, keeps the replaced issuer until it expire
   assert.equal(h.swap(materialOf(second, root)), true);
   assert.deepEqual(seen, [second.cert.serialHex]);
   assert.equal(h.material.signer.cert.serialHex, second.cert.serialHex);
-  assert.deepEqual(h.issuers().map((c) => c.serialNumber), [second.cert.node.serialNumber, first.cert.node.serialNumber]);
+  assert.deepEqual(
+    h.issuers().map((c) => c.serialNumber),
+    [second.cert.node.serialNumber, first.cert.node.serialNumber],
+  );
 
   t += 3 * DAY;
-  assert.deepEqual(h.issuers().map((c) => c.serialNumber), [second.cert.node.serialNumber], 'an expired issuer has no live certificates left');
+  assert.deepEqual(
+    h.issuers().map((c) => c.serialNumber),
+    [second.cert.node.serialNumber],
+    'an expired issuer has no live certificates left',
+  );
 });
 
 test('`always` swaps new roots around the same issuer; stillTrusted drops issuers the roots no longer vouch for', () => {
@@ -46,7 +57,11 @@ test('`always` swaps new roots around the same issuer; stillTrusted drops issuer
   h.swap(materialOf(b, newRoot, [oldRoot.cert, newRoot.cert]));
   assert.equal(h.issuers().length, 2, 'the old root is still trusted');
   h.swap(materialOf(b, newRoot, [newRoot.cert]), true);
-  assert.deepEqual(h.issuers().map((c) => c.serialNumber), [b.cert.node.serialNumber], 'the old root left the bundle');
+  assert.deepEqual(
+    h.issuers().map((c) => c.serialNumber),
+    [b.cert.node.serialNumber],
+    'the old root left the bundle',
+  );
 });
 
 test('issuers replaced before the start are kept until they expire', () => {

@@ -33,7 +33,10 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   if (!isReplicated(d.store)) throw invalid('bad_store', 'openReplicatedSource needs the PostgreSQL store');
   const db = d.store;
   if (config.upstream !== 'local') {
-    throw invalid('unsupported_combination', `store: postgres keeps the root in the database and signs intermediates with it (upstream: local); upstream: ${config.upstream} with replicas is not supported yet`);
+    throw invalid(
+      'unsupported_combination',
+      `store: postgres keeps the root in the database and signs intermediates with it (upstream: local); upstream: ${config.upstream} with replicas is not supported yet`,
+    );
   }
   const id = newReplicaId();
   const ttl = intermediateTtlOf(config);
@@ -52,7 +55,8 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   // together share one key instead of each minting its own.
   await db.withBootstrapLock(async () => void (await LocalTokenIssuer.open(db, { passphrase: d.passphrase })));
   if (boot.createdRoot) log.info({ fingerprint: boot.root.cert.fingerprint256, store: 'postgres' }, 'created a new root in the database');
-  if (boot.createdIntermediate) log.info({ cluster: config.cluster, store: 'postgres' }, 'created the cluster intermediate in the database');
+  if (boot.createdIntermediate)
+    log.info({ cluster: config.cluster, store: 'postgres' }, 'created the cluster intermediate in the database');
 
   let generation = boot.generation;
   // Earlier intermediates still valid: their workload certificates may renew over mTLS here,
@@ -70,8 +74,9 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   await follower.start();
 
   // pg is loaded only by deployments that use it (importing it costs about 15 MB in a bare process).
-  const advisory: PgAdvisoryElector | undefined =
-    o.elect ? new (await import('../../leader/pg-advisory.js')).PgAdvisoryElector({ url: db.url, identity: id, log }) : undefined;
+  const advisory: PgAdvisoryElector | undefined = o.elect
+    ? new (await import('../../leader/pg-advisory.js')).PgAdvisoryElector({ url: db.url, identity: id, log })
+    : undefined;
   const elector = advisory ?? new NeverLeader();
   const lead = leadershipOf(elector, id, now);
   lead.onLeader((signal) => {

@@ -25,8 +25,17 @@ export class UpstreamMetrics {
         if (s !== undefined) this.set(s);
       },
     });
-    this.errors = new Counter({ name: 'meshca_upstream_errors_total', help: 'Failed calls to the upstream CA (after retries), by upstream type and reason', labelNames: ['type', 'reason'], registers });
-    this.renewals = new Counter({ name: 'meshca_intermediate_renewals_total', help: 'Intermediates obtained from the upstream CA', registers });
+    this.errors = new Counter({
+      name: 'meshca_upstream_errors_total',
+      help: 'Failed calls to the upstream CA (after retries), by upstream type and reason',
+      labelNames: ['type', 'reason'],
+      registers,
+    });
+    this.renewals = new Counter({
+      name: 'meshca_intermediate_renewals_total',
+      help: 'Intermediates obtained from the upstream CA',
+      registers,
+    });
   }
 
   error(reason: string): void {

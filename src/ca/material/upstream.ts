@@ -38,9 +38,16 @@ const iso = (d: Date | undefined) => d?.toISOString() ?? null;
 
 /** The single process or the primary: the one that talks to the upstream. */
 export async function openUpstreamSource(d: Deps): Promise<MaterialSource> {
-  const upstream = await createUpstream(upstreamBlock(d.config), { stateDir: d.config.dir, passphrase: d.passphrase, now: d.now, warn: (m) => d.log.warn({}, m) });
+  const upstream = await createUpstream(upstreamBlock(d.config), {
+    stateDir: d.config.dir,
+    passphrase: d.passphrase,
+    now: d.now,
+    warn: (m) => d.log.warn({}, m),
+  });
   try {
-    return d.config.upstreamMode === 'ra' || d.config.upstream === 'k8s-csr' ? await raWiring(d, upstream) : await intermediateWiring(d, upstream);
+    return d.config.upstreamMode === 'ra' || d.config.upstream === 'k8s-csr'
+      ? await raWiring(d, upstream)
+      : await intermediateWiring(d, upstream);
   } catch (e) {
     upstream.close?.();
     throw e;
@@ -53,7 +60,10 @@ async function reusableBundle(d: Deps, source: string): Promise<CaBundle | undef
   if (!state.hasCluster(config.cluster)) return undefined;
   const recorded = await d.store.getMeta(sourceKey(config.cluster));
   if (recorded !== source) {
-    log.warn({ cluster: config.cluster, recorded: recorded ?? null, upstream: source }, 'the cluster intermediate on disk was not issued by this upstream; it will be replaced by one from the upstream');
+    log.warn(
+      { cluster: config.cluster, recorded: recorded ?? null, upstream: source },
+      'the cluster intermediate on disk was not issued by this upstream; it will be replaced by one from the upstream',
+    );
     return undefined;
   }
   try {
@@ -72,14 +82,28 @@ async function intermediateWiring(d: Deps, upstream: Upstream): Promise<Material
   const onEvent = (ev: IntermediateEvent): void => {
     if (ev.type === 'renewed') {
       metrics.renewed();
-      log.info({ upstream: upstream.source, serial: ev.bundle.caCert.serialHex, notAfter: ev.bundle.caCert.notAfter.toISOString(), generation: ev.generation }, 'new intermediate from the upstream');
+      log.info(
+        {
+          upstream: upstream.source,
+          serial: ev.bundle.caCert.serialHex,
+          notAfter: ev.bundle.caCert.notAfter.toISOString(),
+          generation: ev.generation,
+        },
+        'new intermediate from the upstream',
+      );
       holder?.swap(materialOf(ev.bundle));
     } else if (ev.type === 'renewal_failed') {
       metrics.error(ev.error.reason);
-      log.warn({ upstream: upstream.source, err: ev.error.message, attempts: ev.attempts, retryAt: ev.retryAt.toISOString() }, 'intermediate renewal failed; signing continues with the current intermediate');
+      log.warn(
+        { upstream: upstream.source, err: ev.error.message, attempts: ev.attempts, retryAt: ev.retryAt.toISOString() },
+        'intermediate renewal failed; signing continues with the current intermediate',
+      );
     } else {
       metrics.error('persist_failed');
-      log.error({ err: ev.error.message }, 'the new intermediate could not be written to the state directory; a restart will ask the upstream again');
+      log.error(
+        { err: ev.error.message },
+        'the new intermediate could not be written to the state directory; a restart will ask the upstream again',
+      );
     }
   };
   const manager = new IntermediateManager({
@@ -124,7 +148,9 @@ async function intermediateWiring(d: Deps, upstream: Upstream): Promise<Material
         nextRenewal: iso(s.nextRenewal),
         renewing: s.renewing,
         lastRenewal: iso(s.lastRenewal),
-        lastError: s.lastError ? { message: s.lastError.message, reason: s.lastError.reason, at: s.lastError.at.toISOString(), attempts: s.lastError.attempts } : null,
+        lastError: s.lastError
+          ? { message: s.lastError.message, reason: s.lastError.reason, at: s.lastError.at.toISOString(), attempts: s.lastError.attempts }
+          : null,
       };
     },
     close: () => {
@@ -209,4 +235,3 @@ async function raWiring(d: Deps, upstream: Upstream): Promise<MaterialSource> {
     close: () => upstream.close?.(),
   });
 }
-

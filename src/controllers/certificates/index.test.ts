@@ -7,7 +7,17 @@ import { CERTIFICATE_REQUEST } from '../../resources/kinds.js';
 import { getCondition } from '../../resources/meta.js';
 import { OWNER_ANNOTATION } from '../../resources/secrets.js';
 import { manualClock } from '../clock.js';
-import { gen, withDNSNames, withDuration, withIsCA, withIssuer, withNamespace, withPrivateKey, withRenewBefore, withSecretName } from '../testing/gen.js';
+import {
+  gen,
+  withDNSNames,
+  withDuration,
+  withIsCA,
+  withIssuer,
+  withNamespace,
+  withPrivateKey,
+  withRenewBefore,
+  withSecretName,
+} from '../testing/gen.js';
 import { harness, type Harness } from '../testing/harness.js';
 
 const HOUR = 3_600_000;
@@ -33,7 +43,10 @@ describe('certificates controller', () => {
     const { h } = setup();
     await h.apply(gen.selfSignedIssuer(), gen.certificate('web', withDNSNames('web.example'), withDuration('24h')));
     const report = await h.reconcile(T0);
-    assert.ok(report.events.some((e) => e.object === 'Certificate default/web' && e.action === 'issued'), JSON.stringify(report.events));
+    assert.ok(
+      report.events.some((e) => e.object === 'Certificate default/web' && e.action === 'issued'),
+      JSON.stringify(report.events),
+    );
     const cert = await h.get<Certificate>('Certificate', 'web');
     assert.equal(getCondition(cert.status?.conditions, 'Ready')?.status, 'True');
     assert.equal(getCondition(cert.status?.conditions, 'Ready')?.message, 'Certificate is up to date and has not expired');
@@ -70,13 +83,19 @@ describe('certificates controller', () => {
     assert.equal((await h.get<Certificate>('Certificate', 'web')).status?.revision, 1);
     const at = new Date(first.status!.renewalTime!);
     const r = await h.reconcile(at);
-    assert.ok(r.events.some((e) => e.action === 'renewed'), JSON.stringify(r.events));
+    assert.ok(
+      r.events.some((e) => e.action === 'renewed'),
+      JSON.stringify(r.events),
+    );
     const second = await h.get<Certificate>('Certificate', 'web');
     assert.equal(second.status?.revision, 2);
     assert.notEqual(second.status?.serialNumber, first.status?.serialNumber);
     assert.equal(second.status?.notAfter, '2030-02-15T00:00:00Z');
     // revisionHistoryLimit 1: only the latest request is kept.
-    assert.deepEqual((await h.store.list(CERTIFICATE_REQUEST)).map((o) => o.metadata.name), ['web-2']);
+    assert.deepEqual(
+      (await h.store.list(CERTIFICATE_REQUEST)).map((o) => o.metadata.name),
+      ['web-2'],
+    );
   });
 
   it('chains a ca issuer to a selfSigned root in one reconcile, and the chain verifies', async () => {
@@ -108,20 +127,30 @@ describe('certificates controller', () => {
     assert.equal(getCondition(cr.status?.conditions, 'Ready')?.reason, 'Pending');
     assert.match(getCondition(cr.status?.conditions, 'Ready')!.message, /does not have a Ready status condition/);
     const issuer = await h.get<{ status?: { conditions?: [] } } & Certificate>('Issuer', 'missing-ca');
-    assert.match(getCondition(issuer.status?.conditions, 'Ready')!.message, /error getting keypair for CA issuer: secret "default\/nope" not found/);
+    assert.match(
+      getCondition(issuer.status?.conditions, 'Ready')!.message,
+      /error getting keypair for CA issuer: secret "default\/nope" not found/,
+    );
   });
 
   it('backs off after a signing failure: 1h, then 2h; a spec change retries at once', async () => {
     const { h } = setup();
     // A CA issuer whose CA expires before the certificate could start fails at signing time.
-    await h.apply(gen.selfSignedIssuer(), gen.certificate('old-root', withIsCA(), withDuration('2h'), withPrivateKey({ algorithm: 'ECDSA' })), gen.caIssuer('old', 'old-root'));
+    await h.apply(
+      gen.selfSignedIssuer(),
+      gen.certificate('old-root', withIsCA(), withDuration('2h'), withPrivateKey({ algorithm: 'ECDSA' })),
+      gen.caIssuer('old', 'old-root'),
+    );
     await h.reconcile(T0);
     await h.apply(gen.certificate('web', withIssuer('old'), withDuration('24h'), withSpec({ usages: ['server auth'] })));
     // Move past the CA's expiry: signing now fails.
     const t1 = new Date(T0.getTime() + 3 * HOUR);
     await h.store.delete((await import('../../resources/kinds.js')).CERTIFICATE, 'old-root', 'default');
     const r1 = await h.reconcile(t1);
-    assert.ok(r1.events.some((e) => e.object === 'Certificate default/web' && e.action === 'failed'), JSON.stringify(r1.events));
+    assert.ok(
+      r1.events.some((e) => e.object === 'Certificate default/web' && e.action === 'failed'),
+      JSON.stringify(r1.events),
+    );
     let cert = await h.get<Certificate>('Certificate', 'web');
     const issuing = getCondition(cert.status?.conditions, 'Issuing')!;
     assert.equal(issuing.status, 'False');
@@ -130,7 +159,10 @@ describe('certificates controller', () => {
     assert.equal(cert.status?.failedIssuanceAttempts, 1);
     assert.equal(r1.nextWakeup?.getTime(), t1.getTime() + HOUR);
     const r2 = await h.reconcile(new Date(t1.getTime() + HOUR - 1000));
-    assert.ok(r2.events.some((e) => e.action === 'backoff'), JSON.stringify(r2.events));
+    assert.ok(
+      r2.events.some((e) => e.action === 'backoff'),
+      JSON.stringify(r2.events),
+    );
     await h.reconcile(new Date(t1.getTime() + HOUR));
     cert = await h.get<Certificate>('Certificate', 'web');
     assert.equal(cert.status?.failedIssuanceAttempts, 2);
@@ -179,12 +211,20 @@ describe('certificates controller', () => {
 
   it('reissues when the spec changes, keeps the key with rotationPolicy Never', async () => {
     const { h } = setup();
-    await h.apply(gen.selfSignedIssuer(), gen.certificate('web', withDNSNames('a.example'), withPrivateKey({ algorithm: 'ECDSA', rotationPolicy: 'Never' })));
+    await h.apply(
+      gen.selfSignedIssuer(),
+      gen.certificate('web', withDNSNames('a.example'), withPrivateKey({ algorithm: 'ECDSA', rotationPolicy: 'Never' })),
+    );
     await h.reconcile(T0);
     const key1 = (await secretOf(h, 'web')).secret.data['tls.key'].toString();
-    await h.apply(gen.certificate('web', withDNSNames('a.example', 'b.example'), withPrivateKey({ algorithm: 'ECDSA', rotationPolicy: 'Never' })));
+    await h.apply(
+      gen.certificate('web', withDNSNames('a.example', 'b.example'), withPrivateKey({ algorithm: 'ECDSA', rotationPolicy: 'Never' })),
+    );
     const r = await h.reconcile(new Date(T0.getTime() + 60_000));
-    assert.ok(r.events.some((e) => e.action === 'renewed'), JSON.stringify(r.events));
+    assert.ok(
+      r.events.some((e) => e.action === 'renewed'),
+      JSON.stringify(r.events),
+    );
     const { secret, chain } = await secretOf(h, 'web');
     assert.deepEqual(chain[0].ext.san?.dnsNames.sort(), ['a.example', 'b.example']);
     assert.equal(secret.data['tls.key'].toString(), key1);
@@ -195,7 +235,10 @@ describe('certificates controller', () => {
     const { h } = setup();
     await h.apply(gen.selfSignedIssuer(), gen.certificate('web', withNamespace('default')));
     const r = await h.reconcile(T0, true);
-    assert.deepEqual(r.events.map((e) => e.action), ['would-issue']);
+    assert.deepEqual(
+      r.events.map((e) => e.action),
+      ['would-issue'],
+    );
     assert.equal(await h.secrets.get({ namespace: 'default', name: 'web' }), undefined);
     assert.equal((await h.get<Certificate>('Certificate', 'web')).status, undefined);
   });

@@ -21,7 +21,9 @@ function label(cert: Certificate): string {
 async function inspect(ctx: ControllerContext, cert: Certificate) {
   const ns = cert.metadata.namespace!;
   const secret = await ctx.secrets.get({ namespace: ns, name: cert.spec.secretName });
-  const current = cert.status?.revision ? await ctx.store.get<CertificateRequest>(CERTIFICATE_REQUEST, `${cert.metadata.name}-${cert.status.revision}`, ns) : undefined;
+  const current = cert.status?.revision
+    ? await ctx.store.get<CertificateRequest>(CERTIFICATE_REQUEST, `${cert.metadata.name}-${cert.status.revision}`, ns)
+    : undefined;
   const { verdict, view } = checkSecret(cert, secret, current, ctx.now);
   const trigger = verdict ?? (view ? checkRenewal(cert, view.chain[0], ctx.now) : undefined);
   return { secret, verdict, view, trigger };
@@ -43,7 +45,11 @@ export async function reconcileCertificate(ctx: ControllerContext, cert: Certifi
   const owner = seen.secret?.annotations?.[OWNER_ANNOTATION];
   if (seen.secret && owner !== certificateOwner(cert)) {
     const message = `${secretLabel({ namespace: cert.metadata.namespace!, name: cert.spec.secretName })} exists and is ${owner ? `managed by ${owner}` : 'not managed by meshca'}; refusing to replace it`;
-    conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'SecretNotOwned', message, observedGeneration: gen }, now);
+    conditions = setCondition(
+      conditions,
+      { type: 'Ready', status: 'False', reason: 'SecretNotOwned', message, observedGeneration: gen },
+      now,
+    );
     if (!ctx.dryRun) await save(ctx, cert, { ...status, conditions: removeCondition(conditions, 'Issuing') });
     record(ctx, { object: label(cert), action: 'blocked', message, warning: true });
     return;
@@ -54,11 +60,19 @@ export async function reconcileCertificate(ctx: ControllerContext, cert: Certifi
     const retryAt = backoffUntil(ctx, cert);
     if (retryAt) {
       wakeAt(ctx, retryAt);
-      record(ctx, { object: label(cert), action: 'backoff', message: `${seen.trigger.message}; retrying after ${retryAt.toISOString()} (attempt ${(status.failedIssuanceAttempts ?? 0) + 1})` });
+      record(ctx, {
+        object: label(cert),
+        action: 'backoff',
+        message: `${seen.trigger.message}; retrying after ${retryAt.toISOString()} (attempt ${(status.failedIssuanceAttempts ?? 0) + 1})`,
+      });
     } else if (ctx.dryRun) {
       record(ctx, { object: label(cert), action: seen.view ? 'would-renew' : 'would-issue', message: seen.trigger.message });
     } else {
-      conditions = setCondition(conditions, { type: 'Issuing', status: 'True', reason: seen.trigger.reason, message: seen.trigger.message, observedGeneration: gen }, now);
+      conditions = setCondition(
+        conditions,
+        { type: 'Issuing', status: 'True', reason: seen.trigger.reason, message: seen.trigger.message, observedGeneration: gen },
+        now,
+      );
       issuing = getCondition(conditions, 'Issuing');
     }
   }
@@ -78,7 +92,11 @@ export async function reconcileCertificate(ctx: ControllerContext, cert: Certifi
       delete status.failedIssuanceAttempts;
       conditions = removeCondition(conditions, 'Issuing');
       seen = await inspect(ctx, { ...cert, status: { ...status, conditions } });
-      record(ctx, { object: label(cert), action: renewal ? 'renewed' : 'issued', message: `revision ${status.revision}, serial ${seen.view?.chain[0].serialHex ?? '?'}` });
+      record(ctx, {
+        object: label(cert),
+        action: renewal ? 'renewed' : 'issued',
+        message: `revision ${status.revision}, serial ${seen.view?.chain[0].serialHex ?? '?'}`,
+      });
     } else if (outcome.state === 'failed') {
       status.lastFailureTime = iso(now);
       status.failedIssuanceAttempts = (status.failedIssuanceAttempts ?? 0) + 1;
@@ -92,7 +110,11 @@ export async function reconcileCertificate(ctx: ControllerContext, cert: Certifi
   }
 
   const notReady = seen.verdict;
-  conditions = setCondition(conditions, { type: 'Ready', status: notReady ? 'False' : 'True', ...(notReady ?? READY), observedGeneration: gen }, now);
+  conditions = setCondition(
+    conditions,
+    { type: 'Ready', status: notReady ? 'False' : 'True', ...(notReady ?? READY), observedGeneration: gen },
+    now,
+  );
   const leaf = seen.view?.chain[0];
   if (leaf) {
     status.notBefore = iso(leaf.notBefore);

@@ -2,7 +2,12 @@ import type { KeyObject } from 'node:crypto';
 import { createCsr, parseCsr } from '../../pki/csr.js';
 import { keyMatches, parsePrivateKeyPem } from '../../pki/keys.js';
 import type { SubjectSpec } from '../../pki/name.js';
-import { certificateDurationMs, type Certificate, type CertificateRequest, type CertificateRequestSpec } from '../../resources/certmanager.js';
+import {
+  certificateDurationMs,
+  type Certificate,
+  type CertificateRequest,
+  type CertificateRequestSpec,
+} from '../../resources/certmanager.js';
 import { formatGoDuration } from '../../resources/duration.js';
 import { apiVersionOf, CERTIFICATE_REQUEST } from '../../resources/kinds.js';
 import { getCondition } from '../../resources/meta.js';
@@ -14,9 +19,7 @@ import { ANNOTATIONS, keyMismatches, requestMismatches } from './policy.js';
 import { certificateOwner, certificateSecret } from './secret.js';
 
 export type IssueOutcome =
-  | { state: 'issued'; request: CertificateRequest }
-  | { state: 'failed'; message: string }
-  | { state: 'pending'; message: string };
+  { state: 'issued'; request: CertificateRequest } | { state: 'failed'; message: string } | { state: 'pending'; message: string };
 
 /** The next private key waits in its own secret until issuance completes, so a retry or a crash reuses it (cert-manager's nextPrivateKeySecretName). */
 export function nextKeySecretName(certName: string): string {
@@ -118,7 +121,12 @@ export async function runIssuance(ctx: ControllerContext, cert: Certificate): Pr
   const crName = `${name}-${revision}`;
   let cr = await ctx.store.get<CertificateRequest>(CERTIFICATE_REQUEST, crName, ns);
   const ready = getCondition(cr?.status?.conditions, 'Ready');
-  const stale = cr && (ready?.reason === 'Failed' || ready?.reason === 'Denied' || !requestKeyMatches(cr, key) || requestMismatches(cert.spec, cr).length > 0);
+  const stale =
+    cr &&
+    (ready?.reason === 'Failed' ||
+      ready?.reason === 'Denied' ||
+      !requestKeyMatches(cr, key) ||
+      requestMismatches(cert.spec, cr).length > 0);
   if (cr && stale) {
     await ctx.store.delete(CERTIFICATE_REQUEST, crName, ns);
     cr = undefined;
@@ -149,7 +157,12 @@ export async function runIssuance(ctx: ControllerContext, cert: Certificate): Pr
   cr = await reconcileRequest(ctx, cr, key);
   const done = getCondition(cr.status?.conditions, 'Ready');
   if (done?.status === 'True') {
-    const content = certificateSecret(cert, decodeB64Pem(cr.status!.certificate), encodeKey(key, cert.spec.privateKey?.encoding), decodeB64Pem(cr.status!.ca));
+    const content = certificateSecret(
+      cert,
+      decodeB64Pem(cr.status!.certificate),
+      encodeKey(key, cert.spec.privateKey?.encoding),
+      decodeB64Pem(cr.status!.ca),
+    );
     await ctx.secrets.put({ namespace: ns, name: cert.spec.secretName }, content, { owner });
     await ctx.secrets.delete({ namespace: ns, name: nextKeySecretName(name) }, { owner });
     await pruneRequests(ctx, cert, revision);

@@ -68,23 +68,40 @@ export function checkSecret(
   if (!secret) return { verdict: { reason: 'DoesNotExist', message: 'Issuing certificate as Secret does not exist' } };
   const keyPem = secret.data['tls.key'];
   const certPem = secret.data['tls.crt'];
-  if (!keyPem || keyPem.length === 0) return { verdict: { reason: 'MissingData', message: 'Issuing certificate as Secret does not contain a private key' } };
-  if (!certPem || certPem.length === 0) return { verdict: { reason: 'MissingData', message: 'Issuing certificate as Secret does not contain a certificate' } };
+  if (!keyPem || keyPem.length === 0)
+    return { verdict: { reason: 'MissingData', message: 'Issuing certificate as Secret does not contain a private key' } };
+  if (!certPem || certPem.length === 0)
+    return { verdict: { reason: 'MissingData', message: 'Issuing certificate as Secret does not contain a certificate' } };
   let key: KeyObject;
   try {
     key = parsePrivateKeyPem(keyPem, 'tls.key');
   } catch (e) {
-    return { verdict: { reason: 'InvalidKeyPair', message: `Issuing certificate as Secret contains invalid private key data: ${(e as Error).message}` } };
+    return {
+      verdict: {
+        reason: 'InvalidKeyPair',
+        message: `Issuing certificate as Secret contains invalid private key data: ${(e as Error).message}`,
+      },
+    };
   }
   let chain: ParsedCertificate[];
   try {
     chain = parseCertificates(certPem.toString('utf8'), 'tls.crt');
   } catch (e) {
-    return { verdict: { reason: 'InvalidCertificate', message: `Issuing certificate as Secret contains an invalid certificate: ${(e as Error).message}` } };
+    return {
+      verdict: {
+        reason: 'InvalidCertificate',
+        message: `Issuing certificate as Secret contains an invalid certificate: ${(e as Error).message}`,
+      },
+    };
   }
   const leaf = chain[0];
   if (!keyMatches(key, leaf.publicKey)) {
-    return { verdict: { reason: 'InvalidKeyPair', message: 'Issuing certificate as Secret contains a private key that does not match the certificate' } };
+    return {
+      verdict: {
+        reason: 'InvalidKeyPair',
+        message: 'Issuing certificate as Secret contains a private key that does not match the certificate',
+      },
+    };
   }
   const view = { chain, key };
   const ann = secret.annotations ?? {};
@@ -93,19 +110,37 @@ export function checkSecret(
   const kind = ann[ANNOTATIONS.issuerKind] || 'Issuer';
   const group = ann[ANNOTATIONS.issuerGroup] || 'cert-manager.io';
   if (name !== undefined && (name !== ref.name || kind !== ref.kind || group !== ref.group)) {
-    return { view, verdict: { reason: 'IncorrectIssuer', message: `Issuing certificate as Secret was previously issued by "${kind}.${group}/${name}"` } };
+    return {
+      view,
+      verdict: { reason: 'IncorrectIssuer', message: `Issuing certificate as Secret was previously issued by "${kind}.${group}/${name}"` },
+    };
   }
   const keyViolations = keyMismatches(cert.spec, key);
   if (keyViolations.length > 0) {
-    return { view, verdict: { reason: 'SecretMismatch', message: `Existing private key is not up to date for spec: [${keyViolations.join(' ')}]` } };
+    return {
+      view,
+      verdict: { reason: 'SecretMismatch', message: `Existing private key is not up to date for spec: [${keyViolations.join(' ')}]` },
+    };
   }
   const violations = specMismatches(cert.spec, leaf);
   if (violations.length > 0) {
-    return { view, verdict: { reason: 'SecretMismatch', message: `Issuing certificate as Existing issued Secret is not up to date for spec: [${violations.join(' ')}]` } };
+    return {
+      view,
+      verdict: {
+        reason: 'SecretMismatch',
+        message: `Issuing certificate as Existing issued Secret is not up to date for spec: [${violations.join(' ')}]`,
+      },
+    };
   }
   const requestViolations = currentRequest ? requestMismatches(cert.spec, currentRequest) : [];
   if (requestViolations.length > 0) {
-    return { view, verdict: { reason: 'RequestChanged', message: `Fields on existing CertificateRequest resource not up to date: [${requestViolations.join(' ')}]` } };
+    return {
+      view,
+      verdict: {
+        reason: 'RequestChanged',
+        message: `Fields on existing CertificateRequest resource not up to date: [${requestViolations.join(' ')}]`,
+      },
+    };
   }
   if (now.getTime() > leaf.notAfter.getTime()) {
     return { view, verdict: { reason: 'Expired', message: `Certificate expired on ${leaf.notAfter.toUTCString()}` } };

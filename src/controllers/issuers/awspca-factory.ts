@@ -7,7 +7,11 @@ import type { AwsCredentials } from './types.js';
  * to AWS never import the SDK. Endpoint and default credentials follow the AWS chain
  * (AWS_ENDPOINT_URL_ACM_PCA points it at `meshca pca-api`); `secretRef` keys override them.
  */
-export async function awsPcaUpstreamFor(spec: AwsPcaIssuerSpec, credentials: AwsCredentials | undefined, now: () => Date): Promise<Upstream> {
+export async function awsPcaUpstreamFor(
+  spec: AwsPcaIssuerSpec,
+  credentials: AwsCredentials | undefined,
+  now: () => Date,
+): Promise<Upstream> {
   const { awsPcaUpstreamSchema } = await import('../../upstream/awspca/config.js');
   const { createAwsPcaUpstream } = await import('../../upstream/awspca/index.js');
   const parsed = awsPcaUpstreamSchema.safeParse({ type: 'awspca', arn: spec.arn, ...(spec.region ? { region: spec.region } : {}) });

@@ -12,7 +12,10 @@ import { fakePca, harness, type Harness } from '../testing/harness.js';
 const T0 = new Date('2030-01-01T00:00:00Z');
 const harnesses: Harness[] = [];
 after(() => harnesses.forEach((h) => h.cleanup()));
-const seed = expandShellVars(readFileSync(new URL('../../../../test/fixtures/manifests/istio-ca-awspca.yaml', import.meta.url), 'utf8'), SEED_VARS);
+const seed = expandShellVars(
+  readFileSync(new URL('../../../../test/fixtures/manifests/istio-ca-awspca.yaml', import.meta.url), 'utf8'),
+  SEED_VARS,
+);
 
 async function applySeed(h: Harness): Promise<void> {
   for (const d of loadManifests(seed, 'seed')) await h.store.apply(d.object.kind, d.object.resource!, T0);
@@ -59,10 +62,13 @@ describe('AWSPCAIssuer', () => {
   it('takes credentials from secretRef and says which key is missing', async () => {
     const seen: unknown[] = [];
     const pca = fakePca(() => T0);
-    const h = harness(() => T0, async (spec, creds, now) => {
-      seen.push(creds);
-      return pca.factory(spec, creds, now);
-    });
+    const h = harness(
+      () => T0,
+      async (spec, creds, now) => {
+        seen.push(creds);
+        return pca.factory(spec, creds, now);
+      },
+    );
     harnesses.push(h);
     await h.secrets.put({ namespace: 'istio-system', name: 'aws' }, { data: { AWS_ACCESS_KEY_ID: Buffer.from('AKIA1') } }, { user: true });
     const [issuer] = loadManifests(seed, 'seed');
@@ -72,7 +78,11 @@ describe('AWSPCAIssuer', () => {
     await h.reconcile(T0);
     let o = await h.get<AwsPcaIssuer>('AWSPCAIssuer', 'aws-pca-issuer-istio', 'istio-system');
     assert.equal(getCondition(o.status?.conditions, 'Ready')?.message, 'secret value AWS_SECRET_ACCESS_KEY was not found');
-    await h.secrets.put({ namespace: 'istio-system', name: 'aws' }, { data: { AWS_ACCESS_KEY_ID: Buffer.from('AKIA1'), AWS_SECRET_ACCESS_KEY: Buffer.from('s3cr3t') } }, { user: true });
+    await h.secrets.put(
+      { namespace: 'istio-system', name: 'aws' },
+      { data: { AWS_ACCESS_KEY_ID: Buffer.from('AKIA1'), AWS_SECRET_ACCESS_KEY: Buffer.from('s3cr3t') } },
+      { user: true },
+    );
     await h.reconcile(T0);
     o = await h.get<AwsPcaIssuer>('AWSPCAIssuer', 'aws-pca-issuer-istio', 'istio-system');
     assert.equal(getCondition(o.status?.conditions, 'Ready')?.status, 'True');

@@ -6,12 +6,17 @@ import { splitChain } from './chain.js';
 import type { AwsCredentials, IssuerBackend, SignRequest, SignResult, UpstreamFactory } from './types.js';
 
 /** Reads AWS keys from `spec.secretRef` the way aws-privateca-issuer does (default keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). */
-export async function awsCredentials(secrets: SecretSink, spec: AwsPcaIssuerSpec, issuerNamespace: string | undefined): Promise<AwsCredentials | undefined> {
+export async function awsCredentials(
+  secrets: SecretSink,
+  spec: AwsPcaIssuerSpec,
+  issuerNamespace: string | undefined,
+): Promise<AwsCredentials | undefined> {
   const ref = spec.secretRef;
   if (!ref) return undefined;
   const namespace = ref.namespace ?? issuerNamespace ?? 'default';
   const s = await secrets.get({ namespace, name: ref.name });
-  if (!s) throw new MeshcaError('failed_precondition', 'aws_secret', `Failed to retrieve secret: secret "${namespace}/${ref.name}" not found`);
+  if (!s)
+    throw new MeshcaError('failed_precondition', 'aws_secret', `Failed to retrieve secret: secret "${namespace}/${ref.name}" not found`);
   const idKey = ref.accessKeyIDSelector?.key ?? 'AWS_ACCESS_KEY_ID';
   const secretKey = ref.secretAccessKeySelector?.key ?? 'AWS_SECRET_ACCESS_KEY';
   const id = s.data[idKey];
@@ -50,7 +55,12 @@ export function awsPcaBackend(
       const ttlSeconds = Math.floor(req.durationMs / 1000);
       const out = await withUpstream(async (u) => {
         if (req.isCA) return u.signIntermediate({ csrPem: req.csrPem, ttlSeconds, pathLen: 0 });
-        if (!u.signWorkload) throw new MeshcaError('failed_precondition', 'no_end_entity', `AWS Private CA ${u.source} cannot sign end-entity certificates here`);
+        if (!u.signWorkload)
+          throw new MeshcaError(
+            'failed_precondition',
+            'no_end_entity',
+            `AWS Private CA ${u.source} cannot sign end-entity certificates here`,
+          );
         return u.signWorkload({ csrPem: req.csrPem, ttlSeconds });
       });
       return splitChain([out.cert, ...out.chain]);

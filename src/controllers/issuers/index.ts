@@ -25,7 +25,11 @@ export async function lookupIssuer(store: ResourceStore, ref: IssuerRef, namespa
   if (!kind) throw new MeshcaError('not_found', 'issuer_not_found', `Referenced issuer kind "${r.kind}.${r.group}" is not known`);
   const object = await store.get<Issuer | AwsPcaIssuer>(kind, r.name, kind.namespaced ? namespace : undefined);
   if (!object) {
-    throw new MeshcaError('not_found', 'issuer_not_found', `Referenced "${r.kind}" not found: ${qualifiedName(kind)} "${r.name}" not found`);
+    throw new MeshcaError(
+      'not_found',
+      'issuer_not_found',
+      `Referenced "${r.kind}" not found: ${qualifiedName(kind)} "${r.name}" not found`,
+    );
   }
   return { kind, object };
 }
@@ -49,4 +53,3 @@ export function issuerRefLabel(ref: IssuerRef): string {
   const r = normalizeIssuerRef(ref);
   return `${r.kind}.${r.group}/${r.name}`;
 }
-

@@ -17,7 +17,10 @@ describe('meshca issuer', () => {
     harnesses.push(h);
     await h.apply(gen.meshcaClusterIssuer('meshca'), gen.meshcaClusterIssuer('east', 'east'));
     await h.reconcile(T0);
-    assert.match(getCondition((await h.get<Issuer>('ClusterIssuer', 'meshca')).status?.conditions, 'Ready')!.message, /no root in .*meshca init/);
+    assert.match(
+      getCondition((await h.get<Issuer>('ClusterIssuer', 'meshca')).status?.conditions, 'Ready')!.message,
+      /no root in .*meshca init/,
+    );
     h.state.initRoot({ alg: 'ec-p256', now: new Date(T0.getTime() - 60_000) });
     h.state.createIntermediate('east', { alg: 'ec-p256', days: 365, now: new Date(T0.getTime() - 60_000) });
     await h.apply(

@@ -19,7 +19,11 @@ export function meshcaBackend(state: CaState, cluster: string | undefined): Issu
     }
     const r = state.loadRoot();
     if (!r.key) {
-      throw new MeshcaError('failed_precondition', 'no_root_key', `the root ${certLabel(r.cert)} in ${state.dir} was imported without its key; it cannot sign`);
+      throw new MeshcaError(
+        'failed_precondition',
+        'no_root_key',
+        `the root ${certLabel(r.cert)} in ${state.dir} was imported without its key; it cannot sign`,
+      );
     }
     return { cert: r.cert, key: r.key, above: [], root: r.cert };
   };
@@ -27,11 +31,22 @@ export function meshcaBackend(state: CaState, cluster: string | undefined): Issu
     notReadyReason: 'ErrGetKeyPair',
     async verify() {
       const s = signer();
-      return { reason: 'KeyPairVerified', message: `Signing CA verified (${cluster ? `cluster ${cluster} intermediate` : 'meshca root'} ${certLabel(s.cert)})` };
+      return {
+        reason: 'KeyPairVerified',
+        message: `Signing CA verified (${cluster ? `cluster ${cluster} intermediate` : 'meshca root'} ${certLabel(s.cert)})`,
+      };
     },
     async sign(req: SignRequest): Promise<SignResult> {
       const s = signer();
-      const cert = signFromTemplate({ csr: parseCsr(req.csrPem), issuerCert: s.cert, issuerKey: s.key, durationMs: req.durationMs, isCA: req.isCA, usages: req.usages, now: req.now });
+      const cert = signFromTemplate({
+        csr: parseCsr(req.csrPem),
+        issuerCert: s.cert,
+        issuerKey: s.key,
+        durationMs: req.durationMs,
+        isCA: req.isCA,
+        usages: req.usages,
+        now: req.now,
+      });
       return splitChain([cert, s.cert, ...s.above.filter((c) => !c.der.equals(s.cert.der))], s.root);
     },
   };

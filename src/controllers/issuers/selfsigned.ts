@@ -12,10 +12,20 @@ export function selfSignedBackend(): IssuerBackend {
     },
     async sign(req: SignRequest): Promise<SignResult> {
       if (!req.privateKey) {
-        throw invalid('no_private_key', 'a selfSigned issuer needs the private key of the request (annotation cert-manager.io/private-key-secret-name)');
+        throw invalid(
+          'no_private_key',
+          'a selfSigned issuer needs the private key of the request (annotation cert-manager.io/private-key-secret-name)',
+        );
       }
       const csr = parseCsr(req.csrPem);
-      const cert = signFromTemplate({ csr, issuerKey: req.privateKey, durationMs: req.durationMs, isCA: req.isCA, usages: req.usages, now: req.now });
+      const cert = signFromTemplate({
+        csr,
+        issuerKey: req.privateKey,
+        durationMs: req.durationMs,
+        isCA: req.isCA,
+        usages: req.usages,
+        now: req.now,
+      });
       return { chain: [cert], ca: cert };
     },
   };

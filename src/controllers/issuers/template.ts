@@ -72,7 +72,8 @@ export interface CsrTemplate {
  */
 export function signFromTemplate(t: CsrTemplate): ParsedCertificate {
   if (t.issuerCert) assertCanIssue(t.issuerCert, t.now, t.isCA);
-  else if (!keyMatches(t.issuerKey, t.csr.publicKey)) throw invalid('key_mismatch', 'a self-signed certificate must be signed by the key of its own CSR');
+  else if (!keyMatches(t.issuerKey, t.csr.publicKey))
+    throw invalid('key_mismatch', 'a self-signed certificate must be signed by the key of its own CSR');
   const ku = [...new Set(t.usages.map((u) => KU[u]).filter((u): u is KeyUsageName => !!u))];
   const eku = [...new Set(t.usages.map((u) => EKU[u]).filter((u): u is string => !!u))];
   const { uris, dnsNames, ipAddresses, emailAddresses } = t.csr.sans;
@@ -91,7 +92,8 @@ export function signFromTemplate(t: CsrTemplate): ParsedCertificate {
   const wanted = t.now.getTime() + t.durationMs;
   const notAfter = t.issuerCert ? Math.min(wanted, t.issuerCert.notAfter.getTime()) : wanted;
   const notBefore = t.issuerCert ? Math.max(t.now.getTime(), t.issuerCert.notBefore.getTime()) : t.now.getTime();
-  if (notAfter <= notBefore) throw invalid('bad_lifetime', `issuer ${t.issuerCert ? certLabel(t.issuerCert) : ''} expires before the certificate could start`);
+  if (notAfter <= notBefore)
+    throw invalid('bad_lifetime', `issuer ${t.issuerCert ? certLabel(t.issuerCert) : ''} expires before the certificate could start`);
   const der = signCertificate(
     {
       serial: randomSerial(),

@@ -17,7 +17,12 @@ import { join } from 'node:path';
 /** An in-memory stand-in for AWS Private CA: a root that signs whatever it is asked. */
 export function fakePca(now: () => Date, o: { failCheck?: string; failSign?: string } = {}) {
   const kp = generateKeyPair('ec-p256');
-  const root = createRootCertificate({ key: kp.privateKey, subject: { organization: ['Fake PCA'], commonName: 'fake pca root' }, days: 3650, now: new Date(now().getTime() - 86_400_000) });
+  const root = createRootCertificate({
+    key: kp.privateKey,
+    subject: { organization: ['Fake PCA'], commonName: 'fake pca root' },
+    days: 3650,
+    now: new Date(now().getTime() - 86_400_000),
+  });
   const calls = { check: 0, sign: 0 };
   const upstream: Upstream = {
     type: 'awspca',
@@ -29,12 +34,28 @@ export function fakePca(now: () => Date, o: { failCheck?: string; failSign?: str
     async signIntermediate(req) {
       calls.sign++;
       if (o.failSign) throw new Error(o.failSign);
-      const cert = signFromTemplate({ csr: parseCsr(req.csrPem), issuerCert: root, issuerKey: kp.privateKey, durationMs: req.ttlSeconds * 1000, isCA: true, usages: ['cert sign', 'digital signature'], now: now() });
+      const cert = signFromTemplate({
+        csr: parseCsr(req.csrPem),
+        issuerCert: root,
+        issuerKey: kp.privateKey,
+        durationMs: req.ttlSeconds * 1000,
+        isCA: true,
+        usages: ['cert sign', 'digital signature'],
+        now: now(),
+      });
       return { cert, chain: [root] };
     },
     async signWorkload(req) {
       calls.sign++;
-      const cert = signFromTemplate({ csr: parseCsr(req.csrPem), issuerCert: root, issuerKey: kp.privateKey, durationMs: req.ttlSeconds * 1000, isCA: false, usages: ['digital signature'], now: now() });
+      const cert = signFromTemplate({
+        csr: parseCsr(req.csrPem),
+        issuerCert: root,
+        issuerKey: kp.privateKey,
+        durationMs: req.ttlSeconds * 1000,
+        isCA: false,
+        usages: ['digital signature'],
+        now: now(),
+      });
       return { cert, chain: [root] };
     },
     async roots() {

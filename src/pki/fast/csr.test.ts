@@ -79,7 +79,10 @@ test('a signature algorithm that does not fit the key is a bad signature, as in 
   const der = encodeTlv(0x30, body);
   const lib = outcome(() => parseCsr(der));
   assert.equal('reason' in lib && lib.reason, 'bad_csr_signature');
-  assert.deepEqual(outcome(() => parseCsrFast(der)), lib);
+  assert.deepEqual(
+    outcome(() => parseCsrFast(der)),
+    lib,
+  );
 });
 
 test('an unsupported signature algorithm is refused like the library does', () => {
@@ -89,17 +92,37 @@ test('an unsupported signature algorithm is refused like the library does', () =
   der[at + 7] = 0x01;
   const lib = outcome(() => parseCsr(der));
   assert.equal('reason' in lib && lib.reason, 'bad_csr_signature');
-  assert.deepEqual(outcome(() => parseCsrFast(der)), lib);
+  assert.deepEqual(
+    outcome(() => parseCsrFast(der)),
+    lib,
+  );
 });
 
 test('good requests parse to the same fields', () => {
   const inputs: (string | Buffer)[] = [
     good,
     encodePem('CERTIFICATE REQUEST', goodRsa),
-    createCsr({ key: ec, subject: { commonName: 'w', organization: ['x'] }, sans: { uris: [ID], dnsNames: ['a.example'], ipAddresses: ['10.1.2.3', '2001:db8::1'], emailAddresses: ['a@b.c'] } }).pem,
+    createCsr({
+      key: ec,
+      subject: { commonName: 'w', organization: ['x'] },
+      sans: { uris: [ID], dnsNames: ['a.example'], ipAddresses: ['10.1.2.3', '2001:db8::1'], emailAddresses: ['a@b.c'] },
+    }).pem,
     createCsr({ key: generateKeyPair('ec-p384').privateKey, isCA: true, subject: { commonName: 'ca' } }).der,
-    opensslCsr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-addext', `subjectAltName=URI:${ID},DNS:x.example,IP:::1`, '-addext', 'keyUsage=digitalSignature', '-addext', 'extendedKeyUsage=clientAuth']),
-    opensslCsr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-addext', 'subjectAltName=otherName:1.2.3.4;UTF8:x,email:a@b.c', '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:1']),
+    opensslCsr(
+      ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      [
+        '-addext',
+        `subjectAltName=URI:${ID},DNS:x.example,IP:::1`,
+        '-addext',
+        'keyUsage=digitalSignature',
+        '-addext',
+        'extendedKeyUsage=clientAuth',
+      ],
+    ),
+    opensslCsr(
+      ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'],
+      ['-addext', 'subjectAltName=otherName:1.2.3.4;UTF8:x,email:a@b.c', '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:1'],
+    ),
   ];
   for (const input of inputs) {
     const lib = parseCsr(input);
@@ -132,7 +155,10 @@ test('non-URI SANs are refused with permission_denied on both paths', () => {
     const req: WorkloadRequest = { csr, identities: [ID], ttlSeconds: 60, now };
     const lib = outcome(() => issueWorkloadCertificateLibrary(signer, req));
     assert.equal('code' in lib && lib.code, 'permission_denied');
-    assert.deepEqual(outcome(() => issueWorkloadCertificate(signer, req)), lib);
+    assert.deepEqual(
+      outcome(() => issueWorkloadCertificate(signer, req)),
+      lib,
+    );
   }
 });
 
@@ -141,7 +167,10 @@ test('every bad input fails issuance exactly as the library path does', () => {
   const signer = makeSigner('ec-p256', now);
   for (const [, input] of BAD) {
     const req: WorkloadRequest = { csr: input, identities: [ID], ttlSeconds: 60, now };
-    assert.deepEqual(outcome(() => issueWorkloadCertificate(signer, req)), outcome(() => issueWorkloadCertificateLibrary(signer, req)));
+    assert.deepEqual(
+      outcome(() => issueWorkloadCertificate(signer, req)),
+      outcome(() => issueWorkloadCertificateLibrary(signer, req)),
+    );
   }
 });
 
@@ -155,7 +184,10 @@ test('BER the lean parser refuses is decided by the library path during issuance
   const signer = makeSigner('ec-p256', now);
   const req: WorkloadRequest = { csr: ber, identities: [ID], ttlSeconds: 60, now, serial: Buffer.from([7]) };
   const lib = outcome(() => issueWorkloadCertificateLibrary(signer, req));
-  assert.deepEqual(outcome(() => issueWorkloadCertificate(signer, req)), lib);
+  assert.deepEqual(
+    outcome(() => issueWorkloadCertificate(signer, req)),
+    lib,
+  );
 });
 
 test('lengths are bounded: every prefix of a good request is refused, never read past', () => {
@@ -203,7 +235,12 @@ test('PEM variants decode exactly as the library decodes them', () => {
 /** A CSR assembled by hand around a given SPKI, signed with `key`: for key encodings no tool writes by default. */
 function handCsr(key: KeyObject, spki: Buffer, hashOid: string, withNull: boolean): Buffer {
   const uri = Buffer.from(ID, 'latin1');
-  const san = encodeTlv(0x30, encodeOid('2.5.29.17'), Buffer.from([0x01, 0x01, 0xff]), encodeTlv(0x04, encodeTlv(0x30, encodeTlv(0x86, uri))));
+  const san = encodeTlv(
+    0x30,
+    encodeOid('2.5.29.17'),
+    Buffer.from([0x01, 0x01, 0xff]),
+    encodeTlv(0x04, encodeTlv(0x30, encodeTlv(0x86, uri))),
+  );
   const attr = encodeTlv(0x30, encodeOid('1.2.840.113549.1.9.14'), encodeTlv(0x31, encodeTlv(0x30, san)));
   const info = encodeTlv(0x30, Buffer.from([0x02, 0x01, 0x00]), Buffer.from([0x30, 0x00]), spki, encodeTlv(0xa0, attr));
   const alg = withNull ? encodeTlv(0x30, encodeOid(hashOid), Buffer.from([0x05, 0x00])) : encodeTlv(0x30, encodeOid(hashOid));
@@ -251,17 +288,43 @@ function csrWithExtensions(...exts: Buffer[]): Buffer {
   const alg = encodeTlv(0x30, encodeOid(OID.ecdsaWithSHA256));
   return encodeTlv(0x30, info, alg, encodeTlv(0x03, Buffer.from([0]), sign('sha256', info, ec)));
 }
-const keyUsage = (unused: number, ...bits: number[]) => encodeTlv(0x30, encodeOid(OID.keyUsage), encodeTlv(0x01, Buffer.from([0xff])), encodeTlv(0x04, encodeTlv(0x03, Buffer.from([unused, ...bits]))));
-const basicConstraints = (ca: boolean) => encodeTlv(0x30, encodeOid(OID.basicConstraints), encodeTlv(0x04, ca ? encodeTlv(0x30, encodeTlv(0x01, Buffer.from([0xff]))) : encodeTlv(0x30)));
+const keyUsage = (unused: number, ...bits: number[]) =>
+  encodeTlv(
+    0x30,
+    encodeOid(OID.keyUsage),
+    encodeTlv(0x01, Buffer.from([0xff])),
+    encodeTlv(0x04, encodeTlv(0x03, Buffer.from([unused, ...bits]))),
+  );
+const basicConstraints = (ca: boolean) =>
+  encodeTlv(
+    0x30,
+    encodeOid(OID.basicConstraints),
+    encodeTlv(0x04, ca ? encodeTlv(0x30, encodeTlv(0x01, Buffer.from([0xff]))) : encodeTlv(0x30)),
+  );
 
 test('a CSR asking for CA powers is refused with invalid_argument ca_not_allowed on both paths, never answered with a leaf', () => {
   const now = new Date();
   const signer = makeSigner('ec-p256', now);
   const asking: [string, Buffer][] = [
     ['basicConstraints CA:TRUE (meshca)', createCsr({ key: ec, isCA: true, sans: { uris: [ID] } }).der],
-    ['basicConstraints CA:TRUE (openssl)', opensslCsr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'basicConstraints=critical,CA:TRUE'])],
-    ['keyUsage keyCertSign (openssl)', opensslCsr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'keyUsage=critical,digitalSignature,keyCertSign'])],
-    ['keyUsage cRLSign (openssl)', opensslCsr(['-newkey', 'rsa:2048'], ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'keyUsage=cRLSign'])],
+    [
+      'basicConstraints CA:TRUE (openssl)',
+      opensslCsr(
+        ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+        ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'basicConstraints=critical,CA:TRUE'],
+      ),
+    ],
+    [
+      'keyUsage keyCertSign (openssl)',
+      opensslCsr(
+        ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+        ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'keyUsage=critical,digitalSignature,keyCertSign'],
+      ),
+    ],
+    [
+      'keyUsage cRLSign (openssl)',
+      opensslCsr(['-newkey', 'rsa:2048'], ['-addext', `subjectAltName=URI:${ID}`, '-addext', 'keyUsage=cRLSign']),
+    ],
     ['keyUsage keyCertSign', csrWithExtensions(keyUsage(2, 0x04))],
     ['keyUsage cRLSign', csrWithExtensions(keyUsage(1, 0x02))],
     // keyCertSign before a CA:FALSE basicConstraints: the later extension must not clear the request.
@@ -277,7 +340,11 @@ test('a CSR asking for CA powers is refused with invalid_argument ca_not_allowed
     const req: WorkloadRequest = { csr: der, identities: [ID], ttlSeconds: 60, now };
     const lib = outcome(() => issueWorkloadCertificateLibrary(signer, req));
     assert.deepEqual('code' in lib && [lib.code, lib.reason], ['invalid_argument', 'ca_not_allowed'], name);
-    assert.deepEqual(outcome(() => issueWorkloadCertificate(signer, req)), lib, name);
+    assert.deepEqual(
+      outcome(() => issueWorkloadCertificate(signer, req)),
+      lib,
+      name,
+    );
   }
   const endEntity: [string, Buffer][] = [
     ['keyUsage digitalSignature, keyEncipherment, keyAgreement', csrWithExtensions(keyUsage(3, 0xa8))],

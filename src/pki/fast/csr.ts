@@ -78,7 +78,14 @@ const EXTENSION_REQUEST = encodeOid(OID.extensionRequest);
 
 /** Supported signature algorithms keyed by their OID TLV bytes, to avoid decoding OIDs per request. */
 const SIG_BY_DER = new Map<string, SignatureAlgorithm>();
-for (const oid of [OID.ecdsaWithSHA256, OID.ecdsaWithSHA384, OID.ecdsaWithSHA512, OID.sha256WithRSA, OID.sha384WithRSA, OID.sha512WithRSA]) {
+for (const oid of [
+  OID.ecdsaWithSHA256,
+  OID.ecdsaWithSHA384,
+  OID.ecdsaWithSHA512,
+  OID.sha256WithRSA,
+  OID.sha384WithRSA,
+  OID.sha512WithRSA,
+]) {
   const alg = signatureAlgorithmByOid(oid);
   if (alg) SIG_BY_DER.set(encodeOid(oid).toString('latin1'), alg);
 }
@@ -97,14 +104,14 @@ interface Layout {
 /** The attributes [0] IMPLICIT SET OF Attribute { type OID, values SET OF ANY }; returns extensionRequest values. */
 function walkAttributes(der: Buffer, attrs: Tlv): Tlv[] {
   const out: Tlv[] = [];
-  for (let p = attrs.body; p < attrs.end; ) {
+  for (let p = attrs.body; p < attrs.end;) {
     const attr = expectTlv(der, p, attrs.end, TAG.SEQUENCE, 'Attribute');
     const type = expectTlv(der, attr.body, attr.end, TAG.OID, 'attribute type');
     checkOidBody(der, type);
     const values = expectTlv(der, type.end, attr.end, TAG.SET, 'attribute values');
     if (values.end !== attr.end) throw new DerError('Attribute: trailing data');
     const isExtReq = bytesEqual(der, type.start, type.end, EXTENSION_REQUEST);
-    for (let q = values.body; q < values.end; ) {
+    for (let q = values.body; q < values.end;) {
       const v = readTlv(der, q, values.end);
       checkAny(der, v);
       if (isExtReq) out.push(v);

@@ -173,7 +173,7 @@ export function checkAny(buf: Uint8Array, t: Tlv, depth = 0): void {
   const len = t.end - t.body;
   const tag = t.tag;
   if (tag === TAG.SEQUENCE || tag === TAG.SET || (tag & 0xe0) === 0xa0) {
-    for (let p = t.body; p < t.end; ) {
+    for (let p = t.body; p < t.end;) {
       const c = readTlv(buf, p, t.end);
       checkAny(buf, c, depth + 1);
       p = c.end;

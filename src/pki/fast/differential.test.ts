@@ -11,15 +11,26 @@ const RUNS = 200;
 
 test(`randomized differential: ${RUNS} CSRs through both paths give identical TBS bytes`, () => {
   const base = new Date('2031-06-15T12:00:00Z');
-  const signers = [makeSigner('ec-p256', base), makeSigner('rsa-2048', base), makeSigner('ec-p384', base, { root: 3650, intermediate: 30 })];
+  const signers = [
+    makeSigner('ec-p256', base),
+    makeSigner('rsa-2048', base),
+    makeSigner('ec-p384', base, { root: 3650, intermediate: 30 }),
+  ];
   // RSA keys are slow to make: a few, reused with distinct SANs.
   const rsaKeys = Array.from({ length: 4 }, () => generateKeyPair('rsa-2048').privateKey);
   for (let i = 0; i < RUNS; i++) {
     const key = i % 2 === 0 ? generateKeyPair('ec-p256').privateKey : rsaKeys[i % rsaKeys.length];
-    const ids = Array.from({ length: 1 + randomInt(3) }, (_, k) => `spiffe://td-${randomInt(1000)}.local/ns/n${i}/sa/s${k}-${randomBytes(randomInt(1, 40)).toString('hex')}`);
+    const ids = Array.from(
+      { length: 1 + randomInt(3) },
+      (_, k) => `spiffe://td-${randomInt(1000)}.local/ns/n${i}/sa/s${k}-${randomBytes(randomInt(1, 40)).toString('hex')}`,
+    );
     // Half the requests name one of the caller's identities (an SVID carries exactly one); the
     // others rely on the caller's primary identity.
-    const csr = createCsr({ key, sans: i % 4 < 2 ? { uris: [ids[randomInt(ids.length)]] } : {}, subject: i % 3 === 0 ? { commonName: `w${i}` } : undefined });
+    const csr = createCsr({
+      key,
+      sans: i % 4 < 2 ? { uris: [ids[randomInt(ids.length)]] } : {},
+      subject: i % 3 === 0 ? { commonName: `w${i}` } : undefined,
+    });
     const signer = signers[randomInt(signers.length)];
     const req = {
       csr: i % 5 === 0 ? csr.der : csr.pem,

@@ -30,7 +30,7 @@ function oidText(buf: Uint8Array, t: Tlv): string {
 function walkExtensions(buf: Uint8Array, v: Tlv): RawExtension[] {
   if (v.tag !== TAG.SEQUENCE) throw new DerError('Extensions: expected SEQUENCE');
   const out: RawExtension[] = [];
-  for (let p = v.body; p < v.end; ) {
+  for (let p = v.body; p < v.end;) {
     const ext = expectTlv(buf, p, v.end, TAG.SEQUENCE, 'Extension');
     const id = expectTlv(buf, ext.body, ext.end, TAG.OID, 'extnID');
     checkOidBody(buf, id);
@@ -58,7 +58,7 @@ function inner(buf: Uint8Array, octets: Tlv, tag?: number): Tlv {
 /** Checks a SEQUENCE whose members are optional context tags in increasing order (AKI, basicConstraints-like). */
 function checkTaggedSequence(buf: Uint8Array, seq: Tlv, allowed: number[]): void {
   let i = 0;
-  for (let p = seq.body; p < seq.end; ) {
+  for (let p = seq.body; p < seq.end;) {
     const t = readTlv(buf, p, seq.end);
     while (i < allowed.length && allowed[i] !== t.tag) i++;
     if (i === allowed.length) throw new DerError(`unexpected tag 0x${t.tag.toString(16)}`);
@@ -107,7 +107,7 @@ function parseOne(buf: Uint8Array, e: RawExtension, out: RequestedExtensions): v
     }
     case OID.extKeyUsage: {
       const seq = inner(buf, e.value, TAG.SEQUENCE);
-      for (let p = seq.body; p < seq.end; ) {
+      for (let p = seq.body; p < seq.end;) {
         const o = expectTlv(buf, p, seq.end, TAG.OID, 'KeyPurposeId');
         checkOidBody(buf, o);
         p = o.end;
@@ -120,7 +120,7 @@ function parseOne(buf: Uint8Array, e: RawExtension, out: RequestedExtensions): v
     case OID.authorityKeyIdentifier: {
       const seq = inner(buf, e.value, TAG.SEQUENCE);
       checkTaggedSequence(buf, seq, [0x80, 0xa1, 0x82]);
-      for (let p = seq.body; p < seq.end; ) {
+      for (let p = seq.body; p < seq.end;) {
         const t = readTlv(buf, p, seq.end);
         if (t.tag === 0xa1) parseGeneralNames(buf, { ...t, tag: TAG.SEQUENCE });
         p = t.end;

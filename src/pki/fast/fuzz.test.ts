@@ -71,10 +71,14 @@ test(`fuzz: ${ROUNDS} damaged, re-signed requests give the library's verdict on 
   const o = opensslCsrWithKey(
     ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
     [
-      '-addext', `subjectAltName=URI:${ID},otherName:1.2.3.4;UTF8:x,IP:2001:db8::1`,
-      '-addext', 'keyUsage=critical,digitalSignature',
-      '-addext', 'extendedKeyUsage=clientAuth',
-      '-addext', 'basicConstraints=CA:TRUE,pathlen:2',
+      '-addext',
+      `subjectAltName=URI:${ID},otherName:1.2.3.4;UTF8:x,IP:2001:db8::1`,
+      '-addext',
+      'keyUsage=critical,digitalSignature',
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+      '-addext',
+      'basicConstraints=CA:TRUE,pathlen:2',
     ],
   );
   bases.push([o.key, o.der]);
@@ -102,8 +106,13 @@ test(`fuzz: ${ROUNDS} damaged, re-signed requests give the library's verdict on 
     }
     // End to end, the fast path must give exactly what the library path gives.
     const req = { csr: der, identities: [ID], ttlSeconds: 600, now, serial: Buffer.from([1, 2, 3]) };
-    const view = (o: Outcome<IssuedCertificate>) => ('ok' in o ? { tbs: tbsOf(o.ok.certDer).toString('hex'), sans: o.ok.sans, keyInfo: o.ok.keyInfo } : o);
-    assert.deepEqual(view(runLibrary(() => issueWorkloadCertificate(signer, req))), view(runLibrary(() => issueWorkloadCertificateLibrary(signer, req))), der.toString('hex'));
+    const view = (o: Outcome<IssuedCertificate>) =>
+      'ok' in o ? { tbs: tbsOf(o.ok.certDer).toString('hex'), sans: o.ok.sans, keyInfo: o.ok.keyInfo } : o;
+    assert.deepEqual(
+      view(runLibrary(() => issueWorkloadCertificate(signer, req))),
+      view(runLibrary(() => issueWorkloadCertificateLibrary(signer, req))),
+      der.toString('hex'),
+    );
   }
   // The mutations must have reached past the structure checks, or the test proves little.
   assert.ok(fastAccepted > ROUNDS / 20, `only ${fastAccepted} mutated requests parsed`);

@@ -5,7 +5,15 @@ import { buildLeafSigner, type LeafSigner } from './leaf.js';
 
 export { DerError, readTlv, expectTlv } from './der.js';
 export { parseCsrFast, type FastCsr } from './csr.js';
-export { buildLeafSigner, createLeafFast, encodeLeafTbs, signLeafTbs, type FastLeafOptions, type LeafFields, type LeafSigner } from './leaf.js';
+export {
+  buildLeafSigner,
+  createLeafFast,
+  encodeLeafTbs,
+  signLeafTbs,
+  type FastLeafOptions,
+  type LeafFields,
+  type LeafSigner,
+} from './leaf.js';
 
 /**
  * Per-CA precomputation, keyed by the certificate object so that callers keep passing the same

@@ -57,7 +57,8 @@ function checkPair(signer: Signer, req: WorkloadRequest): void {
   // ECDSA signatures differ per run, so each is verified rather than compared; RSA PKCS#1 v1.5 ones
   // are deterministic, so the two certificates must be equal byte for byte.
   for (const r of [lib, fast]) assert.ok(new X509Certificate(r.certDer).verify(signer.cert.publicKey), 'signature does not verify');
-  if (signer.key.asymmetricKeyType === 'rsa') assert.deepEqual(Buffer.from(fast.certDer), Buffer.from(lib.certDer), 'RSA-signed certificate bytes differ');
+  if (signer.key.asymmetricKeyType === 'rsa')
+    assert.deepEqual(Buffer.from(fast.certDer), Buffer.from(lib.certDer), 'RSA-signed certificate bytes differ');
   const strip = (r: typeof lib) => ({ ...r, certDer: undefined, certPem: undefined, chain: r.chain.slice(1) });
   assert.deepEqual(strip(fast), strip(lib));
 }
@@ -98,7 +99,13 @@ test('createLeafFast matches createLeafCertificate with back-dating, several URI
   for (const backdateSeconds of [0, 60, 86_400 * 400]) {
     const serial = randomSerial();
     const o = { uris: [ID, 'spiffe://cluster.local/ns/default/sa/other'], ttlSeconds: 600, now, backdateSeconds, serial };
-    const lib = createLeafCertificate({ ...o, issuerCert: signer.cert, issuerKey: signer.key, publicKey: key.publicKey, sans: { uris: o.uris } });
+    const lib = createLeafCertificate({
+      ...o,
+      issuerCert: signer.cert,
+      issuerKey: signer.key,
+      publicKey: key.publicKey,
+      sans: { uris: o.uris },
+    });
     const fast = createLeafFast(leafSignerFor(signer.cert, signer.key), { ...o, spki: csr.spkiDer });
     assert.deepEqual(tbsOf(fast.der), tbsOf(lib.der));
     assert.deepEqual({ ...fast, der: undefined }, { ...lib, der: undefined });

@@ -56,7 +56,7 @@ export function sec1Scalar(der: Buffer, curveOid: string, size: number): Buffer 
   const priv = readTlv(der, version.end, top.end);
   if (priv.tag !== TAG.OCTET_STRING || priv.end - priv.body > size) return undefined;
   let named = '';
-  for (let pos = priv.end; pos < top.end; ) {
+  for (let pos = priv.end; pos < top.end;) {
     const t = readTlv(der, pos, top.end);
     if (t.tag === 0xa0) named = decodeOid(der.subarray(t.body, t.end));
     pos = t.end;

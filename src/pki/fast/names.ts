@@ -7,10 +7,10 @@ import { DerError, TAG, checkAny, checkOidBody, expectTlv, readTlv, tlvSize, wri
  */
 export function checkName(buf: Uint8Array, t: Tlv): void {
   if (t.tag !== TAG.SEQUENCE) throw new DerError(`Name: expected SEQUENCE at offset ${t.start}`);
-  for (let p = t.body; p < t.end; ) {
+  for (let p = t.body; p < t.end;) {
     const rdn = expectTlv(buf, p, t.end, TAG.SET, 'RelativeDistinguishedName');
     if (rdn.body === rdn.end) throw new DerError(`empty RelativeDistinguishedName at offset ${rdn.start}`);
-    for (let q = rdn.body; q < rdn.end; ) {
+    for (let q = rdn.body; q < rdn.end;) {
       const atv = expectTlv(buf, q, rdn.end, TAG.SEQUENCE, 'AttributeTypeAndValue');
       const type = expectTlv(buf, atv.body, atv.end, TAG.OID, 'attribute type');
       checkOidBody(buf, type);
@@ -34,7 +34,7 @@ function formatIPv6(b: Uint8Array, off: number): string {
   for (let i = 0; i < 16; i += 2) parts.push(((b[off + i] << 8) | b[off + i + 1]).toString(16));
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (parts[i] !== '0') {
       i++;
       continue;
@@ -60,7 +60,7 @@ export function parseGeneralNames(buf: Uint8Array, t: Tlv): SubjectAltNames {
   if (t.tag !== TAG.SEQUENCE) throw new DerError('GeneralNames: expected SEQUENCE');
   if (t.body === t.end) throw new DerError('GeneralNames: empty');
   const out = emptySans();
-  for (let p = t.body; p < t.end; ) {
+  for (let p = t.body; p < t.end;) {
     const n = readTlv(buf, p, t.end);
     switch (n.tag) {
       case 0x86:

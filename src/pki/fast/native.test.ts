@@ -46,42 +46,49 @@ function berSignature(der: Buffer): Buffer {
   return encodeTlv(0x30, encodeTlv(0x02, Buffer.concat([Buffer.from([0]), r])), rest);
 }
 
-test('ecVerify agrees with node:crypto on valid, altered, truncated and non-DER signatures, P-256 and P-384, every hash', { skip: disabled }, () => {
-  const n = nat();
-  let cases = 0;
-  for (const [curve, id] of [['P-256', 0], ['P-384', 1]] as const) {
-    for (let i = 0; i < 12; i++) {
-      const { publicKey, privateKey } = generateKeyPairWith('ec', { namedCurve: curve });
-      const point = ecPoint(publicKey);
-      for (const hash of ['sha256', 'sha384', 'sha512']) {
-        const data = randomBytes(64 + i * 17);
-        const sig = sign(hash, data, privateKey);
-        const flipped = Buffer.from(sig);
-        flipped[flipped.length - 1] ^= 1;
-        const otherData = Buffer.from(data);
-        otherData[3] ^= 0x40;
-        const variants: Array<[Buffer, Buffer]> = [
-          [data, sig],
-          [otherData, sig],
-          [data, flipped],
-          [data, sig.subarray(0, sig.length - 1)],
-          [data, Buffer.alloc(0)],
-          [data, berSignature(sig)],
-          [data, Buffer.concat([sig, Buffer.from([0])])],
-        ];
-        for (const [d, s] of variants) {
-          const expected = verify(hash, d, publicKey, s);
-          assert.equal(n.ecVerify(id, point, HASH_ID[hash], d, s), expected ? 1 : 0, `${curve} ${hash} case ${cases}`);
-          cases++;
+test(
+  'ecVerify agrees with node:crypto on valid, altered, truncated and non-DER signatures, P-256 and P-384, every hash',
+  { skip: disabled },
+  () => {
+    const n = nat();
+    let cases = 0;
+    for (const [curve, id] of [
+      ['P-256', 0],
+      ['P-384', 1],
+    ] as const) {
+      for (let i = 0; i < 12; i++) {
+        const { publicKey, privateKey } = generateKeyPairWith('ec', { namedCurve: curve });
+        const point = ecPoint(publicKey);
+        for (const hash of ['sha256', 'sha384', 'sha512']) {
+          const data = randomBytes(64 + i * 17);
+          const sig = sign(hash, data, privateKey);
+          const flipped = Buffer.from(sig);
+          flipped[flipped.length - 1] ^= 1;
+          const otherData = Buffer.from(data);
+          otherData[3] ^= 0x40;
+          const variants: Array<[Buffer, Buffer]> = [
+            [data, sig],
+            [otherData, sig],
+            [data, flipped],
+            [data, sig.subarray(0, sig.length - 1)],
+            [data, Buffer.alloc(0)],
+            [data, berSignature(sig)],
+            [data, Buffer.concat([sig, Buffer.from([0])])],
+          ];
+          for (const [d, s] of variants) {
+            const expected = verify(hash, d, publicKey, s);
+            assert.equal(n.ecVerify(id, point, HASH_ID[hash], d, s), expected ? 1 : 0, `${curve} ${hash} case ${cases}`);
+            cases++;
+          }
+          // A signature by another key does not verify.
+          const other = generateKeyPairWith('ec', { namedCurve: curve }).privateKey;
+          assert.equal(n.ecVerify(id, point, HASH_ID[hash], data, sign(hash, data, other)), 0);
         }
-        // A signature by another key does not verify.
-        const other = generateKeyPairWith('ec', { namedCurve: curve }).privateKey;
-        assert.equal(n.ecVerify(id, point, HASH_ID[hash], data, sign(hash, data, other)), 0);
       }
     }
-  }
-  assert.ok(cases > 400);
-});
+    assert.ok(cases > 400);
+  },
+);
 
 test('points off the curve, of the wrong length or not uncompressed are refused', { skip: disabled }, () => {
   const n = nat();
@@ -167,8 +174,14 @@ test('a CSR whose EC point is off the curve is refused as the library refuses it
 });
 
 test('the fast parser gives the same key facts and a usable KeyObject on demand', () => {
-  for (const [type, opts] of [['ec', { namedCurve: 'P-384' }], ['rsa', { modulusLength: 2048 }]] as const) {
-    const { privateKey, publicKey } = type === 'ec' ? generateKeyPairWith('ec', opts as { namedCurve: string }) : generateKeyPairWith('rsa', opts as { modulusLength: number });
+  for (const [type, opts] of [
+    ['ec', { namedCurve: 'P-384' }],
+    ['rsa', { modulusLength: 2048 }],
+  ] as const) {
+    const { privateKey, publicKey } =
+      type === 'ec'
+        ? generateKeyPairWith('ec', opts as { namedCurve: string })
+        : generateKeyPairWith('rsa', opts as { modulusLength: number });
     const csr = createCsr({ key: privateKey, sans: { uris: ['spiffe://cluster.local/ns/a/sa/b'] } });
     const fast = parseCsrFast(csr.der);
     const lib = parseCsr(csr.der);
@@ -217,7 +230,10 @@ test('with MESHCA_NATIVE=0 the fast-path tests pass on node:crypto alone', { ski
 
 test('ecSign makes signatures node:crypto accepts, fresh each time; bad private scalars are refused', { skip: disabled }, () => {
   const n = nat();
-  for (const [curve, id, size] of [['P-256', 0, 32], ['P-384', 1, 48]] as const) {
+  for (const [curve, id, size] of [
+    ['P-256', 0, 32],
+    ['P-384', 1, 48],
+  ] as const) {
     const { publicKey, privateKey } = generateKeyPairWith('ec', { namedCurve: curve });
     const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
     const signer = n.ecSignerNew(id, d);
@@ -230,7 +246,10 @@ test('ecSign makes signatures node:crypto accepts, fresh each time; bad private 
       assert.equal(verify(hash, randomBytes(500), publicKey, a), false);
     }
     // The order n of the curve: 0, n and anything of the wrong length are not private keys.
-    const order = { 'P-256': 'ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'P-384': 'ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973' }[curve];
+    const order = {
+      'P-256': 'ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551',
+      'P-384': 'ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973',
+    }[curve];
     for (const bad of [Buffer.alloc(size), Buffer.from(order, 'hex'), Buffer.alloc(size, 0xff), d.subarray(1)]) {
       assert.throws(() => n.ecSignerNew(id, bad), /not a valid private key/);
     }

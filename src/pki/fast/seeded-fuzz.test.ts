@@ -84,6 +84,10 @@ test(`seeded fuzz: ${ITERATIONS} damaged CSRs, only MeshcaError escapes and both
     if ('ok' in fast) assert.ok('ok' in lib, `the lean parser accepted what the library refuses (${info})`);
     if (!('ok' in lib)) assert.ok(!('ok' in fast), info);
     const req = { csr: der, identities: [ID], ttlSeconds: 600, now, serial: Buffer.from([1]) };
-    assert.deepEqual(verdict('issue', () => issueWorkloadCertificate(signer, req), info), verdict('issue (library)', () => issueWorkloadCertificateLibrary(signer, req), info), info);
+    assert.deepEqual(
+      verdict('issue', () => issueWorkloadCertificate(signer, req), info),
+      verdict('issue (library)', () => issueWorkloadCertificateLibrary(signer, req), info),
+      info,
+    );
   }
 });

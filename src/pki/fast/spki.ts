@@ -33,8 +33,22 @@ interface Curve {
 }
 
 const CURVES: Curve[] = [
-  { oid: encodeOid(OID.prime256v1), prefix: ecPrefix(OID.prime256v1, 32), coordLen: 32, crv: 'P-256', id: 0, info: { family: 'ec', curve: 'P-256', bits: 256, label: 'EC P-256' } },
-  { oid: encodeOid(OID.secp384r1), prefix: ecPrefix(OID.secp384r1, 48), coordLen: 48, crv: 'P-384', id: 1, info: { family: 'ec', curve: 'P-384', bits: 384, label: 'EC P-384' } },
+  {
+    oid: encodeOid(OID.prime256v1),
+    prefix: ecPrefix(OID.prime256v1, 32),
+    coordLen: 32,
+    crv: 'P-256',
+    id: 0,
+    info: { family: 'ec', curve: 'P-256', bits: 256, label: 'EC P-256' },
+  },
+  {
+    oid: encodeOid(OID.secp384r1),
+    prefix: ecPrefix(OID.secp384r1, 48),
+    coordLen: 48,
+    crv: 'P-384',
+    id: 1,
+    info: { family: 'ec', curve: 'P-384', bits: 384, label: 'EC P-384' },
+  },
 ];
 
 const RSA_ALG_ID = encodeTlv(TAG.SEQUENCE, RSA_ENCRYPTION, Buffer.from([TAG.NULL, 0]));
@@ -157,9 +171,14 @@ export function loadSpki(buf: Buffer, spki: Tlv, what: string): LoadedKey {
       if (n) {
         const point = buf.subarray(x - 1, spki.end); // from the 0x04 octet
         // The same verdict as the JWK import: the point must lie on the curve (cofactor 1, so that is full validation).
-        if (!n.ecPointValid(curve.id, point)) throw invalid('bad_public_key', `${what}: public key cannot be loaded`, new Error('the EC point is not on the curve'));
+        if (!n.ecPointValid(curve.id, point))
+          throw invalid('bad_public_key', `${what}: public key cannot be loaded`, new Error('the EC point is not on the curve'));
         const id = curve.id;
-        return new NativeKey({ ...curve.info }, ecJwk, (alg, data, sig) => !alg.nullParams && n.ecVerify(id, point, HASH_ID[alg.hash], data, sig) === 1);
+        return new NativeKey(
+          { ...curve.info },
+          ecJwk,
+          (alg, data, sig) => !alg.nullParams && n.ecVerify(id, point, HASH_ID[alg.hash], data, sig) === 1,
+        );
       }
       jwk = ecJwk();
     }
@@ -174,7 +193,11 @@ export function loadSpki(buf: Buffer, spki: Tlv, what: string): LoadedKey {
         checkKeyPolicy(info, what);
         const mod = buf.subarray(r.n[0], r.n[1]);
         const exp = buf.subarray(r.e[0], r.e[1]);
-        return new NativeKey(info, rsaJwk, (alg, data, sig) => alg.nullParams && nat.rsaVerify(mod, exp, HASH_ID[alg.hash], data, sig) === 1);
+        return new NativeKey(
+          info,
+          rsaJwk,
+          (alg, data, sig) => alg.nullParams && nat.rsaVerify(mod, exp, HASH_ID[alg.hash], data, sig) === 1,
+        );
       }
       jwk = rsaJwk();
     }
@@ -183,8 +206,6 @@ export function loadSpki(buf: Buffer, spki: Tlv, what: string): LoadedKey {
     throw invalid('unsupported_key', `${what}: public key algorithm ${oid} is not supported; use ECDSA or RSA`);
   }
   const der = buf.subarray(spki.start, spki.end);
-  const publicKey = jwk
-    ? loadKey(what, { key: jwk, format: 'jwk' })
-    : loadKey(what, { key: der, format: 'der', type: 'spki' });
+  const publicKey = jwk ? loadKey(what, { key: jwk, format: 'jwk' }) : loadKey(what, { key: der, format: 'der', type: 'spki' });
   return nodeKey(publicKey, jwk !== undefined, what);
 }

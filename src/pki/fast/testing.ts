@@ -66,7 +66,21 @@ export function opensslCsrWithKey(newkey: string[], extra: string[] = []): { der
   try {
     const out = t.file('req.der');
     const keyFile = t.file('key.pem');
-    const r = openssl(['req', '-new', ...newkey, '-nodes', '-keyout', keyFile, '-subj', '/O=test', ...extra, '-outform', 'DER', '-out', out]);
+    const r = openssl([
+      'req',
+      '-new',
+      ...newkey,
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-subj',
+      '/O=test',
+      ...extra,
+      '-outform',
+      'DER',
+      '-out',
+      out,
+    ]);
     if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
     return { der: readFileSync(out), key: createPrivateKey(readFileSync(keyFile)) };
   } finally {

@@ -27,7 +27,14 @@ async function start(engine: H2Engine, limits?: Partial<ConnectionLimits>) {
 }
 
 function request(extra: Array<[string, string]>): Buffer {
-  return encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':authority', 'localhost'], [':path', PATH], ['content-type', 'application/grpc'], ...extra]);
+  return encodeHeaders([
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':authority', 'localhost'],
+    [':path', PATH],
+    ['content-type', 'application/grpc'],
+    ...extra,
+  ]);
 }
 
 const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
@@ -52,7 +59,10 @@ for (const engine of ['frames', 'node'] as const) {
         const p = await RawPeer.open(port);
         const before = calls.length;
         p.send(PREFACE, frame(T.SETTINGS, 0, 0), frame(T.HEADERS, 4, 1, request([field])), frame(T.DATA, 1, 1, EMPTY_MESSAGE));
-        await p.until((x) => x.reset(1) !== undefined || x.goaway() || x.frames.some((f) => f.type === T.HEADERS && f.id === 1 && f.flags & 1), 3000);
+        await p.until(
+          (x) => x.reset(1) !== undefined || x.goaway() || x.frames.some((f) => f.type === T.HEADERS && f.id === 1 && f.flags & 1),
+          3000,
+        );
         const code = p.reset(1) ?? p.goaway()?.code;
         p.close();
         if (engine === 'node' && nghttp2Drops && code === undefined) {
@@ -68,7 +78,20 @@ for (const engine of ['frames', 'node'] as const) {
       assert.equal(calls.length, 0, `${engine}: the handler never saw a malformed field`);
       // A valid request with te: trailers and a value with inner spaces still gets through.
       const p = await RawPeer.open(port);
-      p.send(PREFACE, frame(T.SETTINGS, 0, 0), frame(T.HEADERS, 4, 1, request([['te', 'trailers'], ['clientcluster', 'east west']])), frame(T.DATA, 1, 1, EMPTY_MESSAGE));
+      p.send(
+        PREFACE,
+        frame(T.SETTINGS, 0, 0),
+        frame(
+          T.HEADERS,
+          4,
+          1,
+          request([
+            ['te', 'trailers'],
+            ['clientcluster', 'east west'],
+          ]),
+        ),
+        frame(T.DATA, 1, 1, EMPTY_MESSAGE),
+      );
       await p.until((x) => x.frames.some((f) => f.type === T.HEADERS && f.id === 1 && f.flags & 1), 3000);
       p.close();
       assert.equal(calls.length, 1);
@@ -122,7 +145,13 @@ test('node engine: the process budget sheds its oldest unauthenticated stream wi
     assert.ok(await eventually(() => requestBudget.used > 16_000), 'first request charged');
     requestBudget.limit = requestBudget.used + 20_000;
     const b = await RawPeer.open(port);
-    b.send(PREFACE, frame(T.SETTINGS, 0, 0), frame(T.HEADERS, 4, 1, request([])), frame(T.DATA, 0, 1, Buffer.alloc(16_000)), frame(T.DATA, 0, 1, Buffer.alloc(16_000)));
+    b.send(
+      PREFACE,
+      frame(T.SETTINGS, 0, 0),
+      frame(T.HEADERS, 4, 1, request([])),
+      frame(T.DATA, 0, 1, Buffer.alloc(16_000)),
+      frame(T.DATA, 0, 1, Buffer.alloc(16_000)),
+    );
     await a.until((x) => x.reset(1) !== undefined, 3000);
     assert.equal(a.reset(1), 7 /* REFUSED_STREAM */, 'the oldest stream was shed');
     assert.equal(b.reset(1), undefined, 'the newer one was kept');
@@ -142,7 +171,18 @@ test('fieldError: the RFC 9113 8.2 rules on single fields', () => {
   assert.equal(fieldError('x-ok', 'v a l'), undefined);
   assert.equal(fieldError('te', 'trailers'), undefined);
   assert.equal(fieldError('x-latin1', 'caf\xe9'), undefined);
-  for (const [n, v] of [['', 'v'], ['X', 'v'], ['a b', 'v'], ['a\u0100', 'v'], ['a', 'v\r'], ['a', '\0'], ['a', ' v'], ['a', 'v '], ['te', 'gzip']]) assert.ok(fieldError(n, v), `${JSON.stringify(n)}: ${JSON.stringify(v)}`);
+  for (const [n, v] of [
+    ['', 'v'],
+    ['X', 'v'],
+    ['a b', 'v'],
+    ['a\u0100', 'v'],
+    ['a', 'v\r'],
+    ['a', '\0'],
+    ['a', ' v'],
+    ['a', 'v '],
+    ['te', 'gzip'],
+  ])
+    assert.ok(fieldError(n, v), `${JSON.stringify(n)}: ${JSON.stringify(v)}`);
 });
 
 test('node:http2 options carry the limits', () => {

@@ -1,4 +1,11 @@
-import { constants, createSecureServer, createServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import {
+  constants,
+  createSecureServer,
+  createServer,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
@@ -89,7 +96,8 @@ export interface H2GrpcServer {
 /** grpc-message is percent-encoded: bytes outside printable ASCII, and '%' itself. */
 export function encodeGrpcMessage(s: string): string {
   let out = '';
-  for (const b of Buffer.from(s)) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  for (const b of Buffer.from(s))
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   return out;
 }
 
@@ -154,7 +162,7 @@ function dispatch(o: H2GrpcServerOptions, handler: UnaryHandler, call: Omit<Unar
 
 /** The client certificate of a TLS connection, when it verified against the server's client CAs. */
 function peerCertOfSocket(sock: TLSSocket): Buffer | undefined {
-  return typeof sock.getPeerCertificate === 'function' && sock.authorized ? sock.getPeerCertificate().raw ?? undefined : undefined;
+  return typeof sock.getPeerCertificate === 'function' && sock.authorized ? (sock.getPeerCertificate().raw ?? undefined) : undefined;
 }
 
 const peerCerts = new WeakMap<Http2Session, Buffer | null>();
@@ -175,11 +183,13 @@ function unframe(body: Buffer, encoding: string | undefined, max: number): Buffe
   if (body.length < 5) throw new MeshcaError('internal', 'bad_frame', 'request body is shorter than a gRPC message header');
   const compressed = body[0];
   const len = body.readUInt32BE(1);
-  if (len > max) throw new MeshcaError('resource_exhausted', 'message_too_large', `request message of ${len} bytes exceeds the ${max}-byte limit`);
+  if (len > max)
+    throw new MeshcaError('resource_exhausted', 'message_too_large', `request message of ${len} bytes exceeds the ${max}-byte limit`);
   if (body.length !== 5 + len) throw new MeshcaError('internal', 'bad_frame', 'a unary call must carry exactly one complete message');
   const msg = body.subarray(5);
   if (compressed === 0) return msg;
-  if (compressed !== 1 || encoding !== 'gzip') throw new MeshcaError('internal', 'bad_frame', 'compressed message without a supported grpc-encoding');
+  if (compressed !== 1 || encoding !== 'gzip')
+    throw new MeshcaError('internal', 'bad_frame', 'compressed message without a supported grpc-encoding');
   const out = gunzipSync(msg, { maxOutputLength: max });
   return out;
 }
@@ -215,7 +225,10 @@ function serverHandle(server: NetServer, conns: { shutdown(): void; destroy(): v
 }
 
 const GRPC_OK: ReadonlyArray<readonly [string, string]> = [['grpc-status', '0']];
-const RESPONSE_HEADERS: ReadonlyArray<readonly [string, string]> = [[':status', '200'], ['content-type', 'application/grpc']];
+const RESPONSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  [':status', '200'],
+  ['content-type', 'application/grpc'],
+];
 
 /** The request's header list as node:http2 would give it: duplicates (but for pseudo-headers) as arrays. */
 function headerRecord(list: ReadonlyArray<readonly [string, string]>): IncomingHttpHeaders {
@@ -275,7 +288,8 @@ function malformed(list: ReadonlyArray<readonly [string, string]>): string | und
       seen.add(n);
     } else {
       regular = true;
-      if (n === 'connection' || n === 'keep-alive' || n === 'proxy-connection' || n === 'transfer-encoding' || n === 'upgrade') return `connection-specific header ${n}`;
+      if (n === 'connection' || n === 'keep-alive' || n === 'proxy-connection' || n === 'transfer-encoding' || n === 'upgrade')
+        return `connection-specific header ${n}`;
     }
   }
   if (!seen.has(':method') || !seen.has(':path') || !seen.has(':scheme')) return 'missing :method, :path or :scheme';
@@ -332,11 +346,22 @@ function framesServer(o: H2GrpcServerOptions): H2GrpcServer {
   };
   let server: NetServer;
   if (o.tls) {
-    server = createTlsServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'], handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, (sock: TLSSocket) => {
-      // gRPC is HTTP/2 only; a client that did not negotiate h2 gets nothing (as node:http2 without allowHTTP1).
-      if (sock.alpnProtocol !== 'h2') return sock.destroy();
-      accept(sock);
-    });
+    server = createTlsServer(
+      {
+        cert: o.tls.cert,
+        key: o.tls.key,
+        ca: o.tls.ca,
+        requestCert: true,
+        rejectUnauthorized: false,
+        ALPNProtocols: ['h2'],
+        handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      },
+      (sock: TLSSocket) => {
+        // gRPC is HTTP/2 only; a client that did not negotiate h2 gets nothing (as node:http2 without allowHTTP1).
+        if (sock.alpnProtocol !== 'h2') return sock.destroy();
+        accept(sock);
+      },
+    );
     server.on('tlsClientError', () => {});
   } else {
     server = createNetServer(accept);
@@ -423,7 +448,16 @@ function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
   ensureBudgetFits(limits);
   const options = nodeH2ServerOptions(limits);
   const server = o.tls
-    ? createSecureServer({ ...options, cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false, allowHTTP1: false, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS })
+    ? createSecureServer({
+        ...options,
+        cert: o.tls.cert,
+        key: o.tls.key,
+        ca: o.tls.ca,
+        requestCert: true,
+        rejectUnauthorized: false,
+        allowHTTP1: false,
+        handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      })
     : createServer(options);
   server.on(o.tls ? 'secureConnection' : 'connection', (sock: { setNoDelay(v: boolean): void }) => sock.setNoDelay(true));
   const sessions = new Set<Http2Session>();
@@ -459,7 +493,10 @@ function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
       },
       trailersOnly: (code, message) => {
         if (stream.destroyed || stream.headersSent) return;
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) }, { endStream: true });
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) },
+          { endStream: true },
+        );
       },
       reply: (framed) => {
         if (stream.destroyed) return;
@@ -470,7 +507,14 @@ function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
     };
     const handler = route(o, headers, r);
     if (!handler) return;
-    const call: NodeCall = { stream, seq: requestBudget.nextSeq(), born: requestBudget.now, charged: 0, authenticated: peerCertOf(stream.session) !== undefined, done: false };
+    const call: NodeCall = {
+      stream,
+      seq: requestBudget.nextSeq(),
+      born: requestBudget.now,
+      charged: 0,
+      authenticated: peerCertOf(stream.session) !== undefined,
+      done: false,
+    };
     calls.calls.add(call);
     stream.once('close', () => calls.release(call));
     calls.charge(call, headerBytes);
@@ -498,7 +542,13 @@ function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
       if (tooLarge || stream.destroyed || !calls.calls.has(call)) return;
       const session = stream.session;
       const sock = session?.socket;
-      dispatch(o, handler, { headers, peerCertDer: peerCertOf(session), peer: `${sock?.remoteAddress ?? '?'}:${sock?.remotePort ?? '?'}` }, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), r);
+      dispatch(
+        o,
+        handler,
+        { headers, peerCertDer: peerCertOf(session), peer: `${sock?.remoteAddress ?? '?'}:${sock?.remotePort ?? '?'}` },
+        chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
+        r,
+      );
     });
   });
 

@@ -9,7 +9,10 @@ function viaProtobufjs(r: CertificateResponse): Buffer {
 }
 
 function decoded(buf: Buffer): { certChain: string[]; roots: string[] } {
-  const o = ResponseType.toObject(ResponseType.decode(buf), { arrays: true }) as { cert_chain: string[]; root_cert?: { ca_cert?: string[] } };
+  const o = ResponseType.toObject(ResponseType.decode(buf), { arrays: true }) as {
+    cert_chain: string[];
+    root_cert?: { ca_cert?: string[] };
+  };
   return { certChain: o.cert_chain, roots: o.root_cert?.ca_cert ?? [] };
 }
 
@@ -24,7 +27,8 @@ const cases: [string, CertificateResponse][] = [
   ['non-ASCII text (two-, three- and four-byte UTF-8)', { certChain: ['é', '漢字', '😀 ok'], roots: ['ü'.repeat(100)] }],
 ];
 // Length prefixes at every varint boundary: 1, 2 and 3 bytes, on both sides of each limit.
-for (const n of [127, 128, 16_383, 16_384, 70_000]) cases.push([`a ${n}-byte string`, { certChain: ['a'.repeat(n)], roots: ['r'.repeat(n)] }]);
+for (const n of [127, 128, 16_383, 16_384, 70_000])
+  cases.push([`a ${n}-byte string`, { certChain: ['a'.repeat(n)], roots: ['r'.repeat(n)] }]);
 // A Roots message whose own length crosses a varint boundary although each string does not.
 cases.push(['a Roots message of exactly 128 bytes', { certChain: ['l'], roots: ['r'.repeat(63), 's'.repeat(61)] }]);
 

@@ -38,7 +38,11 @@ function fromStruct(s: { fields?: Record<string, PbValue> } | null | undefined):
 }
 
 export function decodeRequest(buf: Buffer): CertificateRequest {
-  const m = RequestType.decode(buf) as unknown as { csr?: string; validity_duration?: number | { toNumber(): number }; metadata?: { fields?: Record<string, PbValue> } };
+  const m = RequestType.decode(buf) as unknown as {
+    csr?: string;
+    validity_duration?: number | { toNumber(): number };
+    metadata?: { fields?: Record<string, PbValue> };
+  };
   const v = m.validity_duration;
   return {
     csr: m.csr ?? '',

@@ -11,7 +11,12 @@ test('a local issuer signs with the current signer; renew pushes the new certifi
   const ca = makeIntermediate(root, { now });
   const authority = { signer: { cert: ca.cert, key: ca.key, chain: [root.cert] }, roots: [root.cert] };
   const issued: Date[] = [];
-  const tls = await ServingTls.start(localServingIssuer(authority), { sans: ['localhost', '127.0.0.1'], ttlSeconds: 3600, now: () => now, onIssue: (c) => issued.push(c.notAfter) });
+  const tls = await ServingTls.start(localServingIssuer(authority), {
+    sans: ['localhost', '127.0.0.1'],
+    ttlSeconds: 3600,
+    now: () => now,
+    onIssue: (c) => issued.push(c.notAfter),
+  });
   try {
     assert.equal(tls.followsMaterial, true);
     assert.ok(tls.material!.trustedCaPem.includes(root.cert.pem.trim()));

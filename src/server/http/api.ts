@@ -68,16 +68,23 @@ export async function auditDocument(store: Store, q: URLSearchParams): Promise<o
   let limit = 100;
   if (limitText !== null) {
     // Digits only, and at most four of them, before any conversion: "1e3", "-1", "0x10" and 10^400 are all refused.
-    if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 1000) throw invalid('bad_limit', `limit must be an integer from 1 to 1000, got "${limitText.slice(0, 40)}"`);
+    if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 1000)
+      throw invalid('bad_limit', `limit must be an integer from 1 to 1000, got "${limitText.slice(0, 40)}"`);
     limit = Number(limitText);
   }
   const outcome = single(q, 'outcome');
-  if (outcome !== null && outcome !== 'issued' && outcome !== 'refused') throw invalid('bad_outcome', `outcome must be "issued" or "refused", got "${outcome.slice(0, 40)}"`);
+  if (outcome !== null && outcome !== 'issued' && outcome !== 'refused')
+    throw invalid('bad_outcome', `outcome must be "issued" or "refused", got "${outcome.slice(0, 40)}"`);
   const identity = single(q, 'identity');
   const reason = single(q, 'reason');
   // Rows are written in batches: flush first so that a request just answered is visible here.
   await store.flush();
-  const rows = await store.queryAudit({ identity: identity || undefined, outcome: (outcome as Outcome | null) ?? undefined, reason: reason || undefined, limit });
+  const rows = await store.queryAudit({
+    identity: identity || undefined,
+    outcome: (outcome as Outcome | null) ?? undefined,
+    reason: reason || undefined,
+    limit,
+  });
   return { certificates: rows.map(auditJson) };
 }
 

@@ -112,8 +112,10 @@ const ENCODED_DOT_OR_SLASH = /%(2e|2f|5c)/i;
  * encoded dots or slashes, backslashes), so that no path reaches a route by a detour.
  */
 export function targetProblem(target: string, maxUrlBytes: number): { status: number; error: string; message: string } | undefined {
-  if (Buffer.byteLength(target) > maxUrlBytes) return { status: 414, error: 'uri_too_long', message: `the request target exceeds ${maxUrlBytes} bytes` };
-  if (!target.startsWith('/')) return { status: 400, error: 'bad_request_target', message: 'the request target must be a path starting with "/"' };
+  if (Buffer.byteLength(target) > maxUrlBytes)
+    return { status: 414, error: 'uri_too_long', message: `the request target exceeds ${maxUrlBytes} bytes` };
+  if (!target.startsWith('/'))
+    return { status: 400, error: 'bad_request_target', message: 'the request target must be a path starting with "/"' };
   const q = target.indexOf('?');
   const path = q < 0 ? target : target.slice(0, q);
   if (DOT_SEGMENT.test(path) || ENCODED_DOT_OR_SLASH.test(path) || path.includes('\\')) {

@@ -62,7 +62,8 @@ describe('HTTP port limits', () => {
     assert.equal(targetProblem('/v1/certificates?identity=../x', 100), undefined);
     assert.equal(targetProblem(`/${'a'.repeat(100)}`, 100)?.status, 414);
     for (const t of ['*', 'http://x/', '', 'healthz']) assert.equal(targetProblem(t, 100)?.error, 'bad_request_target', t);
-    for (const t of ['/..', '/a/../b', '/./a', '/a/.', '/%2E%2e/', '/a%2Fb', '/a%5cb', '/a\\b']) assert.equal(targetProblem(t, 100)?.error, 'bad_path', t);
+    for (const t of ['/..', '/a/../b', '/./a', '/a/.', '/%2E%2e/', '/a%2Fb', '/a%5cb', '/a\\b'])
+      assert.equal(targetProblem(t, 100)?.error, 'bad_path', t);
   });
 
   it('answers 500 and stays up when handling a failure throws too', async () => {

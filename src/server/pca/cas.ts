@@ -36,7 +36,12 @@ export function loadCas(state: CaState, scope: ArnScope, warn: (m: string) => vo
   for (const cluster of state.listClusters()) {
     try {
       const b = state.loadCluster(cluster);
-      add(`cluster/${cluster}`, b.caCert, b.caKey, b.chain.filter((c) => !c.der.equals(b.caCert.der)));
+      add(
+        `cluster/${cluster}`,
+        b.caCert,
+        b.caKey,
+        b.chain.filter((c) => !c.der.equals(b.caCert.der)),
+      );
     } catch (e) {
       warn(`cluster ${cluster} is not offered: ${errorMessage(e)}`);
     }

@@ -98,10 +98,17 @@ export function pcaRequestListener(o: PcaHttpOptions): RequestListener {
   return (req, res) => {
     const requestId = randomUUID();
     const record: PcaCallRecord = { operation: '', status: 200, requestId };
-    const sigv4 = (): SigV4Options => ({ service: 'acm-pca', region: o.service.scope.region, now: now(), secrets: o.secrets, mustSign: ['x-amz-target'] });
+    const sigv4 = (): SigV4Options => ({
+      service: 'acm-pca',
+      region: o.service.scope.region,
+      now: now(),
+      secrets: o.secrets,
+      mustSign: ['x-amz-target'],
+    });
     const handle = async (): Promise<void> => {
       try {
-        if (req.method !== 'POST') throw new PcaError('UnknownOperationException', `${req.method} is not supported; the API takes POST / with X-Amz-Target`, 404);
+        if (req.method !== 'POST')
+          throw new PcaError('UnknownOperationException', `${req.method} is not supported; the API takes POST / with X-Amz-Target`, 404);
         // Refused on its headers alone (no key, stale date, ...) before a byte of the body is read.
         if (o.secrets.size > 0) checkSigV4Headers({ method: req.method, url: req.url ?? '/', rawHeaders: req.rawHeaders }, sigv4());
         const body = await readBody(req);
@@ -118,14 +125,16 @@ export function pcaRequestListener(o: PcaHttpOptions): RequestListener {
           throw new PcaError('SerializationException', `Content-Type must be application/x-amz-json-1.1, not "${type.slice(0, 100)}"`);
         }
         const text = body.toString('utf8');
-        if (jsonNestsDeeperThan(text, PCA_MAX_JSON_DEPTH)) throw new PcaError('SerializationException', `the request body nests deeper than ${PCA_MAX_JSON_DEPTH} levels`);
+        if (jsonNestsDeeperThan(text, PCA_MAX_JSON_DEPTH))
+          throw new PcaError('SerializationException', `the request body nests deeper than ${PCA_MAX_JSON_DEPTH} levels`);
         let input: unknown;
         try {
           input = body.length === 0 ? {} : JSON.parse(text);
         } catch {
           throw new PcaError('SerializationException', 'the request body is not valid JSON');
         }
-        if (!input || typeof input !== 'object' || Array.isArray(input)) throw new PcaError('SerializationException', 'the request body must be a JSON object');
+        if (!input || typeof input !== 'object' || Array.isArray(input))
+          throw new PcaError('SerializationException', 'the request body must be a JSON object');
         const tok = (input as Record<string, unknown>).IdempotencyToken;
         if (typeof tok === 'string') record.idempotencyToken = tok;
         const out = o.service.handle(record.operation, input as Record<string, unknown>);

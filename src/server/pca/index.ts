@@ -55,10 +55,18 @@ export function isLoopback(host: string): boolean {
 export function checkPcaApiSecurity(host: string, keys: AccessKey[], insecure: boolean): void {
   if (keys.length > 0) return;
   if (!insecure) {
-    throw new MeshcaError('failed_precondition', 'pca_no_keys', 'the PCA-compatible API needs access keys (--pca-access-key ID:SECRET); to run it unauthenticated on a loopback address pass --pca-insecure');
+    throw new MeshcaError(
+      'failed_precondition',
+      'pca_no_keys',
+      'the PCA-compatible API needs access keys (--pca-access-key ID:SECRET); to run it unauthenticated on a loopback address pass --pca-insecure',
+    );
   }
   if (!isLoopback(host)) {
-    throw new MeshcaError('failed_precondition', 'pca_insecure_not_loopback', `--pca-insecure is only allowed on a loopback address, not ${host}`);
+    throw new MeshcaError(
+      'failed_precondition',
+      'pca_insecure_not_loopback',
+      `--pca-insecure is only allowed on a loopback address, not ${host}`,
+    );
   }
 }
 
@@ -80,7 +88,9 @@ export async function startPcaApi(o: PcaApiOptions): Promise<PcaApiHandle> {
   const secrets = new Map(keys.map((k) => [k.id, k.secret]));
   const server: Server = createLimitedServer(pcaRequestListener({ service, secrets, now: o.now, onCall: o.onCall }));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new MeshcaError('unavailable', 'listen_failed', `cannot listen on ${o.addr}: ${(e as Error).message}`, { cause: e })));
+    server.once('error', (e) =>
+      reject(new MeshcaError('unavailable', 'listen_failed', `cannot listen on ${o.addr}: ${(e as Error).message}`, { cause: e })),
+    );
     server.listen(port, host, () => resolve());
   });
   const a = server.address() as AddressInfo;

@@ -51,7 +51,10 @@ function str(input: Input, field: string, required?: false): string | undefined;
 function str(input: Input, field: string, required = false): string | undefined {
   const v = input[field];
   if (v === undefined || v === null) {
-    if (required) throw pcaErr.validation(`1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+    if (required)
+      throw pcaErr.validation(
+        `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`,
+      );
     return undefined;
   }
   if (typeof v !== 'string') throw pcaErr.validation(`${field} must be a string`);
@@ -172,7 +175,13 @@ export class PcaService {
       throw pcaErr.validation('IdempotencyToken must be 1 to 36 characters');
     }
     const now = this.now();
-    const rHash = requestHash([csr.der.toString('base64'), signing.name, templateArn ?? '', input.Validity ?? null, input.ValidityNotBefore ?? null]);
+    const rHash = requestHash([
+      csr.der.toString('base64'),
+      signing.name,
+      templateArn ?? '',
+      input.Validity ?? null,
+      input.ValidityNotBefore ?? null,
+    ]);
     if (token !== undefined) {
       const prior = this.store.getToken(ca.arn, token);
       if (prior && now.getTime() - prior.createdAt < TOKEN_TTL_MS) {
@@ -222,16 +231,24 @@ export class PcaService {
       nb === undefined || nb === null
         ? new Date(Math.max(now.getTime() - BACKDATE_MS, ca.cert.notBefore.getTime()))
         : resolveValidity(nb as PcaValidity, now, 'ValidityNotBefore', ['ABSOLUTE', 'END_DATE']);
-    for (const [f, d] of [['Validity', notAfter], ['ValidityNotBefore', notBefore]] as const) {
+    for (const [f, d] of [
+      ['Validity', notAfter],
+      ['ValidityNotBefore', notBefore],
+    ] as const) {
       if (Number.isNaN(d.getTime()) || d.getUTCFullYear() > 9999) throw pcaErr.invalidArgs(`${f} is out of range`);
     }
-    if (notAfter.getTime() <= now.getTime()) throw pcaErr.invalidArgs(`Validity ends at ${notAfter.toISOString()}, which is not in the future`);
+    if (notAfter.getTime() <= now.getTime())
+      throw pcaErr.invalidArgs(`Validity ends at ${notAfter.toISOString()}, which is not in the future`);
     if (notBefore.getTime() >= notAfter.getTime()) throw pcaErr.invalidArgs('ValidityNotBefore must be before the end of Validity');
     if (notAfter.getTime() > ca.cert.notAfter.getTime()) {
-      throw pcaErr.invalidArgs(`The certificate validity specified exceeds the certificate authority validity (${ca.cert.notAfter.toISOString()})`);
+      throw pcaErr.invalidArgs(
+        `The certificate validity specified exceeds the certificate authority validity (${ca.cert.notAfter.toISOString()})`,
+      );
     }
     if (notBefore.getTime() < ca.cert.notBefore.getTime()) {
-      throw pcaErr.invalidArgs(`ValidityNotBefore is before the certificate authority's own NotBefore (${ca.cert.notBefore.toISOString()})`);
+      throw pcaErr.invalidArgs(
+        `ValidityNotBefore is before the certificate authority's own NotBefore (${ca.cert.notBefore.toISOString()})`,
+      );
     }
     if (this.o.usageMode === 'SHORT_LIVED_CERTIFICATE' && notAfter.getTime() - now.getTime() > SHORT_LIVED_MAX_MS) {
       throw pcaErr.invalidArgs('The certificate authority is in SHORT_LIVED_CERTIFICATE mode: Validity must not exceed 7 days');
@@ -246,7 +263,8 @@ export class PcaService {
     if (!parsed) throw pcaErr.invalidArn(`CertificateArn ${arn} is not a valid certificate ARN`);
     const c = parsed.caArn === ca.arn ? this.store.getCertificate(ca.id, parsed.certId) : undefined;
     if (!c) throw pcaErr.notFound(`Could not find certificate ${arn} in ${ca.arn}.`);
-    if (this.now().getTime() < c.readyAt) throw pcaErr.inProgress(`The request to issue certificate ${arn} is still in progress. Try again later.`);
+    if (this.now().getTime() < c.readyAt)
+      throw pcaErr.inProgress(`The request to issue certificate ${arn} is still in progress. Try again later.`);
     return { Certificate: c.certificatePem.trimEnd(), CertificateChain: c.chainPem.trimEnd() };
   }
 
@@ -286,13 +304,16 @@ export class PcaService {
 
   listCas(input: Input): { CertificateAuthorities: Record<string, unknown>[]; NextToken?: string } {
     const max = input.MaxResults === undefined ? 1000 : input.MaxResults;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 1000) throw pcaErr.validation('MaxResults must be an integer from 1 to 1000');
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 1000)
+      throw pcaErr.validation('MaxResults must be an integer from 1 to 1000');
     const next = str(input, 'NextToken');
     const start = next === undefined ? 0 : Number(Buffer.from(next, 'base64').toString('utf8'));
     if (!Number.isInteger(start) || start < 0) throw pcaErr.invalidArgs('NextToken is not valid');
     this.reload();
     const page = this.cas.slice(start, start + max);
-    const out: { CertificateAuthorities: Record<string, unknown>[]; NextToken?: string } = { CertificateAuthorities: page.map((c) => this.describe(c)) };
+    const out: { CertificateAuthorities: Record<string, unknown>[]; NextToken?: string } = {
+      CertificateAuthorities: page.map((c) => this.describe(c)),
+    };
     if (start + max < this.cas.length) out.NextToken = Buffer.from(String(start + max)).toString('base64');
     return out;
   }

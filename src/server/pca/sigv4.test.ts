@@ -14,9 +14,12 @@ function vector(url: string, signature: string): SigV4Request {
     method: 'GET',
     url,
     rawHeaders: [
-      'Host', 'example.amazonaws.com',
-      'X-Amz-Date', '20150830T123600Z',
-      'Authorization', `AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=${signature}`,
+      'Host',
+      'example.amazonaws.com',
+      'X-Amz-Date',
+      '20150830T123600Z',
+      'Authorization',
+      `AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=${signature}`,
     ],
     body: Buffer.alloc(0),
   };
@@ -27,17 +30,24 @@ const at2015 = { service: 'service', region: 'us-east-1', now: new Date('2015-08
 /** Signs like the SDK does, from the exported pieces; the AWS vectors above pin those pieces down. */
 function signed(body: string, o: { secret?: string; region?: string; date?: Date; extraHeaders?: string[] } = {}): SigV4Request {
   const date = o.date ?? new Date();
-  const amz = date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const amz = date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const day = amz.slice(0, 8);
   const region = o.region ?? 'us-east-1';
   const base: SigV4Request = {
     method: 'POST',
     url: '/',
     rawHeaders: [
-      'host', '127.0.0.1:9999',
-      'content-type', 'application/x-amz-json-1.1',
-      'x-amz-date', amz,
-      'x-amz-target', 'ACMPrivateCA.DescribeCertificateAuthority',
+      'host',
+      '127.0.0.1:9999',
+      'content-type',
+      'application/x-amz-json-1.1',
+      'x-amz-date',
+      amz,
+      'x-amz-target',
+      'ACMPrivateCA.DescribeCertificateAuthority',
       ...(o.extraHeaders ?? []),
     ],
     body: Buffer.from(body),
@@ -46,8 +56,13 @@ function signed(body: string, o: { secret?: string; region?: string; date?: Date
   const canon = canonicalRequest(base, names);
   const scope = `${day}/${region}/acm-pca/aws4_request`;
   const sts = ['AWS4-HMAC-SHA256', amz, scope, createHash('sha256').update(canon).digest('hex')].join('\n');
-  const sig = createHmac('sha256', signingKey(o.secret ?? SECRET, day, region, 'acm-pca')).update(sts).digest('hex');
-  base.rawHeaders.push('authorization', `AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/${scope}, SignedHeaders=${names.join(';')}, Signature=${sig}`);
+  const sig = createHmac('sha256', signingKey(o.secret ?? SECRET, day, region, 'acm-pca'))
+    .update(sts)
+    .digest('hex');
+  base.rawHeaders.push(
+    'authorization',
+    `AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/${scope}, SignedHeaders=${names.join(';')}, Signature=${sig}`,
+  );
   return base;
 }
 
@@ -100,7 +115,10 @@ describe('SigV4 verification', () => {
     unknown.rawHeaders = unknown.rawHeaders.map((h) => h.replace('Credential=AKIDEXAMPLE/', 'Credential=AKIDOTHER/'));
     rejects(unknown, 'UnrecognizedClientException');
     assert.match(rejects(signed('{}', { region: 'eu-west-1' }), 'InvalidSignatureException').message, /region/);
-    assert.match(rejects(signed('{}', { date: new Date(Date.now() - 20 * 60_000) }), 'InvalidSignatureException').message, /Signature expired/);
+    assert.match(
+      rejects(signed('{}', { date: new Date(Date.now() - 20 * 60_000) }), 'InvalidSignatureException').message,
+      /Signature expired/,
+    );
     const none = signed('{}');
     none.rawHeaders = none.rawHeaders.slice(0, -2);
     assert.equal(rejects(none, 'MissingAuthenticationTokenException').httpStatus, 403);
@@ -110,8 +128,10 @@ describe('SigV4 verification', () => {
   });
 
   it('allows five minutes of clock skew either way and refuses beyond', () => {
-    for (const ms of [SIGV4_MAX_SKEW_MS - 5000, -(SIGV4_MAX_SKEW_MS - 5000)]) assert.equal(verifySigV4(signed('{}', { date: new Date(Date.now() + ms) }), pcaOpts()), 'AKIDEXAMPLE');
-    for (const ms of [SIGV4_MAX_SKEW_MS + 5000, -(SIGV4_MAX_SKEW_MS + 5000)]) rejects(signed('{}', { date: new Date(Date.now() + ms) }), 'InvalidSignatureException');
+    for (const ms of [SIGV4_MAX_SKEW_MS - 5000, -(SIGV4_MAX_SKEW_MS - 5000)])
+      assert.equal(verifySigV4(signed('{}', { date: new Date(Date.now() + ms) }), pcaOpts()), 'AKIDEXAMPLE');
+    for (const ms of [SIGV4_MAX_SKEW_MS + 5000, -(SIGV4_MAX_SKEW_MS + 5000)])
+      rejects(signed('{}', { date: new Date(Date.now() + ms) }), 'InvalidSignatureException');
   });
 
   it('refuses a second copy of a header that decides what the request means', () => {
@@ -125,7 +145,10 @@ describe('SigV4 verification', () => {
 
   it('requires the headers named in mustSign to be signed', () => {
     assert.equal(verifySigV4(signed('{}'), { ...pcaOpts(), mustSign: ['x-amz-target'] }), 'AKIDEXAMPLE');
-    assert.match(rejects(signed('{}'), 'InvalidSignatureException', { ...pcaOpts(), mustSign: ['x-amz-security-token'] }).message, /must be a signed header/);
+    assert.match(
+      rejects(signed('{}'), 'InvalidSignatureException', { ...pcaOpts(), mustSign: ['x-amz-security-token'] }).message,
+      /must be a signed header/,
+    );
   });
 });
 

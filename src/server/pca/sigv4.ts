@@ -143,7 +143,9 @@ export function canonicalRequest(req: SigV4Request, signedHeaders: string[]): st
   const query = q < 0 ? '' : req.url.slice(q + 1);
   const headers = headerValues(req.rawHeaders);
   const lines = signedHeaders.map((h) => `${h}:${(headers.get(h) ?? []).join(',')}\n`).join('');
-  return [req.method.toUpperCase(), canonicalUri(path), canonicalQuery(query), lines, signedHeaders.join(';'), sha256Hex(req.body)].join('\n');
+  return [req.method.toUpperCase(), canonicalUri(path), canonicalQuery(query), lines, signedHeaders.join(';'), sha256Hex(req.body)].join(
+    '\n',
+  );
 }
 
 /** Headers whose second copy would make the request mean two things; refused rather than joined. */
@@ -167,7 +169,8 @@ export function checkSigV4Headers(req: Omit<SigV4Request, 'body'>, o: SigV4Optio
   }
   const authorization = headers.get('authorization')?.[0];
   if (!authorization) {
-    if (/[?&]X-Amz-Algorithm=/.test(req.url)) throw incomplete('Presigned (query-string) requests are not supported; sign the Authorization header');
+    if (/[?&]X-Amz-Algorithm=/.test(req.url))
+      throw incomplete('Presigned (query-string) requests are not supported; sign the Authorization header');
     throw new PcaError('MissingAuthenticationTokenException', 'Missing Authentication Token', 403);
   }
   const auth = parseAuthorization(authorization);
@@ -177,19 +180,28 @@ export function checkSigV4Headers(req: Omit<SigV4Request, 'body'>, o: SigV4Optio
     throw new PcaError('InvalidSignatureException', `Credential should be scoped to correct service: '${o.service}'.`);
   }
   if (auth.region !== o.region) {
-    throw new PcaError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${auth.region}'. This endpoint answers for '${o.region}'.`);
+    throw new PcaError(
+      'InvalidSignatureException',
+      `Credential should be scoped to a valid region, not '${auth.region}'. This endpoint answers for '${o.region}'.`,
+    );
   }
   const amzDate = headers.get('x-amz-date')?.[0];
   const when = amzDate ? parseAmzDate(amzDate) : undefined;
   if (!amzDate || !when) throw incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
   if (!amzDate.startsWith(auth.date)) {
-    throw new PcaError('InvalidSignatureException', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.date}' != '${amzDate.slice(0, 8)}'`);
+    throw new PcaError(
+      'InvalidSignatureException',
+      `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.date}' != '${amzDate.slice(0, 8)}'`,
+    );
   }
   const skew = o.maxSkewMs ?? SIGV4_MAX_SKEW_MS;
   const late = o.now.getTime() - when.getTime();
   if (Math.abs(late) > skew) {
     const which = late > 0 ? 'earlier' : 'later';
-    throw new PcaError('InvalidSignatureException', `Signature expired: ${amzDate} is now ${which} than the allowed clock skew of ${Math.round(skew / 60_000)} minutes (server time ${o.now.toISOString()})`);
+    throw new PcaError(
+      'InvalidSignatureException',
+      `Signature expired: ${amzDate} is now ${which} than the allowed clock skew of ${Math.round(skew / 60_000)} minutes (server time ${o.now.toISOString()})`,
+    );
   }
   for (const h of ['host', 'x-amz-date', ...(o.mustSign ?? [])]) {
     if (!auth.signedHeaders.includes(h)) throw new PcaError('InvalidSignatureException', `'${h}' must be a signed header.`);

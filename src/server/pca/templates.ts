@@ -21,7 +21,11 @@ export function profileForTemplate(templateArn: string | undefined): CsrProfile 
   if (!m) throw pcaErr.invalidArgs(`TemplateArn ${templateArn} is not a template ARN (arn:aws:acm-pca:::template/<Name>/V<n>)`);
   const profile = PROFILES[m[1]];
   if (!profile || m[2] !== '1') {
-    throw pcaErr.invalidArgs(`TemplateArn ${templateArn} is not supported here; use ${Object.keys(PROFILES).map((n) => `${n}/V1`).join(', ')}`);
+    throw pcaErr.invalidArgs(
+      `TemplateArn ${templateArn} is not supported here; use ${Object.keys(PROFILES)
+        .map((n) => `${n}/V1`)
+        .join(', ')}`,
+    );
   }
   return profile;
 }

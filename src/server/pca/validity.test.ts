@@ -22,9 +22,20 @@ describe('PCA Validity', () => {
   });
 
   it('rejects unknown types and non-positive or fractional values as InvalidArgsException', () => {
-    for (const v of [{ Type: 'WEEKS', Value: 1 }, { Type: 'DAYS', Value: 0 }, { Type: 'DAYS', Value: 1.5 }, { Type: 'DAYS', Value: '3' }]) {
-      assert.throws(() => resolveValidity(v, now), (e: unknown) => e instanceof PcaError && e.awsType === 'InvalidArgsException');
+    for (const v of [
+      { Type: 'WEEKS', Value: 1 },
+      { Type: 'DAYS', Value: 0 },
+      { Type: 'DAYS', Value: 1.5 },
+      { Type: 'DAYS', Value: '3' },
+    ]) {
+      assert.throws(
+        () => resolveValidity(v, now),
+        (e: unknown) => e instanceof PcaError && e.awsType === 'InvalidArgsException',
+      );
     }
-    assert.throws(() => resolveValidity(undefined, now), (e: unknown) => e instanceof PcaError && e.awsType === 'ValidationException');
+    assert.throws(
+      () => resolveValidity(undefined, now),
+      (e: unknown) => e instanceof PcaError && e.awsType === 'ValidationException',
+    );
   });
 });

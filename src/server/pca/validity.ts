@@ -40,7 +40,12 @@ export function parseEndDate(value: number, field: string): Date {
 }
 
 /** Resolves PCA's Validity {Type, Value} against the issuance time. */
-export function resolveValidity(v: PcaValidity | undefined, now: Date, field = 'Validity', types = ['DAYS', 'MONTHS', 'YEARS', 'ABSOLUTE', 'END_DATE']): Date {
+export function resolveValidity(
+  v: PcaValidity | undefined,
+  now: Date,
+  field = 'Validity',
+  types = ['DAYS', 'MONTHS', 'YEARS', 'ABSOLUTE', 'END_DATE'],
+): Date {
   if (!v || typeof v !== 'object') throw pcaErr.validation(`${field} is required`);
   const { Type: type, Value: value } = v;
   if (typeof type !== 'string' || !types.includes(type)) throw pcaErr.invalidArgs(`${field}.Type must be one of ${types.join(', ')}`);

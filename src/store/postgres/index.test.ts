@@ -22,13 +22,34 @@ after(async () => {
 });
 
 function entry(over: Partial<AuditEntry> = {}): AuditEntry {
-  return { time: new Date(1_700_000_000_000), outcome: 'issued', reason: 'issued', identity: 'spiffe://cluster.local/ns/a/sa/b', caller: 'x', method: 'local-token', cluster: 'default', ...over };
+  return {
+    time: new Date(1_700_000_000_000),
+    outcome: 'issued',
+    reason: 'issued',
+    identity: 'spiffe://cluster.local/ns/a/sa/b',
+    caller: 'x',
+    method: 'local-token',
+    cluster: 'default',
+    ...over,
+  };
 }
 
 function materialRow(over: Partial<CaMaterialRow> = {}): CaMaterialRow {
   return {
-    kind: 'intermediate', cluster: 'east', generation: 1, certPem: 'C', keyPem: 'K', chainPem: 'CH', rootsPem: 'R', fingerprint256: 'F', serial: 'S',
-    notBefore: new Date(1000), notAfter: new Date(2000), createdAt: new Date(1500), createdBy: 'r1', ...over,
+    kind: 'intermediate',
+    cluster: 'east',
+    generation: 1,
+    certPem: 'C',
+    keyPem: 'K',
+    chainPem: 'CH',
+    rootsPem: 'R',
+    fingerprint256: 'F',
+    serial: 'S',
+    notBefore: new Date(1000),
+    notAfter: new Date(2000),
+    createdAt: new Date(1500),
+    createdBy: 'r1',
+    ...over,
   };
 }
 
@@ -39,7 +60,10 @@ test('replicas migrating at once apply each migration once; meta and token keys 
   await c.connect();
   const versions = (await c.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => r.version);
   await c.end();
-  assert.deepEqual(versions, MIGRATIONS.map((m) => m.version));
+  assert.deepEqual(
+    versions,
+    MIGRATIONS.map((m) => m.version),
+  );
   const [a, b] = stores;
   await a.setMeta('k', 'v1');
   await b.setMeta('k', 'v2');
@@ -127,15 +151,24 @@ test('CA material: one row per generation, fenced by the leader lock, announced 
   assert.equal(await a.commitMaterial(materialRow({ generation: 2 }), fence), true);
   await holder.end();
   await assert.rejects(a.commitMaterial(materialRow({ generation: 3 }), fence), /no longer holds the leader lock/);
-  assert.deepEqual((await a.materialHistory('intermediate', 'east')).map((r) => r.generation), [1, 2]);
-  assert.deepEqual((await a.currentMaterial()).map((r) => [r.cluster, r.generation]), [['east', 2]]);
+  assert.deepEqual(
+    (await a.materialHistory('intermediate', 'east')).map((r) => r.generation),
+    [1, 2],
+  );
+  assert.deepEqual(
+    (await a.currentMaterial()).map((r) => [r.cluster, r.generation]),
+    [['east', 2]],
+  );
 
   for (let i = 0; i < 50 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(heard, ['intermediate/east/1', 'intermediate/east/2']);
   await unwatch();
   assert.equal(await a.recordLeaderTerm('r1', new Date(10)), 1);
   assert.equal(await b.recordLeaderTerm('r2', new Date(20)), 2);
-  assert.deepEqual((await a.leaderTerms(5)).map((t) => t.holder), ['r2', 'r1']);
+  assert.deepEqual(
+    (await a.leaderTerms(5)).map((t) => t.holder),
+    ['r2', 'r1'],
+  );
   await a.close();
   await b.close();
 });

@@ -22,7 +22,6 @@ export interface PgStoreOptions {
   applicationName?: string;
 }
 
-
 /** The URL without its password, for messages and logs. */
 export function redactUrl(url: string): string {
   try {
@@ -47,7 +46,12 @@ export async function openPgStore(url: string, o: PgStoreOptions = {}): Promise<
   } catch (e) {
     await s.pool.end().catch(() => {});
     if (e instanceof MeshcaError) throw e;
-    throw new MeshcaError('unavailable', 'store_unavailable', `cannot use the PostgreSQL store ${redactUrl(url)}: ${(e as Error).message}`, { cause: e });
+    throw new MeshcaError(
+      'unavailable',
+      'store_unavailable',
+      `cannot use the PostgreSQL store ${redactUrl(url)}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   return s;
 }
@@ -67,10 +71,20 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
 
   constructor(url: string, o: PgStoreOptions = {}) {
     this.url = url;
-    this.pool = new pg.Pool({ connectionString: url, max: o.maxConnections ?? 10, application_name: o.applicationName ?? 'meshca', keepAlive: true, connectionTimeoutMillis: 5000 });
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: o.maxConnections ?? 10,
+      application_name: o.applicationName ?? 'meshca',
+      keepAlive: true,
+      connectionTimeoutMillis: 5000,
+    });
     // An idle client whose server went away emits here; without a listener the process would crash.
     this.pool.on('error', (e) => o.onError?.(e));
-    this.audit = new GroupCommitQueue((rows) => this.insertAudit(rows), { flushMs: o.flushMs ?? 5, batchSize: o.batchSize ?? 500, onError: o.onError });
+    this.audit = new GroupCommitQueue((rows) => this.insertAudit(rows), {
+      flushMs: o.flushMs ?? 5,
+      batchSize: o.batchSize ?? 500,
+      onError: o.onError,
+    });
   }
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -138,7 +152,10 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
     if (q.outcome) add('outcome', q.outcome);
     if (q.reason) add('reason', q.reason);
     const limit = Math.min(Math.max(1, Math.floor(q.limit ?? 100)), 1000);
-    const r = await this.pool.query<AuditRow>(`SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`, args);
+    const r = await this.pool.query<AuditRow>(
+      `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`,
+      args,
+    );
     return r.rows.map(auditRecordOf);
   }
 
@@ -152,7 +169,11 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
     const p = (i: number) => `$${i}`;
     const bucketMs = q.bucketSeconds * 1000;
     const [buckets, issued, valid, reasons, recent] = await Promise.all([
-      this.pool.query<{ start: string; issued: string; refused: string }>(AUDIT_STATS_SQL.buckets(p), [bucketMs, bucketMs, q.since.getTime()]),
+      this.pool.query<{ start: string; issued: string; refused: string }>(AUDIT_STATS_SQL.buckets(p), [
+        bucketMs,
+        bucketMs,
+        q.since.getTime(),
+      ]),
       this.pool.query<{ cluster: string; issued: string; last: string | null }>(AUDIT_STATS_SQL.issuedPerCluster(p), [q.since.getTime()]),
       this.pool.query<{ cluster: string; valid: string }>(AUDIT_STATS_SQL.validPerCluster(p), [q.now.getTime()]),
       this.pool.query<{ reason: string; count: string }>(AUDIT_STATS_SQL.reasons(p), [q.since.getTime()]),
@@ -174,7 +195,12 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
   }
 
   async addTokenKey(k: TokenKeyRecord): Promise<void> {
-    await this.pool.query('INSERT INTO token_keys (kid, alg, private_key_pem, created_at) VALUES ($1, $2, $3, $4)', [k.kid, k.alg, k.privateKeyPem, k.createdAt.getTime()]);
+    await this.pool.query('INSERT INTO token_keys (kid, alg, private_key_pem, created_at) VALUES ($1, $2, $3, $4)', [
+      k.kid,
+      k.alg,
+      k.privateKeyPem,
+      k.createdAt.getTime(),
+    ]);
   }
 
   // --- CA material (src/store/ca-material.ts) ---
@@ -274,4 +300,3 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
     }
   }
 }
-

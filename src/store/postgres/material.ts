@@ -41,7 +41,10 @@ function fromRow(r: Row): CaMaterialRow {
 }
 
 export async function latestMaterial(db: pg.Pool, kind: CaMaterialKind, cluster: string): Promise<CaMaterialRow | undefined> {
-  const r = await db.query<Row>('SELECT * FROM ca_material WHERE kind = $1 AND cluster = $2 ORDER BY generation DESC LIMIT 1', [kind, cluster]);
+  const r = await db.query<Row>('SELECT * FROM ca_material WHERE kind = $1 AND cluster = $2 ORDER BY generation DESC LIMIT 1', [
+    kind,
+    cluster,
+  ]);
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }
 
@@ -71,13 +74,31 @@ export async function commitMaterial(db: pg.Pool, m: CaMaterialRow, fence?: Advi
         [fence.key1, fence.key2, fence.pid],
       );
       if (held.rowCount === 0) {
-        throw new MeshcaError('unavailable', 'not_leader', `this replica no longer holds the leader lock; ${m.kind} ${m.cluster || ''} generation ${m.generation} not committed`);
+        throw new MeshcaError(
+          'unavailable',
+          'not_leader',
+          `this replica no longer holds the leader lock; ${m.kind} ${m.cluster || ''} generation ${m.generation} not committed`,
+        );
       }
     }
     const ins = await c.query(
       `INSERT INTO ca_material (kind, cluster, generation, cert_pem, key_pem, chain_pem, roots_pem, fingerprint256, serial, not_before, not_after, created_at, created_by)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (kind, cluster, generation) DO NOTHING`,
-      [m.kind, m.cluster, m.generation, m.certPem, m.keyPem ?? null, m.chainPem, m.rootsPem, m.fingerprint256, m.serial, m.notBefore.getTime(), m.notAfter.getTime(), m.createdAt.getTime(), m.createdBy],
+      [
+        m.kind,
+        m.cluster,
+        m.generation,
+        m.certPem,
+        m.keyPem ?? null,
+        m.chainPem,
+        m.rootsPem,
+        m.fingerprint256,
+        m.serial,
+        m.notBefore.getTime(),
+        m.notAfter.getTime(),
+        m.createdAt.getTime(),
+        m.createdBy,
+      ],
     );
     if (ins.rowCount === 0) {
       await c.query('ROLLBACK');
@@ -111,6 +132,9 @@ export async function recordLeaderTerm(db: pg.Pool, holder: string, at: Date): P
 }
 
 export async function leaderTerms(db: pg.Pool, limit: number): Promise<LeaderTerm[]> {
-  const r = await db.query<{ term: number; holder: string; acquired_at: string }>('SELECT * FROM leader_terms ORDER BY term DESC LIMIT $1', [limit]);
+  const r = await db.query<{ term: number; holder: string; acquired_at: string }>(
+    'SELECT * FROM leader_terms ORDER BY term DESC LIMIT $1',
+    [limit],
+  );
   return r.rows.map((x) => ({ term: Number(x.term), holder: x.holder, acquiredAt: new Date(Number(x.acquired_at)) }));
 }

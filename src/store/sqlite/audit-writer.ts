@@ -50,7 +50,20 @@ export class AuditWriter {
       let i = 0;
       const values: unknown[] = [];
       const bind = (r: AuditEntry) =>
-        values.push(r.time.getTime(), r.outcome, r.reason, r.identity, r.caller, r.method, r.cluster, r.clientCluster ?? null, r.serial ?? null, r.notBefore?.getTime() ?? null, r.notAfter?.getTime() ?? null, r.message ?? null);
+        values.push(
+          r.time.getTime(),
+          r.outcome,
+          r.reason,
+          r.identity,
+          r.caller,
+          r.method,
+          r.cluster,
+          r.clientCluster ?? null,
+          r.serial ?? null,
+          r.notBefore?.getTime() ?? null,
+          r.notAfter?.getTime() ?? null,
+          r.message ?? null,
+        );
       for (; i + INSERT_ROWS <= rows.length; i += INSERT_ROWS) {
         values.length = 0;
         for (let k = i; k < i + INSERT_ROWS; k++) bind(rows[k]);

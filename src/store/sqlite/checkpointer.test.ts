@@ -8,7 +8,16 @@ import { DB_FILE_NAME, openSqliteStore } from './index.js';
 import { WAL_CHECKPOINTING, WAL_FREE } from './wal-turn.js';
 
 function entry(over: Partial<AuditEntry> = {}): AuditEntry {
-  return { time: new Date(1_700_000_000_000), outcome: 'issued', reason: 'issued', identity: 'spiffe://cluster.local/ns/a/sa/b', caller: 'x', method: 'local-token', cluster: 'default', ...over };
+  return {
+    time: new Date(1_700_000_000_000),
+    outcome: 'issued',
+    reason: 'issued',
+    identity: 'spiffe://cluster.local/ns/a/sa/b',
+    caller: 'x',
+    method: 'local-token',
+    cluster: 'default',
+    ...over,
+  };
 }
 
 /** Bytes in the database's WAL file, 0 when there is none. */
@@ -28,7 +37,8 @@ test('WAL checkpoints run on a worker thread: the serving connection never check
     else (s as unknown as { db: { pragma(p: string): unknown } }).db.pragma('wal_autocheckpoint = 0');
     let peak = 0;
     for (let batch = 0; batch < 12; batch++) {
-      for (let i = 0; i < 400; i++) s.appendAudit(entry({ identity: `spiffe://cluster.local/ns/a/sa/w${batch}-${i}`, serial: `${batch}-${i}` }));
+      for (let i = 0; i < 400; i++)
+        s.appendAudit(entry({ identity: `spiffe://cluster.local/ns/a/sa/w${batch}-${i}`, serial: `${batch}-${i}` }));
       await s.flush();
       peak = Math.max(peak, walSize(dir));
       await new Promise((r) => setTimeout(r, 120));
@@ -58,8 +68,9 @@ test('under steady writes the WAL starts over after each checkpoint instead of g
   s.checkpointInBackground(20, { startAtWalBytes: 0 });
   let peak = 0;
   let n = 0;
-  for (const until = Date.now() + 1500; Date.now() < until; ) {
-    for (let i = 0; i < 60; i++, n++) s.appendAudit(entry({ identity: `spiffe://cluster.local/ns/a/sa/w${n % 1000}`, serial: `${n}`.padStart(32, '0') }));
+  for (const until = Date.now() + 1500; Date.now() < until;) {
+    for (let i = 0; i < 60; i++, n++)
+      s.appendAudit(entry({ identity: `spiffe://cluster.local/ns/a/sa/w${n % 1000}`, serial: `${n}`.padStart(32, '0') }));
     await s.flush();
     peak = Math.max(peak, walSize(dir));
     await new Promise((r) => setTimeout(r, 1));

@@ -46,7 +46,7 @@ export class Checkpointer {
   /** Starts the thread if none runs and the WAL has reached startAtWalBytes. */
   startIfDue(): void {
     if (this.worker || this.closed) return;
-    let wal = 0;
+    let wal: number;
     try {
       wal = statSync(`${this.path}-wal`).size;
     } catch {

@@ -23,7 +23,9 @@ export function openDatabase(path: string): Database.Database {
   } catch (e) {
     db?.close();
     if (e instanceof MeshcaError) throw e;
-    throw new MeshcaError('failed_precondition', 'corrupt_state', `the state database ${path} is unreadable: ${(e as Error).message}`, { cause: e });
+    throw new MeshcaError('failed_precondition', 'corrupt_state', `the state database ${path} is unreadable: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   for (const side of ['-wal', '-shm']) {
     if (existsSync(path + side)) chmodSync(path + side, PRIVATE_MODE);

@@ -8,7 +8,16 @@ import { DB_FILE_NAME, FOLD_MAX_IDS, SqliteStore, openSqliteStore } from './inde
 import { MIGRATIONS } from './migrations.js';
 
 function entry(over: Partial<AuditEntry> = {}): AuditEntry {
-  return { time: new Date(1_700_000_000_000), outcome: 'issued', reason: 'issued', identity: 'spiffe://cluster.local/ns/a/sa/b', caller: 'x', method: 'local-token', cluster: 'default', ...over };
+  return {
+    time: new Date(1_700_000_000_000),
+    outcome: 'issued',
+    reason: 'issued',
+    identity: 'spiffe://cluster.local/ns/a/sa/b',
+    caller: 'x',
+    method: 'local-token',
+    cluster: 'default',
+    ...over,
+  };
 }
 
 test('audit by identity: newest first across the folded rows and the unfolded tail, with filters, and through the index', async () => {
@@ -18,7 +27,9 @@ test('audit by identity: newest first across the folded rows and the unfolded ta
   const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 10, foldRows: 40, foldAfterMs: 60_000 });
   const ids = ['a', 'b', 'c', 'd'].map((x) => `spiffe://cluster.local/ns/n/sa/${x}`);
   for (let i = 0; i < 100; i++) {
-    s.appendAudit(entry({ identity: ids[i % 4], serial: `s${i}`, ...(i % 10 === 3 ? { outcome: 'refused', reason: 'rate_limited' } : {}) }));
+    s.appendAudit(
+      entry({ identity: ids[i % 4], serial: `s${i}`, ...(i % 10 === 3 ? { outcome: 'refused', reason: 'rate_limited' } : {}) }),
+    );
   }
   await s.flush();
   const db = new Database(join(dir, DB_FILE_NAME), { readonly: true });
@@ -27,7 +38,13 @@ test('audit by identity: newest first across the folded rows and the unfolded ta
     const pairs = db.prepare('SELECT COUNT(*) FROM audit_by_identity').pluck().get() as number;
     assert.equal(mark, 80, 'folded at 40 and 80 rows');
     assert.equal(pairs, 80);
-    const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT audit.* FROM audit_by_identity i JOIN audit ON audit.id = i.id WHERE i.identity = ? AND i.id <= ? ORDER BY i.id DESC LIMIT 5').all('x', 1) as { detail: string }[])
+    const plan = (
+      db
+        .prepare(
+          'EXPLAIN QUERY PLAN SELECT audit.* FROM audit_by_identity i JOIN audit ON audit.id = i.id WHERE i.identity = ? AND i.id <= ? ORDER BY i.id DESC LIMIT 5',
+        )
+        .all('x', 1) as { detail: string }[]
+    )
       .map((r) => r.detail)
       .join('; ');
     assert.match(plan, /SEARCH i USING PRIMARY KEY \(identity=\? AND id<\?\)/, plan);
@@ -46,7 +63,10 @@ test('audit by identity: newest first across the folded rows and the unfolded ta
   }
   const refusedD = (await s.queryAudit({ identity: ids[3], outcome: 'refused' })).map((r) => r.serial);
   assert.deepEqual(refusedD, ['s83', 's63', 's43', 's23', 's3']);
-  assert.deepEqual((await s.queryAudit({ identity: ids[3], reason: 'rate_limited', limit: 2 })).map((r) => r.serial), ['s83', 's63']);
+  assert.deepEqual(
+    (await s.queryAudit({ identity: ids[3], reason: 'rate_limited', limit: 2 })).map((r) => r.serial),
+    ['s83', 's63'],
+  );
   assert.deepEqual(await s.queryAudit({ identity: 'spiffe://cluster.local/ns/n/sa/nobody' }), []);
   await s.close();
   // close() folds the tail, and the answers do not change.
@@ -55,7 +75,10 @@ test('audit by identity: newest first across the folded rows and the unfolded ta
   assert.equal(db2.prepare('SELECT COUNT(*) FROM audit_by_identity').pluck().get(), 100);
   db2.close();
   const r = openSqliteStore(dir);
-  assert.deepEqual((await r.queryAudit({ identity: ids[1], limit: 1000 })).map((x) => x.serial), expectB);
+  assert.deepEqual(
+    (await r.queryAudit({ identity: ids[1], limit: 1000 })).map((x) => x.serial),
+    expectB,
+  );
   await r.close();
 });
 
@@ -70,19 +93,33 @@ test('audit by identity: a database from before the folded index gets its pairs 
     old.exec(m.sql);
     old.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
   }
-  const ins = old.prepare("INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', ?, '', '', 'default')");
+  const ins = old.prepare(
+    "INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', ?, '', '', 'default')",
+  );
   for (let i = 0; i < 30; i++) ins.run(`id-${i % 3}`);
   old.close();
 
   const s = openSqliteStore(dir, { foldAfterMs: 60_000 });
   assert.equal(s.schemaVersion(), MIGRATIONS[MIGRATIONS.length - 1].version);
   const got = await s.queryAudit({ identity: 'id-1', limit: 1000 });
-  assert.deepEqual(got.map((r) => r.id), [29, 26, 23, 20, 17, 14, 11, 8, 5, 2]);
+  assert.deepEqual(
+    got.map((r) => r.id),
+    [29, 26, 23, 20, 17, 14, 11, 8, 5, 2],
+  );
   // Another writer (a CLI on the same state directory) appends rows this store never counted.
   const other = new Database(path);
-  for (let i = 0; i < 5; i++) other.prepare("INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', 'id-1', '', '', 'default')").run();
+  for (let i = 0; i < 5; i++)
+    other
+      .prepare(
+        "INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', 'id-1', '', '', 'default')",
+      )
+      .run();
   other.close();
-  assert.deepEqual((await s.queryAudit({ identity: 'id-1', limit: 3 })).map((r) => r.id), [35, 34, 33], 'the tail is scanned');
+  assert.deepEqual(
+    (await s.queryAudit({ identity: 'id-1', limit: 3 })).map((r) => r.id),
+    [35, 34, 33],
+    'the tail is scanned',
+  );
   s.appendAudit(entry({ identity: 'id-1' }));
   await s.close();
   const check = new Database(path, { readonly: true });
@@ -108,12 +145,18 @@ test('a fold that fails is reported, changes nothing, and is retried until it su
   assert.equal(other.prepare('SELECT COUNT(*) FROM hidden').pluck().get(), 0);
   // Until the retry, the identity's rows are all in the tail, and the query still finds them.
   other.exec('ALTER TABLE hidden RENAME TO audit_by_identity');
-  assert.deepEqual((await s.queryAudit({ identity: 'x', limit: 3 })).map((r) => r.serial), ['a9', 'a8', 'a7']);
+  assert.deepEqual(
+    (await s.queryAudit({ identity: 'x', limit: 3 })).map((r) => r.serial),
+    ['a9', 'a8', 'a7'],
+  );
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(other.prepare('SELECT folded_to FROM audit_fold').pluck().get(), 10, 'the retry folded them');
   assert.equal(other.prepare('SELECT COUNT(*) FROM audit_by_identity').pluck().get(), 10);
   other.close();
-  assert.deepEqual((await s.queryAudit({ identity: 'x', limit: 100 })).map((r) => r.serial), Array.from({ length: 10 }, (_, i) => `a${9 - i}`));
+  assert.deepEqual(
+    (await s.queryAudit({ identity: 'x', limit: 100 })).map((r) => r.serial),
+    Array.from({ length: 10 }, (_, i) => `a${9 - i}`),
+  );
   await s.close();
 });
 
@@ -125,7 +168,9 @@ test('a backlog of unfolded rows is folded in bounded steps, starting when a sto
   // Rows another writer added and nobody folded: more than two steps' worth.
   const n = 2 * FOLD_MAX_IDS + 5000;
   const other = new Database(path);
-  const ins = other.prepare("INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', ?, '', '', 'default')");
+  const ins = other.prepare(
+    "INSERT INTO audit (time, outcome, reason, identity, caller, method, cluster) VALUES (0, 'issued', 'issued', ?, '', '', 'default')",
+  );
   other.transaction(() => {
     for (let i = 0; i < n; i++) ins.run(`id-${i % 7}`);
   })();
@@ -146,6 +191,9 @@ test('a backlog of unfolded rows is folded in bounded steps, starting when a sto
   assert.equal(mark(), n, 'below foldRows nothing is folded at open');
   await s2.close();
   assert.equal(mark(), 2 * n);
-  assert.equal(other.prepare("SELECT COUNT(*) FROM audit_by_identity WHERE identity = 'id-3'").pluck().get(), other.prepare("SELECT COUNT(*) FROM audit WHERE identity = 'id-3'").pluck().get());
+  assert.equal(
+    other.prepare("SELECT COUNT(*) FROM audit_by_identity WHERE identity = 'id-3'").pluck().get(),
+    other.prepare("SELECT COUNT(*) FROM audit WHERE identity = 'id-3'").pluck().get(),
+  );
   other.close();
 });

@@ -42,7 +42,9 @@ export class IdentityFold {
   ) {
     const readMark = (this.readMark = db.prepare('SELECT folded_to FROM audit_fold').pluck());
     const maxId = db.prepare('SELECT COALESCE(MAX(id), 0) FROM audit').pluck();
-    const insertPairs = db.prepare('INSERT OR IGNORE INTO audit_by_identity (identity, id) SELECT identity, id FROM audit WHERE id > ? AND id <= ? ORDER BY identity, id');
+    const insertPairs = db.prepare(
+      'INSERT OR IGNORE INTO audit_by_identity (identity, id) SELECT identity, id FROM audit WHERE id > ? AND id <= ? ORDER BY identity, id',
+    );
     const setMark = db.prepare('UPDATE audit_fold SET folded_to = ?');
     // At most FOLD_MAX_IDS ids a transaction: a backlog (after folds failed for a while) is worked
     // off in steps on later turns of the event loop.
@@ -106,10 +108,14 @@ export class IdentityFold {
   newest(identity: string, filter: AuditFilter, limit: number): AuditRow[] {
     const read = this.db.transaction((): AuditRow[] => {
       const mark = this.readMark.get() as number;
-      const tail = this.db.prepare(`SELECT * FROM audit WHERE id > ? AND identity = ?${filter.and} ORDER BY id DESC LIMIT ${limit}`).all(mark, identity, ...filter.args) as AuditRow[];
+      const tail = this.db
+        .prepare(`SELECT * FROM audit WHERE id > ? AND identity = ?${filter.and} ORDER BY id DESC LIMIT ${limit}`)
+        .all(mark, identity, ...filter.args) as AuditRow[];
       if (tail.length >= limit) return tail;
       const folded = this.db
-        .prepare(`SELECT audit.* FROM audit_by_identity i JOIN audit ON audit.id = i.id WHERE i.identity = ? AND i.id <= ?${filter.and} ORDER BY i.id DESC LIMIT ${limit - tail.length}`)
+        .prepare(
+          `SELECT audit.* FROM audit_by_identity i JOIN audit ON audit.id = i.id WHERE i.identity = ? AND i.id <= ?${filter.and} ORDER BY i.id DESC LIMIT ${limit - tail.length}`,
+        )
         .all(identity, mark, ...filter.args) as AuditRow[];
       return tail.concat(folded);
     });

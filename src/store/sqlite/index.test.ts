@@ -8,7 +8,16 @@ import { DB_FILE_NAME, SqliteStore, openSqliteStore } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 
 function entry(over: Partial<AuditEntry> = {}): AuditEntry {
-  return { time: new Date(1_700_000_000_000), outcome: 'issued', reason: 'issued', identity: 'spiffe://cluster.local/ns/a/sa/b', caller: 'x', method: 'local-token', cluster: 'default', ...over };
+  return {
+    time: new Date(1_700_000_000_000),
+    outcome: 'issued',
+    reason: 'issued',
+    identity: 'spiffe://cluster.local/ns/a/sa/b',
+    caller: 'x',
+    method: 'local-token',
+    cluster: 'default',
+    ...over,
+  };
 }
 
 test('migrations apply once; the file is private', async () => {
@@ -106,7 +115,11 @@ test('every dashboard aggregate reads the audit through an index, and only the i
   await s.close();
   const db = new Database(join(dir, DB_FILE_NAME), { readonly: true });
   try {
-    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+    const indexes = (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND sql IS NOT NULL ORDER BY name").all() as {
+        name: string;
+      }[]
+    ).map((r) => r.name);
     // No per-row index on identity: audit_by_identity is folded in bulk (migration 5).
     assert.deepEqual(indexes, ['audit_outcome_not_after', 'audit_outcome_time']);
     for (const [name, sql] of Object.entries(AUDIT_STATS_SQL)) {
@@ -131,7 +144,9 @@ test('a database migrated by a newer meshca is refused, and left as it was', asy
   assert.throws(
     () => openSqliteStore(dir),
     (e: Error & { reason?: string }) =>
-      e.reason === 'schema_too_new' && e.message === `the state database ${join(dir, DB_FILE_NAME)} has schema version 99, newer than this meshca understands (${latest}); run a newer meshca`,
+      e.reason === 'schema_too_new' &&
+      e.message ===
+        `the state database ${join(dir, DB_FILE_NAME)} has schema version 99, newer than this meshca understands (${latest}); run a newer meshca`,
   );
   const again = new Database(join(dir, DB_FILE_NAME), { readonly: true });
   assert.equal((again.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v, 99);

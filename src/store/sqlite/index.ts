@@ -1,7 +1,16 @@
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { MeshcaError } from '../../pki/errors.js';
-import { DEFAULT_AUDIT_FLUSH_MS, type AuditEntry, type AuditQuery, type AuditRecord, type AuditStats, type AuditStatsQuery, type Store, type TokenKeyRecord } from '../index.js';
+import {
+  DEFAULT_AUDIT_FLUSH_MS,
+  type AuditEntry,
+  type AuditQuery,
+  type AuditRecord,
+  type AuditStats,
+  type AuditStatsQuery,
+  type Store,
+  type TokenKeyRecord,
+} from '../index.js';
 import { AUDIT_STATS_SQL, mergeClusterCounts } from '../stats-sql.js';
 import { auditRecordOf, type AuditRow } from '../audit-row.js';
 import { AuditWriter } from './audit-writer.js';
@@ -62,7 +71,11 @@ export class SqliteStore implements Store {
         this.checkpointer?.startIfDue();
       },
     });
-    this.fold = new IdentityFold(this.db, this.walTurn, { foldRows: o.foldRows ?? 10_000, foldAfterMs: o.foldAfterMs ?? 5000, onError: this.onError });
+    this.fold = new IdentityFold(this.db, this.walTurn, {
+      foldRows: o.foldRows ?? 10_000,
+      foldAfterMs: o.foldAfterMs ?? 5000,
+      onError: this.onError,
+    });
   }
 
   schemaVersion(): number {
@@ -114,8 +127,16 @@ export class SqliteStore implements Store {
   /** Dashboard aggregates; the SQL is shared with the PostgreSQL store (src/store/stats-sql.ts). */
   async auditStats(q: AuditStatsQuery): Promise<AuditStats> {
     const bucketMs = q.bucketSeconds * 1000;
-    const buckets = this.db.prepare(AUDIT_STATS_SQL.buckets('?')).all(bucketMs, bucketMs, q.since.getTime()) as { start: number; issued: number; refused: number }[];
-    const issued = this.db.prepare(AUDIT_STATS_SQL.issuedPerCluster('?')).all(q.since.getTime()) as { cluster: string; issued: number; last: number | null }[];
+    const buckets = this.db.prepare(AUDIT_STATS_SQL.buckets('?')).all(bucketMs, bucketMs, q.since.getTime()) as {
+      start: number;
+      issued: number;
+      refused: number;
+    }[];
+    const issued = this.db.prepare(AUDIT_STATS_SQL.issuedPerCluster('?')).all(q.since.getTime()) as {
+      cluster: string;
+      issued: number;
+      last: number | null;
+    }[];
     const valid = this.db.prepare(AUDIT_STATS_SQL.validPerCluster('?')).all(q.now.getTime()) as { cluster: string; valid: number }[];
     const reasons = this.db.prepare(AUDIT_STATS_SQL.reasons('?')).all(q.since.getTime()) as { reason: string; count: number }[];
     const recent = this.db.prepare(AUDIT_STATS_SQL.recentRefusals('?')).all(Math.max(1, Math.floor(q.refusals))) as AuditRow[];
@@ -144,7 +165,13 @@ export class SqliteStore implements Store {
    */
   checkpointInBackground(intervalMs = 1000, o: { startAtWalBytes?: number; idleStopMs?: number } = {}): void {
     if (this.checkpointer || this.closed) return;
-    this.checkpointer = new Checkpointer(this.db, this.path, this.walTurn, { intervalMs, startAtWalBytes: o.startAtWalBytes ?? 4 << 20, idleStopMs: o.idleStopMs ?? 60_000 }, this.onError);
+    this.checkpointer = new Checkpointer(
+      this.db,
+      this.path,
+      this.walTurn,
+      { intervalMs, startAtWalBytes: o.startAtWalBytes ?? 4 << 20, idleStopMs: o.idleStopMs ?? 60_000 },
+      this.onError,
+    );
     this.checkpointer.startIfDue();
   }
 

@@ -8,7 +8,9 @@ export function getMeta(db: Database.Database, key: string): string | undefined 
 }
 
 export function setMeta(db: Database.Database, key: string, value: string): void {
-  db.prepare('INSERT INTO ca_meta (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at').run(key, value, Date.now());
+  db.prepare(
+    'INSERT INTO ca_meta (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+  ).run(key, value, Date.now());
 }
 
 export function listTokenKeys(db: Database.Database): TokenKeyRecord[] {
@@ -22,5 +24,10 @@ export function listTokenKeys(db: Database.Database): TokenKeyRecord[] {
 }
 
 export function addTokenKey(db: Database.Database, k: TokenKeyRecord): void {
-  db.prepare('INSERT INTO token_keys (kid, alg, private_key_pem, created_at) VALUES (?, ?, ?, ?)').run(k.kid, k.alg, k.privateKeyPem, k.createdAt.getTime());
+  db.prepare('INSERT INTO token_keys (kid, alg, private_key_pem, created_at) VALUES (?, ?, ?, ?)').run(
+    k.kid,
+    k.alg,
+    k.privateKeyPem,
+    k.createdAt.getTime(),
+  );
 }

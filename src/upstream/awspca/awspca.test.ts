@@ -41,9 +41,11 @@ function harness(service: PcaService): Harness {
   };
   h.calls = {
     issueCertificate: async (input) => {
-      const n = h.issueInputs.push({ ...input }) ;
+      const n = h.issueInputs.push({ ...input });
       h.beforeIssue?.(n);
-      const out = await call(() => service.issueCertificate({ ...input, Csr: Buffer.from(input.Csr as Uint8Array).toString('base64') } as never));
+      const out = await call(() =>
+        service.issueCertificate({ ...input, Csr: Buffer.from(input.Csr as Uint8Array).toString('base64') } as never),
+      );
       h.afterIssue?.(n);
       return out;
     },
@@ -64,7 +66,8 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
   let state: CaState;
   let clock = Date.now();
   const sleeps: number[] = [];
-  const csrPem = () => createCsr({ key: generateKeyPair('ec-p256').privateKey, subject: { organization: ['mesh'], commonName: 'istio ca' }, isCA: true }).pem;
+  const csrPem = () =>
+    createCsr({ key: generateKeyPair('ec-p256').privateKey, subject: { organization: ['mesh'], commonName: 'istio ca' }, isCA: true }).pem;
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'meshca-awspca-'));
@@ -84,17 +87,26 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
     });
     const h = harness(service);
     sleeps.length = 0;
-    const config = awsPcaUpstreamSchema.parse({ type: 'awspca', arn: service.list()[0].arn, retry: { baseDelayMs: 100, maxDelayMs: 400 }, ...o.config });
-    const upstream = new AwsPcaUpstream(config, {}, {
-      calls: h.calls,
-      retryHooks: {
-        random: () => 1,
-        sleep: async (ms) => {
-          sleeps.push(ms);
-          clock += ms;
+    const config = awsPcaUpstreamSchema.parse({
+      type: 'awspca',
+      arn: service.list()[0].arn,
+      retry: { baseDelayMs: 100, maxDelayMs: 400 },
+      ...o.config,
+    });
+    const upstream = new AwsPcaUpstream(
+      config,
+      {},
+      {
+        calls: h.calls,
+        retryHooks: {
+          random: () => 1,
+          sleep: async (ms) => {
+            sleeps.push(ms);
+            clock += ms;
+          },
         },
       },
-    });
+    );
     return { h, upstream, service };
   }
 
@@ -134,14 +146,20 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
 
   it('gives up on throttling after maxAttempts with resource_exhausted, and does not retry a malformed CSR', async () => {
     const { h, upstream } = setup({ throttle: 100, config: { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 } } });
-    await assert.rejects(upstream.signIntermediate({ csrPem: csrPem(), ttlSeconds: 86_400 }), (e: unknown) => e instanceof MeshcaError && e.code === 'resource_exhausted' && /ThrottlingException/.test(e.message));
+    await assert.rejects(
+      upstream.signIntermediate({ csrPem: csrPem(), ttlSeconds: 86_400 }),
+      (e: unknown) => e instanceof MeshcaError && e.code === 'resource_exhausted' && /ThrottlingException/.test(e.message),
+    );
     assert.equal(h.issueInputs.length, 3);
     const bad = setup();
     bad.h.calls.issueCertificate = async () => {
       bad.h.issueInputs.push({});
       throw sdkError(new PcaError('MalformedCSRException', 'bad csr'));
     };
-    await assert.rejects(bad.upstream.signIntermediate({ csrPem: csrPem(), ttlSeconds: 86_400 }), (e: unknown) => e instanceof MeshcaError && e.code === 'invalid_argument' && e.reason === 'awspca_malformedcsr');
+    await assert.rejects(
+      bad.upstream.signIntermediate({ csrPem: csrPem(), ttlSeconds: 86_400 }),
+      (e: unknown) => e instanceof MeshcaError && e.code === 'invalid_argument' && e.reason === 'awspca_malformedcsr',
+    );
     assert.equal(bad.h.issueInputs.length, 1);
   });
 
@@ -164,7 +182,10 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
   it('checks at start that the CA is ACTIVE, and reports its root', async () => {
     const { h, upstream } = setup();
     h.status = 'DISABLED';
-    await assert.rejects(upstream.check(), (e: unknown) => e instanceof MeshcaError && e.code === 'failed_precondition' && /DISABLED, not ACTIVE/.test(e.message));
+    await assert.rejects(
+      upstream.check(),
+      (e: unknown) => e instanceof MeshcaError && e.code === 'failed_precondition' && /DISABLED, not ACTIVE/.test(e.message),
+    );
     const roots = await upstream.roots();
     assert.equal(roots.length, 1);
     assert.equal(roots[0].subject, 'O = corp, CN = PCA root');

@@ -14,7 +14,10 @@ export type PcaSigningAlgorithm = (typeof PCA_SIGNING_ALGORITHMS)[number];
 export const CA_ARN_RE = /^arn:(aws[a-z-]*):acm-pca:([a-z0-9-]+):(\d{12}):certificate-authority\/([A-Za-z0-9-]+)$/;
 
 /** Also the region of `meshca serve --pca-api`, which names itself like the real service. */
-export const awsRegion = z.string().trim().regex(/^[a-z0-9-]+$/, 'expected an AWS region such as us-east-1');
+export const awsRegion = z
+  .string()
+  .trim()
+  .regex(/^[a-z0-9-]+$/, 'expected an AWS region such as us-east-1');
 
 const retrySchema = z.strictObject({
   /** Attempts per API call, the first included. */

@@ -97,6 +97,9 @@ export function pcaError(e: unknown, operation: string, arn: string): MeshcaErro
   if (isThrottling(e)) code = 'resource_exhausted';
   else if (isNetworkError(e) || isServerFault(e)) code = 'unavailable';
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(s.message ?? '')) code = 'unauthenticated';
-  const reason = `awspca_${name.replace(/Exception$/, '').replace(/[^A-Za-z0-9]+/g, '_').toLowerCase()}`;
+  const reason = `awspca_${name
+    .replace(/Exception$/, '')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .toLowerCase()}`;
   return new MeshcaError(code, reason, `AWS Private CA ${operation} on ${arn} failed: ${detail}`, { cause: e });
 }

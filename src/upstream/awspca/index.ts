@@ -77,7 +77,12 @@ export class AwsPcaUpstream implements Upstream {
     this.now = ctx.now ?? (() => new Date());
     this.calls =
       deps.calls ??
-      sdkPcaCalls({ region: config.region ?? arn.region, endpointUrl: config.endpointUrl, requestTimeoutMs: config.requestTimeoutMs, credentials: deps.credentials });
+      sdkPcaCalls({
+        region: config.region ?? arn.region,
+        endpointUrl: config.endpointUrl,
+        requestTimeoutMs: config.requestTimeoutMs,
+        credentials: deps.credentials,
+      });
   }
 
   private retried<T>(operation: string, op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -90,10 +95,18 @@ export class AwsPcaUpstream implements Upstream {
   async check(signal?: AbortSignal): Promise<void> {
     const d = await this.retried('DescribeCertificateAuthority', () => this.calls.describeCa(this.source, signal), signal);
     if (d.Status !== 'ACTIVE') {
-      throw new MeshcaError('failed_precondition', 'pca_not_active', `AWS Private CA ${this.source} is ${d.Status ?? 'in an unknown state'}, not ACTIVE; it cannot issue certificates`);
+      throw new MeshcaError(
+        'failed_precondition',
+        'pca_not_active',
+        `AWS Private CA ${this.source} is ${d.Status ?? 'in an unknown state'}, not ACTIVE; it cannot issue certificates`,
+      );
     }
     if (d.Type !== 'ROOT' && d.Type !== 'SUBORDINATE') {
-      throw new MeshcaError('failed_precondition', 'pca_bad_type', `AWS Private CA ${this.source} has type ${d.Type ?? 'unknown'}; expected ROOT or SUBORDINATE`);
+      throw new MeshcaError(
+        'failed_precondition',
+        'pca_bad_type',
+        `AWS Private CA ${this.source} has type ${d.Type ?? 'unknown'}; expected ROOT or SUBORDINATE`,
+      );
     }
     if (d.UsageMode === 'SHORT_LIVED_CERTIFICATE' && this.mode === 'intermediate') {
       this.ctx.warn?.(`AWS Private CA ${this.source} is in SHORT_LIVED_CERTIFICATE mode: intermediates from it last at most 7 days`);
@@ -116,7 +129,12 @@ export class AwsPcaUpstream implements Upstream {
     const cap = d.UsageMode === 'SHORT_LIVED_CERTIFICATE' ? SHORT_LIVED_MAX_SECONDS : Infinity;
     const out = await this.issue(req.csrPem, template, Math.min(req.ttlSeconds, cap), true, req.signal);
     const bc = out.cert.ext.basicConstraints;
-    if (!bc?.ca) throw new MeshcaError('internal', 'pca_not_ca', `AWS Private CA returned ${certLabel(out.cert)} without CA:TRUE for template ${template}`);
+    if (!bc?.ca)
+      throw new MeshcaError(
+        'internal',
+        'pca_not_ca',
+        `AWS Private CA returned ${certLabel(out.cert)} without CA:TRUE for template ${template}`,
+      );
     return out;
   }
 
@@ -132,7 +150,13 @@ export class AwsPcaUpstream implements Upstream {
     return this.issue(req.csrPem, template, capped ? Math.min(req.ttlSeconds, SHORT_LIVED_MAX_SECONDS) : req.ttlSeconds, false, req.signal);
   }
 
-  private async issue(csrPem: string, templateArn: string, ttlSeconds: number, isCA: boolean, signal?: AbortSignal): Promise<UpstreamChain> {
+  private async issue(
+    csrPem: string,
+    templateArn: string,
+    ttlSeconds: number,
+    isCA: boolean,
+    signal?: AbortSignal,
+  ): Promise<UpstreamChain> {
     if (!(ttlSeconds > 0)) throw invalid('bad_ttl', `certificate TTL must be positive, got ${ttlSeconds}s`);
     const csr = parseCsr(csrPem, isCA ? 'intermediate CSR' : 'workload CSR');
     const d = await this.described(signal);
@@ -158,7 +182,8 @@ export class AwsPcaUpstream implements Upstream {
       signal,
     );
     const certArn = issued.CertificateArn;
-    if (!certArn) throw new MeshcaError('internal', 'pca_no_arn', `AWS Private CA IssueCertificate on ${this.source} returned no CertificateArn`);
+    if (!certArn)
+      throw new MeshcaError('internal', 'pca_no_arn', `AWS Private CA IssueCertificate on ${this.source} returned no CertificateArn`);
     this.lastIssue = { token, certificateArn: certArn, attempts, validity, templateArn };
     const out = await this.poll(certArn, signal);
     const cert = parseCertificate(out.Certificate ?? '', `certificate ${certArn}`);
@@ -176,12 +201,23 @@ export class AwsPcaUpstream implements Upstream {
     const sleep = this.deps.retryHooks?.sleep ?? abortableSleep;
     for (;;) {
       try {
-        return await retrying(() => this.calls.getCertificate(this.source, certArn, signal), isTransient, this.config.retry, this.deps.retryHooks, signal);
+        return await retrying(
+          () => this.calls.getCertificate(this.source, certArn, signal),
+          isTransient,
+          this.config.retry,
+          this.deps.retryHooks,
+          signal,
+        );
       } catch (e) {
         if (errorName(e) !== 'RequestInProgressException') throw pcaError(e, 'GetCertificate', this.source);
         const left = deadline - performance.now();
         if (left <= 0) {
-          throw new MeshcaError('deadline_exceeded', 'pca_issue_timeout', `AWS Private CA did not issue ${certArn} within ${this.config.pollTimeoutMs} ms`, { cause: e });
+          throw new MeshcaError(
+            'deadline_exceeded',
+            'pca_issue_timeout',
+            `AWS Private CA did not issue ${certArn} within ${this.config.pollTimeoutMs} ms`,
+            { cause: e },
+          );
         }
         await sleep(Math.min(interval, left), signal);
         interval = Math.min(interval * 1.5, 5_000);
@@ -196,7 +232,11 @@ export class AwsPcaUpstream implements Upstream {
     const all = [ca, ...above.filter((c) => !c.der.equals(ca.der))];
     const top = all[all.length - 1];
     if (!top.selfIssued) {
-      throw new MeshcaError('failed_precondition', 'pca_no_root', `the chain of AWS Private CA ${this.source} ends at ${certLabel(top)}, which is not a root`);
+      throw new MeshcaError(
+        'failed_precondition',
+        'pca_no_root',
+        `the chain of AWS Private CA ${this.source} ends at ${certLabel(top)}, which is not a root`,
+      );
     }
     return [top];
   }
@@ -215,7 +255,12 @@ function checkedChain(cert: ParsedCertificate, chain: ParsedCertificate[], what:
   // Checked when every certificate has started, so a skewed local clock cannot fail a good chain.
   const at = new Date(Math.max(...[cert, ...chain].map((c) => c.notBefore.getTime())) + 1000);
   const r = verifyChain([cert, ...chain], { now: at, roots: [top] });
-  if (!r.ok) throw new MeshcaError('internal', 'pca_bad_chain', `AWS Private CA returned ${what} whose chain does not verify: ${r.problems.join('; ')}`);
+  if (!r.ok)
+    throw new MeshcaError(
+      'internal',
+      'pca_bad_chain',
+      `AWS Private CA returned ${what} whose chain does not verify: ${r.problems.join('; ')}`,
+    );
   return chain;
 }
 

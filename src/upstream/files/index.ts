@@ -20,7 +20,8 @@ export function loadFilesMaterial(config: FilesUpstreamConfig, now: Date, env: N
   const cert = parseCertificate(read(config.certFile, 'upstream.certFile'), config.certFile);
   const passphrase = config.keyPassphraseEnv ? env[config.keyPassphraseEnv] : undefined;
   const key = parsePrivateKeyPem(read(config.keyFile, 'upstream.keyFile'), config.keyFile, passphrase);
-  if (!keyMatches(key, cert.publicKey)) throw invalid('key_mismatch', `upstream.keyFile ${config.keyFile} does not match ${certLabel(cert)} in ${config.certFile}`);
+  if (!keyMatches(key, cert.publicKey))
+    throw invalid('key_mismatch', `upstream.keyFile ${config.keyFile} does not match ${certLabel(cert)} in ${config.certFile}`);
   if (!cert.isCA) throw invalid('not_ca', `upstream.certFile ${certLabel(cert)} is not a CA certificate`);
   const chain: ParsedCertificate[] = config.chainFile
     ? parseCertificates(read(config.chainFile, 'upstream.chainFile'), config.chainFile).filter((c) => !c.der.equals(cert.der))

@@ -44,7 +44,8 @@ export class K8sCsrUpstream implements Upstream {
     const roots = await this.roots();
     const t = this.now().getTime();
     const live = roots.filter((r) => r.notAfter.getTime() > t);
-    if (live.length === 0) throw new MeshcaError('failed_precondition', 'upstream_expired', `every root in ${this.config.externalCaRoot} has expired`);
+    if (live.length === 0)
+      throw new MeshcaError('failed_precondition', 'upstream_expired', `every root in ${this.config.externalCaRoot} has expired`);
   }
 
   /** Read at every call, so that a mounted root file that changes (a root rotation) takes effect. */
@@ -53,16 +54,29 @@ export class K8sCsrUpstream implements Upstream {
     try {
       text = readFileSync(this.config.externalCaRoot, 'utf8');
     } catch (e) {
-      throw new MeshcaError('not_found', 'upstream_file', `externalCaRoot ${this.config.externalCaRoot} cannot be read: ${errorMessage(e)}`, { cause: e });
+      throw new MeshcaError(
+        'not_found',
+        'upstream_file',
+        `externalCaRoot ${this.config.externalCaRoot} cannot be read: ${errorMessage(e)}`,
+        { cause: e },
+      );
     }
     const roots = parseCertificates(text, this.config.externalCaRoot);
-    if (roots.length === 0) throw new MeshcaError('invalid_argument', 'bad_root', `externalCaRoot ${this.config.externalCaRoot} holds no certificate`);
+    if (roots.length === 0)
+      throw new MeshcaError('invalid_argument', 'bad_root', `externalCaRoot ${this.config.externalCaRoot} holds no certificate`);
     return roots;
   }
 
   signWorkload(req: SignWorkloadRequest): Promise<UpstreamChain> {
     const csr = parseCsr(req.csrPem, 'workload CSR');
-    return this.sign(req.csrPem, WORKLOAD_USAGES, req.ttlSeconds, csr.sans.uris[0] ?? csr.sans.dnsNames[0] ?? csr.subject, false, req.signal);
+    return this.sign(
+      req.csrPem,
+      WORKLOAD_USAGES,
+      req.ttlSeconds,
+      csr.sans.uris[0] ?? csr.sans.dnsNames[0] ?? csr.subject,
+      false,
+      req.signal,
+    );
   }
 
   /** Works with a signer that grants CA usages; meshca's own signer controller refuses them. */
@@ -70,7 +84,14 @@ export class K8sCsrUpstream implements Upstream {
     return this.sign(req.csrPem, CA_USAGES, req.ttlSeconds, parseCsr(req.csrPem, 'intermediate CSR').subject, true, req.signal);
   }
 
-  private async sign(csrPem: string, usages: string[], ttlSeconds: number, note: string, isCA: boolean, signal?: AbortSignal): Promise<UpstreamChain> {
+  private async sign(
+    csrPem: string,
+    usages: string[],
+    ttlSeconds: number,
+    note: string,
+    isCA: boolean,
+    signal?: AbortSignal,
+  ): Promise<UpstreamChain> {
     const client = await this.kube();
     const { name, certificatePem } = await submitCsr(client, {
       csrPem,
@@ -88,7 +109,8 @@ export class K8sCsrUpstream implements Upstream {
 
   /** status.certificate is leaf then intermediates; the root comes from our own file, never from the signer. */
   private async chainOf(name: string, pem: string, csrPem: string, isCA: boolean): Promise<UpstreamChain> {
-    const bad = (why: string) => new MeshcaError('unavailable', 'upstream_bad_certificate', `signer ${this.config.signerName} answered CSR ${name} with ${why}`);
+    const bad = (why: string) =>
+      new MeshcaError('unavailable', 'upstream_bad_certificate', `signer ${this.config.signerName} answered CSR ${name} with ${why}`);
     let certs: ParsedCertificate[];
     try {
       certs = parseCertificates(pem, `status.certificate of CSR ${name}`);
@@ -98,11 +120,15 @@ export class K8sCsrUpstream implements Upstream {
     if (certs.length === 0) throw bad('no certificate');
     const [leaf, ...rest] = certs;
     if (!leaf.publicKey.equals(parseCsr(csrPem).publicKey)) throw bad(`a certificate (${certLabel(leaf)}) for another key`);
-    if (leaf.isCA !== isCA) throw bad(isCA ? 'an end-entity certificate where a CA was asked for' : 'a CA certificate where a workload certificate was asked for');
+    if (leaf.isCA !== isCA)
+      throw bad(
+        isCA ? 'an end-entity certificate where a CA was asked for' : 'a CA certificate where a workload certificate was asked for',
+      );
     const roots = await this.roots();
     const intermediates = rest.filter((c) => !c.selfIssued);
     const result = verifyChain([leaf, ...intermediates], { now: this.now(), roots, leafIsEndEntity: !isCA });
-    if (!result.ok || !result.anchor) throw bad(`a chain that does not verify to ${this.config.externalCaRoot}: ${result.problems.join('; ')}`);
+    if (!result.ok || !result.anchor)
+      throw bad(`a chain that does not verify to ${this.config.externalCaRoot}: ${result.problems.join('; ')}`);
     return { cert: leaf, chain: [...intermediates, result.anchor] };
   }
 }

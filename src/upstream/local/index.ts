@@ -15,7 +15,11 @@ export function createLocalUpstream(config: LocalUpstreamConfig, ctx: UpstreamCo
     () => {
       const root = state.loadRoot();
       if (!root.key) {
-        throw new MeshcaError('failed_precondition', 'no_root_key', `the root in ${state.dir} has no key; a local upstream needs it (use the files or awspca upstream instead)`);
+        throw new MeshcaError(
+          'failed_precondition',
+          'no_root_key',
+          `the root in ${state.dir} has no key; a local upstream needs it (use the files or awspca upstream instead)`,
+        );
       }
       return { cert: root.cert, key: root.key, chain: [] };
     },

@@ -52,8 +52,16 @@ export class IstioCaClient {
 
   /** TLS client trusting `rootPem`, optionally presenting a client certificate; server name defaults to the address host. */
   static tls(address: string, rootPem: string, o: { certChainPem?: string; keyPem?: string; serverName?: string } = {}): IstioCaClient {
-    const creds = grpc.credentials.createSsl(Buffer.from(rootPem), o.keyPem ? Buffer.from(o.keyPem) : null, o.certChainPem ? Buffer.from(o.certChainPem) : null);
-    return new IstioCaClient(address, creds, o.serverName ? { 'grpc.ssl_target_name_override': o.serverName, 'grpc.default_authority': o.serverName } : {});
+    const creds = grpc.credentials.createSsl(
+      Buffer.from(rootPem),
+      o.keyPem ? Buffer.from(o.keyPem) : null,
+      o.certChainPem ? Buffer.from(o.certChainPem) : null,
+    );
+    return new IstioCaClient(
+      address,
+      creds,
+      o.serverName ? { 'grpc.ssl_target_name_override': o.serverName, 'grpc.default_authority': o.serverName } : {},
+    );
   }
 
   createCertificate(r: CaRequest, o: CallOptions = {}): Promise<CaResponse> {

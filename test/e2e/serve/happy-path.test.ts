@@ -36,7 +36,10 @@ test('token from `meshca token` -> CreateCertificate over TLS -> chain verified 
   const metricsBefore = await getText(server.httpAddress, '/metrics');
   // istio-agent checks the server name istiod.istio-system.svc by default.
   const client = IstioCaClient.tls(server.grpcAddress, server.rootPem, { serverName: 'istiod.istio-system.svc' });
-  const res = await client.createCertificate({ csr, ttlSeconds: 3600, metadata: { ClusterID: 'Kubernetes', WorkloadName: 'cart-1' } }, { token });
+  const res = await client.createCertificate(
+    { csr, ttlSeconds: 3600, metadata: { ClusterID: 'Kubernetes', WorkloadName: 'cart-1' } },
+    { token },
+  );
   client.close();
 
   assert.equal(res.certChain.length, 3, 'leaf, intermediate, root');
@@ -78,7 +81,16 @@ test('token from `meshca token` -> CreateCertificate over TLS -> chain verified 
 test('HTTP: /healthz, /readyz, /v1/ca, /v1/trust-bundle', async () => {
   assert.deepEqual(await getJson(server.httpAddress, '/healthz'), { status: 200, body: { status: 'ok' } });
   assert.deepEqual(await getJson(server.httpAddress, '/readyz'), { status: 200, body: { status: 'ready' } });
-  const ca = await getJson<{ trustDomain: string; cluster: string; ready: boolean; chain: { notAfter: string }[]; roots: { fingerprint256: string; notAfter: string }[]; servingCertificate: { sans: string[] }; nativeSignatureChecks: string; audit: string }>(server.httpAddress, '/v1/ca');
+  const ca = await getJson<{
+    trustDomain: string;
+    cluster: string;
+    ready: boolean;
+    chain: { notAfter: string }[];
+    roots: { fingerprint256: string; notAfter: string }[];
+    servingCertificate: { sans: string[] };
+    nativeSignatureChecks: string;
+    audit: string;
+  }>(server.httpAddress, '/v1/ca');
   assert.equal(ca.status, 200);
   assert.equal(ca.body.trustDomain, 'cluster.local');
   assert.equal(ca.body.cluster, 'default');

@@ -47,7 +47,10 @@ export async function audit(httpAddr: string, query = ''): Promise<AuditRow[]> {
 }
 
 export function sanUris(pem: string): string[] {
-  return (new X509Certificate(pem).subjectAltName ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  return (new X509Certificate(pem).subjectAltName ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
 }
 
 export interface ServeProcess {

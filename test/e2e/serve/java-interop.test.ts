@@ -39,38 +39,45 @@ after(async () => {
   tmp.cleanup();
 });
 
-test('OpenJDK HttpClient over TLS/h2: 60 concurrent calls succeed, bad tokens get UNAUTHENTICATED as trailers-only answers', { timeout: 120_000 }, async () => {
-  const lines: string[] = [];
-  for (let i = 0; i < 60; i++) {
-    const sa = `j${i}`;
-    const key = generateKeyPair(i % 3 === 0 ? 'rsa-2048' : 'ec-p256').privateKey;
-    const csr = createCsr({ key, sans: { uris: [`spiffe://cluster.local/ns/java/sa/${sa}`] } });
-    const token = i % 10 === 9 ? 'not-a-token' : await server.issueToken({ namespace: 'java', serviceAccount: sa, ttlSeconds: 600 });
-    lines.push(`${frame(csr.pem, 3600).toString('base64')} ${token}`);
-  }
-  const reqs = join(tmp.path, 'requests.txt');
-  writeFileSync(reqs, lines.join('\n'));
-  const root = join(tmp.path, 'root', 'root-cert.pem');
-  // Asynchronously: the server runs in this process and must keep answering while java runs.
-  const r = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
-    execFile('java', [join(REPO_ROOT, 'test/fixtures/java/H2Client.java'), root, String(server.grpcPort), reqs], { encoding: 'utf8', timeout: 100_000 }, (err, stdout, stderr) =>
-      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
-  assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
-  const out = r.stdout.trim().split('\n');
-  assert.equal(out.pop(), 'HTTP_2');
-  assert.equal(out.length, 60);
-  out.forEach((line, i) => {
-    const [status, grpcStatus, len] = line.split(' ');
-    assert.equal(status, '200', `call ${i}: ${line}`);
-    if (i % 10 === 9) {
-      assert.equal(grpcStatus, '16', `call ${i}: ${line}`);
-      assert.equal(len, '0');
-    } else {
-      // grpc-status 0 travels in the trailers, which this client does not expose; the body is the chain.
-      assert.equal(grpcStatus, '-', `call ${i}: ${line}`);
-      assert.ok(Number(len) > 1000, `call ${i}: ${line}`);
+test(
+  'OpenJDK HttpClient over TLS/h2: 60 concurrent calls succeed, bad tokens get UNAUTHENTICATED as trailers-only answers',
+  { timeout: 120_000 },
+  async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const sa = `j${i}`;
+      const key = generateKeyPair(i % 3 === 0 ? 'rsa-2048' : 'ec-p256').privateKey;
+      const csr = createCsr({ key, sans: { uris: [`spiffe://cluster.local/ns/java/sa/${sa}`] } });
+      const token = i % 10 === 9 ? 'not-a-token' : await server.issueToken({ namespace: 'java', serviceAccount: sa, ttlSeconds: 600 });
+      lines.push(`${frame(csr.pem, 3600).toString('base64')} ${token}`);
     }
-  });
-});
+    const reqs = join(tmp.path, 'requests.txt');
+    writeFileSync(reqs, lines.join('\n'));
+    const root = join(tmp.path, 'root', 'root-cert.pem');
+    // Asynchronously: the server runs in this process and must keep answering while java runs.
+    const r = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        'java',
+        [join(REPO_ROOT, 'test/fixtures/java/H2Client.java'), root, String(server.grpcPort), reqs],
+        { encoding: 'utf8', timeout: 100_000 },
+        (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+    assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
+    const out = r.stdout.trim().split('\n');
+    assert.equal(out.pop(), 'HTTP_2');
+    assert.equal(out.length, 60);
+    out.forEach((line, i) => {
+      const [status, grpcStatus, len] = line.split(' ');
+      assert.equal(status, '200', `call ${i}: ${line}`);
+      if (i % 10 === 9) {
+        assert.equal(grpcStatus, '16', `call ${i}: ${line}`);
+        assert.equal(len, '0');
+      } else {
+        // grpc-status 0 travels in the trailers, which this client does not expose; the body is the chain.
+        assert.equal(grpcStatus, '-', `call ${i}: ${line}`);
+        assert.ok(Number(len) > 1000, `call ${i}: ${line}`);
+      }
+    });
+  },
+);

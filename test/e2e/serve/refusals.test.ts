@@ -18,7 +18,15 @@ let client: IstioCaClient;
 const MAX_CSR = 4096;
 
 before(async () => {
-  server = await startServer({ dir: tmp.path, grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', logLevel: 'silent', maxCsrBytes: MAX_CSR, maxTtl: '90d', rateLimit: 0 });
+  server = await startServer({
+    dir: tmp.path,
+    grpcAddr: '127.0.0.1:0',
+    httpAddr: '127.0.0.1:0',
+    logLevel: 'silent',
+    maxCsrBytes: MAX_CSR,
+    maxTtl: '90d',
+    rateLimit: 0,
+  });
   client = IstioCaClient.tls(server.grpcAddress, server.rootPem);
 });
 after(async () => {
@@ -32,7 +40,13 @@ async function expiredToken(ns: string, sa: string): Promise<string> {
   const store = openSqliteStore(tmp.path);
   try {
     const issuer = await LocalTokenIssuer.open(store);
-    return await issuer.issue({ namespace: ns, serviceAccount: sa, ttlSeconds: 60, audience: ['istio-ca'], now: new Date(Date.now() - 3600_000) });
+    return await issuer.issue({
+      namespace: ns,
+      serviceAccount: sa,
+      ttlSeconds: 60,
+      audience: ['istio-ca'],
+      now: new Date(Date.now() - 3600_000),
+    });
   } finally {
     await store.close();
   }
@@ -58,16 +72,79 @@ test('bad-input table: each refusal has its gRPC code, is audited, and issues no
   const me = ID('shop', 'cart');
   const before = await getText(server.httpAddress, '/metrics');
   const cases: { name: string; req: CaRequest; o: CallOptions; code: GrpcStatus; detail: RegExp; reason: string }[] = [
-    { name: 'no token', req: { csr: workloadCsr(me).csr }, o: {}, code: GrpcStatus.UNAUTHENTICATED, detail: /no bearer token/, reason: 'no_credentials' },
-    { name: 'expired token', req: { csr: workloadCsr(me).csr }, o: { token: await expiredToken('shop', 'cart') }, code: GrpcStatus.UNAUTHENTICATED, detail: /token expired/, reason: 'token_expired' },
-    { name: 'wrong audience', req: { csr: workloadCsr(me).csr }, o: { token: wrongAudience }, code: GrpcStatus.UNAUTHENTICATED, detail: /audience .*kubernetes.* istio-ca/, reason: 'bad_audience' },
-    { name: 'garbage token', req: { csr: workloadCsr(me).csr }, o: { token: 'abc' }, code: GrpcStatus.UNAUTHENTICATED, detail: /not a JWT/, reason: 'malformed_token' },
-    { name: 'CSR for another service account', req: { csr: workloadCsr(ID('shop', 'payments')).csr }, o: { token }, code: GrpcStatus.PERMISSION_DENIED, detail: /ns\/shop\/sa\/payments .* authenticated as .*sa\/cart/, reason: 'identity_mismatch' },
-    { name: 'bad CSR signature', req: { csr: badSignatureCsr(me) }, o: { token }, code: GrpcStatus.INVALID_ARGUMENT, detail: /signature does not verify/, reason: 'bad_csr_signature' },
-    { name: 'TTL over the maximum', req: { csr: workloadCsr(me).csr, ttlSeconds: 91 * 86400 }, o: { token }, code: GrpcStatus.INVALID_ARGUMENT, detail: /requested TTL 91d \(7862400s\) is above the maximum TTL 90d \(7776000s\)/, reason: 'ttl_too_long' },
-    { name: 'oversized CSR', req: { csr: workloadCsr(me).csr + '#'.repeat(MAX_CSR) }, o: { token }, code: GrpcStatus.INVALID_ARGUMENT, detail: /above the 4096-byte limit/, reason: 'csr_too_large' },
+    {
+      name: 'no token',
+      req: { csr: workloadCsr(me).csr },
+      o: {},
+      code: GrpcStatus.UNAUTHENTICATED,
+      detail: /no bearer token/,
+      reason: 'no_credentials',
+    },
+    {
+      name: 'expired token',
+      req: { csr: workloadCsr(me).csr },
+      o: { token: await expiredToken('shop', 'cart') },
+      code: GrpcStatus.UNAUTHENTICATED,
+      detail: /token expired/,
+      reason: 'token_expired',
+    },
+    {
+      name: 'wrong audience',
+      req: { csr: workloadCsr(me).csr },
+      o: { token: wrongAudience },
+      code: GrpcStatus.UNAUTHENTICATED,
+      detail: /audience .*kubernetes.* istio-ca/,
+      reason: 'bad_audience',
+    },
+    {
+      name: 'garbage token',
+      req: { csr: workloadCsr(me).csr },
+      o: { token: 'abc' },
+      code: GrpcStatus.UNAUTHENTICATED,
+      detail: /not a JWT/,
+      reason: 'malformed_token',
+    },
+    {
+      name: 'CSR for another service account',
+      req: { csr: workloadCsr(ID('shop', 'payments')).csr },
+      o: { token },
+      code: GrpcStatus.PERMISSION_DENIED,
+      detail: /ns\/shop\/sa\/payments .* authenticated as .*sa\/cart/,
+      reason: 'identity_mismatch',
+    },
+    {
+      name: 'bad CSR signature',
+      req: { csr: badSignatureCsr(me) },
+      o: { token },
+      code: GrpcStatus.INVALID_ARGUMENT,
+      detail: /signature does not verify/,
+      reason: 'bad_csr_signature',
+    },
+    {
+      name: 'TTL over the maximum',
+      req: { csr: workloadCsr(me).csr, ttlSeconds: 91 * 86400 },
+      o: { token },
+      code: GrpcStatus.INVALID_ARGUMENT,
+      detail: /requested TTL 91d \(7862400s\) is above the maximum TTL 90d \(7776000s\)/,
+      reason: 'ttl_too_long',
+    },
+    {
+      name: 'oversized CSR',
+      req: { csr: workloadCsr(me).csr + '#'.repeat(MAX_CSR) },
+      o: { token },
+      code: GrpcStatus.INVALID_ARGUMENT,
+      detail: /above the 4096-byte limit/,
+      reason: 'csr_too_large',
+    },
     { name: 'not a CSR', req: { csr: 'hello' }, o: { token }, code: GrpcStatus.INVALID_ARGUMENT, detail: /CSR/, reason: 'bad_pem' },
-    { name: 'impersonation by a caller not on the allow-list', req: { csr: workloadCsr(ID('shop', 'payments')).csr, metadata: { ImpersonatedIdentity: ID('shop', 'payments') } }, o: { token }, code: GrpcStatus.PERMISSION_DENIED, detail: /may not request certificates for other identities/, reason: 'impersonation_denied' },
+    {
+      name: 'impersonation by a caller not on the allow-list',
+      req: { csr: workloadCsr(ID('shop', 'payments')).csr, metadata: { ImpersonatedIdentity: ID('shop', 'payments') } },
+      o: { token },
+      code: GrpcStatus.PERMISSION_DENIED,
+      detail: /may not request certificates for other identities/,
+      reason: 'impersonation_denied',
+    },
   ];
   for (const c of cases) {
     await t.test(c.name, () => expectRefusal(c.req, c.o, c.code, c.detail));
@@ -75,12 +152,19 @@ test('bad-input table: each refusal has its gRPC code, is audited, and issues no
 
   const rows = await audit(server.httpAddress, '&outcome=refused');
   const reasons = rows.map((r) => r.reason).reverse();
-  assert.deepEqual(reasons, cases.map((c) => c.reason), 'every refusal audited, in order');
+  assert.deepEqual(
+    reasons,
+    cases.map((c) => c.reason),
+    'every refusal audited, in order',
+  );
   const mismatch = rows.find((r) => r.reason === 'identity_mismatch')!;
   assert.equal(mismatch.identity, ID('shop', 'payments'), 'the audit names the identity asked for');
   assert.equal(mismatch.caller, me, 'and who asked');
   assert.equal(rows.find((r) => r.reason === 'no_credentials')!.caller, '');
-  assert.ok(rows.every((r) => r.serial === undefined), 'no serial on a refusal');
+  assert.ok(
+    rows.every((r) => r.serial === undefined),
+    'no serial on a refusal',
+  );
   assert.equal((await audit(server.httpAddress, '&outcome=issued')).length, 0, 'nothing issued');
 
   const metrics = await getText(server.httpAddress, '/metrics');
@@ -94,17 +178,35 @@ test('bad-input table: each refusal has its gRPC code, is audited, and issues no
 
 test('per-caller rate limit answers RESOURCE_EXHAUSTED and is audited', async () => {
   const dir = tempDir('meshca-serve-rate-');
-  const s = await startServer({ dir: dir.path, grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', logLevel: 'silent', rateLimit: 0.5, rateBurst: 2 });
+  const s = await startServer({
+    dir: dir.path,
+    grpcAddr: '127.0.0.1:0',
+    httpAddr: '127.0.0.1:0',
+    logLevel: 'silent',
+    rateLimit: 0.5,
+    rateBurst: 2,
+  });
   const c = IstioCaClient.tls(s.grpcAddress, s.rootPem);
   try {
     const token = await s.issueToken({ namespace: 'a', serviceAccount: 'busy' });
     const other = await s.issueToken({ namespace: 'a', serviceAccount: 'calm' });
     await c.createCertificate({ csr: workloadCsr(ID('a', 'busy')).csr }, { token });
     await c.createCertificate({ csr: workloadCsr(ID('a', 'busy')).csr }, { token });
-    await expectRefusal({ csr: workloadCsr(ID('a', 'busy')).csr }, { token }, GrpcStatus.RESOURCE_EXHAUSTED, /over its limit of 0.5 certificate requests per second/, c);
+    await expectRefusal(
+      { csr: workloadCsr(ID('a', 'busy')).csr },
+      { token },
+      GrpcStatus.RESOURCE_EXHAUSTED,
+      /over its limit of 0.5 certificate requests per second/,
+      c,
+    );
     await c.createCertificate({ csr: workloadCsr(ID('a', 'calm')).csr }, { token: other });
     const rows = await audit(s.httpAddress);
-    assert.deepEqual(rows.map((r) => `${r.outcome}:${r.reason}:${r.caller.split('/').pop()}`).reverse(), ['issued:issued:busy', 'issued:issued:busy', 'refused:rate_limited:busy', 'issued:issued:calm']);
+    assert.deepEqual(rows.map((r) => `${r.outcome}:${r.reason}:${r.caller.split('/').pop()}`).reverse(), [
+      'issued:issued:busy',
+      'issued:issued:busy',
+      'refused:rate_limited:busy',
+      'issued:issued:calm',
+    ]);
   } finally {
     c.close();
     await s.close();
@@ -118,11 +220,20 @@ test('mTLS renewal: a certificate from this CA renews without a token; one from 
   const w = workloadCsr(me);
   const first = await client.createCertificate({ csr: w.csr, ttlSeconds: 3600 }, { token });
 
-  const mtls = IstioCaClient.tls(server.grpcAddress, server.rootPem, { certChainPem: first.certChain.slice(0, 2).join(''), keyPem: w.keyPem });
+  const mtls = IstioCaClient.tls(server.grpcAddress, server.rootPem, {
+    certChainPem: first.certChain.slice(0, 2).join(''),
+    keyPem: w.keyPem,
+  });
   try {
     const renewed = await mtls.createCertificate({ csr: workloadCsr(me).csr, ttlSeconds: 3600 });
     assert.deepEqual(sanUris(renewed.certChain[0]), [me]);
-    await expectRefusal({ csr: workloadCsr(ID('shop', 'other')).csr }, {}, GrpcStatus.PERMISSION_DENIED, /authenticated as .*sa\/renew/, mtls);
+    await expectRefusal(
+      { csr: workloadCsr(ID('shop', 'other')).csr },
+      {},
+      GrpcStatus.PERMISSION_DENIED,
+      /authenticated as .*sa\/renew/,
+      mtls,
+    );
   } finally {
     mtls.close();
   }
@@ -130,7 +241,10 @@ test('mTLS renewal: a certificate from this CA renews without a token; one from 
   const foreignRoot = makeRoot({ now: new Date(Date.now() - 86400_000) });
   const foreignInter = makeIntermediate(foreignRoot, { now: new Date(Date.now() - 86400_000) });
   const foreignLeaf = makeLeaf(foreignInter, { spiffeId: me, now: new Date() });
-  const foreign = IstioCaClient.tls(server.grpcAddress, server.rootPem, { certChainPem: foreignLeaf.cert.pem + foreignInter.cert.pem, keyPem: privateKeyToPem(foreignLeaf.key) });
+  const foreign = IstioCaClient.tls(server.grpcAddress, server.rootPem, {
+    certChainPem: foreignLeaf.cert.pem + foreignInter.cert.pem,
+    keyPem: privateKeyToPem(foreignLeaf.key),
+  });
   try {
     await expectRefusal({ csr: workloadCsr(me).csr }, {}, GrpcStatus.UNAUTHENTICATED, /no client certificate from this CA/, foreign);
   } finally {

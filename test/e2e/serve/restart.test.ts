@@ -24,7 +24,7 @@ test('restart reuses the root; earlier certificates still verify; no audit row i
   const first = spawnServe(['--dir', dir, ...ADDRS]);
   const a = await first.ready;
   assert.equal(a.createdRoot, true);
-  const rootPem = (await (await fetch(`http://${a.http}/v1/trust-bundle?format=pem`)).text());
+  const rootPem = await (await fetch(`http://${a.http}/v1/trust-bundle?format=pem`)).text();
   const c1 = IstioCaClient.tls(a.grpc, rootPem);
   const t = await token(dir, 'cart');
   const issued = await c1.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr }, { token: t });
@@ -90,8 +90,14 @@ test('a corrupted root file: clear error, non-zero exit, and no new root', async
 test('config: meshca.yaml < env < flag, and a bad field is named', async () => {
   const dir = join(tmp.path, 'config');
   const file = join(tmp.path, 'meshca.yaml');
-  writeFileSync(file, ['trustDomain: file.example', 'cluster: from-file', 'maxTtl: 30d', 'defaultTtl: 1h', 'logLevel: warn', ''].join('\n'));
-  const s = spawnServe(['--config', file, '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--trust-domain', 'flag.example'], { MESHCA_CLUSTER: 'from-env', MESHCA_TRUST_DOMAIN: 'env.example' });
+  writeFileSync(
+    file,
+    ['trustDomain: file.example', 'cluster: from-file', 'maxTtl: 30d', 'defaultTtl: 1h', 'logLevel: warn', ''].join('\n'),
+  );
+  const s = spawnServe(
+    ['--config', file, '--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--trust-domain', 'flag.example'],
+    { MESHCA_CLUSTER: 'from-env', MESHCA_TRUST_DOMAIN: 'env.example' },
+  );
   const r = await s.ready;
   try {
     const ca = await getJson<{ trustDomain: string; cluster: string }>(r.http, '/v1/ca');
@@ -101,7 +107,10 @@ test('config: meshca.yaml < env < flag, and a bad field is named', async () => {
     const c = IstioCaClient.tls(r.grpc, rootPem);
     const t = await token(dir, 'cart');
     // maxTtl 30d from the file applies.
-    await assert.rejects(c.createCertificate({ csr: workloadCsr('spiffe://flag.example/ns/shop/sa/cart').csr, ttlSeconds: 31 * 86400 }, { token: t }), /maximum TTL 30d/);
+    await assert.rejects(
+      c.createCertificate({ csr: workloadCsr('spiffe://flag.example/ns/shop/sa/cart').csr, ttlSeconds: 31 * 86400 }, { token: t }),
+      /maximum TTL 30d/,
+    );
     const ok = await c.createCertificate({ csr: workloadCsr('spiffe://flag.example/ns/shop/sa/cart').csr }, { token: t });
     c.close();
     assert.equal(ok.certChain.length, 3);

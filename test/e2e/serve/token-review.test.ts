@@ -61,7 +61,14 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  server = await startServer({ dir: tmp.path, grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', logLevel: 'silent', kubeconfig, localTokens: false });
+  server = await startServer({
+    dir: tmp.path,
+    grpcAddr: '127.0.0.1:0',
+    httpAddr: '127.0.0.1:0',
+    logLevel: 'silent',
+    kubeconfig,
+    localTokens: false,
+  });
   client = IstioCaClient.tls(server.grpcAddress, server.rootPem);
 });
 after(async () => {
@@ -87,11 +94,14 @@ test('TokenReview: a service-account token the API server vouches for is accepte
 
 test('TokenReview: rejected tokens, non-service-account users and disabled local tokens are UNAUTHENTICATED', async () => {
   const reject = async (token: string, detail: RegExp) =>
-    assert.rejects(client.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr }, { token }), (e: { code: number; details: string }) => {
-      assert.equal(e.code, GrpcStatus.UNAUTHENTICATED);
-      assert.match(e.details, detail);
-      return true;
-    });
+    assert.rejects(
+      client.createCertificate({ csr: workloadCsr(ID('shop', 'cart')).csr }, { token }),
+      (e: { code: number; details: string }) => {
+        assert.equal(e.code, GrpcStatus.UNAUTHENTICATED);
+        assert.match(e.details, detail);
+        return true;
+      },
+    );
   await reject('forged', /the Kubernetes API rejected the token: \[invalid bearer token/);
   await reject('k8s-token-user', /belongs to alice, not a service account/);
   const local = await server.issueToken({ namespace: 'shop', serviceAccount: 'cart' });

@@ -9,11 +9,22 @@ import { IstioCaClient } from './ca-client.js';
 import { ID, workloadCsr } from './helpers.js';
 
 /** A raw HTTP/2 request, to probe the wire rules that a well-behaved gRPC client never breaks. */
-function raw(addr: string, rootPem: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; grpcStatus?: string; grpcMessage?: string; data: Buffer }> {
+function raw(
+  addr: string,
+  rootPem: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; grpcStatus?: string; grpcMessage?: string; data: Buffer }> {
   return new Promise((resolve, reject) => {
     const s = connect(`https://${addr}`, { ca: rootPem, servername: 'localhost' });
     s.on('error', reject);
-    const req = s.request({ ':method': 'POST', ':path': '/istio.v1.auth.IstioCertificateService/CreateCertificate', 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    const req = s.request({
+      ':method': 'POST',
+      ':path': '/istio.v1.auth.IstioCertificateService/CreateCertificate',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...headers,
+    });
     const out: { status: number; grpcStatus?: string; grpcMessage?: string; data: Buffer } = { status: 0, data: Buffer.alloc(0) };
     const chunks: Buffer[] = [];
     const take = (h: Record<string, unknown>) => {
@@ -62,7 +73,13 @@ for (const transport of ['h2', 'node-http2'] as const) {
     const tmp = tempDir(`meshca-transport-${transport}-`);
     let server: RunningServer;
     before(async () => {
-      server = await startServer({ dir: tmp.path, grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', logLevel: 'silent', grpcTransport: transport });
+      server = await startServer({
+        dir: tmp.path,
+        grpcAddr: '127.0.0.1:0',
+        httpAddr: '127.0.0.1:0',
+        logLevel: 'silent',
+        grpcTransport: transport,
+      });
     });
     after(async () => {
       await server?.close();
@@ -78,7 +95,11 @@ for (const transport of ['h2', 'node-http2'] as const) {
       assert.equal(r1.certChain.length, 3);
       assert.equal(new X509Certificate(r1.certChain[0]).subjectAltName, `URI:${ID('shop', 'cart')}`);
       const second = workloadCsr(ID('shop', 'cart'));
-      const c2 = IstioCaClient.tls(server.grpcAddress, server.rootPem, { serverName: 'localhost', certChainPem: r1.certChain.slice(0, 2).join(''), keyPem: first.keyPem });
+      const c2 = IstioCaClient.tls(server.grpcAddress, server.rootPem, {
+        serverName: 'localhost',
+        certChainPem: r1.certChain.slice(0, 2).join(''),
+        keyPem: first.keyPem,
+      });
       const r2 = await c2.createCertificate({ csr: second.csr, ttlSeconds: 600 });
       c2.close();
       const leaf2 = new X509Certificate(r2.certChain[0]);
@@ -92,45 +113,62 @@ for (const transport of ['h2', 'node-http2'] as const) {
   });
 }
 
-for (const transport of ['h2', 'node-http2'] as const) describe(`${transport} transport: gRPC wire rules`, () => {
-  const tmp = tempDir('meshca-transport-wire-');
-  let server: RunningServer;
-  let token: string;
-  before(async () => {
-    server = await startServer({ dir: tmp.path, grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', logLevel: 'silent', grpcTransport: transport });
-    token = await server.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
-  });
-  after(async () => {
-    await server?.close();
-    tmp.cleanup();
-  });
+for (const transport of ['h2', 'node-http2'] as const)
+  describe(`${transport} transport: gRPC wire rules`, () => {
+    const tmp = tempDir('meshca-transport-wire-');
+    let server: RunningServer;
+    let token: string;
+    before(async () => {
+      server = await startServer({
+        dir: tmp.path,
+        grpcAddr: '127.0.0.1:0',
+        httpAddr: '127.0.0.1:0',
+        logLevel: 'silent',
+        grpcTransport: transport,
+      });
+      token = await server.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
+    });
+    after(async () => {
+      await server?.close();
+      tmp.cleanup();
+    });
 
-  test('gzip-compressed message is accepted', async () => {
-    const r = await raw(server.grpcAddress, server.rootPem, { authorization: `Bearer ${token}`, 'grpc-encoding': 'gzip' }, frame(gzipSync(requestMessage(workloadCsr(ID('shop', 'cart')).csr)), true));
-    assert.equal(r.grpcStatus, '0', r.grpcMessage);
-    assert.ok(r.data.length > 5);
-  });
+    test('gzip-compressed message is accepted', async () => {
+      const r = await raw(
+        server.grpcAddress,
+        server.rootPem,
+        { authorization: `Bearer ${token}`, 'grpc-encoding': 'gzip' },
+        frame(gzipSync(requestMessage(workloadCsr(ID('shop', 'cart')).csr)), true),
+      );
+      assert.equal(r.grpcStatus, '0', r.grpcMessage);
+      assert.ok(r.data.length > 5);
+    });
 
-  test('unknown path, unknown encoding, non-gRPC content type, GET, truncated frame', async () => {
-    const body = frame(requestMessage('x'));
-    const unknownPath = await raw(server.grpcAddress, server.rootPem, { ':path': '/istio.v1.auth.IstioCertificateService/Nope' }, body);
-    assert.equal(unknownPath.grpcStatus, '12');
-    const enc = await raw(server.grpcAddress, server.rootPem, { 'grpc-encoding': 'snappy' }, body);
-    assert.equal(enc.grpcStatus, '12');
-    assert.match(enc.grpcMessage ?? '', /snappy/);
-    const ct = await raw(server.grpcAddress, server.rootPem, { 'content-type': 'application/json' }, body);
-    assert.equal(ct.status, 415);
-    const get = await raw(server.grpcAddress, server.rootPem, { ':method': 'GET' }, Buffer.alloc(0));
-    assert.equal(get.status, 405);
-    const trunc = await raw(server.grpcAddress, server.rootPem, { authorization: `Bearer ${token}` }, body.subarray(0, body.length - 1));
-    assert.equal(trunc.grpcStatus, '13');
-  });
+    test('unknown path, unknown encoding, non-gRPC content type, GET, truncated frame', async () => {
+      const body = frame(requestMessage('x'));
+      const unknownPath = await raw(server.grpcAddress, server.rootPem, { ':path': '/istio.v1.auth.IstioCertificateService/Nope' }, body);
+      assert.equal(unknownPath.grpcStatus, '12');
+      const enc = await raw(server.grpcAddress, server.rootPem, { 'grpc-encoding': 'snappy' }, body);
+      assert.equal(enc.grpcStatus, '12');
+      assert.match(enc.grpcMessage ?? '', /snappy/);
+      const ct = await raw(server.grpcAddress, server.rootPem, { 'content-type': 'application/json' }, body);
+      assert.equal(ct.status, 415);
+      const get = await raw(server.grpcAddress, server.rootPem, { ':method': 'GET' }, Buffer.alloc(0));
+      assert.equal(get.status, 405);
+      const trunc = await raw(server.grpcAddress, server.rootPem, { authorization: `Bearer ${token}` }, body.subarray(0, body.length - 1));
+      assert.equal(trunc.grpcStatus, '13');
+    });
 
-  test('a message over the size limit is RESOURCE_EXHAUSTED and a refusal message is percent-decoded intact', async () => {
-    const big = await raw(server.grpcAddress, server.rootPem, {}, frame(Buffer.alloc(5 << 20, 0x41)));
-    assert.equal(big.grpcStatus, '8');
-    const bad = await raw(server.grpcAddress, server.rootPem, { authorization: `Bearer ${token}` }, frame(requestMessage('-----BEGIN CERTIFICATE REQUEST-----\nnot base64 ✗\n-----END CERTIFICATE REQUEST-----\n')));
-    assert.equal(bad.grpcStatus, '3');
-    assert.ok((bad.grpcMessage ?? '').length > 0);
+    test('a message over the size limit is RESOURCE_EXHAUSTED and a refusal message is percent-decoded intact', async () => {
+      const big = await raw(server.grpcAddress, server.rootPem, {}, frame(Buffer.alloc(5 << 20, 0x41)));
+      assert.equal(big.grpcStatus, '8');
+      const bad = await raw(
+        server.grpcAddress,
+        server.rootPem,
+        { authorization: `Bearer ${token}` },
+        frame(requestMessage('-----BEGIN CERTIFICATE REQUEST-----\nnot base64 ✗\n-----END CERTIFICATE REQUEST-----\n')),
+      );
+      assert.equal(bad.grpcStatus, '3');
+      assert.ok((bad.grpcMessage ?? '').length > 0);
+    });
   });
-});

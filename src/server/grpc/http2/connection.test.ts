@@ -15,8 +15,14 @@ const echo: H2Handlers = {
     const size = Number(new URL(path, 'http://x').searchParams.get('size') ?? -1);
     const hdr = new URL(path, 'http://x').searchParams.get('header');
     const regular = req.headers.filter(([n]) => n[0] !== ':');
-    const body = size >= 0 ? Buffer.alloc(size, 0x61) : Buffer.from(JSON.stringify({ headers: regular, sha: createHash('sha256').update(req.body).digest('hex'), len: req.body.length }));
-    const headers: Array<[string, string]> = [[':status', '200'], ['content-type', 'application/json']];
+    const body =
+      size >= 0
+        ? Buffer.alloc(size, 0x61)
+        : Buffer.from(JSON.stringify({ headers: regular, sha: createHash('sha256').update(req.body).digest('hex'), len: req.body.length }));
+    const headers: Array<[string, string]> = [
+      [':status', '200'],
+      ['content-type', 'application/json'],
+    ];
     if (hdr) headers.push(['x-big', 'h'.repeat(Number(hdr))]);
     c.respond(req, headers, body, [['x-trailer', 'done']]);
   },
@@ -28,7 +34,10 @@ const echo: H2Handlers = {
   },
 };
 
-async function serve(limits: ConnectionLimits = DEFAULT_LIMITS, handlers: H2Handlers = echo): Promise<{ port: number; server: Server; conns: H2Connection[]; close(): Promise<void> }> {
+async function serve(
+  limits: ConnectionLimits = DEFAULT_LIMITS,
+  handlers: H2Handlers = echo,
+): Promise<{ port: number; server: Server; conns: H2Connection[]; close(): Promise<void> }> {
   const conns: H2Connection[] = [];
   const server = createServer((sock) => conns.push(new H2Connection(sock, handlers, limits)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -44,7 +53,12 @@ async function serve(limits: ConnectionLimits = DEFAULT_LIMITS, handlers: H2Hand
   };
 }
 
-function request(s: ClientHttp2Session, path: string, headers: Record<string, string | string[]>, body: Buffer): Promise<{ status: number; headers: Record<string, unknown>; trailers: Record<string, unknown>; body: Buffer }> {
+function request(
+  s: ClientHttp2Session,
+  path: string,
+  headers: Record<string, string | string[]>,
+  body: Buffer,
+): Promise<{ status: number; headers: Record<string, unknown>; trailers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = s.request({ ':method': 'POST', ':path': path, ...headers });
     const out = { status: 0, headers: {} as Record<string, unknown>, trailers: {} as Record<string, unknown>, body: Buffer.alloc(0) };
@@ -73,7 +87,8 @@ test('node:http2 (nghttp2) client: 300 requests with random headers through the 
     const jobs = [];
     for (let i = 0; i < 300; i++) {
       const headers: Record<string, string> = {};
-      for (let k = 0; k < 1 + (i % 8); k++) headers[names[(i * 7 + k) % names.length]] = values[(i * 13 + k * 5) % values.length] + (i % 5 === 0 ? `-${i}` : '');
+      for (let k = 0; k < 1 + (i % 8); k++)
+        headers[names[(i * 7 + k) % names.length]] = values[(i * 13 + k * 5) % values.length] + (i % 5 === 0 ? `-${i}` : '');
       const body = randomBytes((i * 137) % 40_000);
       jobs.push(
         request(s, '/echo', headers, body).then((r) => {
@@ -123,22 +138,31 @@ test('a 40 KB response header goes out in HEADERS + CONTINUATION frames', async 
 });
 
 test('limits: body too large, header list too large, too many streams at once', async () => {
-  const srv = await serve({ ...DEFAULT_LIMITS, maxBodyBytes: 1000, maxHeaderListSize: 2000, maxConcurrentStreams: 2 }, {
-    ...echo,
-    onRequest(c, req) {
-      // Answer later, so that streams stay open.
-      setTimeout(() => echo.onRequest(c, req), 100);
+  const srv = await serve(
+    { ...DEFAULT_LIMITS, maxBodyBytes: 1000, maxHeaderListSize: 2000, maxConcurrentStreams: 2 },
+    {
+      ...echo,
+      onRequest(c, req) {
+        // Answer later, so that streams stay open.
+        setTimeout(() => echo.onRequest(c, req), 100);
+      },
     },
-  });
+  );
   const s = h2connect(`http://127.0.0.1:${srv.port}`);
   try {
     await new Promise((r) => s.once('remoteSettings', r));
     assert.equal((await request(s, '/echo', {}, Buffer.alloc(1001))).status, 413);
     assert.equal((await request(s, '/echo', { 'x-big': 'v'.repeat(3000) }, Buffer.alloc(1))).status, 431);
     const three = await Promise.allSettled([1, 2, 3].map(() => request(s, '/echo', {}, Buffer.alloc(10))));
-    assert.deepEqual(three.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled']);
+    assert.deepEqual(
+      three.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'fulfilled'],
+    );
     // node:http2 honours our MAX_CONCURRENT_STREAMS by queueing the third request; all succeed.
-    assert.deepEqual(three.map((r) => (r as PromiseFulfilledResult<{ status: number }>).value.status), [200, 200, 200]);
+    assert.deepEqual(
+      three.map((r) => (r as PromiseFulfilledResult<{ status: number }>).value.status),
+      [200, 200, 200],
+    );
   } finally {
     s.close();
     await srv.close();
@@ -146,8 +170,6 @@ test('limits: body too large, header list too large, too many streams at once', 
 });
 
 // ---- raw frames ---------------------------------------------------------------------------
-
-
 
 interface Frame {
   type: number;
@@ -190,7 +212,8 @@ const goaway = (frames: Frame[]) => {
 };
 
 const SETTINGS = frame(FRAME.SETTINGS, 0, 0);
-const GET = (extra: Array<[string, string]> = []) => encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', '/echo'], ...extra]);
+const GET = (extra: Array<[string, string]> = []) =>
+  encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', '/echo'], ...extra]);
 
 test('raw protocol errors end the connection with the RFC 9113 error code', async () => {
   const srv = await serve();
@@ -203,12 +226,28 @@ test('raw protocol errors end the connection with the RFC 9113 error code', asyn
       ['DATA on an idle stream', [PREFACE, SETTINGS, frame(FRAME.DATA, 1, 7, Buffer.alloc(3))], H2_ERROR.PROTOCOL_ERROR],
       ['frame over 16,384 octets', [PREFACE, SETTINGS, frame(FRAME.DATA, 0, 1, Buffer.alloc(16_385))], H2_ERROR.FRAME_SIZE_ERROR],
       ['SETTINGS of 5 octets', [PREFACE, frame(FRAME.SETTINGS, 0, 0, Buffer.alloc(5))], H2_ERROR.FRAME_SIZE_ERROR],
-      ['header block interrupted', [PREFACE, SETTINGS, frame(FRAME.HEADERS, 0, 1, GET()), frame(FRAME.PING, 0, 0, Buffer.alloc(8))], H2_ERROR.PROTOCOL_ERROR],
+      [
+        'header block interrupted',
+        [PREFACE, SETTINGS, frame(FRAME.HEADERS, 0, 1, GET()), frame(FRAME.PING, 0, 0, Buffer.alloc(8))],
+        H2_ERROR.PROTOCOL_ERROR,
+      ],
       ['HPACK index 0', [PREFACE, SETTINGS, frame(FRAME.HEADERS, 5, 1, Buffer.from([0x80]))], H2_ERROR.COMPRESSION_ERROR],
       ['PUSH_PROMISE from a client', [PREFACE, SETTINGS, frame(FRAME.PUSH_PROMISE, 4, 1, Buffer.alloc(4))], H2_ERROR.PROTOCOL_ERROR],
-      ['window overflow', [PREFACE, SETTINGS, frame(FRAME.WINDOW_UPDATE, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff]))], H2_ERROR.FLOW_CONTROL_ERROR],
-      ['INITIAL_WINDOW_SIZE too large', [PREFACE, frame(FRAME.SETTINGS, 0, 0, Buffer.from([0, 4, 0x80, 0, 0, 0]))], H2_ERROR.FLOW_CONTROL_ERROR],
-      ['padding longer than the frame', [PREFACE, SETTINGS, frame(FRAME.HEADERS, 0x8 | 5, 1, Buffer.from([9, 0x82]))], H2_ERROR.PROTOCOL_ERROR],
+      [
+        'window overflow',
+        [PREFACE, SETTINGS, frame(FRAME.WINDOW_UPDATE, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff]))],
+        H2_ERROR.FLOW_CONTROL_ERROR,
+      ],
+      [
+        'INITIAL_WINDOW_SIZE too large',
+        [PREFACE, frame(FRAME.SETTINGS, 0, 0, Buffer.from([0, 4, 0x80, 0, 0, 0]))],
+        H2_ERROR.FLOW_CONTROL_ERROR,
+      ],
+      [
+        'padding longer than the frame',
+        [PREFACE, SETTINGS, frame(FRAME.HEADERS, 0x8 | 5, 1, Buffer.from([9, 0x82]))],
+        H2_ERROR.PROTOCOL_ERROR,
+      ],
     ];
     for (const [name, send, code] of cases) {
       const g = goaway(await exchange(srv.port, send));
@@ -235,10 +274,16 @@ test('raw: SETTINGS are acknowledged, PING is echoed, a stream reset before its 
     ]);
     const ours = frames.find((f) => f.type === FRAME.SETTINGS && !(f.flags & 1));
     assert.ok(ours, 'server SETTINGS');
-    assert.ok(frames.some((f) => f.type === FRAME.SETTINGS && f.flags & 1), 'SETTINGS ACK');
+    assert.ok(
+      frames.some((f) => f.type === FRAME.SETTINGS && f.flags & 1),
+      'SETTINGS ACK',
+    );
     assert.deepEqual(frames.find((f) => f.type === FRAME.PING)?.payload, ping);
     assert.deepEqual(seen, [3], 'the reset stream never reached the application');
-    assert.ok(frames.some((f) => f.type === FRAME.DATA && f.id === 3 && f.flags & 1) || frames.some((f) => f.type === FRAME.HEADERS && f.id === 3 && f.flags & 1));
+    assert.ok(
+      frames.some((f) => f.type === FRAME.DATA && f.id === 3 && f.flags & 1) ||
+        frames.some((f) => f.type === FRAME.HEADERS && f.id === 3 && f.flags & 1),
+    );
     assert.equal(goaway(frames), undefined);
   } finally {
     await srv.close();
@@ -249,7 +294,8 @@ test('raw: a reset flood gets GOAWAY ENHANCE_YOUR_CALM', async () => {
   const srv = await serve({ ...DEFAULT_LIMITS, maxResetsPerSecond: 50 });
   try {
     const send = [PREFACE, SETTINGS];
-    for (let id = 1; id < 2 * 60; id += 2) send.push(frame(FRAME.HEADERS, 4, id, GET()), frame(FRAME.RST_STREAM, 0, id, Buffer.from([0, 0, 0, 8])));
+    for (let id = 1; id < 2 * 60; id += 2)
+      send.push(frame(FRAME.HEADERS, 4, id, GET()), frame(FRAME.RST_STREAM, 0, id, Buffer.from([0, 0, 0, 8])));
     assert.equal(goaway(await exchange(srv.port, [Buffer.concat(send)]))?.code, H2_ERROR.ENHANCE_YOUR_CALM);
   } finally {
     await srv.close();
@@ -323,7 +369,12 @@ test('the process budget sheds the oldest unauthenticated stream first, across c
     assert.ok(await eventually(() => srv.conns[1]?.bufferedBytes > 16_000));
     requestBudget.limit = requestBudget.used + 20_000;
     // Two more streams on the anonymous connection pass the budget by about 12 KB.
-    anon.send(frame(FRAME.HEADERS, 4, 3, GET()), frame(FRAME.DATA, 0, 3, body), frame(FRAME.HEADERS, 4, 5, GET()), frame(FRAME.DATA, 0, 5, body));
+    anon.send(
+      frame(FRAME.HEADERS, 4, 3, GET()),
+      frame(FRAME.DATA, 0, 3, body),
+      frame(FRAME.HEADERS, 4, 5, GET()),
+      frame(FRAME.DATA, 0, 5, body),
+    );
     await anon.until((x) => x.reset(1) !== undefined, 3000);
     assert.equal(anon.reset(1), H2_ERROR.REFUSED_STREAM, 'the oldest unauthenticated stream was shed');
     assert.equal(anon.reset(3), undefined);
@@ -345,7 +396,14 @@ test('the process budget sheds the oldest unauthenticated stream first, across c
 
 test('deadlines: unfinished request, unfinished header block, missing SETTINGS, stalled answer, idle connection', async () => {
   requestBudget.setSweepInterval(20);
-  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, requestTimeoutMs: 100, headerBlockTimeoutMs: 100, handshakeTimeoutMs: 100, flowControlTimeoutMs: 100, idleTimeoutMs: 200 };
+  const limits: ConnectionLimits = {
+    ...DEFAULT_LIMITS,
+    requestTimeoutMs: 100,
+    headerBlockTimeoutMs: 100,
+    handshakeTimeoutMs: 100,
+    flowControlTimeoutMs: 100,
+    idleTimeoutMs: 200,
+  };
   const srv = await serve(limits);
   try {
     const body = await RawPeer.open(srv.port);
@@ -365,7 +423,20 @@ test('deadlines: unfinished request, unfinished header block, missing SETTINGS, 
 
     // A peer that advertises a zero window and never opens it.
     const stalled = await RawPeer.open(srv.port);
-    stalled.send(PREFACE, frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0]])), frame(FRAME.HEADERS, 5, 1, encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', '/x?size=5000']])));
+    stalled.send(
+      PREFACE,
+      frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0]])),
+      frame(
+        FRAME.HEADERS,
+        5,
+        1,
+        encodeHeaders([
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':path', '/x?size=5000'],
+        ]),
+      ),
+    );
     await stalled.until((x) => x.reset(1) !== undefined, 3000);
     assert.equal(stalled.reset(1), H2_ERROR.CANCEL, 'stalled answer reset');
     const stalledConn = srv.conns[3];
@@ -386,7 +457,19 @@ test('answers stalled on a zero window are bounded per connection', async () => 
   try {
     const p = await RawPeer.open(srv.port);
     const send = [PREFACE, frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0]]))];
-    for (let id = 1; id <= 9; id += 2) send.push(frame(FRAME.HEADERS, 5, id, encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', '/x?size=3000']])));
+    for (let id = 1; id <= 9; id += 2)
+      send.push(
+        frame(
+          FRAME.HEADERS,
+          5,
+          id,
+          encodeHeaders([
+            [':method', 'POST'],
+            [':scheme', 'http'],
+            [':path', '/x?size=3000'],
+          ]),
+        ),
+      );
     p.send(...send);
     await p.until((x) => x.goaway(), 3000);
     assert.equal(p.goaway()?.code, H2_ERROR.ENHANCE_YOUR_CALM);
@@ -400,9 +483,16 @@ test('SETTINGS with more than maxSettingsEntries entries gets GOAWAY ENHANCE_YOU
   const srv = await serve();
   try {
     const ok = Array.from({ length: 32 }, () => [SETTING_INITIAL_WINDOW_SIZE, 1000] as [number, number]);
-    assert.equal(goaway(await exchange(srv.port, [PREFACE, frame(FRAME.SETTINGS, 0, 0, settings(ok))], 200)), undefined, '32 entries are fine');
+    assert.equal(
+      goaway(await exchange(srv.port, [PREFACE, frame(FRAME.SETTINGS, 0, 0, settings(ok))], 200)),
+      undefined,
+      '32 entries are fine',
+    );
     const many = Array.from({ length: 2000 }, (_, i) => [SETTING_INITIAL_WINDOW_SIZE, i] as [number, number]);
-    assert.equal(goaway(await exchange(srv.port, [PREFACE, SETTINGS, frame(FRAME.SETTINGS, 0, 0, settings(many))]))?.code, H2_ERROR.ENHANCE_YOUR_CALM);
+    assert.equal(
+      goaway(await exchange(srv.port, [PREFACE, SETTINGS, frame(FRAME.SETTINGS, 0, 0, settings(many))]))?.code,
+      H2_ERROR.ENHANCE_YOUR_CALM,
+    );
   } finally {
     await srv.close();
   }
@@ -424,19 +514,50 @@ test('INITIAL_WINDOW_SIZE: one SETTINGS frame with several entries applies the l
   const srv = await serve();
   try {
     const p = await RawPeer.open(srv.port);
-    const ask = (id: number) => frame(FRAME.HEADERS, 5, id, encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', '/x?size=200']]));
+    const ask = (id: number) =>
+      frame(
+        FRAME.HEADERS,
+        5,
+        id,
+        encodeHeaders([
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':path', '/x?size=200'],
+        ]),
+      );
     p.send(PREFACE, frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0]])), ask(1), ask(3));
     await p.until((x) => x.frames.filter((f) => f.type === FRAME.HEADERS).length >= 2, 3000);
     await new Promise((r) => setTimeout(r, 50));
     const dataOf = (id: number) => p.frames.filter((f) => f.type === FRAME.DATA && f.id === id).reduce((n, f) => n + f.payload.length, 0);
     assert.equal(dataOf(1) + dataOf(3), 0, 'no window, no DATA');
     // Window 0 -> 70000 -> 10 -> 30: each stream may send 30 octets.
-    p.send(frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 70_000], [SETTING_INITIAL_WINDOW_SIZE, 10], [SETTING_INITIAL_WINDOW_SIZE, 30]])));
+    p.send(
+      frame(
+        FRAME.SETTINGS,
+        0,
+        0,
+        settings([
+          [SETTING_INITIAL_WINDOW_SIZE, 70_000],
+          [SETTING_INITIAL_WINDOW_SIZE, 10],
+          [SETTING_INITIAL_WINDOW_SIZE, 30],
+        ]),
+      ),
+    );
     await p.until(() => dataOf(1) + dataOf(3) >= 60, 3000);
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual([dataOf(1), dataOf(3)], [30, 30]);
     // Back to 0 then 200: each stream has 200 - 30 left; the answers complete.
-    p.send(frame(FRAME.SETTINGS, 0, 0, settings([[SETTING_INITIAL_WINDOW_SIZE, 0], [SETTING_INITIAL_WINDOW_SIZE, 200]])));
+    p.send(
+      frame(
+        FRAME.SETTINGS,
+        0,
+        0,
+        settings([
+          [SETTING_INITIAL_WINDOW_SIZE, 0],
+          [SETTING_INITIAL_WINDOW_SIZE, 200],
+        ]),
+      ),
+    );
     await p.until(() => dataOf(1) + dataOf(3) >= 400, 3000);
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual([dataOf(1), dataOf(3)], [200, 200]);

@@ -18,7 +18,18 @@ import { HpackDecoder, HpackError, encodeHeaders, type HeaderList } from './hpac
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const FRAME = {
+  DATA: 0,
+  HEADERS: 1,
+  PRIORITY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PUSH_PROMISE: 5,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+} as const;
 const END_STREAM = 0x1;
 const ACK = 0x1;
 const END_HEADERS = 0x4;
@@ -38,7 +49,14 @@ export const H2_ERROR = {
   ENHANCE_YOUR_CALM: 11,
 } as const;
 
-const SETTING = { HEADER_TABLE_SIZE: 1, ENABLE_PUSH: 2, MAX_CONCURRENT_STREAMS: 3, INITIAL_WINDOW_SIZE: 4, MAX_FRAME_SIZE: 5, MAX_HEADER_LIST_SIZE: 6 } as const;
+const SETTING = {
+  HEADER_TABLE_SIZE: 1,
+  ENABLE_PUSH: 2,
+  MAX_CONCURRENT_STREAMS: 3,
+  INITIAL_WINDOW_SIZE: 4,
+  MAX_FRAME_SIZE: 5,
+  MAX_HEADER_LIST_SIZE: 6,
+} as const;
 
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
@@ -285,7 +303,8 @@ export class H2Connection implements BudgetMember {
 
   /** Charges n request bytes to the connection (cut past its limit) and to the process budget. */
   private hold(s: Stream | undefined, n: number): void {
-    if (this.buffered + n > this.limits.maxBufferedBytes) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many request bytes buffered');
+    if (this.buffered + n > this.limits.maxBufferedBytes)
+      throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many request bytes buffered');
     this.buffered += n;
     if (s) s.charged += n;
     else this.headerBlockCharged += n;
@@ -317,14 +336,16 @@ export class H2Connection implements BudgetMember {
     this.shedTarget = undefined;
     if (!t) return;
     // A half-received header block cannot be dropped alone: the HPACK context would be lost.
-    if (t === this.headerBlock) return this.connectionError(new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'request memory budget exceeded'));
+    if (t === this.headerBlock)
+      return this.connectionError(new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'request memory budget exceeded'));
     this.resetStream(t.id, H2_ERROR.REFUSED_STREAM);
   }
 
   sweep(now: number): void {
     if (this.closed) return;
     const l = this.limits;
-    if (!this.settingsSeen && !this.dead && now - this.bornAt > l.handshakeTimeoutMs) return this.timedOut('no connection preface and SETTINGS in time');
+    if (!this.settingsSeen && !this.dead && now - this.bornAt > l.handshakeTimeoutMs)
+      return this.timedOut('no connection preface and SETTINGS in time');
     if (this.headerBlock && now - this.headerBlock.born > l.headerBlockTimeoutMs) return this.timedOut('header block not finished in time');
     if (this.dead) return;
     for (const s of this.streams.values()) {
@@ -396,7 +417,12 @@ export class H2Connection implements BudgetMember {
    * Answers a request: response headers, an optional body, and trailers (or headers alone with
    * END_STREAM when trailers is undefined and body is empty: a trailers-only answer).
    */
-  respond(req: H2Request, headers: ReadonlyArray<readonly [string, string]>, body?: Buffer, trailers?: ReadonlyArray<readonly [string, string]>): void {
+  respond(
+    req: H2Request,
+    headers: ReadonlyArray<readonly [string, string]>,
+    body?: Buffer,
+    trailers?: ReadonlyArray<readonly [string, string]>,
+  ): void {
     const s = this.streams.get(req.id);
     if (!s || s !== req || s.localDone || this.closed) return;
     const endOnHeaders = !body?.length && !trailers;
@@ -411,7 +437,8 @@ export class H2Connection implements BudgetMember {
         s.blockedAt = requestBudget.now;
         this.settlePending(s);
         // A peer that opens streams and never opens its window would pin every answer.
-        if (this.pendingOut > this.limits.maxPendingOutput) this.connectionError(new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'answers stalled on flow control'));
+        if (this.pendingOut > this.limits.maxPendingOutput)
+          this.connectionError(new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'answers stalled on flow control'));
       }
       return;
     }
@@ -604,7 +631,8 @@ export class H2Connection implements BudgetMember {
       if (type !== FRAME.SETTINGS || flags & ACK) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'the first frame must be SETTINGS');
       this.settingsSeen = true;
     }
-    if (this.headerBlock && type !== FRAME.CONTINUATION) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'header block interrupted before END_HEADERS');
+    if (this.headerBlock && type !== FRAME.CONTINUATION)
+      throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'header block interrupted before END_HEADERS');
     switch (type) {
       case FRAME.DATA:
         return this.onDataFrame(flags, id, buf, start, end);
@@ -626,7 +654,8 @@ export class H2Connection implements BudgetMember {
         if (id !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'PING on a stream');
         if (end - start !== 8) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'PING must carry 8 octets');
         if (flags & ACK) return;
-        if (this.rateExceeded('ping', this.limits.maxPingsPerSecond)) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many PINGs');
+        if (this.rateExceeded('ping', this.limits.maxPingsPerSecond))
+          throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many PINGs');
         this.queue(frame(FRAME.PING, ACK, 0, buf.subarray(start, end)));
         return;
       case FRAME.GOAWAY:
@@ -658,7 +687,15 @@ export class H2Connection implements BudgetMember {
     }
     const part = buf.subarray(s, e);
     if (flags & END_HEADERS) return this.onHeaderBlock(id, flags, part);
-    const hb: HeaderBlock = { id, flags, parts: [], size: part.length, fragments: 1, seq: requestBudget.nextSeq(), born: requestBudget.now };
+    const hb: HeaderBlock = {
+      id,
+      flags,
+      parts: [],
+      size: part.length,
+      fragments: 1,
+      seq: requestBudget.nextSeq(),
+      born: requestBudget.now,
+    };
     this.headerBlock = hb;
     this.hold(undefined, part.length);
     if (this.headerBlock === hb) hb.parts.push(Buffer.from(part));
@@ -670,8 +707,10 @@ export class H2Connection implements BudgetMember {
     hb.size += end - start;
     // A header block far beyond the list limit, or in many pieces (empty ones cost the parser as
     // much), is an attack (CONTINUATION flood), not a request.
-    if (hb.size > this.limits.maxHeaderListSize * 2 + 16_384) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'header block too large');
-    if (++hb.fragments > this.limits.maxHeaderFragments) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'header block in too many fragments');
+    if (hb.size > this.limits.maxHeaderListSize * 2 + 16_384)
+      throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'header block too large');
+    if (++hb.fragments > this.limits.maxHeaderFragments)
+      throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'header block in too many fragments');
     if (end > start) {
       this.hold(undefined, end - start);
       if (this.headerBlock !== hb) return; // shed by the process budget
@@ -695,7 +734,8 @@ export class H2Connection implements BudgetMember {
       return this.complete(existing);
     }
     if (id <= this.lastStreamId || id % 2 === 0) {
-      if (id % 2 === 0 || id > this.lastStreamId) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `stream ${id} is not a new client stream`);
+      if (id % 2 === 0 || id > this.lastStreamId)
+        throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `stream ${id} is not a new client stream`);
       return; // a stream we already closed (reset): ignore
     }
     this.lastStreamId = id;
@@ -815,8 +855,10 @@ export class H2Connection implements BudgetMember {
     }
     if ((end - start) % 6 !== 0) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'SETTINGS payload is not a multiple of 6');
     // Each entry may cost a walk over the streams (CVE-2020-11080): bound entries and frames.
-    if ((end - start) / 6 > this.limits.maxSettingsEntries) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many SETTINGS entries');
-    if (this.rateExceeded('settings', this.limits.maxSettingsPerSecond)) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many SETTINGS frames');
+    if ((end - start) / 6 > this.limits.maxSettingsEntries)
+      throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many SETTINGS entries');
+    if (this.rateExceeded('settings', this.limits.maxSettingsPerSecond))
+      throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many SETTINGS frames');
     let initialWindow = -1;
     for (let p = start; p < end; p += 6) {
       const key = buf.readUInt16BE(p);

@@ -18,8 +18,6 @@ import { PREFACE, frame } from '../../../../test/helpers/h2-raw.js';
 const ITERATIONS = Number(process.env.MESHCA_FUZZ_ITERATIONS ?? 400);
 const SEED = Number(process.env.MESHCA_FUZZ_SEED ?? 0x5eed21);
 
-
-
 /** A fake TLS socket: what the connection writes is counted and dropped. */
 class FakeSocket extends Duplex {
   remoteAddress = '10.0.0.1';
@@ -34,10 +32,21 @@ class FakeSocket extends Duplex {
 
 const handlers: H2Handlers = {
   onRequest(c, req) {
-    c.respond(req, [[':status', '200'], ['content-type', 'application/grpc']], Buffer.alloc(req.body.length % 3000, 1), [['grpc-status', '0']]);
+    c.respond(
+      req,
+      [
+        [':status', '200'],
+        ['content-type', 'application/grpc'],
+      ],
+      Buffer.alloc(req.body.length % 3000, 1),
+      [['grpc-status', '0']],
+    );
   },
   onTooLarge(c, req) {
-    c.respond(req, [[':status', '200'], ['grpc-status', '8']]);
+    c.respond(req, [
+      [':status', '200'],
+      ['grpc-status', '8'],
+    ]);
   },
   onHeadersTooLarge(c, req) {
     c.respond(req, [[':status', '431']]);
@@ -103,7 +112,7 @@ function mutate(frames: Buffer[], rnd: () => number): Buffer {
 
 /** Feeds bytes in random slices; an exception out of the 'data' handler fails the run. */
 function feed(sock: FakeSocket, bytes: Buffer, rnd: () => number): void {
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const n = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 16 : bytes.length));
     sock.emit('data', bytes.subarray(at, at + n));
     at += n;
@@ -119,7 +128,10 @@ test(`fuzz: mutated frame sequences never throw out of the connection and releas
   for (let it = 0; it < ITERATIONS; it++) {
     const sock = new FakeSocket();
     const conn = new H2Connection(sock as unknown as ConstructorParameters<typeof H2Connection>[0], handlers);
-    const bytes = rnd() < 0.1 ? Buffer.concat([PREFACE, Buffer.from(Array.from({ length: 200 }, () => Math.floor(rnd() * 256)))]) : mutate(validFrames(rnd), rnd);
+    const bytes =
+      rnd() < 0.1
+        ? Buffer.concat([PREFACE, Buffer.from(Array.from({ length: 200 }, () => Math.floor(rnd() * 256)))])
+        : mutate(validFrames(rnd), rnd);
     try {
       feed(sock, bytes, rnd);
       await tick();
@@ -139,9 +151,19 @@ test(`fuzz: mutated frame sequences never throw out of the connection and releas
 test(`fuzz: the HPACK decoder throws only HpackError on random and mutated blocks (seed ${SEED})`, () => {
   const rnd = prng(SEED ^ 0x9e3779b9);
   const valid = [
-    encodeHeaders([[':method', 'POST'], [':path', '/a'], ['content-type', 'application/grpc']]),
+    encodeHeaders([
+      [':method', 'POST'],
+      [':path', '/a'],
+      ['content-type', 'application/grpc'],
+    ]),
     // Literal with incremental indexing (0x40), a Huffman-coded value, and a size update.
-    Buffer.from('3f e1 1f 40 0a 63 75 73 74 6f 6d 2d 6b 65 79 0d 63 75 73 74 6f 6d 2d 68 65 61 64 65 72 be 82 86 84 41 8c f1 e3 c2 e5 f2 3a 6b a0 ab 90 f4 ff'.replace(/ /g, ''), 'hex'),
+    Buffer.from(
+      '3f e1 1f 40 0a 63 75 73 74 6f 6d 2d 6b 65 79 0d 63 75 73 74 6f 6d 2d 68 65 61 64 65 72 be 82 86 84 41 8c f1 e3 c2 e5 f2 3a 6b a0 ab 90 f4 ff'.replace(
+        / /g,
+        '',
+      ),
+      'hex',
+    ),
   ];
   for (let it = 0; it < ITERATIONS * 5; it++) {
     const decoder = new HpackDecoder(4096);

@@ -57,11 +57,17 @@ test('the hierarchy places each intermediate under the root it chains to; others
       stats: { buckets: [], clusters: [{ cluster: 'east', issued: 7, valid: 5 }], reasons: [], recentRefusals: [] },
     }),
   );
-  assert.deepEqual(d.hierarchy.roots.map((r) => [r.commonName, r.intermediates.map((i) => i.cluster)]), [
-    ['Root A', ['east']],
-    ['Root B', ['west']],
-  ]);
-  assert.deepEqual(d.hierarchy.orphans.map((i) => i.cluster), ['stray']);
+  assert.deepEqual(
+    d.hierarchy.roots.map((r) => [r.commonName, r.intermediates.map((i) => i.cluster)]),
+    [
+      ['Root A', ['east']],
+      ['Root B', ['west']],
+    ],
+  );
+  assert.deepEqual(
+    d.hierarchy.orphans.map((i) => i.cluster),
+    ['stray'],
+  );
   const eastNode = d.hierarchy.roots[0].intermediates[0];
   assert.deepEqual(eastNode.workloads, { valid: 5, issuedLastHour: 7, lastIssued: null });
   assert.equal(d.hierarchy.roots[1].intermediates[0].generation, 3);
@@ -106,8 +112,20 @@ test('root rotation from the resource store; absent store or none applied is "no
   const dir = mkdtempSync(join(tmpdir(), 'meshca-dash-'));
   assert.equal(await rotationFromResources(dir), undefined);
   const store = new FileResourceStore(dir);
-  const { object } = await store.apply(ROOT_ROTATION, { apiVersion: 'meshca.io/v1alpha1', kind: 'RootRotation', metadata: { name: 'r2026', namespace: 'istio-system' }, spec: { rootTrustPolicyRef: { name: 'rtp' } } }, NOW);
-  await store.updateStatus(ROOT_ROTATION, { ...object, status: { phase: 'TrustBundleExpanded', history: [{ phase: 'NewRootCreated', time: NOW.toISOString() }] } });
+  const { object } = await store.apply(
+    ROOT_ROTATION,
+    {
+      apiVersion: 'meshca.io/v1alpha1',
+      kind: 'RootRotation',
+      metadata: { name: 'r2026', namespace: 'istio-system' },
+      spec: { rootTrustPolicyRef: { name: 'rtp' } },
+    },
+    NOW,
+  );
+  await store.updateStatus(ROOT_ROTATION, {
+    ...object,
+    status: { phase: 'TrustBundleExpanded', history: [{ phase: 'NewRootCreated', time: NOW.toISOString() }] },
+  });
   const r = await rotationFromResources(dir);
   assert.equal(r?.name, 'istio-system/r2026');
   assert.equal(r?.phase, 'TrustBundleExpanded');
@@ -122,8 +140,17 @@ test('upstream health from /readyz detail; sources combine without duplicate nam
   const s = combineSources(
     { upstreams: async () => [{ name: 'AWS Private CA', kind: 'pca', status: 'ok', detail: 'from the PCA engineer' }] },
     undefined,
-    { upstreams: async () => [{ name: 'AWS Private CA', kind: 'pca', status: 'not_configured', detail: 'default' }, { name: 'Kubernetes API', kind: 'kubernetes', status: 'not_configured', detail: '' }], rootRotation: async () => undefined },
+    {
+      upstreams: async () => [
+        { name: 'AWS Private CA', kind: 'pca', status: 'not_configured', detail: 'default' },
+        { name: 'Kubernetes API', kind: 'kubernetes', status: 'not_configured', detail: '' },
+      ],
+      rootRotation: async () => undefined,
+    },
   );
-  assert.deepEqual((await s.upstreams!()).map((u) => `${u.name}:${u.status}`), ['AWS Private CA:ok', 'Kubernetes API:not_configured']);
+  assert.deepEqual(
+    (await s.upstreams!()).map((u) => `${u.name}:${u.status}`),
+    ['AWS Private CA:ok', 'Kubernetes API:not_configured'],
+  );
   assert.equal(await s.rootRotation!(), undefined);
 });

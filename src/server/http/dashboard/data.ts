@@ -112,7 +112,8 @@ function timeline(i: DashboardInput): TimelineEvent[] {
   const add = (at: Date, kind: TimelineEvent['kind'], what: TimelineEvent['what'], label: string, expiry: ExpiryClass) => {
     if (at.getTime() >= t) out.push({ at: at.toISOString(), inSeconds: Math.floor((at.getTime() - t) / 1000), kind, what, label, expiry });
   };
-  for (const r of i.roots) add(r.notAfter, 'expiry', 'root', `root ${commonName(r.subject)} expires`, expiryClass(r.notBefore, r.notAfter, i.now));
+  for (const r of i.roots)
+    add(r.notAfter, 'expiry', 'root', `root ${commonName(r.subject)} expires`, expiryClass(r.notBefore, r.notAfter, i.now));
   for (const m of i.intermediates) {
     const cls = expiryClass(m.cert.notBefore, m.cert.notAfter, i.now);
     add(m.cert.notAfter, 'expiry', 'intermediate', `intermediate ${m.cluster} expires`, cls);
@@ -123,7 +124,8 @@ function timeline(i: DashboardInput): TimelineEvent[] {
     const cls = s.notBefore ? expiryClass(s.notBefore, s.notAfter, i.now) : 'ok';
     add(s.notAfter, 'expiry', 'serving', 'serving certificate expires', cls);
     // ServingTls renews at half life.
-    if (s.notBefore) add(new Date((s.notBefore.getTime() + s.notAfter.getTime()) / 2), 'renewal', 'serving', 'serving certificate renews', cls);
+    if (s.notBefore)
+      add(new Date((s.notBefore.getTime() + s.notAfter.getTime()) / 2), 'renewal', 'serving', 'serving certificate renews', cls);
   }
   return out.sort((a, b) => a.inSeconds - b.inSeconds);
 }
@@ -140,7 +142,15 @@ function rates(i: DashboardInput) {
   });
   const issued = buckets.reduce((n, b) => n + b.issued, 0);
   const refused = buckets.reduce((n, b) => n + b.refused, 0);
-  return { bucketSeconds: 60, from: new Date(from).toISOString(), buckets, issued, refused, refusalRate: issued + refused === 0 ? 0 : refused / (issued + refused), available: i.stats !== undefined };
+  return {
+    bucketSeconds: 60,
+    from: new Date(from).toISOString(),
+    buckets,
+    issued,
+    refused,
+    refusalRate: issued + refused === 0 ? 0 : refused / (issued + refused),
+    available: i.stats !== undefined,
+  };
 }
 
 /** Which root an intermediate chains to: the top of its chain, or the root that names it as issuer. */
@@ -182,7 +192,9 @@ export function dashboardDocument(i: DashboardInput) {
     replica: { ...i.replica, leaderSince: i.replica.leaderSince?.toISOString() ?? null },
     leaderTerms: (i.terms ?? []).map((t) => ({ term: t.term, holder: t.holder, acquiredAt: t.acquiredAt.toISOString() })),
     hierarchy: { roots, orphans },
-    soonestCaExpiry: soonest ? { commonName: soonest.commonName, notAfter: soonest.notAfter, expiresInSeconds: soonest.expiresInSeconds, expiry: soonest.expiry } : null,
+    soonestCaExpiry: soonest
+      ? { commonName: soonest.commonName, notAfter: soonest.notAfter, expiresInSeconds: soonest.expiresInSeconds, expiry: soonest.expiry }
+      : null,
     expiredCas,
     validWorkloadCertificates: [...perCluster.values()].reduce((n, c) => n + c.valid, 0),
     timeline: timeline(i),

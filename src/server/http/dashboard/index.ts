@@ -35,7 +35,8 @@ const RECENT_REFUSALS = 25;
 
 // No inline script or style and nothing from elsewhere: the page works offline, and the policy
 // keeps it that way.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * The page, its script and stylesheet, read from assets/ next to this module in dist/: app.js is
@@ -73,7 +74,13 @@ function assetRoutesOnce(): Record<string, Handler> {
 
 function asset(type: string, bytes: Buffer): Handler {
   return (_q, _u, res) => {
-    res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, 'cache-control': 'no-cache', 'content-security-policy': CSP, 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, {
+      'content-type': type,
+      'content-length': bytes.length,
+      'cache-control': 'no-cache',
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
+    });
     res.end(bytes);
   };
 }

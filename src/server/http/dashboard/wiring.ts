@@ -38,7 +38,14 @@ export interface DashboardWiring {
 async function otherIntermediates(w: DashboardWiring): Promise<IntermediateView[]> {
   if (isReplicated(w.store)) {
     const rows = (await w.store.currentMaterial()).filter((r) => r.kind === 'intermediate' && r.cluster !== w.config.cluster);
-    return rows.map((r) => ({ cluster: r.cluster, cert: parseCertificate(r.certPem), chain: parseCertificates(r.chainPem).slice(1), signing: false, source: 'database', generation: r.generation }));
+    return rows.map((r) => ({
+      cluster: r.cluster,
+      cert: parseCertificate(r.certPem),
+      chain: parseCertificates(r.chainPem).slice(1),
+      signing: false,
+      source: 'database',
+      generation: r.generation,
+    }));
   }
   const out: IntermediateView[] = [];
   for (const cluster of w.state.listClusters()) {
@@ -59,8 +66,18 @@ async function otherIntermediates(w: DashboardWiring): Promise<IntermediateView[
 /** Kubernetes health from what requests saw: recent TokenReview outages in the audit. */
 async function kubernetesHealth(w: DashboardWiring): Promise<UpstreamView> {
   const c = w.config as ServeConfig & { leaderElection?: boolean; stateBackend?: string };
-  const uses = [c.kubeconfig ? 'TokenReview' : '', c.leaderElection ? 'Lease leader election' : '', c.stateBackend === 'secret' ? 'CA state Secret' : ''].filter(Boolean);
-  if (uses.length === 0) return { name: 'Kubernetes API', kind: 'kubernetes', status: 'not_configured', detail: 'no kubeconfig, TokenReview or leader election configured' };
+  const uses = [
+    c.kubeconfig ? 'TokenReview' : '',
+    c.leaderElection ? 'Lease leader election' : '',
+    c.stateBackend === 'secret' ? 'CA state Secret' : '',
+  ].filter(Boolean);
+  if (uses.length === 0)
+    return {
+      name: 'Kubernetes API',
+      kind: 'kubernetes',
+      status: 'not_configured',
+      detail: 'no kubeconfig, TokenReview or leader election configured',
+    };
   const [last] = await w.store.queryAudit({ reason: 'token_review_unavailable', limit: 1 });
   const recent = last && w.now().getTime() - last.time.getTime() < 5 * 60_000;
   return {
@@ -86,7 +103,12 @@ async function databaseHealth(w: DashboardWiring): Promise<UpstreamView | undefi
     }
     const [term] = await w.store.leaderTerms(1);
     const leader = term ? `leader ${term.holder} (term ${term.term}, since ${term.acquiredAt.toISOString()})` : 'no leader yet';
-    return { name: 'PostgreSQL', kind: 'database', status: ms > 500 ? 'degraded' : 'ok', detail: `${ms.toFixed(1)} ms round trip; ${leader}` };
+    return {
+      name: 'PostgreSQL',
+      kind: 'database',
+      status: ms > 500 ? 'degraded' : 'ok',
+      detail: `${ms.toFixed(1)} ms round trip; ${leader}`,
+    };
   } catch (e) {
     return { name: 'PostgreSQL', kind: 'database', status: 'down', detail: (e as Error).message };
   }
@@ -117,7 +139,15 @@ export function dashboardFor(w: DashboardWiring): DashboardDeps {
     intermediates: async () => {
       const s = w.authority.signer;
       const v = w.signing();
-      const signing: IntermediateView = { cluster: w.config.cluster, cert: s.cert, chain: s.chain, signing: true, source: v.origin, generation: v.generation, nextRenewal: v.nextRenewal };
+      const signing: IntermediateView = {
+        cluster: w.config.cluster,
+        cert: s.cert,
+        chain: s.chain,
+        signing: true,
+        source: v.origin,
+        generation: v.generation,
+        nextRenewal: v.nextRenewal,
+      };
       return [signing, ...(await otherIntermediates(w))];
     },
     replica: () => {
