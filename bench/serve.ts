@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { register } from '../src/cli/serve.js';
 import { exitCodeOf, toMeshcaError } from '../src/errors.js';
-import { auditSetting } from '../src/server/audit-setting.js';
+import { auditSetting } from '../src/serve/audit-setting.js';
 
 /**
  * `meshca serve` with the switches only benchmarks and tests use, read from the environment here

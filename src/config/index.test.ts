@@ -94,7 +94,7 @@ test('flag and env names derive from the key', () => {
 });
 
 test('no setting takes the names of the diagnostic switches MESHCA_NATIVE and MESHCA_AUDIT', () => {
-  // Those two are read on their own (pki/fast/native.ts, server/audit-setting.ts), not as settings.
+  // Those two are read on their own (pki/fast/native.ts, serve/audit-setting.ts), not as settings.
   const names = new Set(CONFIG_KEYS.map((k) => envName(k)));
   assert.ok(names.has('MESHCA_GRPC_ADDR'), 'the list is the settings list');
   for (const n of ['MESHCA_NATIVE', 'MESHCA_AUDIT']) assert.equal(names.has(n), false, n);

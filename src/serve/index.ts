@@ -21,8 +21,8 @@ import type { AuditEntry, Store } from '../store/index.js';
 import { openStore } from '../store/open.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import { relayAudit } from '../server/audit-relay.js';
-import { withoutAudit, type AuditSetting } from '../server/audit-setting.js';
-import { wireControllers } from '../server/controllers-wiring.js';
+import { withoutAudit, type AuditSetting } from './audit-setting.js';
+import { wireControllers } from './controllers-wiring.js';
 import { createH2GrpcServer } from '../server/grpc/h2.js';
 import { METHOD_PATH } from '../server/grpc/proto.js';
 import { h2CreateCertificateHandler } from '../server/grpc/service.js';
@@ -164,15 +164,8 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
   const state = new CaState(config.dir, { passphrase: c.passphrase });
   // Read before the material: a refused PCA API stops serve before anything is created.
   const pcaApi = plan.http ? servePcaApi(config) : undefined;
-  const material = await openMaterialSource(c.role, {
-    config,
-    state,
-    store,
-    log,
-    now,
-    passphrase: c.passphrase,
-    renewalPauseMs: o.renewalPauseMs,
-  });
+  const deps = { config, state, store, log, now, passphrase: c.passphrase, renewalPauseMs: o.renewalPauseMs };
+  const material = await openMaterialSource(c.role, deps);
   cleanup.push(() => material.close());
   const authority = material.createAuthority(policyOf(config), now);
   const local = await LocalTokenIssuer.open(store, { passphrase: c.passphrase });
@@ -199,16 +192,7 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
         .catch((e: unknown) => log.error({ err: e }, 'serving certificate from the new intermediate failed; the current one stays'));
     o.onCaChanged?.();
   });
-  if (plan.grpc && !config.plaintext) {
-    tls = await ServingTls.start(material.servingIssuer(authority), {
-      sans: config.servingSans,
-      ttlSeconds: config.servingTtl,
-      now,
-      log,
-      onIssue: (s) => metrics.setServingExpiry(s.notAfter),
-    });
-    cleanup.push(() => tls?.stop());
-  }
+  tls = plan.grpc && !config.plaintext ? await startServingTls(c, material, authority, metrics) : undefined;
   const grpc = plan.grpc ? await startGrpc(c, service, tls) : { port: 0 };
 
   // Set once leadership is up (below); the dashboard may be asked before that.
@@ -242,19 +226,27 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
     createdIntermediate: material.createdIntermediate,
     pcaApiUrl: api?.url,
     reloadCa: () => material.reload(),
-    issueToken: (r) =>
-      local.issue({
-        namespace: r.namespace,
-        serviceAccount: r.serviceAccount,
-        ttlSeconds: r.ttlSeconds ?? 3600,
-        audience: r.audience ?? config.audience,
-        now: now(),
-      }),
+    issueToken: (r) => local.issue({ ...r, ttlSeconds: r.ttlSeconds ?? 3600, audience: r.audience ?? config.audience, now: now() }),
     onLeader: (cb) => leader.onLeader(cb),
     isLeader: () => leader.isLeader(),
     appendAudit: (e) => store.appendAudit(e),
     acceptConnection: grpc.accept,
   };
+}
+
+/** The gRPC serving certificate, from wherever the material source gets certificates, renewed before it expires. */
+async function startServingTls(c: Ctx, material: MaterialSource, authority: Authority, metrics: ServerMetrics): Promise<ServingTls> {
+  const { config, now, log } = c;
+  const onIssue = (s: { notAfter: Date }) => metrics.setServingExpiry(s.notAfter);
+  const tls = await ServingTls.start(material.servingIssuer(authority), {
+    sans: config.servingSans,
+    ttlSeconds: config.servingTtl,
+    now,
+    log,
+    onIssue,
+  });
+  c.cleanup.push(() => tls.stop());
+  return tls;
 }
 
 function policyOf(config: ServeConfig): Policy {

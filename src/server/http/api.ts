@@ -32,7 +32,7 @@ export interface CaView {
   authority: Authority;
   trustDomain: string;
   cluster: string;
-  /** "on", or why issuances are not audited (server/audit-setting.ts). */
+  /** "on", or why issuances are not audited (serve/audit-setting.ts). */
   audit?: string;
   serving?: () => { notAfter: Date; sans: string[] } | undefined;
 }
