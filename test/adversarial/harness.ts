@@ -138,6 +138,8 @@ export interface CaseResult {
   maxRss: number;
   /** Every audit row written during the case. */
   rows: AuditRow[];
+  /** The audit position before the case, for re-reading rows written after it returned. */
+  mark: number;
 }
 
 /**
@@ -201,5 +203,5 @@ export async function underAttack(
     `adversarial ${t.transport} ${name}: peak RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB, ${probes.length} probes, slowest ${Math.max(...probes)} ms\n`,
   );
   assert.ok(maxRss < RSS_BOUND, `${name}: server RSS reached ${(maxRss / 2 ** 20).toFixed(0)} MiB (bound ${RSS_BOUND / 2 ** 20} MiB)`);
-  return { probes, maxRss, rows };
+  return { probes, maxRss, rows, mark };
 }
