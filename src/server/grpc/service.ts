@@ -44,7 +44,7 @@ export function h2CreateCertificateHandler(service: IssuanceService, log?: Handl
       clientCluster: clusterId,
     });
     // Answered synchronously (a cached token, the local signer): the response is encoded and
-    // returned in the same turn, with no promise in between (dispatch in h2.ts sends it at once).
+    // returned in the same turn, with no promise in between (dispatch in call.ts sends it at once).
     if (!(r instanceof Promise)) return encode(r);
     return r.then(encode, (e: unknown) => {
       throw logged(e, call.peer, log);

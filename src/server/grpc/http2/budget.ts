@@ -2,7 +2,7 @@
  * The process-wide budget of buffered request bytes: header blocks being
  * assembled, decoded headers and bodies of requests held by the HTTP/2 engines. Per-connection
  * limits alone let a few connections hold far more memory than the process has, so every
- * connection of both h2.ts engines charges this one accountant. Past the budget it sheds the
+ * connection of both engines charges this one accountant. Past the budget it sheds the
  * oldest incomplete request of a connection without a verified client certificate first, then
  * the oldest incomplete request of any connection, until the total is back under the budget.
  *
