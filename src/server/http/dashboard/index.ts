@@ -39,13 +39,15 @@ const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
- * The page, its script and stylesheet, read from assets/ next to this module in dist/: app.js is
- * compiled from assets/app.ts by that folder's tsconfig (DOM types), scripts/copy-assets.mjs copies
- * the HTML and CSS.
+ * The page, its scripts and stylesheet, read from assets/ next to this module in dist/: the scripts
+ * are ES modules compiled from assets/*.ts by that folder's tsconfig (DOM types), app.js importing
+ * the others; scripts/copy-assets.mjs copies the HTML and CSS. (doc.ts holds only types and is
+ * never fetched.)
  */
+const SCRIPTS = ['app', 'cards', 'charts', 'dom', 'format'];
 const ASSETS: Record<string, { file: string; type: string }> = {
   '/': { file: 'page.html', type: 'text/html; charset=utf-8' },
-  '/dashboard/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  ...Object.fromEntries(SCRIPTS.map((m) => [`/dashboard/${m}.js`, { file: `${m}.js`, type: 'text/javascript; charset=utf-8' }])),
   '/dashboard/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
 
