@@ -24,7 +24,7 @@ export { nodeH2ServerOptions } from './node-engine.js';
  * content-type application/grpc[+proto] (else 415), one length-prefixed message, identity or gzip
  * message encoding (else UNIMPLEMENTED), size limit (RESOURCE_EXHAUSTED), unknown paths
  * (UNIMPLEMENTED), errors as trailers-only responses with a percent-encoded grpc-message.
- * grpc-timeout is not enforced: a unary call here finishes in microseconds unless it waits on an
+ * grpc-timeout is not enforced: a unary call here finishes at once unless it waits on an
  * upstream, which has its own timeout.
  */
 export function createH2GrpcServer(o: H2GrpcServerOptions): H2GrpcServer {
