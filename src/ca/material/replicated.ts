@@ -73,7 +73,7 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   const follower = new MaterialFollower({ db, cluster: config.cluster, passphrase: d.passphrase, log, onNewer: swap }, generation);
   await follower.start();
 
-  // pg is loaded only by deployments that use it (importing it costs about 15 MB in a bare process).
+  // pg is loaded only by deployments that use it: importing it costs memory every other process would pay.
   const advisory: PgAdvisoryElector | undefined = o.elect
     ? new (await import('../../leader/pg-advisory.js')).PgAdvisoryElector({ url: db.url, identity: id, log })
     : undefined;
