@@ -11,6 +11,7 @@ import {
   type VersionedBundle,
 } from './material-store.js';
 import { sleep } from '../util/sleep.js';
+import type { CaBundle } from './bundle.js';
 
 export interface MaterialLog {
   info(obj: object, msg: string): void;
@@ -34,6 +35,8 @@ export interface RenewalDeps {
    * minting and committing, so that a SIGKILL can land in the middle of a renewal.
    */
   pauseBeforeCommitMs?: number;
+  /** Where the next generation comes from instead of the root in the database (an upstream CA). */
+  mint?: (generation: number, signal: AbortSignal) => Promise<CaBundle>;
 }
 
 /**
@@ -57,14 +60,12 @@ export async function runIntermediateRenewal(d: RenewalDeps, signal: AbortSignal
         await sleep(Math.min(wait, d.maxSleepMs ?? 5000), signal);
         continue;
       }
-      const rootRow = await d.db.latestMaterial('root', '');
-      if (!rootRow) throw new Error('the database holds no root');
       const next = cur.generation + 1;
       d.log.info(
         { cluster: o.cluster, generation: next, previous: cur.serial, dueAt: due.toISOString() },
         'renewing the cluster intermediate',
       );
-      const minted = await mintIntermediate(rootFromRow(rootRow, o.passphrase), o, d.now());
+      const minted = d.mint ? await d.mint(next, signal) : await mintLocally(d);
       d.log.info({ cluster: o.cluster, generation: next, serial: minted.caCert.serialHex }, 'minted an intermediate; committing');
       if (d.pauseBeforeCommitMs) await sleep(d.pauseBeforeCommitMs, signal);
       const fence = d.fence();
@@ -99,6 +100,12 @@ export async function runIntermediateRenewal(d: RenewalDeps, signal: AbortSignal
       await sleep(delay, signal);
     }
   }
+}
+
+async function mintLocally(d: RenewalDeps): Promise<CaBundle> {
+  const rootRow = await d.db.latestMaterial('root', '');
+  if (!rootRow) throw new Error('the database holds no root');
+  return mintIntermediate(rootFromRow(rootRow, d.options.passphrase), d.options, d.now());
 }
 
 export interface FollowerDeps {

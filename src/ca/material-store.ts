@@ -37,7 +37,7 @@ export interface VersionedBundle {
   generation: number;
 }
 
-function decryptKey(pem: string, what: string, passphrase?: string): KeyObject {
+export function decryptKey(pem: string, what: string, passphrase?: string): KeyObject {
   try {
     return parsePrivateKeyPem(pem, what, passphrase);
   } catch (e) {

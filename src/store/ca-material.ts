@@ -66,3 +66,36 @@ export interface CaMaterialRows {
 export function hasCaMaterial(s: object): s is CaMaterialRows {
   return typeof (s as Partial<CaMaterialRows>).commitMaterial === 'function';
 }
+
+/**
+ * An intermediate being obtained from an upstream CA for one (cluster, generation), written before
+ * the upstream is asked, so that a leader that dies half-way leaves enough for the next one to
+ * finish the same request instead of asking for a second certificate.
+ */
+export interface PendingRenewal {
+  cluster: string;
+  generation: number;
+  /** The upstream asked (an AWS PCA CA ARN). */
+  upstream: string;
+  /** PKCS#8 PEM of the new intermediate's key, encrypted when a key passphrase is set. */
+  keyPem: string;
+  csrPem: string;
+  /** Sent with every request for this certificate; the upstream answers a repeat with the first certificate. */
+  idempotencyToken: string;
+  /** When the request was first built: its validity is computed from this, so a repeat is identical. */
+  requestedAt: Date;
+  /** The upstream's name for the issued certificate (a certificate ARN), once it answered. */
+  certificateRef?: string;
+  createdBy: string;
+}
+
+export interface UpstreamRenewals {
+  pendingRenewal(cluster: string, generation: number): Promise<PendingRenewal | undefined>;
+  /**
+   * Records a pending renewal unless one for the same upstream exists, and returns the one in force
+   * (the earlier one when it exists). With a fence, only while the fence's session holds the lock.
+   */
+  beginRenewal(p: PendingRenewal, fence?: AdvisoryFence): Promise<PendingRenewal>;
+  /** Records the upstream's certificate reference of a pending renewal (once). */
+  recordRenewalRef(cluster: string, generation: number, ref: string, fence?: AdvisoryFence): Promise<void>;
+}

@@ -120,6 +120,27 @@ export const MIGRATIONS: Migration[] = [
       postgres: 'SELECT 1;',
     },
   },
+  {
+    version: 6,
+    name: 'upstream renewals in progress (replicas with an upstream CA)',
+    // Written before the upstream is asked for an intermediate, so that a leader killed half-way
+    // leaves the key, the CSR, the idempotency token and (once known) the certificate's ARN to the
+    // next leader, which finishes that request instead of paying for another certificate.
+    sql: `
+      CREATE TABLE upstream_renewals (
+        cluster TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        upstream TEXT NOT NULL,
+        key_pem TEXT NOT NULL,
+        csr_pem TEXT NOT NULL,
+        idempotency_token TEXT NOT NULL,
+        requested_at BIGINT NOT NULL,
+        certificate_ref TEXT,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (cluster, generation)
+      );
+    `,
+  },
 ];
 
 /**

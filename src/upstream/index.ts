@@ -28,6 +28,23 @@ export interface Upstream {
   close?(): void;
 }
 
+/**
+ * An upstream whose intermediate issuance is two steps another process can finish: a request that
+ * carries a caller-chosen idempotency token and returns the certificate's name, then collection by
+ * that name. Replicas use it so that a leader killed half-way costs no second certificate.
+ */
+export interface ResumableIssuer {
+  /** Asks for the certificate; a repeat with the same token and request returns the same name. */
+  requestIntermediate(req: SignIntermediateRequest & { token: string; at: Date }): Promise<string>;
+  /** The certificate a request was answered with, checked against its CSR. */
+  collectIntermediate(ref: string, csrPem: string, signal?: AbortSignal): Promise<UpstreamChain>;
+}
+
+export function isResumable(u: Upstream): u is Upstream & ResumableIssuer {
+  const r = u as Partial<ResumableIssuer>;
+  return typeof r.requestIntermediate === 'function' && typeof r.collectIntermediate === 'function';
+}
+
 export interface SignIntermediateRequest {
   /** PEM PKCS#10 request; its subject and public key are certified as they are. */
   csrPem: string;

@@ -1,5 +1,5 @@
 import { LocalTokenIssuer } from '../../auth/index.js';
-import { intermediateTtlOf } from '../../config/upstream.js';
+import { intermediateTtlOf, upstreamBlock } from '../../config/upstream.js';
 import { NeverLeader, leadershipOf, newReplicaId } from '../../leader/sole.js';
 import type { PgAdvisoryElector } from '../../leader/pg-advisory.js';
 import { parseCertificate } from '../../pki/certificate.js';
@@ -7,7 +7,9 @@ import { errorMessage, invalid } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import type { PgStore } from '../../store/postgres/index.js';
 import { MaterialFollower, runIntermediateRenewal } from '../material-renewal.js';
-import { bootstrapReplicated, type MaterialOptions, type VersionedBundle } from '../material-store.js';
+import { bootstrapReplicated, type MaterialOptions, type ReplicatedBootstrap, type VersionedBundle } from '../material-store.js';
+import { bootstrapFromUpstream, mintFromUpstream } from '../material-upstream.js';
+import { createUpstream, isResumable, type ResumableIssuer, type Upstream } from '../../upstream/index.js';
 import { signerFromBundle } from '../state.js';
 import { MaterialHolder, heldSource } from './holder.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
@@ -17,8 +19,32 @@ import type { MaterialDeps, MaterialSource } from './source.js';
  * CA material it reads from the database; one leader, chosen by an advisory lock, runs the
  * controllers (the intermediate renewal here, and whatever is plugged into onLeader). The pieces:
  * bootstrap under a lock (ca/material-store.ts), renewal under the leader fence and followers woken
- * by NOTIFY (ca/material-renewal.ts), the elector (leader/pg-advisory.ts).
+ * by NOTIFY (ca/material-renewal.ts), the elector (leader/pg-advisory.ts). With `upstream: awspca`
+ * the intermediates come from AWS PCA instead of a root in the database (ca/material-upstream.ts).
  */
+
+/** An upstream the replicas can share: one whose half-done requests another replica can finish. */
+async function replicatedUpstream(d: MaterialDeps): Promise<Upstream & ResumableIssuer> {
+  const { config } = d;
+  const u = await createUpstream(upstreamBlock(config), {
+    stateDir: config.dir,
+    passphrase: d.passphrase,
+    now: d.now,
+    warn: (m) => d.log.warn({}, m),
+  });
+  if (config.upstreamMode === 'ra' || !isResumable(u)) {
+    u.close?.();
+    throw invalid(
+      'unsupported_combination',
+      `store: postgres takes the cluster intermediate from the root in the database (upstream: local) or from AWS Private CA (upstream: awspca, intermediate mode); upstream: ${config.upstream}${config.upstreamMode === 'ra' ? ' in RA mode' : ''} with replicas is not supported yet`,
+    );
+  }
+  return u;
+}
+
+function upstreamBoot(b: VersionedBundle & { created: boolean }): ReplicatedBootstrap {
+  return { ...b, root: { cert: b.bundle.roots[0] }, createdRoot: false, createdIntermediate: b.created };
+}
 
 export function isReplicated(store: Store): store is PgStore {
   return (store as Partial<PgStore>).replicated === true;
@@ -32,12 +58,6 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   const { config, log, now } = d;
   if (!isReplicated(d.store)) throw invalid('bad_store', 'openReplicatedSource needs the PostgreSQL store');
   const db = d.store;
-  if (config.upstream !== 'local') {
-    throw invalid(
-      'unsupported_combination',
-      `store: postgres keeps the root in the database and signs intermediates with it (upstream: local); upstream: ${config.upstream} with replicas is not supported yet`,
-    );
-  }
   const id = newReplicaId();
   const ttl = intermediateTtlOf(config);
   const opts: MaterialOptions & { renewBeforeSeconds?: number } = {
@@ -50,7 +70,9 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
     passphrase: d.passphrase,
     replica: id,
   };
-  const boot = await bootstrapReplicated(db, opts, now);
+  const upstream = config.upstream === 'local' ? undefined : await replicatedUpstream(d);
+  const mintDeps = upstream && { upstream, options: opts, now, log, pauseAfterRequestMs: d.renewalPauseMs };
+  const boot = mintDeps ? upstreamBoot(await bootstrapFromUpstream(db, mintDeps)) : await bootstrapReplicated(db, opts, now);
   // The local token issuer's first key is created under the same lock, so replicas starting
   // together share one key instead of each minting its own.
   await db.withBootstrapLock(async () => void (await LocalTokenIssuer.open(db, { passphrase: d.passphrase })));
@@ -97,7 +119,8 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
             follower.note(v);
             swap(v);
           },
-          pauseBeforeCommitMs: d.renewalPauseMs,
+          pauseBeforeCommitMs: mintDeps ? undefined : d.renewalPauseMs,
+          mint: mintDeps && ((g, sig) => mintFromUpstream({ ...mintDeps, db, fence: () => advisory?.fence() }, g, sig)),
         },
         signal,
       ),
@@ -114,6 +137,10 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
     reload: () => void follower.check(),
     // Returns the promise (startServer's cleanup awaits it). Leadership goes first, so that the
     // lock is released at once for a follower and no renewal starts while the store closes.
-    close: () => lead.stop().finally(() => follower.stop()),
+    close: () =>
+      lead
+        .stop()
+        .finally(() => follower.stop())
+        .finally(() => upstream?.close?.()),
   });
 }

@@ -59,6 +59,9 @@ export interface MaterialDeps {
   log: Logger;
   now: () => Date;
   passphrase?: string;
-  /** Fault injection for a test: pause between minting and committing a replicated renewal. */
+  /**
+   * Fault injection for a test: pause between minting and committing a replicated renewal (with an
+   * upstream: between the upstream's answer and recording it).
+   */
   renewalPauseMs?: number;
 }

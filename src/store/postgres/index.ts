@@ -1,11 +1,20 @@
 import pg from 'pg';
 import { MeshcaError } from '../../pki/errors.js';
-import type { AdvisoryFence, CaMaterialKind, CaMaterialRow, CaMaterialRows, LeaderTerm } from '../ca-material.js';
+import type {
+  AdvisoryFence,
+  CaMaterialKind,
+  CaMaterialRow,
+  CaMaterialRows,
+  LeaderTerm,
+  PendingRenewal,
+  UpstreamRenewals,
+} from '../ca-material.js';
 import type { AuditEntry, AuditQuery, AuditRecord, AuditStats, AuditStatsQuery, StoreWithStats, TokenKeyRecord } from '../index.js';
 import { AUDIT_STATS_SQL, mergeClusterCounts } from '../stats-sql.js';
 import { GroupCommitQueue, QueueFullError } from './audit-queue.js';
 import { LOCKS, LOCK_NAMESPACE, MATERIAL_CHANNEL } from './locks.js';
 import * as material from './material.js';
+import * as renewals from './renewals.js';
 import { migratePostgres } from './migrate.js';
 import { auditRecordOf, type AuditRow } from '../audit-row.js';
 
@@ -61,7 +70,7 @@ export async function openPgStore(url: string, o: PgStoreOptions = {}): Promise<
  * sharing one database. Audit rows are group-committed (audit-queue.ts); CA material and leader
  * terms live in tables of their own (material.ts) so that replicas share no state directory.
  */
-export class PgStore implements StoreWithStats, CaMaterialRows {
+export class PgStore implements StoreWithStats, CaMaterialRows, UpstreamRenewals {
   /** Several replicas share this store (tells the server to run the HA wiring). */
   readonly replicated = true;
   readonly pool: pg.Pool;
@@ -219,6 +228,18 @@ export class PgStore implements StoreWithStats, CaMaterialRows {
 
   commitMaterial(row: CaMaterialRow, fence?: AdvisoryFence): Promise<boolean> {
     return material.commitMaterial(this.pool, row, fence);
+  }
+
+  pendingRenewal(cluster: string, generation: number): Promise<PendingRenewal | undefined> {
+    return renewals.pendingRenewal(this.pool, cluster, generation);
+  }
+
+  beginRenewal(p: PendingRenewal, fence?: AdvisoryFence): Promise<PendingRenewal> {
+    return renewals.beginRenewal(this.pool, p, fence);
+  }
+
+  recordRenewalRef(cluster: string, generation: number, ref: string, fence?: AdvisoryFence): Promise<void> {
+    return renewals.recordRenewalRef(this.pool, cluster, generation, ref, fence);
   }
 
   recordLeaderTerm(holder: string, at: Date): Promise<number> {

@@ -61,26 +61,24 @@ export async function materialHistory(db: pg.Pool, kind: CaMaterialKind, cluster
   return r.rows.map(fromRow);
 }
 
+/**
+ * Checked inside the transaction that writes: a replica whose lock session died (and whose lock
+ * another replica may now hold) cannot write. Primary keys back this up for the instant between
+ * this check and COMMIT.
+ */
+export async function assertFence(c: pg.ClientBase, fence: AdvisoryFence, notDone: string): Promise<void> {
+  const held = await c.query(
+    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int8::oid AND objid = $2::int8::oid AND objsubid = 2 AND pid = $3 AND granted",
+    [fence.key1, fence.key2, fence.pid],
+  );
+  if (held.rowCount === 0) throw new MeshcaError('unavailable', 'not_leader', `this replica no longer holds the leader lock; ${notDone}`);
+}
+
 export async function commitMaterial(db: pg.Pool, m: CaMaterialRow, fence?: AdvisoryFence): Promise<boolean> {
   const c = await db.connect();
   try {
     await c.query('BEGIN');
-    if (fence) {
-      // Checked inside the transaction that writes: a replica whose lock session died (and whose
-      // lock another replica may now hold) cannot commit. The primary key backs this up for the
-      // instant between this check and COMMIT.
-      const held = await c.query(
-        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int8::oid AND objid = $2::int8::oid AND objsubid = 2 AND pid = $3 AND granted",
-        [fence.key1, fence.key2, fence.pid],
-      );
-      if (held.rowCount === 0) {
-        throw new MeshcaError(
-          'unavailable',
-          'not_leader',
-          `this replica no longer holds the leader lock; ${m.kind} ${m.cluster || ''} generation ${m.generation} not committed`,
-        );
-      }
-    }
+    if (fence) await assertFence(c, fence, `${m.kind} ${m.cluster || ''} generation ${m.generation} not committed`);
     const ins = await c.query(
       `INSERT INTO ca_material (kind, cluster, generation, cert_pem, key_pem, chain_pem, roots_pem, fingerprint256, serial, not_before, not_after, created_at, created_by)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (kind, cluster, generation) DO NOTHING`,

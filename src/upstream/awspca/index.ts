@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { certLabel, parseCertificate, parseCertificates, type ParsedCertificate } from '../../pki/certificate.js';
 import { verifyChain } from '../../pki/chain.js';
-import { parseCsr } from '../../pki/csr.js';
+import { parseCsr, type ParsedCsr } from '../../pki/csr.js';
 import { MeshcaError, invalid } from '../../pki/errors.js';
-import type { SignIntermediateRequest, SignWorkloadRequest, Upstream, UpstreamChain, UpstreamContext } from '../index.js';
+import type { ResumableIssuer, SignIntermediateRequest, SignWorkloadRequest, Upstream, UpstreamChain, UpstreamContext } from '../index.js';
 import { sdkPcaCalls, type CaDescription, type PcaCalls } from './client.js';
 import { parseCaArn, type AwsPcaUpstreamConfig, type PcaSigningAlgorithm } from './config.js';
 import { errorName, isTransient, pcaError } from './errors.js';
@@ -53,7 +53,7 @@ export function validityFor(ttlSeconds: number, now: Date): { Type: 'DAYS' | 'AB
  * every retry of IssueCertificate (throttling, network errors), so PCA issues (and bills) exactly
  * one certificate however often it throttles us: the failure of aws-privateca-issuer issue #479.
  */
-export class AwsPcaUpstream implements Upstream {
+export class AwsPcaUpstream implements Upstream, ResumableIssuer {
   readonly type = 'awspca';
   readonly source: string;
   readonly mode: 'intermediate' | 'ra';
@@ -120,6 +120,12 @@ export class AwsPcaUpstream implements Upstream {
   }
 
   async signIntermediate(req: SignIntermediateRequest): Promise<UpstreamChain> {
+    const arn = await this.requestIntermediate({ ...req, token: (this.deps.newToken ?? randomUUID)(), at: this.now() });
+    return this.collectIntermediate(arn, req.csrPem, req.signal);
+  }
+
+  /** IssueCertificate for a subordinate CA; its validity is computed from `at`, so a repeat is the same request. */
+  async requestIntermediate(req: SignIntermediateRequest & { token: string; at: Date }): Promise<string> {
     const pathLen = req.pathLen ?? this.config.pathLen ?? 0;
     if (!Number.isInteger(pathLen) || pathLen < 0 || pathLen > 3) {
       throw invalid('bad_pathlen', `AWS Private CA templates offer pathlen 0 to 3, not ${pathLen}`);
@@ -127,14 +133,15 @@ export class AwsPcaUpstream implements Upstream {
     const template = this.config.templateArn ?? subordinateTemplateArn(pathLen, this.partition);
     const d = await this.described(req.signal);
     const cap = d.UsageMode === 'SHORT_LIVED_CERTIFICATE' ? SHORT_LIVED_MAX_SECONDS : Infinity;
-    const out = await this.issue(req.csrPem, template, Math.min(req.ttlSeconds, cap), true, req.signal);
+    return this.request(req.csrPem, template, Math.min(req.ttlSeconds, cap), { token: req.token, at: req.at, isCA: true }, req.signal);
+  }
+
+  /** GetCertificate (polling while in progress) for an intermediate requested earlier, perhaps by another process. */
+  async collectIntermediate(arn: string, csrPem: string, signal?: AbortSignal): Promise<UpstreamChain> {
+    const out = await this.collect(arn, parseCsr(csrPem, 'intermediate CSR'), signal);
     const bc = out.cert.ext.basicConstraints;
     if (!bc?.ca)
-      throw new MeshcaError(
-        'internal',
-        'pca_not_ca',
-        `AWS Private CA returned ${certLabel(out.cert)} without CA:TRUE for template ${template}`,
-      );
+      throw new MeshcaError('internal', 'pca_not_ca', `AWS Private CA returned ${certLabel(out.cert)} without CA:TRUE for ${arn}`);
     return out;
   }
 
@@ -157,11 +164,29 @@ export class AwsPcaUpstream implements Upstream {
     isCA: boolean,
     signal?: AbortSignal,
   ): Promise<UpstreamChain> {
-    if (!(ttlSeconds > 0)) throw invalid('bad_ttl', `certificate TTL must be positive, got ${ttlSeconds}s`);
     const csr = parseCsr(csrPem, isCA ? 'intermediate CSR' : 'workload CSR');
+    const arn = await this.request(
+      csrPem,
+      templateArn,
+      ttlSeconds,
+      { token: (this.deps.newToken ?? randomUUID)(), at: this.now(), isCA },
+      signal,
+    );
+    return this.collect(arn, csr, signal);
+  }
+
+  /** IssueCertificate with one token for every retry; returns the CertificateArn. */
+  private async request(
+    csrPem: string,
+    templateArn: string,
+    ttlSeconds: number,
+    o: { token: string; at: Date; isCA: boolean },
+    signal?: AbortSignal,
+  ): Promise<string> {
+    if (!(ttlSeconds > 0)) throw invalid('bad_ttl', `certificate TTL must be positive, got ${ttlSeconds}s`);
+    parseCsr(csrPem, o.isCA ? 'intermediate CSR' : 'workload CSR');
     const d = await this.described(signal);
-    const validity = validityFor(ttlSeconds, this.now());
-    const token = (this.deps.newToken ?? randomUUID)();
+    const validity = validityFor(ttlSeconds, o.at);
     let attempts = 0;
     const issued = await this.retried(
       'IssueCertificate',
@@ -174,7 +199,7 @@ export class AwsPcaUpstream implements Upstream {
             SigningAlgorithm: this.config.signingAlgorithm ?? defaultSigningAlgorithm(d.KeyAlgorithm),
             TemplateArn: templateArn,
             Validity: validity,
-            IdempotencyToken: token,
+            IdempotencyToken: o.token,
           },
           signal,
         );
@@ -184,7 +209,11 @@ export class AwsPcaUpstream implements Upstream {
     const certArn = issued.CertificateArn;
     if (!certArn)
       throw new MeshcaError('internal', 'pca_no_arn', `AWS Private CA IssueCertificate on ${this.source} returned no CertificateArn`);
-    this.lastIssue = { token, certificateArn: certArn, attempts, validity, templateArn };
+    this.lastIssue = { token: o.token, certificateArn: certArn, attempts, validity, templateArn };
+    return certArn;
+  }
+
+  private async collect(certArn: string, csr: ParsedCsr, signal?: AbortSignal): Promise<UpstreamChain> {
     const out = await this.poll(certArn, signal);
     const cert = parseCertificate(out.Certificate ?? '', `certificate ${certArn}`);
     if (!cert.publicKey.equals(csr.publicKey)) {
