@@ -3,6 +3,7 @@ import { awsPcaUpstreamSchema, awsRegion } from '../upstream/awspca/config.js';
 import { filesUpstreamSchema } from '../upstream/files/config.js';
 import { k8sCsrUpstreamSchema } from '../upstream/k8s-csr/config.js';
 import type { FieldKind, FieldSpec } from './field-spec.js';
+import { storeKindOf } from './store.js';
 import { duration, hostPort } from './types.js';
 
 /**
@@ -86,6 +87,12 @@ export const UPSTREAM_BLOCK_ROWS = {
     'PCA template for the intermediate (default SubordinateCACertificate_PathLen0/V1)',
   ),
   awspcaSigningAlgorithm: row(awsPcaUpstreamSchema, 'signingAlgorithm', 'string', 'PCA signing algorithm (default: matched to the CA key)'),
+  awspcaIssueRateLimit: row(
+    awsPcaUpstreamSchema,
+    'issueRateLimit',
+    'number',
+    'RA mode on PostgreSQL: IssueCertificate calls per second shared by all replicas (PCA quota; default 25, 0: none)',
+  ),
 };
 
 /** The k8s-csr keys, listed with the other Kubernetes settings (config/k8s.ts). */
@@ -182,8 +189,13 @@ export function refineUpstream(c: UpstreamSettings & Record<string, unknown>, ct
     // k8s-csr is always RA (config/k8s.ts); awspca may be either.
     if (c.upstream !== 'awspca' && c.upstream !== 'k8s-csr')
       issue('upstreamMode', `ra (registration authority) mode needs upstream awspca, not ${c.upstream}`);
-    // Every RA issuance waits on PCA (its quota is 25 IssueCertificate/s), so more processes add nothing; one process also keeps one PCA client.
-    if (c.workers !== 1) issue('workers', 'ra mode runs in a single process; PCA, not local CPU, bounds its throughput');
+    // Every RA issuance waits on PCA (its quota is 25 IssueCertificate/s), so more processes add
+    // nothing, and each would spend the quota on its own; on PostgreSQL they draw on one shared budget.
+    if (c.workers !== 1 && storeKindOf(c as Parameters<typeof storeKindOf>[0]) !== 'postgres')
+      issue(
+        'workers',
+        'ra mode runs in a single process unless the store is postgres (whose replicas share one PCA budget); PCA, not local CPU, bounds its throughput',
+      );
   }
   const ttl = intermediateTtlOf(c);
   if (c.upstream !== 'local' && c.renewBefore !== undefined && c.renewBefore >= ttl) {

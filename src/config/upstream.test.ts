@@ -74,6 +74,12 @@ test('cross-field rules name the field', () => {
     () => resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, upstreamMode: 'ra', workers: 2 }),
     /field "workers": ra mode runs in a single process/,
   );
+  // On PostgreSQL the processes share one PCA budget, so workers are allowed.
+  assert.equal(
+    resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, upstreamMode: 'ra', workers: 2, storeUrl: 'postgres://u@127.0.0.1/db' })
+      .workers,
+    2,
+  );
   assert.throws(
     () => resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, intermediateTtl: '1h', renewBefore: '2h' }),
     /field "renewBefore": .* shorter than the intermediate TTL/,

@@ -122,10 +122,11 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 6,
-    name: 'upstream renewals in progress (replicas with an upstream CA)',
+    name: 'upstream renewals in progress, shared rate budgets (replicas with an upstream CA)',
     // Written before the upstream is asked for an intermediate, so that a leader killed half-way
     // leaves the key, the CSR, the idempotency token and (once known) the certificate's ARN to the
     // next leader, which finishes that request instead of paying for another certificate.
+    // rate_budgets: token buckets every replica draws from (PCA's IssueCertificate quota in RA mode).
     sql: `
       CREATE TABLE upstream_renewals (
         cluster TEXT NOT NULL,
@@ -138,6 +139,11 @@ export const MIGRATIONS: Migration[] = [
         certificate_ref TEXT,
         created_by TEXT NOT NULL,
         PRIMARY KEY (cluster, generation)
+      );
+      CREATE TABLE rate_budgets (
+        name TEXT PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        updated_at BIGINT NOT NULL
       );
     `,
   },

@@ -2,6 +2,7 @@ import { prepareKubernetesState } from '../../k8s/serve.js';
 import type { ServerRole } from '../../server/role.js';
 import { openLocalSource } from './local.js';
 import { isReplicated, openReplicatedSource } from './replicated.js';
+import { openReplicatedRaSource } from './replicated-ra.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 import { openUpstreamSource, openUpstreamWorkerSource } from './upstream.js';
 
@@ -13,6 +14,7 @@ export async function openMaterialSource(role: ServerRole, d: MaterialDeps): Pro
   const worker = role === 'worker';
   // stateBackend secret: the state directory is filled from a Kubernetes Secret first.
   if (!worker) await prepareKubernetesState(d.config, d);
+  if (isReplicated(d.store) && d.config.upstreamMode === 'ra') return openReplicatedRaSource(d, { elect: !worker });
   if (isReplicated(d.store)) return openReplicatedSource(d, { elect: !worker });
   if (d.config.upstream !== 'local') return worker ? openUpstreamWorkerSource(d) : openUpstreamSource(d);
   // Workers reload only when the primary says so; the primary and a single process watch the files.

@@ -1,9 +1,8 @@
 import { LocalTokenIssuer } from '../../auth/index.js';
 import { intermediateTtlOf, upstreamBlock } from '../../config/upstream.js';
-import { NeverLeader, leadershipOf, newReplicaId } from '../../leader/sole.js';
-import type { PgAdvisoryElector } from '../../leader/pg-advisory.js';
+import { newReplicaId } from '../../leader/sole.js';
 import { parseCertificate } from '../../pki/certificate.js';
-import { errorMessage, invalid } from '../../pki/errors.js';
+import { invalid } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import type { PgStore } from '../../store/postgres/index.js';
 import { MaterialFollower, runIntermediateRenewal } from '../material-renewal.js';
@@ -12,6 +11,7 @@ import { bootstrapFromUpstream, mintFromUpstream } from '../material-upstream.js
 import { createUpstream, isResumable, type ResumableIssuer, type Upstream } from '../../upstream/index.js';
 import { signerFromBundle } from '../state.js';
 import { MaterialHolder, heldSource } from './holder.js';
+import { replicaElection } from './replica-election.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 
 /**
@@ -32,11 +32,11 @@ async function replicatedUpstream(d: MaterialDeps): Promise<Upstream & Resumable
     now: d.now,
     warn: (m) => d.log.warn({}, m),
   });
-  if (config.upstreamMode === 'ra' || !isResumable(u)) {
+  if (!isResumable(u)) {
     u.close?.();
     throw invalid(
       'unsupported_combination',
-      `store: postgres takes the cluster intermediate from the root in the database (upstream: local) or from AWS Private CA (upstream: awspca, intermediate mode); upstream: ${config.upstream}${config.upstreamMode === 'ra' ? ' in RA mode' : ''} with replicas is not supported yet`,
+      `store: postgres takes the cluster intermediate from the root in the database (upstream: local) or from AWS Private CA (upstream: awspca, in intermediate or RA mode); upstream: ${config.upstream} with replicas is not supported yet`,
     );
   }
   return u;
@@ -95,17 +95,8 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   const follower = new MaterialFollower({ db, cluster: config.cluster, passphrase: d.passphrase, log, onNewer: swap }, generation);
   await follower.start();
 
-  // pg is loaded only by deployments that use it: importing it costs memory every other process would pay.
-  const advisory: PgAdvisoryElector | undefined = o.elect
-    ? new (await import('../../leader/pg-advisory.js')).PgAdvisoryElector({ url: db.url, identity: id, log })
-    : undefined;
-  const elector = advisory ?? new NeverLeader();
-  const lead = leadershipOf(elector, id, now);
+  const { advisory, elector, lead } = await replicaElection(db, d, id, o.elect);
   lead.onLeader((signal) => {
-    void db.recordLeaderTerm(id, now()).then(
-      (term) => log.info({ term, identity: id }, 'leading'),
-      (e: unknown) => log.warn({ err: errorMessage(e) }, 'cannot record the leader term'),
-    );
     // A previous leader may have committed a generation this replica has not loaded yet.
     void follower.check().then(() =>
       runIntermediateRenewal(

@@ -2,6 +2,7 @@ import { intermediateTtlOf, upstreamBlock } from '../../config/upstream.js';
 import type { ParsedCertificate } from '../../pki/certificate.js';
 import { errorMessage, invalid, isMeshcaError } from '../../pki/errors.js';
 import { generateKeyPair } from '../../pki/keys.js';
+import type { Leadership } from '../../leader/index.js';
 import { META } from '../../store/index.js';
 import { createUpstream, type Upstream } from '../../upstream/index.js';
 import type { Authority, SigningMaterial } from '../authority.js';
@@ -176,7 +177,15 @@ export function openUpstreamWorkerSource(d: Pick<MaterialDeps, 'config' | 'state
   });
 }
 
-async function raWiring(d: Deps, upstream: Upstream): Promise<MaterialSource> {
+/**
+ * RA mode: every workload CSR goes to the upstream. `extra` is what replicas add: their own
+ * leadership, and its shutdown before the upstream closes.
+ */
+export async function raWiring(
+  d: Deps,
+  upstream: Upstream,
+  extra: { leadership?: Leadership; close?: () => Promise<void> } = {},
+): Promise<MaterialSource> {
   if (!upstream.signWorkload) throw invalid('bad_upstream', `upstream ${upstream.type} cannot sign workload certificates (RA mode)`);
   await upstream.check();
   const roots = await upstream.roots();
@@ -232,6 +241,10 @@ async function raWiring(d: Deps, upstream: Upstream): Promise<MaterialSource> {
         lastError: lastError ? { message: lastError.message, reason: lastError.reason, at: lastError.at.toISOString() } : null,
       };
     },
-    close: () => upstream.close?.(),
+    leadership: extra.leadership,
+    close: async () => {
+      await extra.close?.();
+      upstream.close?.();
+    },
   });
 }

@@ -15,6 +15,7 @@ import { GroupCommitQueue, QueueFullError } from './audit-queue.js';
 import { LOCKS, LOCK_NAMESPACE, MATERIAL_CHANNEL } from './locks.js';
 import * as material from './material.js';
 import * as renewals from './renewals.js';
+import { SharedRateBudget } from './rate-budget.js';
 import { migratePostgres } from './migrate.js';
 import { auditRecordOf, type AuditRow } from '../audit-row.js';
 
@@ -240,6 +241,11 @@ export class PgStore implements StoreWithStats, CaMaterialRows, UpstreamRenewals
 
   recordRenewalRef(cluster: string, generation: number, ref: string, fence?: AdvisoryFence): Promise<void> {
     return renewals.recordRenewalRef(this.pool, cluster, generation, ref, fence);
+  }
+
+  /** A token bucket shared with every replica on this database. */
+  rateBudget(name: string, rate: number, burst?: number): SharedRateBudget {
+    return new SharedRateBudget(this.pool, name, rate, burst);
   }
 
   recordLeaderTerm(holder: string, at: Date): Promise<number> {

@@ -51,6 +51,11 @@ export const awsPcaUpstreamSchema = z.strictObject({
   /** GetCertificate polling while PCA answers RequestInProgressException. */
   pollIntervalMs: z.int().min(1).max(60_000).default(250),
   pollTimeoutMs: z.int().min(1).max(3_600_000).default(300_000),
+  /**
+   * IssueCertificate calls per second that meshca allows itself (PCA's quota is 25 per account and
+   * region); with replicas on PostgreSQL a budget shared by every replica. 0: no limit.
+   */
+  issueRateLimit: z.number().min(0).max(100_000).default(25),
   /** Per-HTTP-request timeout. */
   requestTimeoutMs: z.int().min(100).max(600_000).default(30_000),
 });

@@ -1,0 +1,56 @@
+import { LocalTokenIssuer } from '../../auth/index.js';
+import { upstreamBlock } from '../../config/upstream.js';
+import { newReplicaId } from '../../leader/sole.js';
+import { invalid } from '../../pki/errors.js';
+import type { PgStore } from '../../store/postgres/index.js';
+import { parseCaArn } from '../../upstream/awspca/config.js';
+import { createUpstream, type Upstream } from '../../upstream/index.js';
+import { replicaElection } from './replica-election.js';
+import type { MaterialDeps, MaterialSource } from './source.js';
+import { raWiring } from './upstream.js';
+
+/**
+ * Replicas on PostgreSQL in RA mode (`upstream: awspca`, `upstreamMode: ra`): there is no CA key
+ * to share, every replica (and every worker) forwards the CSRs it authorized to PCA itself. What
+ * they share is PCA's IssueCertificate quota, which is per account and region: each call first
+ * takes a token from a bucket in the database, and a caller beyond the budget gets
+ * RESOURCE_EXHAUSTED with a retry hint at once instead of a call PCA would throttle (and the SDK
+ * retry, multiplying the load on PCA). One replica still leads, for the controllers.
+ */
+export async function openReplicatedRaSource(d: MaterialDeps, o: { elect: boolean }): Promise<MaterialSource> {
+  const { config } = d;
+  const db = d.store as PgStore;
+  if (config.upstream !== 'awspca') {
+    throw invalid('unsupported_combination', `store: postgres in RA mode needs upstream: awspca, not ${config.upstream}`);
+  }
+  const arn = parseCaArn(config.awspcaArn ?? '');
+  if (!arn) throw invalid('bad_upstream', `awspcaArn "${config.awspcaArn ?? ''}" is not an ACM PCA CA ARN`);
+  const rate = config.awspcaIssueRateLimit;
+  const budget = db.rateBudget(`awspca.IssueCertificate/${arn.account}/${config.awspcaRegion ?? arn.region}`, rate);
+  const pca = await createUpstream(upstreamBlock(config), { passphrase: d.passphrase, now: d.now, warn: (m) => d.log.warn({}, m) });
+  const limited: Upstream = {
+    type: pca.type,
+    source: pca.source,
+    check: () => pca.check(),
+    signIntermediate: (r) => pca.signIntermediate(r),
+    signWorkload: async (r) => {
+      await budget.take(`AWS Private CA ${pca.source} IssueCertificate`);
+      return pca.signWorkload!(r);
+    },
+    roots: () => pca.roots(),
+    close: () => pca.close?.(),
+  };
+  try {
+    // The token issuer's first key is made under the bootstrap lock, so that replicas share one.
+    await db.withBootstrapLock(async () => void (await LocalTokenIssuer.open(db, { passphrase: d.passphrase })));
+    const { elector, lead } = await replicaElection(db, d, newReplicaId(), o.elect);
+    await elector.start();
+    return await raWiring(d, limited, { leadership: lead, close: () => lead.stop() }).catch(async (e: unknown) => {
+      await lead.stop();
+      throw e;
+    });
+  } catch (e) {
+    pca.close?.();
+    throw e;
+  }
+}
