@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,6 +10,7 @@ import { openPgStore } from '../../src/store/postgres/index.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
+import { replicaLoad, serialOf, until } from './ha-load.js';
 import { IstioCaClient } from './serve/ca-client.js';
 import { ID, SERVE_WITH_SWITCHES, getJson, spawnServe, workloadCsr, type ServeProcess } from './serve/helpers.js';
 
@@ -73,18 +73,6 @@ function startReplica(n: number): ServeProcess {
   return r;
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms: number, every = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
-
-const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+/, '');
-
 interface Dash {
   replica: { leader: boolean };
   hierarchy: { roots: { intermediates: { signing: boolean; generation?: number }[] }[] };
@@ -116,36 +104,9 @@ test(
       );
       const csrs = ids.map((x) => workloadCsr(x.id).csr);
       const clients = ready.map((r) => IstioCaClient.tls(r.grpc, rootPem));
-      const received: { serial: string; intermediate: string; replica: number; chain: string[] }[] = [];
-      const errors = new Map<string, number>();
-      let failed = 0;
-      let stop = false;
-      const loop = async (k: number) => {
-        let turn = k;
-        while (!stop) {
-          let ok = false;
-          for (let attempt = 1; attempt <= 40 && !ok; attempt++) {
-            const ix = turn++ % clients.length;
-            try {
-              const res = await clients[ix].createCertificate({ csr: csrs[k] }, { token: tokens[k] });
-              received.push({
-                serial: serialOf(res.certChain[0]),
-                intermediate: serialOf(res.certChain[1]),
-                replica: ix,
-                chain: res.certChain,
-              });
-              ok = true;
-            } catch (e) {
-              const key = `replica ${ix} ${(e as { code?: number }).code ?? '?'}`;
-              errors.set(key, (errors.get(key) ?? 0) + 1);
-              await new Promise((r) => setTimeout(r, 100));
-            }
-          }
-          if (!ok) failed++;
-          await new Promise((r) => setTimeout(r, 30));
-        }
-      };
-      const load = Array.from({ length: LOOPS }, (_, k) => loop(k));
+      const load = replicaLoad(clients, csrs, tokens, 30);
+      const received = load.received;
+      const errors = load.errors;
 
       // The leader of a renewal (generation 2 or later), held by the failpoint after PCA answered.
       const issued = await until(
@@ -196,8 +157,7 @@ test(
         20_000,
         100,
       );
-      stop = true;
-      await Promise.all(load);
+      await load.stop();
       clients.forEach((c) => c.close());
       await Promise.all(survivors.map((p) => p.stop()));
 
@@ -218,12 +178,12 @@ test(
       );
       const lost = received.filter((x) => !audited.has(x.serial));
       console.log(
-        `# HA awspca: ${received.length} certificates, ${failed} failed after retries, failed attempts ${[...errors].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}; ` +
+        `# HA awspca: ${received.length} certificates, ${load.failed} failed after retries, failed attempts ${[...errors].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}; ` +
           `generations ${history.map((h) => h.generation).join(',')} (generation ${issued.generation} interrupted); when it was committed: PCA IssueCertificate answers ${issueCalls.length}, ` +
           `PCA certificates ${committedAt.certificates} for ${committedAt.generations} generations, idempotent replays ${api.service.stats.idempotentReplays}; audit rows lost ${lost.length}`,
       );
 
-      assert.equal(failed, 0, 'no request failed after client retries');
+      assert.equal(load.failed, 0, 'no request failed after client retries');
       assert.deepEqual(
         [...errors].filter(([k]) => !k.startsWith(`replica ${issued.ix} `)),
         [],

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { LocalTokenIssuer } from '../../src/auth/index.js';
 import { openPgStore } from '../../src/store/postgres/index.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
+import { replicaLoad, until } from './ha-load.js';
 import { IstioCaClient } from './serve/ca-client.js';
 import { ID, SERVE_WITH_SWITCHES, getJson, spawnServe, workloadCsr, type ServeProcess } from './serve/helpers.js';
 
@@ -83,18 +83,6 @@ async function isLeader(r: Ready): Promise<boolean> {
   }
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms: number, every = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
-
-const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+/, '');
-
 test(
   'three replicas, leader SIGKILLed mid-renewal: no failed request, no lost audit row, one CA certificate per renewal, fast takeover',
   { timeout: 110_000 },
@@ -132,38 +120,9 @@ test(
       const csrs = ids.map((x) => workloadCsr(x.id).csr);
       const clients = ready.map((r) => IstioCaClient.tls(r.grpc, rootPem));
 
-      const received: { serial: string; intermediate: string; replica: number; attempts: number }[] = [];
-      let failed = 0;
-      let retried = 0;
-      /** Failed attempts by replica and gRPC status: which replica failed, and how. */
-      const errors = new Map<string, number>();
-      let stop = false;
-      const loop = async (k: number) => {
-        let turn = k;
-        while (!stop) {
-          let ok = false;
-          for (let attempt = 1; attempt <= 40 && !ok; attempt++) {
-            const ix = turn++ % clients.length;
-            try {
-              const res = await clients[ix].createCertificate({ csr: csrs[k] }, { token: tokens[k] });
-              received.push({
-                serial: serialOf(res.certChain[0]),
-                intermediate: serialOf(res.certChain[1]),
-                replica: ix,
-                attempts: attempt,
-              });
-              if (attempt > 1) retried++;
-              ok = true;
-            } catch (e) {
-              const key = `replica ${ix} ${(e as { code?: number }).code ?? '?'}`;
-              errors.set(key, (errors.get(key) ?? 0) + 1);
-              await new Promise((r) => setTimeout(r, 100));
-            }
-          }
-          if (!ok) failed++;
-        }
-      };
-      const load = Array.from({ length: LOOPS }, (_, k) => loop(k));
+      const load = replicaLoad(clients, csrs, tokens);
+      const received = load.received;
+      const errors = load.errors;
 
       // Kill the leader once its renewal is minted but not committed (held there by the failpoint).
       const victim = procs[leaderIx];
@@ -209,8 +168,7 @@ test(
           upstreams: { kind: string; status: string }[];
         }>(newLeader.http, '/v1/dashboard')
       ).body;
-      stop = true;
-      await Promise.all(load);
+      await load.stop();
       clients.forEach((c) => c.close());
       // Survivors stop cleanly (SIGTERM flushes whatever is queued).
       await Promise.all(procs.filter((p) => p !== victim).map((p) => p.stop()));
@@ -241,12 +199,12 @@ test(
 
       console.log(
         `# HA figures: ${received.length} certificates issued (${servedBeforeKill} before the kill, ${fromVictim} by the killed leader), ` +
-          `${retried} requests needed a retry (failed attempts: ${[...errors].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}; gRPC 14 = UNAVAILABLE), ${failed} failed after retries; audit rows lost: ${lost.length}; ` +
+          `${load.retried} requests needed a retry (failed attempts: ${[...errors].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}; gRPC 14 = UNAVAILABLE), ${load.failed} failed after retries; audit rows lost: ${lost.length}; ` +
           `failover ${failoverMs} ms (SIGKILL to a follower leading); intermediate generations ${history.map((h) => h.generation).join(',')} ` +
           `(generation ${interruptedGeneration} interrupted mid-renewal: its minted serial ${discardedSerial} discarded), leader terms ${terms.length}`,
       );
 
-      assert.equal(failed, 0, 'no request failed after client retries');
+      assert.equal(load.failed, 0, 'no request failed after client retries');
       assert.deepEqual(lost, [], 'every certificate a client received has its audit row');
       assert.ok(fromVictim > 0, 'the killed leader had been serving');
       assert.ok(failoverMs < 5000, `a follower led within 5 s (took ${failoverMs} ms)`);
