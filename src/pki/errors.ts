@@ -19,11 +19,14 @@ export class MeshcaError extends Error {
   readonly code: ErrorCode;
   /** Short machine-readable reason, used as a metrics label and in the audit log. */
   readonly reason: string;
-  constructor(code: ErrorCode, reason: string, message: string, options?: { cause?: unknown }) {
+  /** When a retry may succeed (a budget refills): sent to gRPC clients as grpc-retry-pushback-ms. */
+  readonly retryAfterMs?: number;
+  constructor(code: ErrorCode, reason: string, message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, options);
     this.name = 'MeshcaError';
     this.code = code;
     this.reason = reason;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -92,6 +92,7 @@ test(
       const before = issueTimes.length;
       const ok = [0, 0];
       const exhausted: string[] = [];
+      const pushback: string[] = [];
       const other: string[] = [];
       const loop = async (k: number) => {
         while (Date.now() - t0 < LOAD_MS) {
@@ -99,9 +100,11 @@ test(
             await clients[k].createCertificate({ csr: csrs[k] }, { token: tokens[k] });
             ok[k % 2]++;
           } catch (e) {
-            const err = e as { code?: number; details?: string; message: string };
-            if (err.code === 8) exhausted.push(err.details ?? err.message);
-            else other.push(`${err.code}: ${err.message}`);
+            const err = e as { code?: number; details?: string; message: string; metadata?: { get(k: string): unknown[] } };
+            if (err.code === 8) {
+              exhausted.push(err.details ?? err.message);
+              pushback.push(String(err.metadata?.get('grpc-retry-pushback-ms')[0] ?? ''));
+            } else other.push(`${err.code}: ${err.message}`);
             await new Promise((r) => setTimeout(r, 20));
           }
         }
@@ -124,6 +127,7 @@ test(
       assert.ok(ok[0] > 0 && ok[1] > 0, 'both replicas issued through PCA');
       assert.ok(exhausted.length > 0, 'the load went beyond the budget');
       assert.match(exhausted[0], /shared budget of 5 calls per second .* retry in \d+ ms/);
+      assert.deepEqual([...new Set(pushback)], ['200'], 'each refusal carries the grpc-retry-pushback-ms trailer (1000 ms / 5)');
       assert.ok(worst <= RATE + BURST + 1, `PCA saw at most ${RATE + BURST} calls (+1) in any second (worst ${worst})`);
       assert.ok(times.length <= Math.ceil((RATE * elapsed) / 1000) + BURST + 1, `total within the budget (${times.length})`);
       assert.equal(times.length, ok[0] + ok[1], 'one PCA call per certificate handed out');

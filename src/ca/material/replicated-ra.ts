@@ -28,27 +28,33 @@ export async function openReplicatedRaSource(d: MaterialDeps, o: { elect: boolea
   const rate = config.awspcaIssueRateLimit;
   const budget = db.rateBudget(`awspca.IssueCertificate/${arn.account}/${config.awspcaRegion ?? arn.region}`, rate);
   const pca = await createUpstream(upstreamBlock(config), { passphrase: d.passphrase, now: d.now, warn: (m) => d.log.warn({}, m) });
-  const limited: Upstream = {
+  const through = (take: () => Promise<void>): Upstream => ({
     type: pca.type,
     source: pca.source,
     check: () => pca.check(),
     signIntermediate: (r) => pca.signIntermediate(r),
     signWorkload: async (r) => {
-      await budget.take(`AWS Private CA ${pca.source} IssueCertificate`);
+      await take();
       return pca.signWorkload!(r);
     },
     roots: () => pca.roots(),
     close: () => pca.close?.(),
-  };
+  });
+  const what = `AWS Private CA ${pca.source} IssueCertificate`;
+  const limited = through(() => budget.take(what));
+  // The serving certificate has no caller to retry it: it waits for the budget instead.
+  const serving = through(() => budget.takeWaiting(what, 60_000));
   try {
     // The token issuer's first key is made under the bootstrap lock, so that replicas share one.
     await db.withBootstrapLock(async () => void (await LocalTokenIssuer.open(db, { passphrase: d.passphrase })));
     const { elector, lead } = await replicaElection(db, d, newReplicaId(), o.elect);
     await elector.start();
-    return await raWiring(d, limited, { leadership: lead, close: () => lead.stop() }).catch(async (e: unknown) => {
-      await lead.stop();
-      throw e;
-    });
+    return await raWiring(d, limited, { leadership: lead, close: () => lead.stop(), servingUpstream: serving }).catch(
+      async (e: unknown) => {
+        await lead.stop();
+        throw e;
+      },
+    );
   } catch (e) {
     pca.close?.();
     throw e;

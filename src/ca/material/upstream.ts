@@ -179,12 +179,12 @@ export function openUpstreamWorkerSource(d: Pick<MaterialDeps, 'config' | 'state
 
 /**
  * RA mode: every workload CSR goes to the upstream. `extra` is what replicas add: their own
- * leadership, and its shutdown before the upstream closes.
+ * leadership, its shutdown before the upstream closes, and the serving certificate's own path.
  */
 export async function raWiring(
   d: Deps,
   upstream: Upstream,
-  extra: { leadership?: Leadership; close?: () => Promise<void> } = {},
+  extra: { leadership?: Leadership; close?: () => Promise<void>; servingUpstream?: Upstream } = {},
 ): Promise<MaterialSource> {
   if (!upstream.signWorkload) throw invalid('bad_upstream', `upstream ${upstream.type} cannot sign workload certificates (RA mode)`);
   await upstream.check();
@@ -223,7 +223,7 @@ export async function raWiring(
     get workloadSigner() {
       return signer;
     },
-    servingIssuer: () => upstreamServingIssuer(upstream, hooks),
+    servingIssuer: () => upstreamServingIssuer(extra.servingUpstream ?? upstream, hooks),
     metrics: metrics.registry,
     describe: () => ({ origin: 'upstream' }),
     readyDetail: () => {

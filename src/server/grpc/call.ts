@@ -74,7 +74,8 @@ export function encodeGrpcMessage(s: string): string {
 /** How the shared gRPC logic answers, whatever the engine. */
 export interface Responder {
   httpError(status: number, extra?: Record<string, string>): void;
-  trailersOnly(code: number, message: string): void;
+  /** `extra`: more trailers, such as grpc-retry-pushback-ms. */
+  trailersOnly(code: number, message: string, extra?: [string, string][]): void;
   /** A framed gRPC message, then trailers grpc-status 0. */
   reply(framed: Buffer): void;
 }
@@ -114,7 +115,11 @@ export function dispatch(
   const fail = (e: unknown) => {
     const err = toMeshcaError(e);
     if (err.code === 'internal' && err.reason === 'internal') o.onError?.(e);
-    r.trailersOnly(grpcStatusOf(err), err.message);
+    r.trailersOnly(
+      grpcStatusOf(err),
+      err.message,
+      err.retryAfterMs === undefined ? undefined : [['grpc-retry-pushback-ms', String(err.retryAfterMs)]],
+    );
   };
   const reply = (msg: Buffer) => {
     // One buffer, so the message goes out as one DATA frame (one TLS record) rather than two.

@@ -44,12 +44,13 @@ export function framesServer(o: H2GrpcServerOptions): H2GrpcServer {
 
   const responder = (c: H2Connection, req: H2Request): Responder => ({
     httpError: (status, extra = {}) => c.respond(req, [[':status', String(status)], ...Object.entries(extra)]),
-    trailersOnly: (code, message) =>
+    trailersOnly: (code, message, extra = []) =>
       c.respond(req, [
         [':status', '200'],
         ['content-type', 'application/grpc'],
         ['grpc-status', String(code)],
         ['grpc-message', encodeGrpcMessage(message)],
+        ...extra,
       ]),
     reply: (framed) => c.respond(req, RESPONSE_HEADERS, framed, GRPC_OK),
   });

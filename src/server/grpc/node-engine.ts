@@ -175,10 +175,16 @@ export function nodeServer(o: H2GrpcServerOptions): H2GrpcServer {
         if (stream.destroyed || stream.headersSent) return;
         stream.respond({ ':status': status, ...extra }, { endStream: true });
       },
-      trailersOnly: (code, message) => {
+      trailersOnly: (code, message, extra = []) => {
         if (stream.destroyed || stream.headersSent) return;
         stream.respond(
-          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) },
+          {
+            ':status': 200,
+            'content-type': 'application/grpc',
+            'grpc-status': String(code),
+            'grpc-message': encodeGrpcMessage(message),
+            ...Object.fromEntries(extra),
+          },
           { endStream: true },
         );
       },

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { MeshcaError } from '../../pki/errors.js';
+import { sleep } from '../../util/sleep.js';
 
 /**
  * A token bucket in one row of rate_budgets, shared by every replica: each take is one UPDATE
@@ -40,14 +41,27 @@ export class SharedRateBudget {
     return r.rowCount === 1;
   }
 
+  /** Waits for a token (up to `maxWaitMs`): for the process's own certificates, which have no caller to retry them. */
+  async takeWaiting(what: string, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + maxWaitMs;
+    while (!(await this.tryTake())) {
+      if (Date.now() >= deadline) throw this.refusal(what);
+      await sleep(Math.ceil(1000 / this.rate), signal);
+    }
+  }
+
   /** Takes a token or refuses with RESOURCE_EXHAUSTED and a retry hint, so callers back off instead of PCA throttling them. */
   async take(what: string): Promise<void> {
-    if (await this.tryTake()) return;
+    if (!(await this.tryTake())) throw this.refusal(what);
+  }
+
+  private refusal(what: string): MeshcaError {
     const retryMs = Math.ceil(1000 / this.rate);
-    throw new MeshcaError(
+    return new MeshcaError(
       'resource_exhausted',
       'upstream_budget_exhausted',
       `${what}: the shared budget of ${this.rate} calls per second (${this.name}) is spent; retry in ${retryMs} ms`,
+      { retryAfterMs: retryMs },
     );
   }
 }
