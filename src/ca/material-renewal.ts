@@ -7,6 +7,7 @@ import {
   renewalDueAt,
   rootFromRow,
   type MaterialDb,
+  type RenewalDb,
   type MaterialOptions,
   type VersionedBundle,
 } from './material-store.js';
@@ -20,11 +21,13 @@ export interface MaterialLog {
 }
 
 export interface RenewalDeps {
-  db: MaterialDb;
+  db: RenewalDb;
   options: MaterialOptions & { renewBeforeSeconds?: number };
   now: () => Date;
   /** Proof of leadership, checked inside the committing transaction; undefined when not leading. */
   fence: () => AdvisoryFence | undefined;
+  /** Leadership without a database fence (a Lease, whose store checks it on every write); default: a fence is held. */
+  leading?: () => boolean;
   log: MaterialLog;
   /** A generation was committed here: swap it in (followers learn of it through MaterialFollower). */
   onCommitted: (v: VersionedBundle) => void;
@@ -53,30 +56,31 @@ export async function runIntermediateRenewal(d: RenewalDeps, signal: AbortSignal
   while (!signal.aborted) {
     try {
       const cur = await d.db.latestMaterial('intermediate', o.cluster);
-      if (!cur) throw new Error(`cluster "${o.cluster}" has no intermediate in the database`);
-      const due = renewalDueAt(cur, o.intermediateTtlSeconds, o.renewBeforeSeconds);
+      // An upstream gives the first generation too; a root in the database made it at bootstrap.
+      if (!cur && !d.mint) throw new Error(`cluster "${o.cluster}" has no intermediate in the database`);
+      const due = cur ? renewalDueAt(cur, o.intermediateTtlSeconds, o.renewBeforeSeconds) : d.now();
       const wait = due.getTime() - d.now().getTime();
       if (wait > 0) {
         await sleep(Math.min(wait, d.maxSleepMs ?? 5000), signal);
         continue;
       }
-      const next = cur.generation + 1;
+      const next = (cur?.generation ?? 0) + 1;
       d.log.info(
-        { cluster: o.cluster, generation: next, previous: cur.serial, dueAt: due.toISOString() },
+        { cluster: o.cluster, generation: next, previous: cur?.serial ?? null, dueAt: due.toISOString() },
         'renewing the cluster intermediate',
       );
       const minted = d.mint ? await d.mint(next, signal) : await mintLocally(d);
       d.log.info({ cluster: o.cluster, generation: next, serial: minted.caCert.serialHex }, 'minted an intermediate; committing');
       if (d.pauseBeforeCommitMs) await sleep(d.pauseBeforeCommitMs, signal);
       const fence = d.fence();
-      if (signal.aborted || !fence) {
+      if (signal.aborted || !(d.leading ? d.leading() : fence)) {
         d.log.warn(
           { cluster: o.cluster, generation: next, serial: minted.caCert.serialHex },
           'leadership lost before the commit; the minted intermediate is discarded unused',
         );
         return;
       }
-      if (await commitIntermediate(d.db, minted, cur.generation, o, d.now(), fence)) {
+      if (await commitIntermediate(d.db, minted, next - 1, o, d.now(), fence)) {
         d.log.info(
           { cluster: o.cluster, generation: next, serial: minted.caCert.serialHex, notAfter: minted.caCert.notAfter.toISOString() },
           'committed the renewed intermediate',
@@ -109,7 +113,7 @@ async function mintLocally(d: RenewalDeps): Promise<CaBundle> {
 }
 
 export interface FollowerDeps {
-  db: MaterialDb;
+  db: Pick<MaterialDb, 'latestMaterial' | 'watchMaterial'>;
   cluster: string;
   passphrase?: string;
   log: MaterialLog;

@@ -32,6 +32,9 @@ export interface MaterialOptions {
 
 export type MaterialDb = CaMaterialRows & Store;
 
+/** What a renewal reads and writes: the rows of the intermediates, and the served fingerprint. */
+export type RenewalDb = Pick<CaMaterialRows, 'latestMaterial' | 'commitMaterial'> & Pick<Store, 'setMeta'>;
+
 export interface VersionedBundle {
   bundle: CaBundle;
   generation: number;
@@ -181,7 +184,7 @@ export async function loadIntermediate(db: MaterialDb, cluster: string, passphra
  * replica renewed first); the caller re-reads rather than signing with what it minted.
  */
 export async function commitIntermediate(
-  db: MaterialDb,
+  db: RenewalDb,
   bundle: CaBundle,
   previous: number,
   o: Pick<MaterialOptions, 'cluster' | 'passphrase' | 'replica'>,

@@ -110,6 +110,11 @@ export function refineK8s(c: K8sSettings, ctx: z.RefinementCtx): void {
   }
   if (c.leaseRetryPeriod >= c.leaseRenewDeadline)
     issue('leaseRetryPeriod', `must be shorter than leaseRenewDeadline (${c.leaseRenewDeadline}s)`);
-  if (c.stateBackend === 'secret' && c.upstream !== 'local')
-    issue('stateBackend', `a state Secret keeps meshca's own root; with upstream ${c.upstream} the CA material comes from the upstream`);
+  // With AWS PCA the Secret holds the intermediates the Lease holder obtains (ca/material/lease-replicated.ts).
+  const leased = c.upstream === 'awspca' && c.upstreamMode !== 'ra' && c.leaderElection;
+  if (c.stateBackend === 'secret' && c.upstream !== 'local' && !leased)
+    issue(
+      'stateBackend',
+      `a state Secret keeps meshca's own root, or with leaderElection the intermediates from upstream awspca (intermediate mode); not upstream ${c.upstream}${c.upstreamMode === 'ra' ? ' in RA mode' : ''}${c.leaderElection ? '' : ' without leaderElection'}`,
+    );
 }

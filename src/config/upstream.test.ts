@@ -74,6 +74,16 @@ test('cross-field rules name the field', () => {
     () => resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, upstreamMode: 'ra', workers: 2 }),
     /field "workers": ra mode runs in a single process/,
   );
+  // A state Secret with PCA: the Lease holder's intermediates, so only with leaderElection and in intermediate mode.
+  const k8s = { dir, upstream: 'awspca' as const, awspcaArn: ARN, stateBackend: 'secret' as const, kubeconfig: 'kc' };
+  assert.throws(() => resolveConfig(k8s), /field "stateBackend": .* not upstream awspca without leaderElection/);
+  assert.throws(() => resolveConfig({ ...k8s, leaderElection: true, upstreamMode: 'ra' }), /not upstream awspca in RA mode/);
+  assert.equal(resolveConfig({ ...k8s, leaderElection: true }).stateBackend, 'secret');
+  assert.throws(
+    () =>
+      resolveConfig({ dir, upstream: 'files', upstreamCertFile: 'a', upstreamKeyFile: 'b', stateBackend: 'secret', leaderElection: true }),
+    /not upstream files/,
+  );
   // On PostgreSQL the processes share one PCA budget, so workers are allowed.
   assert.equal(
     resolveConfig({ dir, upstream: 'awspca', awspcaArn: ARN, upstreamMode: 'ra', workers: 2, storeUrl: 'postgres://u@127.0.0.1/db' })

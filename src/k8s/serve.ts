@@ -22,7 +22,7 @@ import { leadershipOf } from '../leader/sole.js';
 type Deps = { log: Logger; now: () => Date; passphrase?: string };
 
 /** The namespace meshca keeps its own objects in. */
-function ownNamespace(config: ServeConfig, client: KubeClient): string {
+export function ownNamespace(config: ServeConfig, client: KubeClient): string {
   return config.k8sNamespace ?? client.namespace;
 }
 
@@ -67,7 +67,17 @@ export async function prepareKubernetesState(config: ServeConfig, d: Deps): Prom
  */
 export async function kubernetesLeadership(config: ServeConfig, d: Omit<Deps, 'passphrase'>): Promise<Leadership | undefined> {
   if (!config.leaderElection) return undefined;
-  const client = await KubeClient.load({ kubeconfig: config.kubeconfig });
+  const { elector, leadership } = leaseElection(config, d, await KubeClient.load({ kubeconfig: config.kubeconfig }));
+  await elector.start();
+  return leadership;
+}
+
+/** The Lease elector of this replica, not started (callers register their leader tasks first). */
+export function leaseElection(
+  config: ServeConfig,
+  d: Omit<Deps, 'passphrase'>,
+  client: KubeClient,
+): { elector: LeaseElector; leadership: Leadership } {
   const identity = config.podName ?? process.env.HOSTNAME ?? hostname();
   const log = d.log.child({ component: 'leader' });
   const elector = new LeaseElector({
@@ -83,8 +93,7 @@ export async function kubernetesLeadership(config: ServeConfig, d: Omit<Deps, 'p
   });
   const leadership = leadershipOf(elector, identity, d.now);
   elector.onStoppedLeading(() => log.warn({ identity }, 'not leading: leader-only tasks stopped'));
-  await elector.start();
-  return leadership;
+  return { elector, leadership };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { ServerRole } from '../../server/role.js';
 import { openLocalSource } from './local.js';
 import { isReplicated, openReplicatedSource } from './replicated.js';
 import { openReplicatedRaSource } from './replicated-ra.js';
+import { openLeaseReplicatedSource } from './lease-replicated.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 import { openUpstreamSource, openUpstreamWorkerSource } from './upstream.js';
 
@@ -13,6 +14,8 @@ import { openUpstreamSource, openUpstreamWorkerSource } from './upstream.js';
 export async function openMaterialSource(role: ServerRole, d: MaterialDeps): Promise<MaterialSource> {
   const worker = role === 'worker';
   // stateBackend secret: the state directory is filled from a Kubernetes Secret first.
+  // With an upstream, the Secret holds generations of intermediates the Lease holder obtains.
+  if (d.config.stateBackend === 'secret' && d.config.upstream !== 'local') return openLeaseReplicatedSource(d, { elect: !worker });
   if (!worker) await prepareKubernetesState(d.config, d);
   if (isReplicated(d.store) && d.config.upstreamMode === 'ra') return openReplicatedRaSource(d, { elect: !worker });
   if (isReplicated(d.store)) return openReplicatedSource(d, { elect: !worker });

@@ -1,16 +1,15 @@
 import { LocalTokenIssuer } from '../../auth/index.js';
 import { intermediateTtlOf, upstreamBlock } from '../../config/upstream.js';
 import { newReplicaId } from '../../leader/sole.js';
-import { parseCertificate } from '../../pki/certificate.js';
 import { invalid } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import type { PgStore } from '../../store/postgres/index.js';
-import { MaterialFollower, runIntermediateRenewal } from '../material-renewal.js';
+import { runIntermediateRenewal } from '../material-renewal.js';
 import { bootstrapReplicated, type MaterialOptions, type ReplicatedBootstrap, type VersionedBundle } from '../material-store.js';
 import { bootstrapFromUpstream, mintFromUpstream } from '../material-upstream.js';
 import { createUpstream, isResumable, type ResumableIssuer, type Upstream } from '../../upstream/index.js';
-import { signerFromBundle } from '../state.js';
-import { MaterialHolder, heldSource } from './holder.js';
+import { followGenerations } from './generations.js';
+import { heldSource } from './holder.js';
 import { replicaElection } from './replica-election.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 
@@ -24,7 +23,7 @@ import type { MaterialDeps, MaterialSource } from './source.js';
  */
 
 /** An upstream the replicas can share: one whose half-done requests another replica can finish. */
-async function replicatedUpstream(d: MaterialDeps): Promise<Upstream & ResumableIssuer> {
+export async function replicatedUpstream(d: MaterialDeps): Promise<Upstream & ResumableIssuer> {
   const { config } = d;
   const u = await createUpstream(upstreamBlock(config), {
     stateDir: config.dir,
@@ -46,6 +45,24 @@ function upstreamBoot(b: VersionedBundle & { created: boolean }): ReplicatedBoot
   return { ...b, root: { cert: b.bundle.roots[0] }, createdRoot: false, createdIntermediate: b.created };
 }
 
+/** The replicated CA's settings from the serve configuration, for replica `id`. */
+export function materialOptions(
+  d: Pick<MaterialDeps, 'config' | 'passphrase'>,
+  id: string,
+): MaterialOptions & { renewBeforeSeconds?: number } {
+  const { config } = d;
+  return {
+    cluster: config.cluster,
+    trustDomain: config.trustDomain,
+    keyAlgorithm: config.keyAlgorithm,
+    rootDays: config.rootDays,
+    intermediateTtlSeconds: intermediateTtlOf(config),
+    renewBeforeSeconds: config.renewBefore,
+    passphrase: d.passphrase,
+    replica: id,
+  };
+}
+
 export function isReplicated(store: Store): store is PgStore {
   return (store as Partial<PgStore>).replicated === true;
 }
@@ -59,17 +76,7 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   if (!isReplicated(d.store)) throw invalid('bad_store', 'openReplicatedSource needs the PostgreSQL store');
   const db = d.store;
   const id = newReplicaId();
-  const ttl = intermediateTtlOf(config);
-  const opts: MaterialOptions & { renewBeforeSeconds?: number } = {
-    cluster: config.cluster,
-    trustDomain: config.trustDomain,
-    keyAlgorithm: config.keyAlgorithm,
-    rootDays: config.rootDays,
-    intermediateTtlSeconds: ttl,
-    renewBeforeSeconds: config.renewBefore,
-    passphrase: d.passphrase,
-    replica: id,
-  };
+  const opts = materialOptions(d, id);
   const upstream = config.upstream === 'local' ? undefined : await replicatedUpstream(d);
   const mintDeps = upstream && { upstream, options: opts, now, log, pauseAfterRequestMs: d.renewalPauseMs };
   const boot = mintDeps ? upstreamBoot(await bootstrapFromUpstream(db, mintDeps)) : await bootstrapReplicated(db, opts, now);
@@ -80,20 +87,8 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   if (boot.createdIntermediate)
     log.info({ cluster: config.cluster, store: 'postgres' }, 'created the cluster intermediate in the database');
 
-  let generation = boot.generation;
-  // Earlier intermediates still valid: their workload certificates may renew over mTLS here,
-  // even on a replica that started after they were replaced.
-  const previous = (await db.materialHistory('intermediate', config.cluster))
-    .filter((r) => r.generation < boot.generation && r.notAfter.getTime() > now().getTime())
-    .map((r) => parseCertificate(r.certPem));
-  const h = new MaterialHolder({ signer: signerFromBundle(boot.bundle), roots: boot.bundle.roots }, { now, previous });
-  const swap = (v: VersionedBundle): void => {
-    if (v.generation <= generation) return;
-    generation = v.generation;
-    h.swap({ signer: signerFromBundle(v.bundle), roots: v.bundle.roots });
-  };
-  const follower = new MaterialFollower({ db, cluster: config.cluster, passphrase: d.passphrase, log, onNewer: swap }, generation);
-  await follower.start();
+  const g = await followGenerations(db, d, boot);
+  const follower = g.follower;
 
   const { advisory, elector, lead } = await replicaElection(db, d, id, o.elect);
   lead.onLeader((signal) => {
@@ -106,10 +101,7 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
           now,
           fence: () => advisory?.fence(),
           log,
-          onCommitted: (v) => {
-            follower.note(v);
-            swap(v);
-          },
+          onCommitted: g.committed,
           pauseBeforeCommitMs: mintDeps ? undefined : d.renewalPauseMs,
           mint: mintDeps && ((g, sig) => mintFromUpstream({ ...mintDeps, db, fence: () => advisory?.fence() }, g, sig)),
         },
@@ -119,9 +111,8 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   });
   await elector.start();
 
-  const before = config.renewBefore !== undefined && config.renewBefore < ttl ? config.renewBefore : ttl / 3;
-  return heldSource(h, {
-    describe: () => ({ origin: 'database', generation, nextRenewal: new Date(h.material.signer.cert.notAfter.getTime() - before * 1000) }),
+  return heldSource(g.holder, {
+    describe: () => g.describe('database'),
     createdIntermediate: boot.createdIntermediate,
     createdRoot: boot.createdRoot,
     leadership: lead,
