@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { K8sDouble, type KubeObject } from '../k8s-double/index.js';
 import { opensslVerify } from '../helpers/openssl.js';
-import { MESHCA_BIN, REPO_ROOT } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
+import { startK8sSigner } from './k8s-signer-process.js';
 import { IstioCaClient } from './serve/ca-client.js';
 import { ID, spawnServe, workloadCsr, type ServeProcess } from './serve/helpers.js';
 
@@ -30,36 +30,7 @@ const created: KubeObject[] = [];
 const deleted: string[] = [];
 
 function startSigner(kubeconfig: string): Promise<{ rootFile: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      MESHCA_BIN,
-      'k8s-signer',
-      '--dir',
-      join(tmp.path, 'external-ca'),
-      '--signer-name',
-      SIGNER,
-      '--kubeconfig',
-      kubeconfig,
-      '--log-level',
-      'warn',
-    ],
-    {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  signer = child;
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
-    });
-    child.on('close', (code) => reject(new Error(`k8s-signer exited ${code}: ${err}`)));
-  });
+  return startK8sSigner({ dir: join(tmp.path, 'external-ca'), signerName: SIGNER, kubeconfig }, (c) => (signer = c));
 }
 
 before(async () => {

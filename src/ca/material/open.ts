@@ -1,3 +1,4 @@
+import { isRaMode } from '../../config/k8s.js';
 import { prepareKubernetesState } from '../../k8s/serve.js';
 import type { ServerRole } from '../../server/role.js';
 import { openLocalSource } from './local.js';
@@ -17,7 +18,7 @@ export async function openMaterialSource(role: ServerRole, d: MaterialDeps): Pro
   // With an upstream, the Secret holds generations of intermediates the Lease holder obtains.
   if (d.config.stateBackend === 'secret' && d.config.upstream !== 'local') return openLeaseReplicatedSource(d, { elect: !worker });
   if (!worker) await prepareKubernetesState(d.config, d);
-  if (isReplicated(d.store) && d.config.upstreamMode === 'ra') return openReplicatedRaSource(d, { elect: !worker });
+  if (isReplicated(d.store) && isRaMode(d.config)) return openReplicatedRaSource(d, { elect: !worker });
   if (isReplicated(d.store)) return openReplicatedSource(d, { elect: !worker });
   if (d.config.upstream !== 'local') return worker ? openUpstreamWorkerSource(d) : openUpstreamSource(d);
   // Workers reload only when the primary says so; the primary and a single process watch the files.

@@ -35,7 +35,7 @@ export async function replicatedUpstream(d: MaterialDeps): Promise<Upstream & Re
     u.close?.();
     throw invalid(
       'unsupported_combination',
-      `store: postgres takes the cluster intermediate from the root in the database (upstream: local) or from AWS Private CA (upstream: awspca, in intermediate or RA mode); upstream: ${config.upstream} with replicas is not supported yet`,
+      `store: postgres takes the cluster intermediate from the root in the database (upstream: local) or from AWS Private CA (upstream: awspca, in intermediate or RA mode), or sign nothing themselves (upstream: k8s-csr); upstream: ${config.upstream} with replicas is not supported yet`,
     );
   }
   return u;
