@@ -30,6 +30,7 @@ import { ServingTls } from '../server/grpc/serving-tls.js';
 import { dashboardFor } from '../server/http/dashboard/wiring.js';
 import { createHttpServer } from '../server/http/index.js';
 import { createLogger, grpcBindError, joinHostPort, splitHostPort } from '../server/listen.js';
+import { ControlMetrics } from '../server/control-metrics.js';
 import { ServerMetrics } from '../server/metrics.js';
 import { planFor, type RolePlan, type ServerRole } from '../server/role.js';
 import { servePcaApi } from '../server/serve-pca-api.js';
@@ -114,6 +115,7 @@ interface Ctx {
   plan: RolePlan;
   o: StartOptions;
   cleanup: (() => Promise<void> | void)[];
+  control: ControlMetrics;
 }
 
 /**
@@ -127,14 +129,15 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const log = o.logger ?? createLogger(config.logLevel);
   const role = o.role ?? 'single';
   const plan = planFor(role);
-  const store = await openServeStore(config, plan, o.audit ?? 'on', log);
+  const control = new ControlMetrics(config.cluster);
+  const store = await openServeStore(config, plan, o.audit ?? 'on', log, control);
   const cleanup: Ctx['cleanup'] = [() => store.close()];
   const closeAll = async () => {
     for (const f of cleanup.reverse()) await f();
   };
   const passphrase = o.passphrase ?? (process.env.MESHCA_KEY_PASSPHRASE || undefined);
   try {
-    const server = await start({ config, store, log, now: o.now ?? (() => new Date()), passphrase, role, plan, o, cleanup });
+    const server = await start({ config, store, log, now: o.now ?? (() => new Date()), passphrase, role, plan, o, cleanup, control });
     let closing: Promise<void> | undefined;
     return { ...server, close: () => (closing ??= closeAll()) };
   } catch (e) {
@@ -143,9 +146,11 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   }
 }
 
-async function openServeStore(config: ServeConfig, plan: RolePlan, audit: AuditSetting, log: Logger): Promise<Store> {
-  let store: Store = await openStore(config, (e) =>
-    log.error({ err: e }, 'audit store background work failed (unwritten audit rows stay queued)'),
+async function openServeStore(config: ServeConfig, plan: RolePlan, audit: AuditSetting, log: Logger, m: ControlMetrics): Promise<Store> {
+  let store: Store = await openStore(
+    config,
+    (e) => log.error({ err: e }, 'audit store background work failed (unwritten audit rows stay queued)'),
+    () => m.auditWriteFailed(),
   );
   // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
   if (plan.relayAudit && typeof process.send === 'function' && !isReplicated(store))
@@ -333,14 +338,19 @@ interface DashboardInputs {
 }
 
 /** Health, metrics, the API and the operator dashboard; returns the bound port. */
-async function startHttp({ config, store, log, now, role, plan, o, cleanup }: Ctx, d: DashboardInputs, own: Registry): Promise<number> {
+async function startHttp(
+  { config, store, log, now, role, plan, o, cleanup, control }: Ctx,
+  d: DashboardInputs,
+  own: Registry,
+): Promise<number> {
   const { authority, material } = d;
+  control.setLeadership(() => d.leader()?.isLeader());
   const aggregator = plan.metrics === 'aggregate' ? new AggregatorRegistry() : undefined;
   const base = aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : own;
   const http = createHttpServer({
     authority,
     store,
-    registry: withRegistries(base, [...(material.metrics ? [material.metrics] : []), ...(o.metricsRegistries ?? [])]),
+    registry: withRegistries(base, [control.registry, ...(material.metrics ? [material.metrics] : []), ...(o.metricsRegistries ?? [])]),
     trustDomain: config.trustDomain,
     cluster: config.cluster,
     audit: o.audit ?? 'on',
