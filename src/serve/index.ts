@@ -7,7 +7,6 @@ import type { Authority, Policy, SigningMaterial } from '../ca/authority.js';
 import { DurableIssuanceService } from '../ca/durable-issuance.js';
 import { IssuanceService } from '../ca/issuance.js';
 import { openMaterialSource } from '../ca/material/open.js';
-import { isReplicated } from '../ca/material/replicated.js';
 import type { MaterialSource } from '../ca/material/source.js';
 import { RateLimiter } from '../ca/rate-limit.js';
 import { CaState } from '../ca/state.js';
@@ -18,11 +17,9 @@ import type { Leadership } from '../leader/index.js';
 import { soleLeadership } from '../leader/sole.js';
 import { MeshcaError } from '../pki/errors.js';
 import type { AuditEntry, Store } from '../store/index.js';
-import { openStore } from '../store/open.js';
-import { SqliteStore } from '../store/sqlite/index.js';
-import { relayAudit } from '../server/audit-relay.js';
-import { withoutAudit, type AuditSetting } from './audit-setting.js';
+import type { AuditSetting } from './audit-setting.js';
 import { wireControllers } from './controllers-wiring.js';
+import { openServeStore } from './open-store.js';
 import { createH2GrpcServer } from '../server/grpc/h2.js';
 import { METHOD_PATH } from '../server/grpc/proto.js';
 import { h2CreateCertificateHandler } from '../server/grpc/service.js';
@@ -130,7 +127,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const role = o.role ?? 'single';
   const plan = planFor(role);
   const control = new ControlMetrics(config.cluster);
-  const store = await openServeStore(config, plan, o.audit ?? 'on', log, control);
+  const store = await openServeStore(config, plan, o.audit ?? 'on', log, () => control.auditWriteFailed());
   const cleanup: Ctx['cleanup'] = [() => store.close()];
   const closeAll = async () => {
     for (const f of cleanup.reverse()) await f();
@@ -144,24 +141,6 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
     await closeAll().catch(() => {});
     throw e;
   }
-}
-
-async function openServeStore(config: ServeConfig, plan: RolePlan, audit: AuditSetting, log: Logger, m: ControlMetrics): Promise<Store> {
-  let store: Store = await openStore(
-    config,
-    (e) => log.error({ err: e }, 'audit store background work failed (unwritten audit rows stay queued)'),
-    () => m.auditWriteFailed(),
-  );
-  // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
-  if (plan.relayAudit && typeof process.send === 'function' && !isReplicated(store))
-    store = relayAudit(store, process.send.bind(process), { flushMs: config.auditFlushMs, batchSize: config.auditBatchSize });
-  // The process that writes SQLite checkpoints its WAL from a worker thread (started once the WAL is large), never on the event loop.
-  else if (store instanceof SqliteStore) store.checkpointInBackground();
-  if (audit !== 'on') {
-    store = withoutAudit(store);
-    log.warn({ audit }, 'issuances are NOT audited: a benchmark setting that measures what the audit costs, never for production');
-  }
-  return store;
 }
 
 async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
