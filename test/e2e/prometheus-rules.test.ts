@@ -68,11 +68,26 @@ function exprMetricNames(expr: string): string[] {
 }
 
 /** Metrics that Prometheus makes itself (never in a target's /metrics). */
-const PROMETHEUS_OWN = new Set(['up']);
+const PROMETHEUS_OWN = new Set(['up', 'ALERTS']);
 
-/** The names the rules read that are in none of the scrapes. */
+/** Whether a name is an exported family, or a histogram's series of one. */
+const isExported = (n: string, exported: Set<string>) => exported.has(n) || exported.has(n.replace(/_(bucket|sum|count)$/, ''));
+
+/** The names the expressions read that are in none of the scrapes. */
 function missingMetrics(exprs: string[], exported: Set<string>): string[] {
-  return [...new Set(exprs.flatMap(exprMetricNames))].filter((n) => !PROMETHEUS_OWN.has(n) && !exported.has(n)).sort();
+  return [...new Set(exprs.flatMap(exprMetricNames))].filter((n) => !PROMETHEUS_OWN.has(n) && !isExported(n, exported)).sort();
+}
+
+interface Dashboard {
+  templating: { list: { name: string; query: string | object }[] };
+  panels: { title: string; targets: { expr: string }[] }[];
+}
+/** The Grafana dashboard's queries (its $job variable set to what the rules assume), and the metric its variable lists. */
+function dashboardQueries(): string[] {
+  const d = JSON.parse(readFileSync(join(DIR, 'grafana-dashboard.json'), 'utf8')) as Dashboard;
+  const vars = d.templating.list.flatMap((v) => (typeof v.query === 'string' && v.query.startsWith('label_values(') ? [v.query] : []));
+  const exprs = d.panels.flatMap((p) => p.targets.map((t) => t.expr));
+  return [...exprs, ...vars.map((v) => v.replace(/^label_values\((\w+), \w+\)$/, '$1'))].map((e) => e.replaceAll('$job', 'meshca'));
 }
 
 /** Metric family names of an exposition (its TYPE lines: families without samples yet count too). */
@@ -177,8 +192,13 @@ describe('deploy/prometheus rules', () => {
     );
     assert.deepEqual(
       missingMetrics(
-        ['max by (cluster) (meshca_leader) == 0', 'rate(meshca_no_such_total[5m]) > 0', 'up == 0'],
-        new Set(['meshca_leader']),
+        [
+          'max by (cluster) (meshca_leader) == 0',
+          'rate(meshca_no_such_total[5m]) > 0',
+          'up == 0',
+          'rate(meshca_h_bucket[5m]) + meshca_h_count',
+        ],
+        new Set(['meshca_leader', 'meshca_h']),
       ),
       ['meshca_no_such_total'],
     );
@@ -248,6 +268,18 @@ describe('every metric the rules read is exported by meshca serve', () => {
       'meshca_upstream_errors_total',
     ])
       assert.ok(read.has(n), n);
+  });
+
+  it('the Grafana dashboard parses, its queries are valid PromQL (promtool), and read only exported metrics', async () => {
+    const queries = dashboardQueries();
+    assert.ok(queries.length >= 10, queries.join('\n'));
+    const asRules = { groups: [{ name: 'dashboard', rules: queries.map((expr, i) => ({ record: `meshca:dashboard_query_${i}`, expr })) }] };
+    const file = join(tmp.path, 'dashboard-queries.yaml');
+    writeFileSync(file, JSON.stringify(asRules));
+    const r = await promtool(['check', 'rules', file]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const exported = new Set(Object.values(scrapes).flatMap((t) => [...families(t)]));
+    assert.deepEqual(missingMetrics(queries, exported), []);
   });
 
   it('promtool check metrics finds nothing to say about meshca_ names (istiod-parity and Node.js names excepted)', async () => {
