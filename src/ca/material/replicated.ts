@@ -8,7 +8,7 @@ import { errorMessage, invalid } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import type { PgStore } from '../../store/postgres/index.js';
 import { MaterialFollower, runIntermediateRenewal } from '../material-renewal.js';
-import { bootstrapReplicated, type MaterialOptions, type VersionedBundle } from '../material-store.js';
+import { bootstrapReplicated, renewalDueAt, type MaterialOptions, type VersionedBundle } from '../material-store.js';
 import { signerFromBundle } from '../state.js';
 import { MaterialHolder, heldSource } from './holder.js';
 import { RenewalMetrics } from './renewal-metrics.js';
@@ -52,8 +52,8 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
     passphrase: d.passphrase,
     replica: id,
   };
-  const before = config.renewBefore !== undefined && config.renewBefore < ttl ? config.renewBefore : ttl / 3;
-  const renewFrom = () => new Date(h.material.signer.cert.notAfter.getTime() - before * 1000);
+  // The leader's schedule (renewalDueAt) applied to the intermediate this replica signs with.
+  const renewFrom = () => renewalDueAt(h.material.signer.cert, ttl, config.renewBefore);
   const metrics = new Registry();
   const renewal = new RenewalMetrics([metrics], config.cluster, renewFrom);
   const boot = await bootstrapReplicated(db, opts, now);
