@@ -34,6 +34,8 @@ export interface RenewalDeps {
    * minting and committing, so that a SIGKILL can land in the middle of a renewal.
    */
   pauseBeforeCommitMs?: number;
+  /** A renewal attempt failed (counted for alerts); the loop retries with backoff. */
+  onFailed?: (e: unknown) => void;
 }
 
 /**
@@ -91,6 +93,7 @@ export async function runIntermediateRenewal(d: RenewalDeps, signal: AbortSignal
     } catch (e) {
       if (signal.aborted) return;
       failures++;
+      d.onFailed?.(e);
       const delay = Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6));
       d.log.error(
         { err: errorMessage(e), attempts: failures, retryInMs: delay },

@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { LocalTokenIssuer } from '../../auth/index.js';
 import { intermediateTtlOf } from '../../config/upstream.js';
 import { NeverLeader, leadershipOf, newReplicaId } from '../../leader/sole.js';
@@ -7,9 +8,10 @@ import { errorMessage, invalid } from '../../pki/errors.js';
 import type { Store } from '../../store/index.js';
 import type { PgStore } from '../../store/postgres/index.js';
 import { MaterialFollower, runIntermediateRenewal } from '../material-renewal.js';
-import { bootstrapReplicated, type MaterialOptions, type VersionedBundle } from '../material-store.js';
+import { bootstrapReplicated, renewalDueAt, type MaterialOptions, type VersionedBundle } from '../material-store.js';
 import { signerFromBundle } from '../state.js';
 import { MaterialHolder, heldSource } from './holder.js';
+import { RenewalMetrics } from './renewal-metrics.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 
 /**
@@ -50,6 +52,10 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
     passphrase: d.passphrase,
     replica: id,
   };
+  // The leader's schedule (renewalDueAt) applied to the intermediate this replica signs with.
+  const renewFrom = () => renewalDueAt(h.material.signer.cert, ttl, config.renewBefore);
+  const metrics = new Registry();
+  const renewal = new RenewalMetrics([metrics], config.cluster, renewFrom);
   const boot = await bootstrapReplicated(db, opts, now);
   // The local token issuer's first key is created under the same lock, so replicas starting
   // together share one key instead of each minting its own.
@@ -98,6 +104,7 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
             swap(v);
           },
           pauseBeforeCommitMs: d.renewalPauseMs,
+          onFailed: () => renewal.failed(),
         },
         signal,
       ),
@@ -105,9 +112,9 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
   });
   await elector.start();
 
-  const before = config.renewBefore !== undefined && config.renewBefore < ttl ? config.renewBefore : ttl / 3;
   return heldSource(h, {
-    describe: () => ({ origin: 'database', generation, nextRenewal: new Date(h.material.signer.cert.notAfter.getTime() - before * 1000) }),
+    describe: () => ({ origin: 'database', generation, nextRenewal: renewFrom() }),
+    metrics,
     createdIntermediate: boot.createdIntermediate,
     createdRoot: boot.createdRoot,
     leadership: lead,
