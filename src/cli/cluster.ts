@@ -21,14 +21,13 @@ interface ClusterOptions {
 
 /** The spec `cluster add` stores; a kubeconfig that does not load stops the command before anything is stored. */
 async function specFrom(name: string, o: ClusterOptions, c: ReturnType<typeof embeddedControllers>): Promise<ClusterSpec> {
-  if ((o.context || o.adoptExisting) && !o.kubeconfig) throw invalid('missing_kubeconfig', '--context and --adopt-existing need --kubeconfig FILE');
+  if ((o.context || o.adoptExisting) && !o.kubeconfig)
+    throw invalid('missing_kubeconfig', '--context and --adopt-existing need --kubeconfig FILE');
   const spec: ClusterSpec = {};
   if (o.description) spec.description = o.description;
   if (o.kubeconfig) {
-    spec.kubeconfig = await checkedKubeconfig(
-      name,
-      { file: o.kubeconfig, ...(o.context ? { context: o.context } : {}) },
-      (r) => c.secrets.get(r),
+    spec.kubeconfig = await checkedKubeconfig(name, { file: o.kubeconfig, ...(o.context ? { context: o.context } : {}) }, (r) =>
+      c.secrets.get(r),
     );
   }
   if (o.adoptExisting) spec.adoptExisting = true;

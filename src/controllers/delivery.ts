@@ -94,7 +94,12 @@ async function deliver(ctx: ControllerContext, cl: Cluster): Promise<void> {
   const conditions = setCondition(
     cl.status?.conditions,
     ok
-      ? { type: 'Delivered', status: 'True', reason: 'Delivered', message: `istio-system/cacerts holds bundle ${next.digest!.slice(0, 12)}` }
+      ? {
+          type: 'Delivered',
+          status: 'True',
+          reason: 'Delivered',
+          message: `istio-system/cacerts holds bundle ${next.digest!.slice(0, 12)}`,
+        }
       : { type: 'Delivered', status: 'False', reason: 'DeliveryFailed', message: next.lastError! },
     ctx.now,
   );

@@ -125,7 +125,10 @@ describe('clusterClient', () => {
   });
 
   it('refuses an unknown context, listing the known ones', async () => {
-    await assert.rejects(clusterClient('east', { file: kubeconfig, context: 'nope' }, none), /context "nope" not found \(contexts: double\)/);
+    await assert.rejects(
+      clusterClient('east', { file: kubeconfig, context: 'nope' }, none),
+      /context "nope" not found \(contexts: double\)/,
+    );
   });
 
   it('refuses an unreadable or invalid file without quoting its content', async () => {
@@ -147,7 +150,10 @@ describe('clusterClient', () => {
       ref.namespace === 'default' && ref.name === 'east-kube' ? { ref, data: { kubeconfig: text }, version: 1 } : undefined;
     const c = await clusterClient('east', { secretRef: { name: 'east-kube' } }, secret);
     assert.equal(c.server, double.url);
-    await assert.rejects(clusterClient('east', { secretRef: { name: 'other' } }, secret), /cluster east: kubeconfig secret default\/other not found/);
+    await assert.rejects(
+      clusterClient('east', { secretRef: { name: 'other' } }, secret),
+      /cluster east: kubeconfig secret default\/other not found/,
+    );
     await assert.rejects(
       clusterClient('east', { secretRef: { name: 'east-kube', key: 'config' } }, secret),
       /secret default\/east-kube has no key "config" \(keys: kubeconfig\)/,

@@ -12,9 +12,7 @@ export const MESHCA_GROUP = 'meshca.io';
 export const ClusterKubeconfigSchema = z
   .strictObject({
     file: z.string().min(1).optional(),
-    secretRef: z
-      .strictObject({ name: objectName, namespace: namespaceName.optional(), key: z.string().min(1).optional() })
-      .optional(),
+    secretRef: z.strictObject({ name: objectName, namespace: namespaceName.optional(), key: z.string().min(1).optional() }).optional(),
     context: z.string().min(1).optional(),
   })
   .superRefine((k, ctx) => {

@@ -42,7 +42,9 @@ describe('delivery of each cluster bundle to its API server (two API doubles as 
     Object.fromEntries(Object.entries(remote(c)!.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
   const remoteRoots = (c: string) => parseCertificates(remoteData(c)['root-cert.pem']).map((r) => r.fingerprint256);
   const clusters = async (): Promise<Record<string, { delivery?: Record<string, string | number> }>> => {
-    const list = JSON.parse((await ok(['get', 'clusters', '-o', 'json'])).stdout) as { items: { metadata: { name: string }; status?: object }[] };
+    const list = JSON.parse((await ok(['get', 'clusters', '-o', 'json'])).stdout) as {
+      items: { metadata: { name: string }; status?: object }[];
+    };
     return Object.fromEntries(list.items.map((i) => [i.metadata.name, i.status ?? {}]));
   };
 
@@ -128,7 +130,10 @@ describe('delivery of each cluster bundle to its API server (two API doubles as 
     }
     const table = (await ok(['get', 'clusters'])).stdout;
     for (const c of ['east', 'west'])
-      assert.match(table, new RegExp(`^${c}\\s+\\S+\\s+Delivered\\s+${String(status[c].delivery!.digest).slice(0, 12)}\\s+\\S+Z\\s+\\S+Z`, 'm'));
+      assert.match(
+        table,
+        new RegExp(`^${c}\\s+\\S+\\s+Delivered\\s+${String(status[c].delivery!.digest).slice(0, 12)}\\s+\\S+Z\\s+\\S+Z`, 'm'),
+      );
     const list = (await ok(['cluster', 'list'])).stdout;
     assert.match(list, /DELIVERY\s+DIGEST\s+EXPIRES\s+LAST WRITE\s+LAST ERROR/);
     assert.match(list, new RegExp(`^west\\s.*Delivered\\s+${String(status.west.delivery!.digest).slice(0, 12)}`, 'm'));
@@ -197,10 +202,17 @@ describe('delivery of each cluster bundle to its API server (two API doubles as 
       s = await rot();
       if (s.phase !== 'Complete') await sleep(500);
     }
-    const history = (parseYaml((await ok(['get', 'rootrotation', 'rotate', '-o', 'yaml'])).stdout).status.history as { phase: string }[]).map(
-      (h) => h.phase,
-    );
-    assert.deepEqual(history, ['NewRootCreated', 'TrustBundleExpanded', 'IntermediatesReissued', 'WorkloadsRenewed', 'OldRootWithdrawn', 'Complete']);
+    const history = (
+      parseYaml((await ok(['get', 'rootrotation', 'rotate', '-o', 'yaml'])).stdout).status.history as { phase: string }[]
+    ).map((h) => h.phase);
+    assert.deepEqual(history, [
+      'NewRootCreated',
+      'TrustBundleExpanded',
+      'IntermediatesReissued',
+      'WorkloadsRenewed',
+      'OldRootWithdrawn',
+      'Complete',
+    ]);
     for (const c of ['east', 'west']) {
       assert.deepEqual(remoteRoots(c), [s.newRootFingerprint]);
       checkBundle(c);
