@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { parseCertificates } from '../../src/pki/certificate.js';
+import { ROTATION_PHASES } from '../../src/resources/meshca.js';
 import { K8sDouble, type KubeObject } from '../k8s-double/index.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { runMeshca, type RunResult } from '../helpers/run.js';
@@ -205,14 +206,7 @@ describe('delivery of each cluster bundle to its API server (two API doubles as 
     const history = (
       parseYaml((await ok(['get', 'rootrotation', 'rotate', '-o', 'yaml'])).stdout).status.history as { phase: string }[]
     ).map((h) => h.phase);
-    assert.deepEqual(history, [
-      'NewRootCreated',
-      'TrustBundleExpanded',
-      'IntermediatesReissued',
-      'WorkloadsRenewed',
-      'OldRootWithdrawn',
-      'Complete',
-    ]);
+    assert.deepEqual(history, ROTATION_PHASES.slice(1), 'every phase once, none skipped');
     for (const c of ['east', 'west']) {
       assert.deepEqual(remoteRoots(c), [s.newRootFingerprint]);
       checkBundle(c);
