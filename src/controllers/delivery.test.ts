@@ -5,7 +5,7 @@ import { K8sDouble } from '../../test/k8s-double/index.js';
 import { parseCertificates } from '../pki/certificate.js';
 import { CLUSTER } from '../resources/kinds.js';
 import type { Cluster } from '../resources/meshca.js';
-import { deliveryRetryMs, pendingDeliveries } from './delivery.js';
+import { deliveryRetryMs, pendingDeliveries, withTimeout } from './delivery.js';
 import type { ControllerContext } from './context.js';
 import { gen, withSpec } from './testing/gen.js';
 import { harness, type Harness } from './testing/harness.js';
@@ -101,6 +101,15 @@ describe('cluster delivery controller', () => {
     const r = await h.reconcile(now, true);
     assert.ok(r.events.some((e) => e.object === 'Cluster east' && e.action === 'would-deliver'));
     assert.equal(double.requests.length, before);
+  });
+
+  it('gives up on an API server that does not answer, so one cluster cannot hold the pass', async () => {
+    await assert.rejects(withTimeout(new Promise(() => {}), 50, 'no answer'), (e: { code: string; message: string }) => {
+      assert.equal(e.code, 'unavailable');
+      assert.equal(e.message, 'no answer');
+      return true;
+    });
+    assert.equal(await withTimeout(Promise.resolve('written'), 50, 'no answer'), 'written');
   });
 
   it('backs off from 10 s, doubling, to at most 5 minutes', () => {

@@ -1,5 +1,5 @@
 import type { ParsedCertificate } from '../pki/certificate.js';
-import { errorMessage } from '../pki/errors.js';
+import { errorMessage, MeshcaError } from '../pki/errors.js';
 import { clusterClient } from '../k8s/cluster-client.js';
 import { writeCacerts } from '../k8s/cluster-delivery.js';
 import { cacertsContent } from '../k8s/istio-publisher.js';
@@ -14,6 +14,16 @@ import { guarded, record, wakeAt, type ControllerContext } from './context.js';
 
 const RETRY_BASE_MS = 10_000;
 const RETRY_MAX_MS = 5 * 60_000;
+/** An API server that drops packets would otherwise hold the whole pass (and every renewal in it) for minutes. */
+const DELIVERY_TIMEOUT_MS = 30_000;
+
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new MeshcaError('unavailable', 'kube_timeout', message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** What a cluster's API server should hold: the local bundle in Istio's and cert-manager's layouts. */
 export interface WantedBundle {
@@ -65,7 +75,11 @@ async function deliver(ctx: ControllerContext, cl: Cluster): Promise<void> {
     }
     const client = await clusterClient(name, cl.spec.kubeconfig!, (r) => ctx.secrets.get(r));
     next.server = client.server;
-    const { outcome } = await writeCacerts(client, want.data, { cluster: name, adopt: cl.spec.adoptExisting });
+    const { outcome } = await withTimeout(
+      writeCacerts(client, want.data, { cluster: name, adopt: cl.spec.adoptExisting }),
+      DELIVERY_TIMEOUT_MS,
+      `cluster ${name} (${client.server}): no answer from the API server within ${DELIVERY_TIMEOUT_MS / 1000} s`,
+    );
     if (outcome !== 'unchanged') {
       next.lastWriteTime = iso(ctx.now);
       record(ctx, {
