@@ -26,6 +26,20 @@ function fakeLeader() {
   };
 }
 
+/** A generated RootTrustPolicy with small keys, as `meshca apply` would store it. */
+function applyPolicy(cli: ReturnType<typeof embeddedControllers>, now: Date) {
+  return cli.store.apply(
+    ROOT_TRUST_POLICY,
+    {
+      apiVersion: apiVersionOf(ROOT_TRUST_POLICY),
+      kind: ROOT_TRUST_POLICY.kind,
+      metadata: { name: 'rtp', namespace: 'gloo-mesh' },
+      spec: { config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048 } } },
+    },
+    now,
+  );
+}
+
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(f: () => boolean, ms = 10_000): Promise<void> {
@@ -45,16 +59,7 @@ test(
     const now = new Date();
     const cluster = (name: string) =>
       cli.store.apply(CLUSTER, { apiVersion: apiVersionOf(CLUSTER), kind: CLUSTER.kind, metadata: { name }, spec: {} }, now);
-    await cli.store.apply(
-      ROOT_TRUST_POLICY,
-      {
-        apiVersion: apiVersionOf(ROOT_TRUST_POLICY),
-        kind: ROOT_TRUST_POLICY.kind,
-        metadata: { name: 'rtp', namespace: 'gloo-mesh' },
-        spec: { config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048 } } },
-      },
-      now,
-    );
+    await applyPolicy(cli, now);
     await cluster('east');
     const bundle = (c: string) => existsSync(join(dir, 'clusters', c, 'cacerts', 'ca-cert.pem'));
     const written: string[] = [];
@@ -99,16 +104,7 @@ test(
     const kubeconfig = double.writeKubeconfig(join(dir, 'east.kubeconfig'), token);
     const cli = embeddedControllers(dir);
     const now = new Date();
-    await cli.store.apply(
-      ROOT_TRUST_POLICY,
-      {
-        apiVersion: apiVersionOf(ROOT_TRUST_POLICY),
-        kind: ROOT_TRUST_POLICY.kind,
-        metadata: { name: 'rtp', namespace: 'gloo-mesh' },
-        spec: { config: { mgmtServerCa: { generated: { rsaKeySizeBytes: 2048 } }, intermediateCertOptions: { rsaKeySizeBytes: 2048 } } },
-      },
-      now,
-    );
+    await applyPolicy(cli, now);
     await double.pause();
     await cli.store.apply(
       CLUSTER,
