@@ -69,6 +69,12 @@ export const SUBSTITUTIONS: Substitution[] = [
     why: 'no cluster: client-side dry run',
   },
   {
+    pattern: /^kubectl config view --raw --minify --flatten --context (\S+) > (\S+)$/,
+    replace: (m) =>
+      `printf 'apiVersion: v1\\nkind: Config\\ncurrent-context: %s\\nclusters:\\n- name: %s\\n  cluster: {server: "https://127.0.0.1:9"}\\nusers:\\n- name: admin\\n  user: {token: docs-example}\\ncontexts:\\n- name: %s\\n  context: {cluster: %s, user: admin}\\n' ${m[1]} ${m[1]} ${m[1]} ${m[1]} > ${m[2]}`,
+    why: "no cluster: a kubeconfig for an API server that is not there, so the cluster's delivery shows the connection error",
+  },
+  {
     pattern: /^istioctl proxy-config secret \S+ -o json > (\S+)$/,
     replace: (m) => `"$DOCS_TEST_NODE" "$DOCS_TEST_REPO/dist/test/docs/proxy-secret.js" web > ${m[1]}`,
     why: "no cluster: the dump a proxy holding ./web's certificate would print",
