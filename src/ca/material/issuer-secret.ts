@@ -90,6 +90,8 @@ export interface IssuerSecretReloadOptions {
 export class IssuerSecretReload {
   readonly holder: MaterialHolder;
   readonly label: string;
+  /** NAMESPACE/NAME, for logs and /readyz. */
+  private readonly ref: string;
   private readonly dir: string;
   private digest: string;
   /** Why nothing can be signed: set until the first valid Secret is read. */
@@ -104,13 +106,14 @@ export class IssuerSecretReload {
     const sink = new FileSecretSink(o.stateDir);
     this.dir = sink.dataDir(o.ref);
     this.label = secretLabel(o.ref);
+    this.ref = `${o.ref.namespace}/${o.ref.name}`;
     const first = readIssuerSecret(this.dir, this.label, o.now());
     this.digest = first.digest;
     if (!first.material) {
       this.pendingReason = first.problem;
       this.failedDigest = first.digest;
       this.lastRefusal = { message: first.problem!, at: o.now() };
-      o.log.warn({ secret: this.label, err: first.problem }, 'no usable issuer secret yet: not ready, signing nothing until it is valid');
+      o.log.warn({ secret: this.ref, err: first.problem }, 'no usable issuer secret yet: not ready, signing nothing until it is valid');
     }
     this.holder = new MaterialHolder(first.material ?? placeholderMaterial(this.label, o.now()), {
       now: o.now,
@@ -147,7 +150,7 @@ export class IssuerSecretReload {
       if (this.failedDigest !== r.digest) {
         this.failedDigest = r.digest;
         this.o.log.warn(
-          { secret: this.label, err: r.problem },
+          { secret: this.ref, err: r.problem },
           this.pendingReason
             ? 'the issuer secret is not usable; still not ready'
             : 'the changed issuer secret is not usable; still signing with the current CA',
@@ -174,7 +177,7 @@ export class IssuerSecretReload {
     const c = m.signer.cert;
     this.o.log.info(
       {
-        secret: this.label,
+        secret: this.ref,
         subject: c.subject,
         serial: c.serialHex,
         notAfter: c.notAfter.toISOString(),
@@ -190,7 +193,7 @@ export class IssuerSecretReload {
     const ready = this.pendingReason === undefined;
     return {
       type: 'issuer-secret',
-      secret: `${this.o.ref.namespace}/${this.o.ref.name}`,
+      secret: this.ref,
       ready,
       serial: ready ? c.serialHex : null,
       notAfter: ready ? c.notAfter.toISOString() : null,
