@@ -45,6 +45,12 @@ test('combinations that make no sense are refused with the reason', () => {
     /field "issuerSecret": replicas on PostgreSQL share the CA/,
   );
   assert.throws(() => resolveConfig({ dir, issuerSecret, stateBackend: 'secret' }), /field "issuerSecret": the state Secret holds/);
+  assert.throws(() => resolveConfig({ dir, issuerSecretSource: 'kubernetes' }), /field "issuerSecretSource": only used with issuerSecret/);
+  assert.throws(
+    () => resolveConfig({ dir, issuerSecret, issuerSecretSource: 'cluster' as never }),
+    /field "issuerSecretSource": .*state-dir.*kubernetes/,
+  );
+  assert.equal(resolveConfig({ dir, issuerSecret }).issuerSecretSource, 'state-dir');
   // Workers and the controllers are fine: workers reload when the primary does.
   const c = resolveConfig({ dir, issuerSecret, workers: 2, controllers: false });
   assert.equal(c.workers, 2);

@@ -13,12 +13,17 @@ const SECRET_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-a-z0-9.]{0,2
 
 export const ISSUER_SECRET_SHAPE = {
   issuerSecret: z.string().regex(SECRET_REF, 'expected NAMESPACE/NAME of a Secret, such as istio-system/istio-ca').optional(),
+  issuerSecretSource: z.enum(['state-dir', 'kubernetes']).default('state-dir'),
 };
 
 export const ISSUER_SECRET_FIELDS = {
   issuerSecret: {
     kind: 'string',
     help: 'sign workloads with the CA key pair in this Secret (NAMESPACE/NAME: tls.crt, tls.key, ca.crt, as a cert-manager Certificate writes it), reloaded when it changes',
+  },
+  issuerSecretSource: {
+    kind: 'string',
+    help: "where the issuer Secret is read: state-dir (meshca's controllers or `meshca apply` write it there) or kubernetes (the API server of --kubeconfig, where cert-manager writes it)",
   },
 } as const satisfies Record<keyof typeof ISSUER_SECRET_SHAPE, FieldSpec>;
 
@@ -35,6 +40,7 @@ export function issuerSecretRef(value: string): IssuerSecretRef {
 
 interface IssuerSecretSettings {
   issuerSecret?: string;
+  issuerSecretSource: 'state-dir' | 'kubernetes';
   upstream: string;
   store?: 'sqlite' | 'postgres';
   storeUrl?: string;
@@ -43,7 +49,11 @@ interface IssuerSecretSettings {
 
 /** Cross-field rules, called from the schema's superRefine. */
 export function refineIssuerSecret(c: IssuerSecretSettings, ctx: z.RefinementCtx): void {
-  if (c.issuerSecret === undefined) return;
+  if (c.issuerSecret === undefined) {
+    if (c.issuerSecretSource !== 'state-dir')
+      ctx.addIssue({ code: 'custom', path: ['issuerSecretSource'], message: 'only used with issuerSecret' });
+    return;
+  }
   const issue = (message: string) => ctx.addIssue({ code: 'custom', path: ['issuerSecret'], message });
   if (c.upstream !== 'local')
     issue(`the Secret's key pair is the issuing CA; upstream ${c.upstream} would be a second one (leave upstream unset)`);

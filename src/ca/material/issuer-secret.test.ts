@@ -59,9 +59,9 @@ describe('issuer secret material source', () => {
   const root = makeRoot({ now: new Date(Date.now() - 10 * 86_400_000), cn: 'PCA root' });
   const first = makeIntermediate(root, { now: new Date(Date.now() - 3600_000), cn: 'istio-ca' });
 
-  it('without the Secret: not ready with a reason naming it, trusts no issuer, refuses to sign', () => {
+  it('without the Secret: not ready with a reason naming it, trusts no issuer, refuses to sign', async () => {
     const { open, warnings } = setup();
-    const src = open();
+    const src = await open();
     try {
       const a = src.createAuthority(POLICY, now);
       const why = a.notReadyReason();
@@ -80,7 +80,7 @@ describe('issuer secret material source', () => {
 
   it('a valid Secret written later is swapped in: workloads chain leaf -> istio-ca -> root', async () => {
     const { sink, open } = setup();
-    const src = open();
+    const src = await open();
     try {
       const a = src.createAuthority(POLICY, now);
       const swaps: SigningMaterial[] = [];
@@ -144,7 +144,7 @@ describe('issuer secret material source', () => {
     it(`refuses ${what} at start, with the reason in notReadyReason`, async () => {
       const { sink, open } = setup();
       await write(sink);
-      const src = open();
+      const src = await open();
       try {
         const a = src.createAuthority(POLICY, now);
         assert.match(a.notReadyReason() ?? '', re);
@@ -158,7 +158,7 @@ describe('issuer secret material source', () => {
   it('a renewal swaps the key; a bad rewrite keeps the current CA; the previous one stays an mTLS issuer', async () => {
     const { sink, open, warnings } = setup();
     await sink.put(REF, tlsSecret(first, first.key, root), { user: true });
-    const src = open();
+    const src = await open();
     try {
       const a = src.createAuthority(POLICY, now);
       src.onSwap((m) => a.setMaterial(m));
@@ -191,7 +191,7 @@ describe('issuer secret material source', () => {
 
   it("watches the sink's change marker: a write by another process is picked up without reload()", async () => {
     const { dir, open } = setup({ watchMarker: true });
-    const src = open();
+    const src = await open();
     try {
       const a = src.createAuthority(POLICY, now);
       src.onSwap((m) => a.setMaterial(m));
