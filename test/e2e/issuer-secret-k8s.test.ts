@@ -14,6 +14,7 @@ import { K8sDouble } from '../k8s-double/index.js';
 import type { KubeObject } from '../k8s-double/index.js';
 import { makeIntermediate, makeRoot, type Ca } from '../helpers/pki.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from './reload-helpers.js';
 import { IstioCaClient } from './serve/ca-client.js';
 import { ID, getJson, workloadCsr } from './serve/helpers.js';
 
@@ -43,16 +44,6 @@ function tlsSecret(ca: Ca, root: Ca): KubeObject {
   } as KubeObject;
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 interface Ready {
   reason?: string;
   upstream?: { ready: boolean; serial: string | null; lastError: { message: string } | null };
@@ -67,6 +58,7 @@ describe('issuer secret from the Kubernetes API', () => {
       issuerSecretSource: 'kubernetes',
       kubeconfig,
       plaintext: true,
+      rateLimit: 0,
       grpcAddr: '127.0.0.1:0',
       httpAddr: '127.0.0.1:0',
       logLevel: 'silent',
@@ -82,7 +74,7 @@ describe('issuer secret from the Kubernetes API', () => {
     const root = makeRoot({ now: new Date(Date.now() - 86_400_000), cn: 'PCA root' });
     const ca1 = makeIntermediate(root, { now: new Date(), cn: 'istio-ca' });
     double.store.create(SECRETS, tlsSecret(ca1, root));
-    await until('ready', async () => ((await getJson(http, '/readyz')).status === 200 ? true : undefined));
+    await waitFor('ready', async () => ((await getJson(http, '/readyz')).status === 200 ? true : undefined));
 
     const ca2 = makeIntermediate(root, { now: new Date(), cn: 'istio-ca' });
     const token = await server.issueToken({ namespace: 'workshop', serviceAccount: 'frontend-sa' });
@@ -105,21 +97,21 @@ describe('issuer secret from the Kubernetes API', () => {
       }
     })();
     try {
-      await until('a first certificate', async () => (issuers.length > 0 ? true : undefined));
+      await waitFor('a first certificate', async () => (issuers.length > 0 ? true : undefined));
       assert.equal(issuers[0], ca1.cert.node.serialNumber);
 
       // cert-manager renews: the same Secret, a new key pair.
       double.store.update(SECRETS, 'istio-ca', () => tlsSecret(ca2, root));
-      await until('the renewed istio-ca signing', async () => (issuers.includes(ca2.cert.node.serialNumber) ? true : undefined));
+      await waitFor('the renewed istio-ca signing', async () => (issuers.includes(ca2.cert.node.serialNumber) ? true : undefined));
 
       // Broken (a key from elsewhere), then deleted: logged and reported, the current CA keeps signing.
       double.store.update(SECRETS, 'istio-ca', () => tlsSecret({ cert: ca1.cert, key: ca2.key }, root));
-      await until('the refusal on /readyz', async () => {
+      await waitFor('the refusal on /readyz', async () => {
         const r = await getJson<Ready>(http, '/readyz');
         return r.status === 200 && /tls\.key does not match/.test(r.body.upstream?.lastError?.message ?? '') ? true : undefined;
       });
       double.store.delete(SECRETS, 'istio-ca');
-      await until('the deletion on /readyz', async () => {
+      await waitFor('the deletion on /readyz', async () => {
         const r = await getJson<Ready>(http, '/readyz');
         return r.status === 200 && /not found/.test(r.body.upstream?.lastError?.message ?? '') ? true : undefined;
       });

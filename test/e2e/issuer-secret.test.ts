@@ -20,7 +20,7 @@ import { REPO_ROOT, runMeshca, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startPcaApiProcess, type PcaApiProcess } from './pca-helpers.js';
 import { IstioCaClient } from './serve/ca-client.js';
-import { spawnMeshca, type Child } from './reload-helpers.js';
+import { spawnMeshca, waitFor, type Child } from './reload-helpers.js';
 import { ID, getJson, workloadCsr } from './serve/helpers.js';
 
 const KEY_ID = 'AKIDISTIOONEKS01';
@@ -37,16 +37,6 @@ after(async () => {
 function ok(r: RunResult, what: string): RunResult {
   assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
   return r;
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 interface Ready {
@@ -109,6 +99,8 @@ describe('istio-on-eks: serve signs with the istio-ca Certificate issued through
           dir,
           '--issuer-secret',
           'istio-system/istio-ca',
+          '--rate-limit',
+          '0',
           '--workers',
           String(workers),
           '--grpc-addr',
@@ -131,7 +123,7 @@ describe('istio-on-eks: serve signs with the istio-ca Certificate issued through
 
       ok(await meshca(['apply', '-f', manifest]), 'apply');
       const secretDir = join(dir, 'secrets', 'istio-system', 'istio-ca');
-      const ready = await until('ready', async () => {
+      const ready = await waitFor('ready', async () => {
         const r = await readyz(http);
         return r.status === 200 ? r.body : undefined;
       });
@@ -192,8 +184,8 @@ describe('istio-on-eks: serve signs with the istio-ca Certificate issued through
         c.close();
       };
       const running = [client(0), client(1)];
-      await until(
-        'two renewals of istio-ca seen by clients',
+      await waitFor(
+        'a renewal of istio-ca seen by clients',
         async () => (seen.size >= 2 || failures.length > 0 ? true : undefined),
         90_000,
       );
@@ -259,7 +251,7 @@ describe('issuer secret refusals: not ready with the reason, until the Secret is
   }
 
   async function reasonMatching(re: RegExp): Promise<Ready> {
-    return until(`/readyz reason ${re.source}`, async () => {
+    return waitFor(`/readyz reason ${re.source}`, async () => {
       const r = await readyz(http);
       return r.status === 503 && re.test(r.body.reason ?? '') ? r.body : undefined;
     });
@@ -340,7 +332,7 @@ describe('issuer secret refusals: not ready with the reason, until the Secret is
 
       // Fixed: ready without a restart, and workloads chain to the Secret's CA.
       ok(await apply('good', { crt: ca.cert, key: ca.key, ca: root.cert }), 'apply good secret');
-      await until('ready', async () => ((await readyz(http)).status === 200 ? true : undefined));
+      await waitFor('ready', async () => ((await readyz(http)).status === 200 ? true : undefined));
       const got = await c.createCertificate({ csr: workloadCsr(ID('workshop', 'frontend-sa')).csr }, { token });
       const v = opensslChain(tmp.path, readFileSync(root.cert, 'utf8'), readFileSync(ca.cert, 'utf8'), got.certChain[0]);
       assert.equal(v.code, 0, v.stderr + v.stdout);
