@@ -195,6 +195,8 @@ describe('issuer secret material source', () => {
     try {
       const a = src.createAuthority(POLICY, now);
       src.onSwap((m) => a.setMaterial(m));
+      // fs.watchFile takes its first stat asynchronously: a write before it would be its baseline.
+      await new Promise((r) => setTimeout(r, 200));
       // Another writer: its own sink instance, as `meshca apply` in another process.
       await new FileSecretSink(dir).put(REF, tlsSecret(first, first.key, root), { user: true });
       const deadline = Date.now() + 10_000;
