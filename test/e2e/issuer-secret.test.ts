@@ -120,6 +120,12 @@ describe('istio-on-eks: serve signs with the istio-ca Certificate issued through
       assert.equal(first.status, 503);
       assert.match(first.body.reason ?? '', /^secret istio-system\/istio-ca not found \(no tls\.crt, tls\.key, ca\.crt in .*\)$/);
       assert.equal(first.body.upstream?.ready, false);
+      // The stand-in CA it starts with is never published as a root.
+      for (const path of ['/v1/trust-bundle', '/v1/ca']) {
+        const r = await getJson<{ error?: string }>(http, path);
+        assert.equal(r.status, 503, path);
+        assert.equal(r.body.error, 'ca_not_ready', path);
+      }
 
       ok(await meshca(['apply', '-f', manifest]), 'apply');
       const secretDir = join(dir, 'secrets', 'istio-system', 'istio-ca');
@@ -129,6 +135,9 @@ describe('istio-on-eks: serve signs with the istio-ca Certificate issued through
       });
       assert.equal(ready.upstream?.type, 'issuer-secret');
       assert.equal(readFileSync(join(secretDir, 'ca.crt'), 'utf8'), pcaRoot, "the Secret's ca.crt is the PCA root");
+      const bundle = await getJson<{ roots: string[] }>(http, '/v1/trust-bundle');
+      assert.equal(bundle.status, 200);
+      assert.deepEqual(bundle.body.roots, [pcaRoot], 'once ready, the trust bundle is the PCA root');
 
       // An agent, as a sidecar would: its chain verifies leaf -> istio-ca -> PCA root with openssl.
       const token = (await runMeshca(['token', '--dir', dir, '-n', 'workshop', '-s', 'frontend-sa'])).stdout.trim();

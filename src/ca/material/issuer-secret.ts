@@ -228,6 +228,10 @@ class IssuerSecretAuthority extends Authority {
   override notReadyReason(): string | undefined {
     return this.pending() ?? super.notReadyReason();
   }
+
+  override rootsKnown(): boolean {
+    return this.pending() === undefined;
+  }
 }
 
 export interface IssuerSecretWatch {
