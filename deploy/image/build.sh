@@ -49,8 +49,9 @@ security="${MESHCA_DEBIAN_SECURITY_MIRROR:-$(mirror_of debian-security)}"
 runtime="${MESHCA_OCI_RUNTIME:-$(command -v runc >/dev/null 2>&1 && echo runc || echo crun)}"
 
 # crun 1.8 refuses hosts with cgroup v1 and v2 mounted side by side ("cgroups in hybrid mode not
-# supported"); runc runs there. Without CAP_SYS_RESOURCE a runtime cannot raise rlimits, and
-# podman's defaults are above the usual hard limits, so both are capped at what this shell has.
+# supported"); runc runs there. Without CAP_SYS_RESOURCE a runtime cannot raise rlimits above
+# the hard limits it inherits, and podman's defaults are higher: nofile is capped at this shell's
+# hard limit, nproc at 4096 (the limit the runtime inherits can be lower than this shell's).
 nofile="$(ulimit -Hn)"
 [[ "$nofile" == unlimited || "$nofile" -gt 65536 ]] && nofile=65536
 run_flags=(--runtime "$runtime" --ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096)
@@ -166,7 +167,8 @@ wait_for() {
   done
 }
 
-audited() { curl -fsS "http://$1/v1/certificates?limit=20" | grep -qi "\"$2\""; }
+# Matched as a suffix: DER may pad a serial with a leading zero byte that openssl does not print.
+audited() { curl -fsS "http://$1/v1/certificates?limit=20" | grep -qi "$2\""; }
 
 run_once() {
   podman image exists "$image" || fail "no image $image: build it first (without --run)"
@@ -184,10 +186,14 @@ run_once() {
   grpc="$(podman port "$container" 15012/tcp | head -n 1)"
   http="$(podman port "$container" 15014/tcp | head -n 1)"
 
-  wait_for 120 curl -fsS "http://$http/readyz" || {
-    podman logs "$container" >&2 || true
-    fail "serve did not become ready on http://$http/readyz"
-  }
+  local deadline=$((SECONDS + 120))
+  until curl -fsS "http://$http/readyz" >/dev/null 2>&1; do
+    if [[ "$(podman inspect -f '{{.State.Running}}' "$container")" != true || $SECONDS -ge $deadline ]]; then
+      podman logs "$container" >&2 || true
+      fail "serve did not become ready on http://$http/readyz (its output above)"
+    fi
+    sleep 1
+  done
   log "serve is ready: http://$http/readyz answers $(curl -fsS "http://$http/readyz" | tr -d ' \n'); gRPC on $grpc"
   [[ "$(podman exec "$container" node -p 'process.getuid()')" == "$uid" ]] || fail "serve does not run as $uid"
   # The native signature checks were compiled in the build stage against the image's own libraries.
