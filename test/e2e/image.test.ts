@@ -73,7 +73,7 @@ const planMap = (stdout: string) =>
 /** Relative import specifiers of a TypeScript file (static, dynamic and `export ... from`). */
 function relativeImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]);
+  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]);
 }
 
 function tsFiles(dir: string): string[] {
@@ -138,6 +138,20 @@ describe('deploy/Dockerfile', () => {
     assert.deepEqual(outside, [], 'tsc in the build stage would not find these');
     // The check sees the imports it has to: unit tests beside the code use test/ helpers.
     assert.ok(relativeImports(join(REPO_ROOT, 'src', 'serve', 'audit-setting.test.ts')).some((s) => s.includes('/test/helpers/')));
+  });
+
+  it('the code the image keeps imports nothing the build stage drops (compiled tests, test/, bench/)', () => {
+    const run = build.steps.find((i) => i.op === 'RUN' && i.args.includes('npm ci'))!;
+    assert.match(run.args, /rm -rf dist\/test dist\/bench/);
+    assert.match(run.args, /find dist -name '\*\.test\.js\*' -delete/);
+    const src = join(REPO_ROOT, 'src');
+    const dropped = (p: string) => !p.startsWith(src + sep) || p.endsWith('.test.js');
+    const bad = tsFiles(src)
+      .filter((f) => !f.endsWith('.test.ts'))
+      .flatMap((f) => relativeImports(f).map((spec) => ({ f, spec })))
+      .filter(({ f, spec }) => dropped(resolve(dirname(f), spec)))
+      .map(({ f, spec }) => `${relative(REPO_ROOT, f)} imports ${spec}`);
+    assert.deepEqual(bad, []);
   });
 
   it('the runtime stage takes from the build stage what npm ci made, and runs as the Deployment does', () => {
