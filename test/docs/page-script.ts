@@ -85,6 +85,11 @@ export const SUBSTITUTIONS: Substitution[] = [
     why: 'needs a kind cluster: syntax-checked',
   },
   {
+    pattern: /^((?:[A-Z_]+=\S+ )*)deploy\/image\/build\.sh\b.*$/,
+    replace: (m) => `${m[1]}bash "$DOCS_TEST_REPO/deploy/image/build.sh" --plan`,
+    why: 'needs root and minutes (debootstrap, an npm ci inside the image): what it would use, printed',
+  },
+  {
     pattern: PCA_ARN_LINE,
     replace: () =>
       'export PCA_ARN="$DOCS_TEST_PCA_ARN" AWS_ENDPOINT_URL="$DOCS_TEST_PCA_URL" AWS_ACCESS_KEY_ID="$DOCS_TEST_PCA_KEY_ID" AWS_SECRET_ACCESS_KEY="$DOCS_TEST_PCA_SECRET"',
