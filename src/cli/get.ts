@@ -7,7 +7,7 @@ import type { AwsPcaIssuer, Certificate, CertificateRequest, Issuer } from '../r
 import { humanDuration } from '../resources/duration.js';
 import type { RootTrustPolicy } from '../resources/gloo.js';
 import { kindFromCli, qualifiedName, type KindInfo } from '../resources/kinds.js';
-import type { ApprovalPolicy, RootRotation } from '../resources/meshca.js';
+import type { ApprovalPolicy, Cluster, RootRotation } from '../resources/meshca.js';
 import { getCondition, type Resource } from '../resources/meta.js';
 import type { ResourceStore } from '../resources/store.js';
 import { OWNER_ANNOTATION, type SecretSink, type StoredSecret } from '../resources/secrets.js';
@@ -15,7 +15,7 @@ import { withDir } from './options.js';
 import { parseAt } from './reconcile.js';
 
 type Row = Record<string, string>;
-interface Column {
+export interface Column {
   header: string;
   wide?: boolean;
   value: (o: Resource, now: Date) => string;
@@ -77,8 +77,28 @@ const COLUMNS: Record<string, Column[]> = {
     { header: 'DENY RULES', value: (o) => String((o as ApprovalPolicy).spec.deny?.length ?? 0) },
     { header: 'AGE', value: age },
   ],
-  Cluster: [{ header: 'AGE', value: age }],
+  Cluster: [{ header: 'AGE', value: age }, ...clusterDeliveryColumns()],
 };
+
+/** Where each cluster's bundle stands on its API server: state, digest, expiry, last write, last error. */
+export function clusterDeliveryColumns(): Column[] {
+  const d = (o: Resource) => (o as Cluster).status?.delivery;
+  return [
+    {
+      header: 'DELIVERY',
+      value: (o) => {
+        if (!(o as Cluster).spec.kubeconfig) return 'files only';
+        const s = d(o);
+        return s?.lastError ? 'Failing' : s?.digest ? 'Delivered' : 'Pending';
+      },
+    },
+    { header: 'SERVER', wide: true, value: (o) => d(o)?.server ?? '' },
+    { header: 'DIGEST', value: (o) => d(o)?.digest?.slice(0, 12) ?? '' },
+    { header: 'EXPIRES', value: (o) => d(o)?.notAfter ?? '' },
+    { header: 'LAST WRITE', value: (o) => d(o)?.lastWriteTime ?? '' },
+    { header: 'LAST ERROR', value: (o) => d(o)?.lastError ?? '' },
+  ];
+}
 
 function issuerColumns(): Column[] {
   return [

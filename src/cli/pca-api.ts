@@ -89,11 +89,12 @@ export function register(program: Command): void {
             ),
     });
     const cas = api.cas();
+    // The CA lines come first so that whoever waits for the listening line has them all.
+    if (cas.length === 0) warn(`no CA with a key in ${state.dir}; run \`meshca init\` first`);
+    for (const ca of cas) process.stdout.write(`CA ${caLine(ca)}\n`);
     process.stdout.write(
       `PCA-compatible API listening on ${api.url} (region ${region}, account ${o.account}, ${accessKeysFrom(o).length > 0 ? 'SigV4 required' : 'UNAUTHENTICATED'})\n`,
     );
-    if (cas.length === 0) warn(`no CA with a key in ${state.dir}; run \`meshca init\` first`);
-    for (const ca of cas) process.stdout.write(`CA ${caLine(ca)}\n`);
     const stop = (): void => {
       void api.close().then(() => process.exit(0));
     };

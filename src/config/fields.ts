@@ -4,6 +4,7 @@ import { UPSTREAM_FIELDS } from './upstream-keys.js';
 import { STORE_FIELDS } from './store.js';
 import { K8S_FIELDS } from './k8s.js';
 import { CONTROLLERS_FIELDS } from './controllers.js';
+import { ISSUER_SECRET_FIELDS } from './issuer-secret.js';
 
 /** One line per configuration key; `satisfies` makes the compiler check no key lacks a flag and env name. */
 export const FIELDS = {
@@ -48,6 +49,7 @@ export const FIELDS = {
   ...STORE_FIELDS,
   ...K8S_FIELDS,
   ...CONTROLLERS_FIELDS,
+  ...ISSUER_SECRET_FIELDS,
 } as const satisfies Record<ConfigKey, FieldSpec>;
 
 export const CONFIG_KEYS = Object.keys(FIELDS) as ConfigKey[];

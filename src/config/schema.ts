@@ -6,6 +6,7 @@ import { UPSTREAM_SHAPE, refineUpstream } from './upstream-keys.js';
 import { STORE_SHAPE, refineStore } from './store.js';
 import { K8S_SHAPE, refineK8s } from './k8s.js';
 import { CONTROLLERS_SHAPE } from './controllers.js';
+import { ISSUER_SECRET_SHAPE, refineIssuerSecret } from './issuer-secret.js';
 import { DEFAULT_AUDIT_FLUSH_MS } from '../store/index.js';
 import { DEFAULT_UNAUTHENTICATED_AUDIT_BURST, DEFAULT_UNAUTHENTICATED_AUDIT_RATE } from '../ca/audit-limit.js';
 
@@ -78,11 +79,14 @@ export const ConfigSchema = z
     ...K8S_SHAPE,
     // Declarative controllers in the server: config/controllers.ts.
     ...CONTROLLERS_SHAPE,
+    // Signing with a cert-manager Certificate's Secret (istio-csr's role): config/issuer-secret.ts.
+    ...ISSUER_SECRET_SHAPE,
   })
   .superRefine((c, ctx) => {
     refineUpstream(c, ctx);
     refineStore(c, ctx);
     refineK8s(c, ctx);
+    refineIssuerSecret(c, ctx);
     if (c.defaultTtl > c.maxTtl) {
       ctx.addIssue({ code: 'custom', path: ['defaultTtl'], message: `default TTL ${c.defaultTtl}s is above the maximum TTL ${c.maxTtl}s` });
     }

@@ -7,6 +7,7 @@ import { reconcileRequest, requestLabel } from './certificaterequests.js';
 import { ANNOTATIONS } from './certificates/policy.js';
 import { reconcileCertificates } from './certificates/index.js';
 import { guarded, type ControllerContext, type ReconcileEvent } from './context.js';
+import { reconcileClusterDeliveries } from './delivery.js';
 import { reconcileIssuers } from './issuer-status.js';
 import type { UpstreamFactory } from './issuers/types.js';
 import { reconcileRootRotations } from './rootrotation.js';
@@ -41,7 +42,8 @@ async function reconcileStandaloneRequests(ctx: ControllerContext): Promise<void
 
 /**
  * One reconciliation at time `now`, every controller in dependency order: issuers (readiness),
- * certificates (and their requests), standalone requests, root rotations, root trust policies.
+ * certificates (and their requests), standalone requests, root rotations, root trust policies,
+ * then delivery of each cluster's bundle to its API server.
  * A pass that changed something is followed by another (up to `maxPasses`), so that chains of
  * dependencies settle in one call: a selfSigned root Certificate, then the `ca` Issuer made from
  * its secret, then the leaf Certificates of that issuer.
@@ -72,6 +74,7 @@ export async function reconcileAll(c: Controllers, o: { now: Date; dryRun?: bool
       await reconcileStandaloneRequests(ctx);
       await reconcileRootRotations(ctx);
       await reconcileRootTrustPolicies(ctx);
+      await reconcileClusterDeliveries(ctx);
       for (const e of ctx.events) {
         const key = `${e.object}\0${e.action}\0${e.message}`;
         if (!seen.has(key)) {

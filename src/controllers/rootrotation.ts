@@ -14,6 +14,7 @@ import { MANAGED_BY_LABEL, OWNER_ANNOTATION, type SecretRef } from '../resources
 import { caFromSecret, type SigningCa } from './ca-material.js';
 import { guarded, record, wakeAt, type ControllerContext } from './context.js';
 import { basePlan, generatedRootOptions, type TrustPlan } from './trust-plan.js';
+import { pendingDeliveries } from './delivery.js';
 import { CACERTS } from '../resources/file-secrets.js';
 
 const DEFAULT_WINDOW_MS = 24 * 3_600_000;
@@ -227,6 +228,19 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
     record(ctx, { object: label(rot), action: 'advanced', message: `${to}: ${message}` });
     await save(ctx, rot, status);
   };
+  // A phase that changed cluster bundles is over only once every cluster's API server holds its bundle.
+  const undelivered = async (): Promise<boolean> => {
+    const pending = await pendingDeliveries(ctx);
+    if (pending.length === 0) return false;
+    const failing = pending.filter((d) => d.error);
+    await wait(
+      failing.length > 0
+        ? `waiting for delivery to ${failing.map((d) => `cluster ${d.cluster} (${d.error})`).join('; ')}`
+        : `waiting for delivery of the bundle to ${pending.map((d) => `cluster ${d.cluster}`).join(', ')}`,
+      failing.length > 0,
+    );
+    return true;
+  };
   if (!rtp) return wait(`RootTrustPolicy ${p.namespace}/${p.name} not found`, true);
   if (paused(rot)) return wait(`paused after ${phase} (spec.pauseAfter); remove or raise it to continue`);
   const window = windowMs(rot);
@@ -263,6 +277,7 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
         const want = [...new Set([...((await loadOldRoots(ctx, rot)) ?? []).map((r) => r.fingerprint256), status.newRootFingerprint!])];
         const lagging = (await clusterBundles(ctx)).filter((b) => !sameSet(b.roots, want)).map((b) => b.cluster);
         if (lagging.length > 0) return wait(`waiting for ${lagging.join(', ')} to carry both roots in root-cert.pem`);
+        if (await undelivered()) return;
         return advance(
           'TrustBundleExpanded',
           `every cluster trusts both roots; intermediates move to the new root after ${rot.spec.workloadRenewalWindow ?? '24h'}`,
@@ -280,6 +295,7 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
         const next = (await loadNewCa(ctx, rot))!;
         const lagging = (await clusterBundles(ctx)).filter((b) => !signedBy(b.ca, next.cert)).map((b) => b.cluster);
         if (lagging.length > 0) return wait(`re-issuing the intermediates of ${lagging.join(', ')} under the new root`);
+        if (await undelivered()) return;
         return advance(
           'IntermediatesReissued',
           `every intermediate chains to the new root; the old root is withdrawn after ${rot.spec.workloadRenewalWindow ?? '24h'}`,
@@ -299,6 +315,7 @@ export async function reconcileRootRotation(ctx: ControllerContext, rot: RootRot
       case 'WorkloadsRenewed': {
         const lagging = (await clusterBundles(ctx)).filter((b) => !sameSet(b.roots, [status.newRootFingerprint!])).map((b) => b.cluster);
         if (lagging.length > 0) return wait(`withdrawing the old root from ${lagging.join(', ')}`);
+        if (await undelivered()) return;
         return advance('OldRootWithdrawn', 'no cluster trusts the old root any more');
       }
       case 'OldRootWithdrawn':

@@ -5,7 +5,17 @@ import { MeshcaError, errorMessage } from '../pki/errors.js';
 export interface KubeClientOptions {
   /** A kubeconfig path, "in-cluster" for the pod's service account, or undefined for $KUBECONFIG / ~/.kube/config (or in-cluster in a pod). */
   kubeconfig?: string;
+  /** A kubeconfig's text (from a Secret); `label` names it in errors. Takes precedence over `kubeconfig`. */
+  kubeconfigText?: { text: string; label: string };
   context?: string;
+}
+
+/**
+ * The first line of a kubeconfig loading error: YAML parsers quote the offending lines after it,
+ * and those lines may hold a token or a key.
+ */
+function firstLine(e: unknown): string {
+  return errorMessage(e).split('\n')[0].trim();
 }
 
 /** One watch event as the API server streams it. */
@@ -38,15 +48,22 @@ export class KubeClient {
   static async load(o: KubeClientOptions = {}): Promise<KubeClient> {
     const lib = await import('@kubernetes/client-node');
     const kc = new lib.KubeConfig();
-    const where = o.kubeconfig ?? 'the default kubeconfig';
+    const where = o.kubeconfigText?.label ?? o.kubeconfig ?? 'the default kubeconfig';
     try {
-      if (o.kubeconfig === 'in-cluster') kc.loadFromCluster();
+      if (o.kubeconfigText) kc.loadFromString(o.kubeconfigText.text);
+      else if (o.kubeconfig === 'in-cluster') kc.loadFromCluster();
       else if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
       else kc.loadFromDefault();
-      if (o.context) kc.setCurrentContext(o.context);
+      if (o.context) {
+        if (!kc.getContextObject(o.context)) {
+          const known = kc.getContexts().map((c) => c.name);
+          throw new Error(`context "${o.context}" not found (contexts: ${known.join(', ') || 'none'})`);
+        }
+        kc.setCurrentContext(o.context);
+      }
       if (!kc.getCurrentCluster()) throw new Error('no current cluster');
     } catch (e) {
-      throw new MeshcaError('invalid_argument', 'bad_kubeconfig', `kubeconfig ${where} cannot be used: ${errorMessage(e)}`, { cause: e });
+      throw new MeshcaError('invalid_argument', 'bad_kubeconfig', `kubeconfig ${where} cannot be used: ${firstLine(e)}`);
     }
     let namespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
     if (!namespace && o.kubeconfig === 'in-cluster') {

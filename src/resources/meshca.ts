@@ -5,12 +5,48 @@ import { DNS_LABEL, namespaceName, objectName, type Condition, type Resource } f
 /** meshca's own kinds: the cluster registry, the approval policy and root rotations. */
 export const MESHCA_GROUP = 'meshca.io';
 
+/**
+ * How meshca reaches a cluster's API server: a kubeconfig file, or a key of a Secret in meshca's
+ * state. Only the reference is stored in the Cluster; the credentials stay where they are.
+ */
+export const ClusterKubeconfigSchema = z
+  .strictObject({
+    file: z.string().min(1).optional(),
+    secretRef: z.strictObject({ name: objectName, namespace: namespaceName.optional(), key: z.string().min(1).optional() }).optional(),
+    context: z.string().min(1).optional(),
+  })
+  .superRefine((k, ctx) => {
+    if ((k.file === undefined) === (k.secretRef === undefined))
+      ctx.addIssue({ code: 'custom', path: [], message: 'set exactly one of file or secretRef' });
+  });
+export type ClusterKubeconfig = z.infer<typeof ClusterKubeconfigSchema>;
+
 /** A registered cluster (`meshca cluster add NAME`); RootTrustPolicies issue one intermediate each. */
 export const ClusterSpecSchema = z.strictObject({
   description: z.string().optional(),
+  /** With it, the leader writes the cluster's istio-system/cacerts Secret to its API server. */
+  kubeconfig: ClusterKubeconfigSchema.optional(),
+  /** Replace an istio-system/cacerts that meshca did not create (off: such a Secret is left alone). */
+  adoptExisting: z.boolean().optional(),
 });
 export type ClusterSpec = z.infer<typeof ClusterSpecSchema>;
-export type Cluster = Resource<ClusterSpec, { conditions?: Condition[] }>;
+
+/** The last delivery of the cluster's bundle to its API server. */
+export interface ClusterDeliveryStatus {
+  /** The API server written to (from the kubeconfig; never its credentials). */
+  server?: string;
+  /** SHA-256 of the Secret data last written (or found already in place). */
+  digest?: string;
+  serialNumber?: string;
+  /** Expiry of the delivered intermediate. */
+  notAfter?: string;
+  lastWriteTime?: string;
+  /** The last attempt's error; cleared by the next successful delivery. */
+  lastError?: string;
+  lastErrorTime?: string;
+  failedAttempts?: number;
+}
+export type Cluster = Resource<ClusterSpec, { conditions?: Condition[]; delivery?: ClusterDeliveryStatus }>;
 export const clusterNameRule = DNS_LABEL;
 
 const glob = z.string().min(1);

@@ -19,11 +19,16 @@ describe('watchSecret', () => {
     const stop = watchSecret(reader, ref, (v) => seen.push(v), { intervalMs: 20 });
     const put = (s: string) =>
       writer.put(ref, { data: { 'ca-cert.pem': Buffer.from(s) }, annotations: { [OWNER_ANNOTATION]: 'p' } }, { owner: 'p' });
+    // Stat polling on a busy machine may be late; wait for each event rather than a fixed time.
+    const until = async (n: number) => {
+      for (const end = Date.now() + 10_000; seen.length < n && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
+    };
     await put('one');
-    await new Promise((r) => setTimeout(r, 120));
+    await until(1);
     await put('one'); // unchanged: no write, no event
     await put('two');
-    await new Promise((r) => setTimeout(r, 120));
+    await until(2);
+    await new Promise((r) => setTimeout(r, 100)); // room for a wrong extra event
     stop();
     assert.deepEqual(seen, [1, 2]);
     assert.equal((await reader.get(ref))?.data['ca-cert.pem'].toString(), 'two');

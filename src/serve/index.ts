@@ -7,7 +7,6 @@ import type { Authority, Policy, SigningMaterial } from '../ca/authority.js';
 import { DurableIssuanceService } from '../ca/durable-issuance.js';
 import { IssuanceService } from '../ca/issuance.js';
 import { openMaterialSource } from '../ca/material/open.js';
-import { isReplicated } from '../ca/material/replicated.js';
 import type { MaterialSource } from '../ca/material/source.js';
 import { RateLimiter } from '../ca/rate-limit.js';
 import { CaState } from '../ca/state.js';
@@ -18,11 +17,9 @@ import type { Leadership } from '../leader/index.js';
 import { soleLeadership } from '../leader/sole.js';
 import { MeshcaError } from '../pki/errors.js';
 import type { AuditEntry, Store } from '../store/index.js';
-import { openStore } from '../store/open.js';
-import { SqliteStore } from '../store/sqlite/index.js';
-import { relayAudit } from '../server/audit-relay.js';
-import { withoutAudit, type AuditSetting } from './audit-setting.js';
+import type { AuditSetting } from './audit-setting.js';
 import { wireControllers } from './controllers-wiring.js';
+import { openServeStore } from './open-store.js';
 import { createH2GrpcServer } from '../server/grpc/h2.js';
 import { METHOD_PATH } from '../server/grpc/proto.js';
 import { h2CreateCertificateHandler } from '../server/grpc/service.js';
@@ -30,6 +27,7 @@ import { ServingTls } from '../server/grpc/serving-tls.js';
 import { dashboardFor } from '../server/http/dashboard/wiring.js';
 import { createHttpServer } from '../server/http/index.js';
 import { createLogger, grpcBindError, joinHostPort, splitHostPort } from '../server/listen.js';
+import { ControlMetrics } from '../server/control-metrics.js';
 import { ServerMetrics } from '../server/metrics.js';
 import { planFor, type RolePlan, type ServerRole } from '../server/role.js';
 import { servePcaApi } from '../server/serve-pca-api.js';
@@ -114,6 +112,7 @@ interface Ctx {
   plan: RolePlan;
   o: StartOptions;
   cleanup: (() => Promise<void> | void)[];
+  control: ControlMetrics;
 }
 
 /**
@@ -127,36 +126,21 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const log = o.logger ?? createLogger(config.logLevel);
   const role = o.role ?? 'single';
   const plan = planFor(role);
-  const store = await openServeStore(config, plan, o.audit ?? 'on', log);
+  const control = new ControlMetrics(config.cluster);
+  const store = await openServeStore(config, plan, o.audit ?? 'on', log, () => control.auditWriteFailed());
   const cleanup: Ctx['cleanup'] = [() => store.close()];
   const closeAll = async () => {
     for (const f of cleanup.reverse()) await f();
   };
   const passphrase = o.passphrase ?? (process.env.MESHCA_KEY_PASSPHRASE || undefined);
   try {
-    const server = await start({ config, store, log, now: o.now ?? (() => new Date()), passphrase, role, plan, o, cleanup });
+    const server = await start({ config, store, log, now: o.now ?? (() => new Date()), passphrase, role, plan, o, cleanup, control });
     let closing: Promise<void> | undefined;
     return { ...server, close: () => (closing ??= closeAll()) };
   } catch (e) {
     await closeAll().catch(() => {});
     throw e;
   }
-}
-
-async function openServeStore(config: ServeConfig, plan: RolePlan, audit: AuditSetting, log: Logger): Promise<Store> {
-  let store: Store = await openStore(config, (e) =>
-    log.error({ err: e }, 'audit store background work failed (unwritten audit rows stay queued)'),
-  );
-  // A worker on the embedded store hands its audit rows to the primary, the one SQLite writer.
-  if (plan.relayAudit && typeof process.send === 'function' && !isReplicated(store))
-    store = relayAudit(store, process.send.bind(process), { flushMs: config.auditFlushMs, batchSize: config.auditBatchSize });
-  // The process that writes SQLite checkpoints its WAL from a worker thread (started once the WAL is large), never on the event loop.
-  else if (store instanceof SqliteStore) store.checkpointInBackground();
-  if (audit !== 'on') {
-    store = withoutAudit(store);
-    log.warn({ audit }, 'issuances are NOT audited: a benchmark setting that measures what the audit costs, never for production');
-  }
-  return store;
 }
 
 async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
@@ -333,14 +317,19 @@ interface DashboardInputs {
 }
 
 /** Health, metrics, the API and the operator dashboard; returns the bound port. */
-async function startHttp({ config, store, log, now, role, plan, o, cleanup }: Ctx, d: DashboardInputs, own: Registry): Promise<number> {
+async function startHttp(
+  { config, store, log, now, role, plan, o, cleanup, control }: Ctx,
+  d: DashboardInputs,
+  own: Registry,
+): Promise<number> {
   const { authority, material } = d;
+  control.setLeadership(() => d.leader()?.isLeader());
   const aggregator = plan.metrics === 'aggregate' ? new AggregatorRegistry() : undefined;
   const base = aggregator ? { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } : own;
   const http = createHttpServer({
     authority,
     store,
-    registry: withRegistries(base, [...(material.metrics ? [material.metrics] : []), ...(o.metricsRegistries ?? [])]),
+    registry: withRegistries(base, [control.registry, ...(material.metrics ? [material.metrics] : []), ...(o.metricsRegistries ?? [])]),
     trustDomain: config.trustDomain,
     cluster: config.cluster,
     audit: o.audit ?? 'on',

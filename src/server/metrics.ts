@@ -18,6 +18,7 @@ export class ServerMetrics implements IssuanceObserver {
   private readonly latency: Histogram<'outcome'>;
   private readonly inflight: Gauge;
   private readonly caExpiry: Gauge<'cluster'>;
+  private readonly caNotBefore: Gauge<'cluster'>;
   private readonly rootExpiry: Gauge;
   private readonly servingExpiry: Gauge;
   // istiod parity
@@ -61,6 +62,14 @@ export class ServerMetrics implements IssuanceObserver {
       name: 'meshca_ca_cert_expiry_timestamp_seconds',
       aggregator: 'min',
       help: 'NotAfter of the issuing intermediate, Unix seconds',
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.caNotBefore = new Gauge({
+      name: 'meshca_ca_cert_not_before_timestamp_seconds',
+      // The earliest with the expiry's minimum: both then describe the oldest intermediate still signing.
+      aggregator: 'min',
+      help: 'NotBefore of the issuing intermediate, Unix seconds (with the expiry: its lifetime, for renewal-window alerts)',
       labelNames: ['cluster'],
       registers,
     });
@@ -136,6 +145,7 @@ export class ServerMetrics implements IssuanceObserver {
     const rootAfter = Math.min(...roots.map((r) => secs(r.notAfter)));
     const chainAfter = Math.min(...chain.map((c) => secs(c.notAfter)));
     this.caExpiry.set({ cluster }, secs(chain[0].notAfter));
+    this.caNotBefore.set({ cluster }, secs(chain[0].notBefore));
     this.rootExpiry.set(rootAfter);
     this.citadelRootExpiry.set(rootAfter);
     this.citadelChainExpiry.set(chainAfter);

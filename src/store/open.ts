@@ -11,7 +11,11 @@ export interface OpenStoreConfig {
 }
 
 /** The store the configuration names: SQLite in the state directory, or a shared PostgreSQL database. */
-export async function openStore(c: OpenStoreConfig, onError: (e: unknown) => void): Promise<(SqliteStore | PgStore) & Store> {
+export async function openStore(
+  c: OpenStoreConfig,
+  onError: (e: unknown) => void,
+  onAuditError?: (e: unknown) => void,
+): Promise<(SqliteStore | PgStore) & Store> {
   const kind = c.store ?? (c.storeUrl ? 'postgres' : 'sqlite');
   // pg is loaded only when a PostgreSQL store is configured.
   if (kind === 'postgres')
@@ -19,6 +23,7 @@ export async function openStore(c: OpenStoreConfig, onError: (e: unknown) => voi
       flushMs: c.auditFlushMs,
       batchSize: c.auditBatchSize,
       onError,
+      onAuditError,
     });
-  return openSqliteStore(c.dir, { flushMs: c.auditFlushMs, batchSize: c.auditBatchSize, onError });
+  return openSqliteStore(c.dir, { flushMs: c.auditFlushMs, batchSize: c.auditBatchSize, onError, onAuditError });
 }

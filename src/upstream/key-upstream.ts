@@ -3,7 +3,7 @@ import type { ParsedCertificate } from '../pki/certificate.js';
 import { parseCsr } from '../pki/csr.js';
 import { invalid } from '../pki/errors.js';
 import { DEFAULT_BACKDATE_SECONDS } from '../pki/profiles.js';
-import type { SignIntermediateRequest, Upstream, UpstreamChain } from './index.js';
+import type { SignIntermediateRequest, Upstream, UpstreamChain } from './contract.js';
 import { signCsr } from './sign-csr.js';
 
 /** A CA whose key is in this process: the signing certificate, its key, and the issuers above it. */

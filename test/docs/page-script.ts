@@ -69,6 +69,12 @@ export const SUBSTITUTIONS: Substitution[] = [
     why: 'no cluster: client-side dry run',
   },
   {
+    pattern: /^kubectl config view --raw --minify --flatten --context (\S+) > (\S+)$/,
+    replace: (m) =>
+      `printf 'apiVersion: v1\\nkind: Config\\ncurrent-context: %s\\nclusters:\\n- name: %s\\n  cluster: {server: "https://127.0.0.1:9"}\\nusers:\\n- name: admin\\n  user: {token: docs-example}\\ncontexts:\\n- name: %s\\n  context: {cluster: %s, user: admin}\\n' ${m[1]} ${m[1]} ${m[1]} ${m[1]} > ${m[2]}`,
+    why: "no cluster: a kubeconfig for an API server that is not there, so the cluster's delivery shows the connection error",
+  },
+  {
     pattern: /^istioctl proxy-config secret \S+ -o json > (\S+)$/,
     replace: (m) => `"$DOCS_TEST_NODE" "$DOCS_TEST_REPO/dist/test/docs/proxy-secret.js" web > ${m[1]}`,
     why: "no cluster: the dump a proxy holding ./web's certificate would print",
@@ -77,6 +83,11 @@ export const SUBSTITUTIONS: Substitution[] = [
     pattern: /^(?:[A-Z_]+=\S+ )*deploy\/smoke\.sh$/,
     replace: () => 'bash -n "$DOCS_TEST_REPO/deploy/smoke.sh"',
     why: 'needs a kind cluster: syntax-checked',
+  },
+  {
+    pattern: /^((?:[A-Z_]+=\S+ )*)deploy\/image\/build\.sh\b.*$/,
+    replace: (m) => `${m[1]}bash "$DOCS_TEST_REPO/deploy/image/build.sh" --plan`,
+    why: 'needs root and minutes (debootstrap, an npm ci inside the image): what it would use, printed',
   },
   {
     pattern: PCA_ARN_LINE,

@@ -39,14 +39,12 @@ export function startPcaApiProcess(args: string[], env: Record<string, string> =
     const onData = (): void => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (!m) return;
-      // The CA lines follow the listening line in the same write burst; give them a tick.
-      setTimeout(() => {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        child.removeAllListeners('exit');
-        const arns = [...out.matchAll(/^CA (\S+)/gm)].map((x) => x[1]);
-        resolve({ url: m[1], arns, child, output: () => out, stop });
-      }, 50);
+      // meshca pca-api prints its CA lines before the listening line.
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.removeAllListeners('exit');
+      const arns = [...out.matchAll(/^CA (\S+)/gm)].map((x) => x[1]);
+      resolve({ url: m[1], arns, child, output: () => out, stop });
     };
     child.stdout!.on('data', onData);
   });

@@ -135,6 +135,23 @@ export class K8sDouble {
     return this.watches.size;
   }
 
+  /** Stops answering (connections refused, as when the API server is down); the objects are kept for `resume`. */
+  async pause(): Promise<void> {
+    await this.close();
+  }
+
+  /** Listens again on the same address after `pause`, with the same objects. */
+  async resume(): Promise<void> {
+    const port = Number(new URL(this.url).port);
+    await new Promise<void>((r, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        r();
+      });
+    });
+  }
+
   async close(): Promise<void> {
     this.dropWatches();
     await new Promise<void>((r) => {

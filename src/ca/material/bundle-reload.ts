@@ -65,7 +65,8 @@ function digestOf(dir: string): string {
   return h.digest('hex');
 }
 
-function chainsTo(top: ParsedCertificate, roots: ParsedCertificate[]): boolean {
+/** Whether a replaced issuer's chain top is, or is signed by, one of the current roots. */
+export function chainsTo(top: ParsedCertificate, roots: ParsedCertificate[]): boolean {
   return roots.some((r) => r.der.equals(top.der) || (top.issuerDer.equals(r.subjectDer) && safeVerify(top, r)));
 }
 

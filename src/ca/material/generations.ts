@@ -2,7 +2,7 @@ import { intermediateTtlOf } from '../../config/upstream.js';
 import { parseCertificate } from '../../pki/certificate.js';
 import type { CaMaterialRows } from '../../store/ca-material.js';
 import { MaterialFollower } from '../material-renewal.js';
-import type { VersionedBundle } from '../material-store.js';
+import { renewalDueAt, type VersionedBundle } from '../material-store.js';
 import { signerFromBundle } from '../state.js';
 import { MaterialHolder } from './holder.js';
 import type { MaterialDeps, SigningView } from './source.js';
@@ -16,6 +16,8 @@ export interface Generations {
   /** This replica committed `v`: swap it in and tell the follower. */
   committed(v: VersionedBundle): void;
   describe(origin: SigningView['origin']): SigningView;
+  /** The leader's schedule (renewalDueAt) applied to the intermediate this replica signs with. */
+  renewFrom(): Date;
 }
 
 /**
@@ -42,7 +44,7 @@ export async function followGenerations(
   const follower = new MaterialFollower({ db, cluster: config.cluster, passphrase: d.passphrase, log, onNewer: swap }, generation);
   await follower.start();
   const ttl = intermediateTtlOf(config);
-  const before = config.renewBefore !== undefined && config.renewBefore < ttl ? config.renewBefore : ttl / 3;
+  const renewFrom = () => renewalDueAt(holder.material.signer.cert, ttl, config.renewBefore);
   return {
     holder,
     follower,
@@ -51,6 +53,7 @@ export async function followGenerations(
       follower.note(v);
       swap(v);
     },
-    describe: (origin) => ({ origin, generation, nextRenewal: new Date(holder.material.signer.cert.notAfter.getTime() - before * 1000) }),
+    describe: (origin) => ({ origin, generation, nextRenewal: renewFrom() }),
+    renewFrom,
   };
 }

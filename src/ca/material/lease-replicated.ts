@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { KubeClient } from '../../k8s/client.js';
 import { SecretMaterialRows } from '../../k8s/material-secret.js';
 import { leaseElection, ownNamespace } from '../../k8s/serve.js';
@@ -9,6 +10,7 @@ import { bundleFromRow, type VersionedBundle } from '../material-store.js';
 import { mintFromUpstream } from '../material-upstream.js';
 import { followGenerations } from './generations.js';
 import { heldSource } from './holder.js';
+import { RenewalMetrics } from './renewal-metrics.js';
 import { materialOptions, replicatedUpstream } from './replicated.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 
@@ -33,6 +35,9 @@ export async function openLeaseReplicatedSource(d: MaterialDeps, o: { elect: boo
   const upstream = await replicatedUpstream(d);
   const lead = election?.leadership ?? leadershipOf(new NeverLeader(), id, now);
   let committed: ((v: VersionedBundle) => void) | undefined;
+  let renewFrom: (() => Date) | undefined;
+  const metrics = new Registry();
+  const renewal = new RenewalMetrics([metrics], config.cluster, () => renewFrom?.());
   lead.onLeader((signal) => {
     void runIntermediateRenewal(
       {
@@ -43,6 +48,7 @@ export async function openLeaseReplicatedSource(d: MaterialDeps, o: { elect: boo
         leading,
         log,
         onCommitted: (v) => committed?.(v),
+        onFailed: () => renewal.failed(),
         mint: (g, sig) => mintFromUpstream({ db: rows, upstream, options: opts, now, log, pauseAfterRequestMs: d.renewalPauseMs }, g, sig),
       },
       signal,
@@ -67,8 +73,10 @@ export async function openLeaseReplicatedSource(d: MaterialDeps, o: { elect: boo
     const boot = { bundle: bundleFromRow(row, d.passphrase), generation: row.generation };
     const g = await followGenerations(rows, d, boot);
     committed = g.committed;
+    renewFrom = g.renewFrom;
     return heldSource(g.holder, {
       describe: () => g.describe('upstream'),
+      metrics,
       createdIntermediate: false,
       createdRoot: false,
       leadership: lead,

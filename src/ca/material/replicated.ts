@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { LocalTokenIssuer } from '../../auth/index.js';
 import { intermediateTtlOf, upstreamBlock } from '../../config/upstream.js';
 import { newReplicaId } from '../../leader/sole.js';
@@ -10,6 +11,7 @@ import { bootstrapFromUpstream, mintFromUpstream } from '../material-upstream.js
 import { createUpstream, isResumable, type ResumableIssuer, type Upstream } from '../../upstream/index.js';
 import { followGenerations } from './generations.js';
 import { heldSource } from './holder.js';
+import { RenewalMetrics } from './renewal-metrics.js';
 import { replicaElection } from './replica-election.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 
@@ -88,6 +90,8 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
     log.info({ cluster: config.cluster, store: 'postgres' }, 'created the cluster intermediate in the database');
 
   const g = await followGenerations(db, d, boot);
+  const metrics = new Registry();
+  const renewal = new RenewalMetrics([metrics], config.cluster, g.renewFrom);
   const follower = g.follower;
 
   const { advisory, elector, lead } = await replicaElection(db, d, id, o.elect);
@@ -104,6 +108,7 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
           onCommitted: g.committed,
           pauseBeforeCommitMs: mintDeps ? undefined : d.renewalPauseMs,
           mint: mintDeps && ((g, sig) => mintFromUpstream({ ...mintDeps, db, fence: () => advisory?.fence() }, g, sig)),
+          onFailed: () => renewal.failed(),
         },
         signal,
       ),
@@ -113,6 +118,7 @@ export async function openReplicatedSource(d: MaterialDeps, o: { elect: boolean 
 
   return heldSource(g.holder, {
     describe: () => g.describe('database'),
+    metrics,
     createdIntermediate: boot.createdIntermediate,
     createdRoot: boot.createdRoot,
     leadership: lead,

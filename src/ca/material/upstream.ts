@@ -12,6 +12,7 @@ import { upstreamServingIssuer } from '../serving.js';
 import { signerFromBundle } from '../state.js';
 import { RaAuthority, RemoteWorkloadSigner, type WorkloadSigner } from '../workload-signer.js';
 import { MaterialHolder, heldSource } from './holder.js';
+import { RenewalMetrics } from './renewal-metrics.js';
 import type { MaterialDeps, MaterialSource } from './source.js';
 import { UpstreamMetrics } from './upstream-metrics.js';
 
@@ -80,6 +81,7 @@ async function intermediateWiring(d: Deps, upstream: Upstream): Promise<Material
   const ttl = intermediateTtlOf(config);
   let holder: MaterialHolder | undefined;
   const metrics = new UpstreamMetrics(upstream.type, () => manager.status().remainingSeconds);
+  const renewal = new RenewalMetrics([metrics.registry], config.cluster, () => manager.status().renewFrom);
   const onEvent = (ev: IntermediateEvent): void => {
     if (ev.type === 'renewed') {
       metrics.renewed();
@@ -95,6 +97,7 @@ async function intermediateWiring(d: Deps, upstream: Upstream): Promise<Material
       holder?.swap(materialOf(ev.bundle));
     } else if (ev.type === 'renewal_failed') {
       metrics.error(ev.error.reason);
+      renewal.failed();
       log.warn(
         { upstream: upstream.source, err: ev.error.message, attempts: ev.attempts, retryAt: ev.retryAt.toISOString() },
         'intermediate renewal failed; signing continues with the current intermediate',

@@ -49,7 +49,7 @@ export const gen = {
       mods,
       'gloo-mesh',
     ),
-  cluster: (name: string) => build('meshca.io/v1alpha1', 'Cluster', name, {}, []),
+  cluster: (name: string, ...mods: Mod[]) => build('meshca.io/v1alpha1', 'Cluster', name, {}, mods),
   approvalPolicy: (name: string, deny: Record<string, unknown>[]) => build('meshca.io/v1alpha1', 'ApprovalPolicy', name, { deny }, []),
 };
 

@@ -32,6 +32,11 @@ function send(res: ServerResponse, status: number, body: unknown, type = 'applic
   res.end(text);
 }
 
+// A stand-in CA (waiting for an issuer Secret) must not be published as the mesh's root.
+function rootsUnknown(d: HttpDeps, res: ServerResponse): void {
+  send(res, 503, { error: 'ca_not_ready', message: `no roots to publish yet: ${d.authority.notReadyReason() ?? 'the CA is starting'}` });
+}
+
 /** Health, readiness, Prometheus metrics and a read-only JSON API, on plain node:http. */
 export function createHttpServer(d: HttpDeps): Server {
   const now = d.now ?? (() => new Date());
@@ -43,8 +48,9 @@ export function createHttpServer(d: HttpDeps): Server {
       send(res, why ? 503 : 200, why ? { status: 'not ready', reason: why, ...extra } : { status: 'ready', ...extra });
     },
     '/metrics': async (_q, _u, res) => send(res, 200, await d.registry.metrics(), d.registry.contentType),
-    '/v1/ca': (_q, _u, res) => send(res, 200, caDocument(d, now())),
+    '/v1/ca': (_q, _u, res) => (d.authority.rootsKnown() ? send(res, 200, caDocument(d, now())) : rootsUnknown(d, res)),
     '/v1/trust-bundle': (req, url, res) => {
+      if (!d.authority.rootsKnown()) return rootsUnknown(d, res);
       const pems = d.authority.roots.map((r) => r.pem);
       const wantsPem = url.searchParams.get('format') === 'pem' || /application\/x-pem-file/.test(req.headers.accept ?? '');
       if (wantsPem) send(res, 200, pems.join(''), 'application/x-pem-file');

@@ -26,6 +26,8 @@ export interface PgStoreOptions {
   batchSize?: number;
   /** Told about a failed background write; the rows stay queued for the retry. */
   onError?: (e: unknown) => void;
+  /** Told about each failed audit batch too (before onError), for the audit-failure metric. */
+  onAuditError?: (e: unknown) => void;
   /** Pool size (default 10). */
   maxConnections?: number;
   /** application_name, visible in pg_stat_activity (default "meshca"). */
@@ -93,7 +95,10 @@ export class PgStore implements StoreWithStats, CaMaterialRows, UpstreamRenewals
     this.audit = new GroupCommitQueue((rows) => this.insertAudit(rows), {
       flushMs: o.flushMs ?? 5,
       batchSize: o.batchSize ?? 500,
-      onError: o.onError,
+      onError: (e) => {
+        o.onAuditError?.(e);
+        o.onError?.(e);
+      },
     });
   }
 

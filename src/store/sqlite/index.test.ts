@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readlinkSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import type { AuditEntry } from '../index.js';
 import { DB_FILE_NAME, SqliteStore, openSqliteStore } from './index.js';
 import { MIGRATIONS } from './migrations.js';
@@ -160,4 +161,27 @@ test('a database migrated by a newer meshca is refused, and left as it was', asy
     }
   });
   assert.deepEqual(open, []);
+});
+
+test('a failed audit batch is told to onAuditError once, kept queued, and written once the table is back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-store-'));
+  const audit: unknown[] = [];
+  const other: unknown[] = [];
+  const s = openSqliteStore(dir, { flushMs: 60_000, batchSize: 1000, onAuditError: (e) => audit.push(e), onError: (e) => other.push(e) });
+  // A second connection takes the table away, as a broken or replaced database file would.
+  const db = new Database(join(dir, DB_FILE_NAME));
+  db.exec('ALTER TABLE audit RENAME TO audit_away');
+  s.appendAudit(entry({ serial: 'kept' }));
+  await assert.rejects(s.flush(), /no such table: audit/);
+  assert.equal(audit.length, 1, 'one failed batch, one call');
+  assert.deepEqual(other, audit, 'onError hears of it too');
+  db.exec('ALTER TABLE audit_away RENAME TO audit');
+  db.close();
+  await s.flush();
+  assert.equal(audit.length, 1);
+  assert.deepEqual(
+    (await s.queryAudit({})).map((r) => r.serial),
+    ['kept'],
+  );
+  await s.close();
 });

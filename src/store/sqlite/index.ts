@@ -32,6 +32,8 @@ export interface SqliteStoreOptions {
   batchSize?: number;
   /** Told about a failed background flush; the rows stay queued for the next attempt. */
   onError?: (e: unknown) => void;
+  /** Told about each failed audit batch too (before onError), for the audit-failure metric. */
+  onAuditError?: (e: unknown) => void;
   /** Audit rows written since the last fold that start one at once (default 10,000). */
   foldRows?: number;
   /** Fewer unfolded rows are folded this long after they were written (default 5 s). */
@@ -65,7 +67,10 @@ export class SqliteStore implements Store {
     this.audit = new AuditWriter(this.db, this.walTurn, {
       flushMs: o.flushMs ?? DEFAULT_AUDIT_FLUSH_MS,
       batchSize: o.batchSize ?? 500,
-      onError: this.onError,
+      onError: (e) => {
+        o.onAuditError?.(e);
+        this.onError(e);
+      },
       afterWrite: (rows) => {
         this.fold.wrote(rows);
         this.checkpointer?.startIfDue();

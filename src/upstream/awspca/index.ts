@@ -4,7 +4,14 @@ import { certLabel, parseCertificate, parseCertificates, type ParsedCertificate 
 import { verifyChain } from '../../pki/chain.js';
 import { parseCsr, type ParsedCsr } from '../../pki/csr.js';
 import { MeshcaError, invalid } from '../../pki/errors.js';
-import type { ResumableIssuer, SignIntermediateRequest, SignWorkloadRequest, Upstream, UpstreamChain, UpstreamContext } from '../index.js';
+import type {
+  ResumableIssuer,
+  SignIntermediateRequest,
+  SignWorkloadRequest,
+  Upstream,
+  UpstreamChain,
+  UpstreamContext,
+} from '../contract.js';
 import { sdkPcaCalls, type CaDescription, type PcaCalls } from './client.js';
 import { parseCaArn, type AwsPcaUpstreamConfig, type PcaSigningAlgorithm } from './config.js';
 import { errorName, isTransient, pcaError } from './errors.js';

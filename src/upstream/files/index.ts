@@ -3,7 +3,7 @@ import { certLabel, parseCertificate, parseCertificates, type ParsedCertificate 
 import { MeshcaError, invalid } from '../../pki/errors.js';
 import { keyMatches, parsePrivateKeyPem } from '../../pki/keys.js';
 import { verifyChain } from '../../pki/chain.js';
-import type { Upstream, UpstreamContext } from '../index.js';
+import type { Upstream, UpstreamContext } from '../contract.js';
 import { KeyUpstream, type KeyMaterial } from '../key-upstream.js';
 import type { FilesUpstreamConfig } from './config.js';
 

@@ -6,7 +6,7 @@ import { MeshcaError, errorMessage } from '../../pki/errors.js';
 import { KubeClient } from '../../k8s/client.js';
 import { submitCsr } from '../../k8s/csr-request.js';
 import { WORKLOAD_USAGES } from '../../k8s/usages.js';
-import type { SignIntermediateRequest, SignWorkloadRequest, Upstream, UpstreamChain, UpstreamContext } from '../index.js';
+import type { SignIntermediateRequest, SignWorkloadRequest, Upstream, UpstreamChain, UpstreamContext } from '../contract.js';
 import type { K8sCsrUpstreamConfig } from './config.js';
 
 const CA_USAGES = ['digital signature', 'cert sign', 'crl sign'];

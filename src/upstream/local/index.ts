@@ -1,6 +1,6 @@
 import { CaState } from '../../ca/state.js';
 import { MeshcaError } from '../../pki/errors.js';
-import type { Upstream, UpstreamContext } from '../index.js';
+import type { Upstream, UpstreamContext } from '../contract.js';
 import { KeyUpstream } from '../key-upstream.js';
 import type { LocalUpstreamConfig } from './config.js';
 
