@@ -1,9 +1,9 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { MeshcaError } from '../pki/errors.js';
-import { OWNER_ANNOTATION } from '../resources/secrets.js';
 import type { CaMaterialKind, CaMaterialRow, CaMaterialRows, PendingRenewal, UpstreamRenewals } from '../store/ca-material.js';
 import type { Store } from '../store/index.js';
 import { apiStatus, kubeError, type KubeClient } from './client.js';
+import { readSecret, stateSecretBody } from './state-secret.js';
 
 /** Generations kept in the Secret (a Secret holds at most 1 MiB); older ones are dropped as new ones land. */
 const KEEP = 8;
@@ -33,13 +33,8 @@ export class SecretMaterialRows
     return `secret ${this.ref.namespace}/${this.ref.name}`;
   }
 
-  private async read(): Promise<V1Secret | undefined> {
-    try {
-      return await this.client.core.readNamespacedSecret(this.ref);
-    } catch (e) {
-      if (apiStatus(e) === 404) return undefined;
-      throw kubeError(`reading the CA ${this.description}`, e);
-    }
+  private read(): Promise<V1Secret | undefined> {
+    return readSecret(this.client, this.ref, `the CA ${this.description}`);
   }
 
   private async rows<T extends Row>(prefix: string): Promise<{ gen: number; row: T }[]> {
@@ -57,18 +52,7 @@ export class SecretMaterialRows
       const cur = await this.read();
       const data = { ...(cur?.data ?? {}) };
       if (!change(data)) return false;
-      const body: V1Secret = {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        type: 'Opaque',
-        metadata: {
-          ...this.ref,
-          labels: { 'app.kubernetes.io/managed-by': 'meshca' },
-          annotations: { [OWNER_ANNOTATION]: 'meshca/state' },
-          ...(cur?.metadata?.resourceVersion ? { resourceVersion: cur.metadata.resourceVersion } : {}),
-        },
-        data,
-      };
+      const body = stateSecretBody(this.ref, data, cur?.metadata?.resourceVersion);
       try {
         if (cur) await this.client.core.replaceNamespacedSecret({ ...this.ref, body });
         else await this.client.core.createNamespacedSecret({ namespace: this.ref.namespace, body });

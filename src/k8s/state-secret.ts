@@ -24,6 +24,40 @@ export interface StateBackend {
   save(dir: string): Promise<void>;
 }
 
+/** A Secret, or undefined when there is none; any other failure names `what`. */
+export async function readSecret(
+  client: KubeClient,
+  ref: { namespace: string; name: string },
+  what: string,
+): Promise<V1Secret | undefined> {
+  try {
+    return await client.core.readNamespacedSecret(ref);
+  } catch (e) {
+    if (apiStatus(e) === 404) return undefined;
+    throw kubeError(`reading ${what}`, e);
+  }
+}
+
+/** meshca's state Secret with `data` (base64 values), replacing `resourceVersion` when given. */
+export function stateSecretBody(
+  ref: { namespace: string; name: string },
+  data: Record<string, string>,
+  resourceVersion?: string,
+): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: {
+      ...ref,
+      labels: { 'app.kubernetes.io/managed-by': 'meshca' },
+      annotations: { [OWNER_ANNOTATION]: 'meshca/state' },
+      ...(resourceVersion ? { resourceVersion } : {}),
+    },
+    data,
+  };
+}
+
 /** The state directory is the state (a volume): nothing to copy. */
 export class DirStateBackend implements StateBackend {
   readonly description = 'state directory';
@@ -85,13 +119,8 @@ export class SecretStateBackend implements StateBackend {
     return `secret ${this.ref.namespace}/${this.ref.name}`;
   }
 
-  private async read(): Promise<V1Secret | undefined> {
-    try {
-      return await this.client.core.readNamespacedSecret(this.ref);
-    } catch (e) {
-      if (apiStatus(e) === 404) return undefined;
-      throw kubeError(`reading the state ${this.description}`, e);
-    }
+  private read(): Promise<V1Secret | undefined> {
+    return readSecret(this.client, this.ref, `the state ${this.description}`);
   }
 
   private static decode(s: V1Secret): Record<string, Buffer> {
@@ -103,18 +132,7 @@ export class SecretStateBackend implements StateBackend {
   private body(data: Record<string, Buffer>, resourceVersion?: string): V1Secret {
     const encoded: Record<string, string> = {};
     for (const [k, v] of Object.entries(data)) encoded[k] = v.toString('base64');
-    return {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      type: 'Opaque',
-      metadata: {
-        ...this.ref,
-        labels: { 'app.kubernetes.io/managed-by': 'meshca' },
-        annotations: { [OWNER_ANNOTATION]: 'meshca/state' },
-        ...(resourceVersion ? { resourceVersion } : {}),
-      },
-      data: encoded,
-    };
+    return stateSecretBody(this.ref, encoded, resourceVersion);
   }
 
   async prepare(dir: string, init: (dir: string) => void): Promise<'loaded' | 'created'> {

@@ -10,7 +10,7 @@ import { openPgStore } from '../../src/store/postgres/index.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
-import { replicaLoad, serialOf, until } from './ha-load.js';
+import { renewalIssuedBy, replicaLoad, serialOf, until } from './ha-load.js';
 import { IstioCaClient } from './serve/ca-client.js';
 import { ID, SERVE_WITH_SWITCHES, getJson, spawnServe, workloadCsr, type ServeProcess } from './serve/helpers.js';
 
@@ -109,21 +109,7 @@ test(
       const errors = load.errors;
 
       // The leader of a renewal (generation 2 or later), held by the failpoint after PCA answered.
-      const issued = await until(
-        'the leader to get a renewed intermediate from PCA',
-        () => {
-          for (const [i, p] of procs.entries()) {
-            const lines = p
-              .stderr()
-              .matchAll(/"generation":(\d+),"certificateArn":"([^"]+)","msg":"the upstream issued the intermediate; recording it"/g);
-            const m = [...lines].find((x) => Number(x[1]) >= 2);
-            if (m) return { ix: i, generation: Number(m[1]), arn: m[2] };
-          }
-          return undefined;
-        },
-        40_000,
-        20,
-      );
+      const issued = await until('the leader to get a renewed intermediate from PCA', () => renewalIssuedBy(procs), 40_000, 20);
       const victim = procs[issued.ix];
       victim.child.kill('SIGKILL');
       await victim.exited;

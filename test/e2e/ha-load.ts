@@ -76,3 +76,18 @@ export function replicaLoad(clients: IstioCaClient[], csrs: string[], tokens: st
     },
   };
 }
+
+/**
+ * The replica whose log says the upstream answered a renewal request (generation 2 or later), held
+ * there by the renewal failpoint: where a kill lands after IssueCertificate and before the commit.
+ */
+export function renewalIssuedBy(procs: { stderr(): string }[]): { ix: number; generation: number; arn: string } | undefined {
+  for (const [ix, p] of procs.entries()) {
+    const lines = p
+      .stderr()
+      .matchAll(/"generation":(\d+),"certificateArn":"([^"]+)","msg":"the upstream issued the intermediate; recording it"/g);
+    const m = [...lines].find((x) => Number(x[1]) >= 2);
+    if (m) return { ix, generation: Number(m[1]), arn: m[2] };
+  }
+  return undefined;
+}

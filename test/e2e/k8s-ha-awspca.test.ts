@@ -7,7 +7,7 @@ import { startPcaApi, type PcaApiHandle } from '../../src/server/pca/index.js';
 import { K8sDouble } from '../k8s-double/index.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { tempDir } from '../helpers/tmp.js';
-import { replicaLoad, until } from './ha-load.js';
+import { renewalIssuedBy, replicaLoad, until } from './ha-load.js';
 import { IstioCaClient } from './serve/ca-client.js';
 import { ID, SERVE_WITH_SWITCHES, spawnServe, workloadCsr, type ServeProcess } from './serve/helpers.js';
 
@@ -87,21 +87,7 @@ test(
         Array.from({ length: LOOPS }, (_, i) => `k8s-token-w${i}`),
         30,
       );
-      const issued = await until(
-        'the Lease holder to get a renewed intermediate from PCA',
-        () => {
-          for (const [i, p] of procs.entries()) {
-            const lines = p
-              .stderr()
-              .matchAll(/"generation":(\d+),"certificateArn":"([^"]+)","msg":"the upstream issued the intermediate; recording it"/g);
-            const m = [...lines].find((x) => Number(x[1]) >= 2);
-            if (m) return { ix: i, generation: Number(m[1]), arn: m[2] };
-          }
-          return undefined;
-        },
-        40_000,
-        20,
-      );
+      const issued = await until('the Lease holder to get a renewed intermediate from PCA', () => renewalIssuedBy(procs), 40_000, 20);
       procs[issued.ix].child.kill('SIGKILL');
       await procs[issued.ix].exited;
       const survivorIx = [0, 1, 2].filter((i) => i !== issued.ix);
