@@ -18,7 +18,8 @@ const bundle = (v: string) => ({
   labels: { [MANAGED_BY_LABEL]: 'meshca' },
   annotations: { [OWNER_ANNOTATION]: OWNER },
 });
-const keys = () => Object.keys((double.store.get({ resource: 'secrets', namespace: REF.namespace }, REF.name)?.data ?? {}) as object).sort();
+const keys = () =>
+  Object.keys((double.store.get({ resource: 'secrets', namespace: REF.namespace }, REF.name)?.data ?? {}) as object).sort();
 
 before(async () => {
   double = await K8sDouble.start();
@@ -34,9 +35,14 @@ test('a leader saves each cluster bundle it writes; the next one restores them w
   const local = new FileSecretSink(join(tmp.path, 'a'));
   const sink = sharedCacertsSink(local, shared, term.signal);
   // Material of another kind already in the Secret stays untouched.
-  await double.store.create(
+  double.store.create(
     { resource: 'secrets', namespace: REF.namespace },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: REF.name, namespace: REF.namespace }, data: { 'intermediate.default.1': 'e30=' } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: REF.name, namespace: REF.namespace },
+      data: { 'intermediate.default.1': 'e30=' },
+    },
   );
   assert.equal(await sink.put({ cluster: 'east', ...CACERTS }, bundle('1'), { owner: OWNER }), true);
   assert.equal(await sink.put({ cluster: 'east.prod', ...CACERTS }, bundle('p'), { owner: OWNER }), true);
@@ -74,7 +80,11 @@ test('a leader saves each cluster bundle it writes; the next one restores them w
 
   // A bundle of another owner is refused before anything is saved.
   await assert.rejects(
-    sink.put({ cluster: 'east.prod', ...CACERTS }, { ...bundle('x'), annotations: { [OWNER_ANNOTATION]: 'someone-else' } }, { owner: 'someone-else' }),
+    sink.put(
+      { cluster: 'east.prod', ...CACERTS },
+      { ...bundle('x'), annotations: { [OWNER_ANNOTATION]: 'someone-else' } },
+      { owner: 'someone-else' },
+    ),
     /refusing to replace/,
   );
   // A replica that lost the Lease saves nothing more.

@@ -58,14 +58,20 @@ export class SharedCacerts {
   /** Replaces (or, without `bundle`, removes) one cluster's keys. */
   async put(cluster: string, bundle: SharedBundle | undefined, guard?: () => void): Promise<void> {
     const key = (f: string) => `cluster.${cluster}.${f}`;
-    await updateStateSecret(this.client, this.ref, `cluster ${cluster}'s bundle`, (data) => {
-      for (const f of [...ISTIO_FILES, OWNER_KEY]) delete data[key(f)];
-      if (bundle) {
-        for (const f of ISTIO_FILES) if (bundle.data[f]) data[key(f)] = bundle.data[f].toString('base64');
-        data[key(OWNER_KEY)] = Buffer.from(bundle.owner).toString('base64');
-      }
-      return true;
-    }, guard);
+    await updateStateSecret(
+      this.client,
+      this.ref,
+      `cluster ${cluster}'s bundle`,
+      (data) => {
+        for (const f of [...ISTIO_FILES, OWNER_KEY]) delete data[key(f)];
+        if (bundle) {
+          for (const f of ISTIO_FILES) if (bundle.data[f]) data[key(f)] = bundle.data[f].toString('base64');
+          data[key(OWNER_KEY)] = Buffer.from(bundle.owner).toString('base64');
+        }
+        return true;
+      },
+      guard,
+    );
   }
 }
 
@@ -101,7 +107,8 @@ export function sharedCacertsSink(local: SecretSink, shared: SharedCacerts, term
       if (isCacerts(ref) && owner) {
         const existing = await local.get(ref);
         assertMayWrite(ref, existing, by);
-        const same = existing && existing.annotations?.[OWNER_ANNOTATION] === owner && dataDigest(existing.data) === dataDigest(content.data);
+        const same =
+          existing && existing.annotations?.[OWNER_ANNOTATION] === owner && dataDigest(existing.data) === dataDigest(content.data);
         if (!same) await shared.put(ref.cluster, { data: content.data, owner }, guard);
       }
       return local.put(ref, content, by);

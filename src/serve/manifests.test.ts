@@ -10,7 +10,8 @@ import { APPLIED_FROM_ANNOTATION, ManifestsWatcher } from './manifests.js';
 
 const policy = (name: string) =>
   `apiVersion: admin.gloo.solo.io/v2\nkind: RootTrustPolicy\nmetadata: {name: ${name}, namespace: gloo-mesh}\nspec:\n  config:\n    mgmtServerCa: {generated: {}}\n`;
-const cluster = (name: string, extra = '') => `apiVersion: meshca.io/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec: {${extra}}\n`;
+const cluster = (name: string, extra = '') =>
+  `apiVersion: meshca.io/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec: {${extra}}\n`;
 const secret = (name: string) =>
   `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}, namespace: meshca-system}\nstringData: {config: "x"}\n`;
 
@@ -78,7 +79,7 @@ test('an invalid file is reported and skipped whole; nothing is pruned meanwhile
       problems.map((p) => p.file),
       [join(dir, 'a.yaml'), join(dir, 'c.yaml')],
     );
-    assert.match(problems[0].reason, /document 2 \(Cluster east\): spec: .*bogus/);
+    assert.match(problems[0].reason, /a\.yaml: document 2 \(Cluster east\): spec\.bogus: unknown field/);
     assert.match(problems[1].reason, /Cluster far: .*absent\.kubeconfig cannot be used/);
     assert.equal(await c.store.get(CLUSTER, 'south'), undefined, 'nothing of an invalid file is stored');
     assert.ok(await c.store.get(CLUSTER, 'west'), 'not pruned while a file is invalid');

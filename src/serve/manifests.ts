@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { applyDocument, clusterKubeconfigProblems, manifestFiles } from '../controllers/apply-documents.js';
 import { embeddedControllers } from '../controllers/index.js';
@@ -131,7 +132,8 @@ export class ManifestsWatcher {
     }
     const said = new Set(this.problems.map((p) => `${p.file}\0${p.reason}`));
     for (const p of problems)
-      if (!said.has(`${p.file}\0${p.reason}`)) this.log.error({ file: p.file, reason: p.reason }, 'manifest not applied; nothing is pruned meanwhile');
+      if (!said.has(`${p.file}\0${p.reason}`))
+        this.log.error({ file: p.file, reason: p.reason }, 'manifest not applied; nothing is pruned meanwhile');
     this.problems = problems;
     this.applied = [...byFile.values()].reduce((n, docs) => n + docs.length, 0);
     this.lastApplied = this.d.now();
@@ -170,7 +172,7 @@ export async function watchManifests(
   d: Pick<ManifestsDeps, 'log' | 'now' | 'passphrase'>,
 ): Promise<ManifestsWatcher | undefined> {
   if (!config.manifests || !runsControllers) return undefined;
-  const w = new ManifestsWatcher({ ...d, dir: config.manifests, stateDir: config.dir });
+  const w = new ManifestsWatcher({ ...d, dir: resolve(config.manifests), stateDir: config.dir });
   await w.start();
   return w;
 }

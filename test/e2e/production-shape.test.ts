@@ -209,14 +209,16 @@ test(
         "the new leader's first pass over the three clusters",
         async () => {
           const r = await runMeshca(['get', 'clusters', '--dir', survivorDir, '-o', 'json']);
-          const items = (JSON.parse(r.stdout || '{"items":[]}') as { items: { metadata: { name: string }; status?: ClusterStatus }[] }).items;
+          const items = (JSON.parse(r.stdout || '{"items":[]}') as { items: { metadata: { name: string }; status?: ClusterStatus }[] })
+            .items;
           const digests = Object.fromEntries(items.map((i) => [i.metadata.name, i.status?.delivery?.digest]));
           return first.every((c) => digests[c]) ? digests : undefined;
         },
         30_000,
         200,
       );
-      for (const c of first) assert.equal(confirmed[c], deliveredBefore[c].digest, `${c}: the new leader found the delivered bundle current`);
+      for (const c of first)
+        assert.equal(confirmed[c], deliveredBefore[c].digest, `${c}: the new leader found the delivered bundle current`);
 
       // A change of the directory, as a ConfigMap update would make it: a fourth cluster, one fewer.
       writeFileSync(join(manifests, 'clusters.yaml'), (['east', 'west', 'north'] as const).map(clusterYaml).join('---\n'));
@@ -231,6 +233,28 @@ test(
       assert.equal(api.service.stats.issued, pcaCertificates, 'no PCA certificate after the failover');
       assert.match(survivor.stderr(), /pruned: no longer in the manifests directory/);
       assert.doesNotMatch(survivor.stderr(), /"cluster (east|west): [^"]*new intermediate/, 'east and west were not re-issued');
+
+      // A manifest that fails validation: reported by /readyz with its file and reason, the rest kept.
+      const bad = join(manifests, 'typo.yaml');
+      writeFileSync(bad, 'apiVersion: meshca.io/v1alpha1\nkind: Cluster\nmetadata: {name: south}\nspec: {kubeconfg: {file: x}}\n');
+      const survivorHttp = ready[1 - leaderIx].http;
+      const problems = await until(
+        '/readyz to report the invalid manifest',
+        async () => {
+          const rz = await getJson<{ manifests: { problems: { file: string; reason: string }[] } }>(survivorHttp, '/readyz');
+          return rz.body.manifests.problems.length > 0 ? { status: rz.status, problems: rz.body.manifests.problems } : undefined;
+        },
+        20_000,
+        200,
+      );
+      assert.equal(problems.status, 200, 'the CA still serves');
+      assert.deepEqual(
+        problems.problems.map((p) => p.file),
+        [bad],
+      );
+      assert.match(problems.problems[0].reason, /kubeconfg/);
+      assert.match(survivor.stderr(), /manifest not applied/);
+      assert.ok(remote('north') && stateData()['cluster.north.ca-cert.pem'], 'the valid manifests stay applied');
     } catch (e) {
       for (const [i, p] of procs.entries()) console.log(`# replica ${i} log tail:\n${p.stderr().slice(-4000)}`);
       throw e;
