@@ -1,14 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
+import { applyDocument, clusterKubeconfigProblems, readSources } from '../controllers/apply-documents.js';
 import { embeddedControllers } from '../controllers/index.js';
-import { errorMessage, invalid } from '../pki/errors.js';
-import { checkedKubeconfig } from '../k8s/cluster-client.js';
-import { CLUSTER, qualifiedName } from '../resources/kinds.js';
-import type { ClusterSpec } from '../resources/meshca.js';
+import { invalid } from '../pki/errors.js';
 import { loadManifests, type LoadedDocument } from '../resources/load.js';
-import type { ApplyOutcome } from '../resources/store.js';
-import { dataDigest, type SecretRef, type SecretSink, type StoredSecret } from '../resources/secrets.js';
 import { defaultStateDir } from '../ca/state.js';
 import { withDir } from './options.js';
 import { parseAt, runReconcile } from './reconcile.js';
@@ -19,56 +13,6 @@ interface ApplyOptions {
   reconcile: boolean;
   at?: string;
   namespace: string;
-}
-
-/** The texts behind -f: a file, "-" for stdin, or a directory's .yaml/.yml/.json files in name order. */
-function readSources(paths: string[]): { source: string; text: string }[] {
-  const out: { source: string; text: string }[] = [];
-  for (const p of paths) {
-    if (p === '-') {
-      out.push({ source: 'stdin', text: readFileSync(0, 'utf8') });
-      continue;
-    }
-    let st;
-    try {
-      st = statSync(p);
-    } catch {
-      throw invalid('no_file', `the path "${p}" does not exist`);
-    }
-    if (st.isDirectory()) {
-      for (const f of readdirSync(p)
-        .filter((n) => /\.(ya?ml|json)$/.test(n))
-        .sort())
-        out.push({ source: join(p, f), text: readFileSync(join(p, f), 'utf8') });
-    } else {
-      out.push({ source: p, text: readFileSync(p, 'utf8') });
-    }
-  }
-  return out;
-}
-
-/**
- * Every Cluster's kubeconfig must load (file readable, Secret present in the state or in this
- * apply, context known) before anything is stored; file paths are stored absolute.
- */
-async function checkClusterKubeconfigs(docs: LoadedDocument[], secrets: SecretSink): Promise<void> {
-  const problems: string[] = [];
-  const inBatch = async (ref: SecretRef): Promise<StoredSecret | undefined> => {
-    const s = docs.map((d) => d.object.secret).find((x) => x && x.namespace === ref.namespace && x.name === ref.name);
-    return s ? { ref, data: s.data, version: 0 } : secrets.get(ref);
-  };
-  for (const d of docs) {
-    const r = d.object.resource;
-    if (d.object.kind.kind !== CLUSTER.kind || !r) continue;
-    const spec = r.spec as ClusterSpec;
-    if (!spec.kubeconfig) continue;
-    try {
-      r.spec = { ...spec, kubeconfig: await checkedKubeconfig(r.metadata.name, spec.kubeconfig, inBatch) };
-    } catch (e) {
-      problems.push(`Cluster ${r.metadata.name}: ${errorMessage(e)}`);
-    }
-  }
-  if (problems.length > 0) throw invalid('invalid_manifest', problems.join('\n'));
 }
 
 /**
@@ -97,29 +41,12 @@ export function register(program: Command): void {
     }
     if (problems.length > 0) throw invalid('invalid_manifest', problems.join('\n'));
     const c = embeddedControllers(o.dir ?? defaultStateDir(), { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
-    await checkClusterKubeconfigs(docs, c.secrets);
+    const bad = await clusterKubeconfigProblems(docs, c.secrets);
+    if (bad.length > 0) throw invalid('invalid_manifest', bad.join('\n'));
     const now = parseAt(o.at);
     for (const d of docs) {
-      const k = d.object.kind;
-      let outcome: ApplyOutcome;
-      let name: string;
-      if (d.object.secret) {
-        const s = d.object.secret;
-        name = s.name;
-        const ref = { namespace: s.namespace, name: s.name };
-        const before = await c.secrets.get(ref);
-        const same = before && dataDigest(before.data) === dataDigest(s.data);
-        const changed = await c.secrets.put(
-          ref,
-          { type: s.type, data: s.data, labels: s.labels, annotations: s.annotations },
-          { user: true },
-        );
-        outcome = !before ? 'created' : changed || !same ? 'configured' : 'unchanged';
-      } else {
-        name = d.object.resource!.metadata.name;
-        outcome = (await c.store.apply(k, d.object.resource!, now)).outcome;
-      }
-      process.stdout.write(`${qualifiedName(k)}/${name} ${outcome}\n`);
+      const { label, outcome } = await applyDocument(c, d, now);
+      process.stdout.write(`${label} ${outcome}\n`);
     }
     if (o.reconcile) {
       await runReconcile({ dir: o.dir, at: o.at }, (line) => process.stderr.write(`reconcile: ${line}\n`));

@@ -14,7 +14,7 @@ import type { Controllers } from './reconcile.js';
 export function embeddedControllers(
   dir: string,
   o: { passphrase?: string } = {},
-): Controllers & { store: FileResourceStore; secrets: FileSecretSink } {
+): Controllers & { store: FileResourceStore; secrets: FileSecretSink; lock: () => Promise<() => void> } {
   const state = new CaState(dir, { passphrase: o.passphrase });
   return {
     store: new FileResourceStore(state.dir),

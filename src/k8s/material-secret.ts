@@ -2,8 +2,8 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { MeshcaError } from '../pki/errors.js';
 import type { CaMaterialKind, CaMaterialRow, CaMaterialRows, PendingRenewal, UpstreamRenewals } from '../store/ca-material.js';
 import type { Store } from '../store/index.js';
-import { apiStatus, kubeError, type KubeClient } from './client.js';
-import { readSecret, stateSecretBody } from './state-secret.js';
+import type { KubeClient } from './client.js';
+import { readSecret, updateStateSecret } from './state-secret.js';
 
 /** Generations kept in the Secret (a Secret holds at most 1 MiB); older ones are dropped as new ones land. */
 const KEEP = 8;
@@ -46,22 +46,10 @@ export class SecretMaterialRows
   }
 
   /** Applies `change` to the Secret's data (false: nothing to write) under the Lease, retrying conflicts. */
-  private async write(what: string, change: (data: Record<string, string>) => boolean): Promise<boolean> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+  private write(what: string, change: (data: Record<string, string>) => boolean): Promise<boolean> {
+    return updateStateSecret(this.client, this.ref, what, change, () => {
       if (!this.leading()) throw new MeshcaError('unavailable', 'not_leader', `this replica does not hold the Lease; ${what} not written`);
-      const cur = await this.read();
-      const data = { ...(cur?.data ?? {}) };
-      if (!change(data)) return false;
-      const body = stateSecretBody(this.ref, data, cur?.metadata?.resourceVersion);
-      try {
-        if (cur) await this.client.core.replaceNamespacedSecret({ ...this.ref, body });
-        else await this.client.core.createNamespacedSecret({ namespace: this.ref.namespace, body });
-        return true;
-      } catch (e) {
-        if (apiStatus(e) !== 409) throw kubeError(`writing ${what} to the CA ${this.description}`, e);
-      }
-    }
-    throw new MeshcaError('unavailable', 'state_conflict', `the CA ${this.description} kept changing while ${what} was written`);
+    });
   }
 
   private static put(data: Record<string, string>, prefix: string, gen: number, row: Row): void {

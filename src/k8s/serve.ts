@@ -8,6 +8,7 @@ import { KubeClient } from './client.js';
 import { IstioPublisher } from './istio-publisher.js';
 import { KubeSecretSink } from './secret-sink.js';
 import { CsrSignerController } from './signer-controller.js';
+import { SharedCacerts } from './shared-cacerts.js';
 import { SecretStateBackend } from './state-secret.js';
 import type { Leadership } from '../leader/index.js';
 import { leadershipOf } from '../leader/sole.js';
@@ -59,6 +60,13 @@ export async function prepareKubernetesState(config: ServeConfig, d: Deps): Prom
     { secret: backend.description, outcome: how },
     how === 'created' ? 'created the CA state and saved it to the state secret' : 'loaded the CA state from the state secret',
   );
+}
+
+/** stateBackend secret: where the leader's per-cluster bundles are shared with the next leader. */
+export async function sharedCacertsFor(config: ServeConfig): Promise<SharedCacerts | undefined> {
+  if (config.stateBackend !== 'secret') return undefined;
+  const client = await KubeClient.load({ kubeconfig: config.kubeconfig });
+  return new SharedCacerts(client, { namespace: ownNamespace(config, client), name: config.stateSecret });
 }
 
 /**

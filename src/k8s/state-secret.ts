@@ -58,6 +58,36 @@ export function stateSecretBody(
   };
 }
 
+/**
+ * Read-modify-replace of a state Secret's data (base64 values) on its resourceVersion, retrying
+ * conflicts with other replicas' writes. `change` edits the data in place and returns false when
+ * there is nothing to write; `guard` runs before each attempt and throws to stop (a lost Lease).
+ */
+export async function updateStateSecret(
+  client: KubeClient,
+  ref: { namespace: string; name: string },
+  what: string,
+  change: (data: Record<string, string>) => boolean,
+  guard?: () => void,
+): Promise<boolean> {
+  const where = `secret ${ref.namespace}/${ref.name}`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    guard?.();
+    const cur = await readSecret(client, ref, `the state ${where}`);
+    const data = { ...(cur?.data ?? {}) };
+    if (!change(data)) return false;
+    const body = stateSecretBody(ref, data, cur?.metadata?.resourceVersion);
+    try {
+      if (cur) await client.core.replaceNamespacedSecret({ ...ref, body });
+      else await client.core.createNamespacedSecret({ namespace: ref.namespace, body });
+      return true;
+    } catch (e) {
+      if (apiStatus(e) !== 409) throw kubeError(`writing ${what} to the state ${where}`, e);
+    }
+  }
+  throw new MeshcaError('unavailable', 'state_conflict', `the state ${where} kept changing while ${what} was written`);
+}
+
 /** The state directory is the state (a volume): nothing to copy. */
 export class DirStateBackend implements StateBackend {
   readonly description = 'state directory';

@@ -2,6 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { embeddedControllers, startReconcileLoop } from '../controllers/index.js';
+import { restoreSharedCacerts, sharedCacertsSink, type SharedCacerts } from '../k8s/shared-cacerts.js';
 import type { LeaderTask } from '../leader/index.js';
 import { errorMessage } from '../pki/errors.js';
 import { CACERTS } from '../resources/file-secrets.js';
@@ -28,6 +29,8 @@ export interface ControllersWiringDeps {
   resourcePollMs?: number;
   /** Longest sleep between passes when nothing is due; default 60 s. */
   maxIntervalMs?: number;
+  /** Replicas sharing a state Secret: per-cluster bundles are saved there and restored by each new leader. */
+  shared?: SharedCacerts;
 }
 
 /**
@@ -64,7 +67,9 @@ export function controllersTask(d: ControllersWiringDeps): LeaderTask {
   const log = d.log.child({ component: 'controllers' });
   return async (signal) => {
     if (signal.aborted) return;
-    const c = embeddedControllers(d.dir, { passphrase: d.passphrase });
+    const embedded = embeddedControllers(d.dir, { passphrase: d.passphrase });
+    if (d.shared && !(await restoreShared(embedded.secrets, d.shared, log, signal))) return;
+    const c = d.shared ? { ...embedded, secrets: sharedCacertsSink(embedded.secrets, d.shared, signal) } : embedded;
     const off = c.secrets.onChange((ch) => {
       if (ch.ref.cluster && ch.ref.namespace === CACERTS.namespace && ch.ref.name === CACERTS.name) d.onCacertsWrite?.(ch.ref.cluster);
     });
@@ -92,6 +97,26 @@ export function controllersTask(d: ControllersWiringDeps): LeaderTask {
     await loop.stop();
     log.info({ reason: errorMessage(signal.reason) }, 'controllers stopped');
   };
+}
+
+/** A new leader's first step: the bundles its predecessors saved, retried until they load or the term ends. */
+async function restoreShared(
+  local: ReturnType<typeof embeddedControllers>['secrets'],
+  shared: SharedCacerts,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<boolean> {
+  for (;;) {
+    try {
+      const restored = await restoreSharedCacerts(local, shared);
+      log.info({ secret: shared.description, restored }, 'cluster bundles loaded from the state secret');
+      return true;
+    } catch (e) {
+      log.error({ err: errorMessage(e) }, 'cannot read the cluster bundles from the state secret; retrying');
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    if (signal.aborted) return false;
+  }
 }
 
 /** Registers the controllers on the server's leadership; returns a close() that waits for a running pass. */

@@ -12,13 +12,14 @@ import { RateLimiter } from '../ca/rate-limit.js';
 import { CaState } from '../ca/state.js';
 import { resolveConfig, type ConfigInput, type ServeConfig } from '../config/index.js';
 import { auditDurableOf } from '../config/store.js';
-import { kubernetesLeadership, startKubernetesControllers } from '../k8s/serve.js';
+import { kubernetesLeadership, sharedCacertsFor, startKubernetesControllers } from '../k8s/serve.js';
 import type { Leadership } from '../leader/index.js';
 import { soleLeadership } from '../leader/sole.js';
 import { MeshcaError } from '../pki/errors.js';
 import type { AuditEntry, Store } from '../store/index.js';
 import type { AuditSetting } from './audit-setting.js';
 import { wireControllers } from './controllers-wiring.js';
+import { watchManifests, type ManifestsWatcher } from './manifests.js';
 import { openServeStore } from './open-store.js';
 import { createH2GrpcServer } from '../server/grpc/h2.js';
 import { METHOD_PATH } from '../server/grpc/proto.js';
@@ -113,6 +114,8 @@ interface Ctx {
   o: StartOptions;
   cleanup: (() => Promise<void> | void)[];
   control: ControlMetrics;
+  /** `manifests`: applied in every replica before its controllers can run (serve/manifests.ts). */
+  manifests?: ManifestsWatcher;
 }
 
 /**
@@ -151,6 +154,8 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
   const deps = { config, state, store, log, now, passphrase: c.passphrase, renewalPauseMs: o.renewalPauseMs };
   const material = await openMaterialSource(c.role, deps);
   cleanup.push(() => material.close());
+  c.manifests = await watchManifests(config, plan.controllers, c);
+  if (c.manifests) cleanup.push(() => c.manifests!.close());
   const authority = material.createAuthority(policyOf(config), now);
   const local = await LocalTokenIssuer.open(store, { passphrase: c.passphrase });
   const metrics = new ServerMetrics();
@@ -318,7 +323,7 @@ interface DashboardInputs {
 
 /** Health, metrics, the API and the operator dashboard; returns the bound port. */
 async function startHttp(
-  { config, store, log, now, role, plan, o, cleanup, control }: Ctx,
+  { config, store, log, now, role, plan, o, cleanup, control, manifests }: Ctx,
   d: DashboardInputs,
   own: Registry,
 ): Promise<number> {
@@ -335,7 +340,10 @@ async function startHttp(
     audit: o.audit ?? 'on',
     serving: d.serving,
     notReady: () => authority.notReadyReason(),
-    readyDetail: material.readyDetail && (() => ({ upstream: material.readyDetail!() })),
+    readyDetail: () => ({
+      ...(material.readyDetail ? { upstream: material.readyDetail() } : {}),
+      ...(manifests ? { manifests: manifests.detail() } : {}),
+    }),
     now,
     log,
     dashboard: dashboardFor({
@@ -378,6 +386,7 @@ async function startControllers(
     log,
     now,
     passphrase,
+    shared: await sharedCacertsFor(config),
     onCacertsWrite: (cluster) => void (cluster === config.cluster && material.bundleWritten()),
   });
   cleanup.push(() => controllers.close());

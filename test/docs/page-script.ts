@@ -64,6 +64,11 @@ export const SUBSTITUTIONS: Substitution[] = [
     why: 'no cluster: the Secret is validated as a plugin-CA bundle instead',
   },
   {
+    pattern: /^kubectl apply -f ([\w.-]+\.yaml)$/,
+    replace: (m) => `meshca apply --no-reconcile --dir "$DT/kubectl-apply" -f ${m[1]}`,
+    why: "no cluster: the manifest (a Secret) is validated by meshca's manifest loader",
+  },
+  {
     pattern: /^kubectl create namespace (\S+)$/,
     replace: (m) => `kubectl create namespace ${m[1]} --dry-run=client -o name`,
     why: 'no cluster: client-side dry run',

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
+import { loadManifests } from '../../src/resources/load.js';
 import { REPO_ROOT } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -248,5 +249,72 @@ describe('deploy/istio', () => {
   it('deploy/smoke.sh is valid bash', () => {
     const r = spawnSync('bash', ['-n', join(REPO_ROOT, 'deploy', 'smoke.sh')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
+  });
+});
+
+/**
+ * deploy/production, the overlay of docs/production.md: rendered by kubectl itself (kustomize's
+ * patches and generators are not resolved by hand), then checked object by object.
+ */
+describe('deploy/production overlay (two replicas, AWS PCA, manifests, kubeconfigs, alerts)', () => {
+  const r = spawnSync('kubectl', ['kustomize', join(REPO_ROOT, 'deploy', 'production')], {
+    encoding: 'utf8',
+    env: { ...process.env, KUBECONFIG: '/dev/null' },
+  });
+  const prod = r.status === 0 ? parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj) : [];
+  const get = (kind: string, name: string) => prod.find((o) => o.kind === kind && o.metadata.name === name);
+  type Pod = {
+    containers: { env: { name: string; value?: string }[]; volumeMounts: { name: string; mountPath: string }[] }[];
+    volumes: { name: string; projected?: { sources: Record<string, { name: string }>[] }; secret?: { secretName: string } }[];
+  };
+
+  it('renders with kubectl kustomize, and every core object validates', async () => {
+    assert.equal(r.status, 0, r.stderr);
+    for (const o of prod.filter((x) => x.kind !== 'PrometheusRule')) await validate(o);
+    assert.ok(get('PrometheusRule', 'meshca'), 'the alerting rules are part of it');
+  });
+
+  it('its meshca.yaml is accepted by the config loader: awspca, state Secret, Lease, manifests', () => {
+    const tmp = tempDir('meshca-production-');
+    try {
+      const file = join(tmp.path, 'meshca.yaml');
+      writeFileSync(file, (get('ConfigMap', 'meshca')!.data as Record<string, string>)['meshca.yaml']);
+      const c = loadConfig({ configFile: file, env: { MESHCA_POD_NAME: 'meshca-0' } });
+      assert.equal(c.upstream, 'awspca');
+      assert.match(c.awspcaArn ?? '', /^arn:aws:acm-pca:eu-west-1:\d{12}:certificate-authority\//);
+      assert.equal(c.awspcaRegion, 'eu-west-1');
+      assert.ok(c.stateBackend === 'secret' && c.leaderElection);
+      assert.equal(c.manifests, '/etc/meshca/manifests');
+      const pod = (get('Deployment', 'meshca')!.spec as { replicas: number; template: { spec: Pod } }).template.spec;
+      assert.equal((get('Deployment', 'meshca')!.spec as { replicas: number }).replicas, 2);
+      const mounts = Object.fromEntries(pod.containers[0].volumeMounts.map((m) => [m.mountPath, m.name]));
+      assert.equal(mounts['/etc/meshca'], undefined, 'nothing mounted over the directories below');
+      assert.equal(mounts['/etc/meshca/manifests'], 'manifests');
+      assert.equal(mounts['/etc/meshca/kubeconfigs'], 'kubeconfigs');
+      const env = Object.fromEntries(pod.containers[0].env.map((e) => [e.name, e.value]));
+      assert.equal(mounts['/etc/meshca/config'], 'config');
+      assert.equal(env.MESHCA_CONFIG, '/etc/meshca/config/meshca.yaml');
+      const manifestsVolume = pod.volumes.find((v) => v.name === 'manifests')!;
+      assert.deepEqual(
+        manifestsVolume.projected!.sources.map((s) => Object.keys(s)[0] + ':' + Object.values(s)[0].name),
+        ['configMap:meshca-manifests', 'secret:meshca-manifest-secrets'],
+      );
+      assert.equal(pod.volumes.find((v) => v.name === 'kubeconfigs')!.secret!.secretName, 'meshca-cluster-kubeconfigs');
+      const sa = get('ServiceAccount', 'meshca')!.metadata as { annotations?: Record<string, string> };
+      assert.match(sa.annotations?.['eks.amazonaws.com/role-arn'] ?? '', /^arn:aws:iam::\d{12}:role\//);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('the manifests ConfigMap holds a RootTrustPolicy and three Clusters whose kubeconfigs are in the Secret volume', () => {
+    const data = get('ConfigMap', 'meshca-manifests')!.data as Record<string, string>;
+    const docs = Object.entries(data).flatMap(([k, text]) => loadManifests(text, k));
+    const names = docs.map((d) => `${d.object.kind.kind}/${d.object.resource!.metadata.name}`).sort();
+    assert.deepEqual(names, ['Cluster/central', 'Cluster/east', 'Cluster/west', 'RootTrustPolicy/root-trust-policy']);
+    for (const d of docs.filter((x) => x.object.kind.kind === 'Cluster')) {
+      const spec = d.object.resource!.spec as { kubeconfig: { file: string } };
+      assert.equal(spec.kubeconfig.file, `/etc/meshca/kubeconfigs/${d.object.resource!.metadata.name}`);
+    }
   });
 });
