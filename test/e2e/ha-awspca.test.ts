@@ -42,7 +42,14 @@ before(async () => {
   url = await cluster.createDatabase('meshca_ha_pca');
   state = new CaState(join(tmp.path, 'pca'));
   rootPem = state.initRoot({ alg: 'ec-p256', subject: { organization: ['corp'], commonName: 'HA PCA root' }, now: new Date() }).pem;
-  api = await startPcaApi({ state, addr: '127.0.0.1:0', accessKeys: [KEY], onCall: (r) => calls.push(r) });
+  // PCA throttles the first two IssueCertificate calls, as it does when the account's quota is spent.
+  api = await startPcaApi({
+    state,
+    addr: '127.0.0.1:0',
+    accessKeys: [KEY],
+    injectThrottle: 2,
+    onCall: (r) => calls.push(r),
+  });
 });
 
 after(async () => {
@@ -169,6 +176,13 @@ test(
           `PCA certificates ${committedAt.certificates} for ${committedAt.generations} generations, idempotent replays ${api.service.stats.idempotentReplays}; audit rows lost ${lost.length}`,
       );
 
+      // The bootstrap met the injected throttling and retried with one token until PCA issued.
+      const first = calls.filter((c) => c.operation === 'IssueCertificate').slice(0, 3);
+      assert.deepEqual(
+        first.map((c) => c.errorType ?? 'ok'),
+        ['ThrottlingException', 'ThrottlingException', 'ok'],
+      );
+      assert.equal(new Set(first.map((c) => c.idempotencyToken)).size, 1, 'the throttled calls were retried with the same token');
       assert.equal(load.failed, 0, 'no request failed after client retries');
       assert.deepEqual(
         [...errors].filter(([k]) => !k.startsWith(`replica ${issued.ix} `)),
