@@ -6,8 +6,9 @@ import type { Cluster, ClusterSpec } from '../resources/meshca.js';
 import { checkedKubeconfig } from '../k8s/cluster-client.js';
 import { invalid } from '../pki/errors.js';
 import { humanDuration } from '../resources/duration.js';
-import { clusterDeliveryColumns, notFound, table } from './get.js';
+import { clusterDeliveryColumns, notFound } from './get.js';
 import { withDir } from './options.js';
+import { emit, table, withOutput } from './output.js';
 import { runReconcile } from './reconcile.js';
 
 interface ClusterOptions {
@@ -67,34 +68,44 @@ export function register(program: Command): void {
     await afterChange(o);
   });
 
-  withDir(cluster.command('list').description('list registered clusters and their intermediates')).action(async (o: { dir?: string }) => {
-    const c = embeddedControllers(o.dir ?? defaultStateDir());
-    const state = new CaState(c.state.dir);
-    const now = new Date();
-    const delivery = clusterDeliveryColumns().filter((col) => !col.wide);
-    const rows = [];
-    for (const cl of await c.store.list<Cluster>(CLUSTER)) {
-      let intermediate = 'none';
-      let left = '';
-      try {
-        const b = state.loadCluster(cl.metadata.name);
-        intermediate = b.caCert.serialHex.slice(0, 16);
-        left = humanDuration(b.caCert.notAfter.getTime() - now.getTime());
-      } catch {
-        // No bundle yet: shown as none.
+  withOutput(withDir(cluster.command('list').description('list registered clusters and their intermediates'))).action(
+    async (o: { dir?: string; output: string }) => {
+      const c = embeddedControllers(o.dir ?? defaultStateDir());
+      const state = new CaState(c.state.dir);
+      const now = new Date();
+      const delivery = clusterDeliveryColumns();
+      const rows: Record<string, string>[] = [];
+      const items = [];
+      for (const cl of await c.store.list<Cluster>(CLUSTER)) {
+        let intermediate: { serial: string; notAfter: string; fingerprint: string } | null = null;
+        try {
+          const b = state.loadCluster(cl.metadata.name);
+          intermediate = { serial: b.caCert.serialHex, notAfter: b.caCert.notAfter.toISOString(), fingerprint: b.caCert.fingerprint256 };
+        } catch {
+          // No bundle yet: shown as none.
+        }
+        const row: Record<string, string> = {
+          NAME: cl.metadata.name,
+          INTERMEDIATE: intermediate?.serial.slice(0, 16) ?? 'none',
+          'TIME LEFT': intermediate ? humanDuration(Date.parse(intermediate.notAfter) - now.getTime()) : '',
+          AGE: humanDuration(now.getTime() - Date.parse(cl.metadata.creationTimestamp)),
+        };
+        for (const col of delivery) row[col.header] = col.value(cl, now);
+        rows.push(row);
+        items.push({
+          name: cl.metadata.name,
+          intermediate,
+          delivery: cl.status?.delivery ?? null,
+          createdAt: cl.metadata.creationTimestamp,
+        });
       }
-      const row: Record<string, string> = {
-        NAME: cl.metadata.name,
-        INTERMEDIATE: intermediate,
-        'TIME LEFT': left,
-        AGE: humanDuration(now.getTime() - Date.parse(cl.metadata.creationTimestamp)),
-      };
-      for (const col of delivery) row[col.header] = col.value(cl, now);
-      rows.push(row);
-    }
-    if (rows.length === 0) process.stdout.write('No clusters registered; add one with `meshca cluster add NAME`.\n');
-    else process.stdout.write(table(rows, ['NAME', 'INTERMEDIATE', 'TIME LEFT', 'AGE', ...delivery.map((col) => col.header)]));
-  });
+      emit(o.output, { clusters: items }, (wide) => {
+        if (rows.length === 0) return 'No clusters registered; add one with `meshca cluster add NAME`.\n';
+        const cols = delivery.filter((col) => wide || !col.wide).map((col) => col.header);
+        return table(rows, ['NAME', 'INTERMEDIATE', 'TIME LEFT', 'AGE', ...cols]);
+      });
+    },
+  );
 
   withDir(
     cluster

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
 import { defaultStateDir } from '../ca/state.js';
 import { embeddedControllers } from '../controllers/index.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
@@ -12,6 +11,7 @@ import { getCondition, type Resource } from '../resources/meta.js';
 import type { ResourceStore } from '../resources/store.js';
 import { OWNER_ANNOTATION, type SecretSink, type StoredSecret } from '../resources/secrets.js';
 import { withDir } from './options.js';
+import { isStructured, table, withOutput, writeStructured, type OutputFormat } from './output.js';
 import { parseAt } from './reconcile.js';
 
 type Row = Record<string, string>;
@@ -108,16 +108,6 @@ function issuerColumns(): Column[] {
   ];
 }
 
-export function table(rows: Row[], headers: string[]): string {
-  const widths = headers.map((h) => Math.max(h.length, ...rows.map((r) => (r[h] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
-      .join('   ')
-      .trimEnd();
-  return [line(headers), ...rows.map((r) => line(headers.map((h) => r[h] ?? '')))].join('\n') + '\n';
-}
-
 export function notFound(kind: KindInfo, name: string): MeshcaError {
   return new MeshcaError('not_found', 'not_found', `${kind.group ? `${kind.plural}.${kind.group}` : kind.plural} "${name}" not found`);
 }
@@ -154,80 +144,87 @@ async function findSecrets(secrets: SecretSink, name: string | undefined, namesp
 interface GetOptions {
   dir?: string;
   namespace?: string;
-  output?: string;
+  output: OutputFormat;
   at?: string;
 }
 
-/** `meshca get KIND [NAME]`: kubectl-style listing; -o yaml|json prints the stored objects with status. */
+/** `meshca get KIND[,KIND...] [NAME]`: kubectl-style listing; -o yaml|json prints the stored objects with status. */
 export function register(program: Command): void {
   const cmd = program
     .command('get')
     .description(
       'list resources (certificates, certificaterequests, issuers, clusterissuers, awspcaissuers, roottrustpolicies, rootrotations, clusters, approvalpolicies, secrets)',
     )
-    .argument('<kind>', 'kind: plural, singular or short name (certificate, certs, cr, rtp, ...)')
+    .argument('<kind>', 'kind: plural, singular or short name (certificate, certs, cr, rtp, ...); several separated by commas')
     .argument('[name]', 'one object by name')
     .option('-n, --namespace <ns>', 'only this namespace (default: every namespace)')
-    .option('-o, --output <format>', 'wide, yaml, json or name')
     .option('--at <time>', 'compute time left and ages as of this time (ISO 8601 or +DURATION)');
-  withDir(cmd).action(async (kindName: string, name: string | undefined, o: GetOptions) => {
-    const kind = kindFromCli(kindName);
+  withOutput(withDir(cmd), ['name']).action(async (kindNames: string, name: string | undefined, o: GetOptions) => {
+    const kinds = kindNames.split(',').map((k) => kindFromCli(k.trim()));
+    if (kinds.length > 1 && name) throw invalid('bad_args', `a NAME needs a single kind, got ${kindNames}`);
     const c = embeddedControllers(o.dir ?? defaultStateDir());
     const now = parseAt(o.at);
-    const format = o.output ?? '';
-    if (!['', 'wide', 'yaml', 'json', 'name'].includes(format)) throw invalid('bad_output', `-o ${format}: use wide, yaml, json or name`);
-    if (kind.kind === 'Secret') {
-      const list = await findSecrets(c.secrets, name, o.namespace);
-      return printSecrets(list, format, o.namespace);
-    }
-    const objects = await findObjects(c.store, kind, name, o.namespace);
-    if (format === 'yaml' || format === 'json') {
-      const doc = name ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects };
-      process.stdout.write(format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }));
+    const sections: { kind: KindInfo; items: unknown[]; text: string }[] = [];
+    for (const kind of kinds) sections.push(await getKind(c, kind, name, o, now, kinds.length > 1));
+    if (isStructured(o.output)) {
+      const items = sections.flatMap((s) => s.items);
+      writeStructured(o.output, name && items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items });
       return;
     }
-    if (format === 'name') {
-      for (const ob of objects) process.stdout.write(`${qualifiedName(kind)}/${ob.metadata.name}\n`);
-      return;
-    }
-    if (objects.length === 0) {
-      process.stdout.write(`No resources found${o.namespace && kind.namespaced ? ` in ${o.namespace} namespace` : ''}.\n`);
-      return;
-    }
-    const cols = (COLUMNS[kind.kind] ?? [{ header: 'AGE', value: age }]).filter((col) => format === 'wide' || !col.wide);
-    const showNs = kind.namespaced && !o.namespace;
-    const headers = [...(showNs ? ['NAMESPACE'] : []), 'NAME', ...cols.map((col) => col.header)];
-    const rows = objects.map((ob) => {
-      const r: Row = { NAMESPACE: ob.metadata.namespace ?? '', NAME: ob.metadata.name };
-      for (const col of cols) r[col.header] = col.value(ob, now);
-      return r;
-    });
-    process.stdout.write(table(rows, headers));
+    // One section per kind, as kubectl prints `get a,b`: a blank line between tables, none between names.
+    process.stdout.write(sections.map((s) => s.text).join(o.output === 'name' ? '' : '\n'));
   });
 }
 
-function printSecrets(list: StoredSecret[], format: string, namespace: string | undefined): void {
-  if (format === 'yaml' || format === 'json') {
-    const items = list.map((s) => ({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: {
-        name: s.ref.name,
-        namespace: s.ref.namespace,
-        ...(s.labels ? { labels: s.labels } : {}),
-        ...(s.annotations ? { annotations: s.annotations } : {}),
-      },
-      ...(s.type ? { type: s.type } : {}),
-      data: Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, v.toString('base64')])),
-    }));
-    const doc = items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items };
-    process.stdout.write(format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }));
-    return;
+/** One kind's objects, and their text in the chosen format (table, wide or name). */
+async function getKind(
+  c: ReturnType<typeof embeddedControllers>,
+  kind: KindInfo,
+  name: string | undefined,
+  o: GetOptions,
+  now: Date,
+  multi: boolean,
+): Promise<{ kind: KindInfo; items: unknown[]; text: string }> {
+  if (kind.kind === 'Secret') {
+    const list = await findSecrets(c.secrets, name, o.namespace);
+    return { kind, items: list.map(secretObject), text: secretsText(list, o.output, o.namespace, multi) };
   }
-  if (list.length === 0) {
-    process.stdout.write(`No resources found${namespace ? ` in ${namespace} namespace` : ''}.\n`);
-    return;
+  const objects = await findObjects(c.store, kind, name, o.namespace);
+  if (o.output === 'name')
+    return { kind, items: objects, text: objects.map((ob) => `${qualifiedName(kind)}/${ob.metadata.name}\n`).join('') };
+  if (objects.length === 0) {
+    const where = o.namespace && kind.namespaced ? ` in ${o.namespace} namespace` : '';
+    return { kind, items: objects, text: `No resources found${where}${multi ? ` (${qualifiedName(kind)})` : ''}.\n` };
   }
+  const cols = (COLUMNS[kind.kind] ?? [{ header: 'AGE', value: age }]).filter((col) => o.output === 'wide' || !col.wide);
+  const showNs = kind.namespaced && !o.namespace;
+  const headers = [...(showNs ? ['NAMESPACE'] : []), 'NAME', ...cols.map((col) => col.header)];
+  const rows = objects.map((ob) => {
+    const r: Row = { NAMESPACE: ob.metadata.namespace ?? '', NAME: ob.metadata.name };
+    for (const col of cols) r[col.header] = col.value(ob, now);
+    return r;
+  });
+  return { kind, items: objects, text: table(rows, headers) };
+}
+
+function secretObject(s: StoredSecret): unknown {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: s.ref.name,
+      namespace: s.ref.namespace,
+      ...(s.labels ? { labels: s.labels } : {}),
+      ...(s.annotations ? { annotations: s.annotations } : {}),
+    },
+    ...(s.type ? { type: s.type } : {}),
+    data: Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, v.toString('base64')])),
+  };
+}
+
+function secretsText(list: StoredSecret[], format: string, namespace: string | undefined, multi: boolean): string {
+  if (format === 'name') return list.map((s) => `secret/${s.ref.name}\n`).join('');
+  if (list.length === 0) return `No resources found${namespace ? ` in ${namespace} namespace` : ''}${multi ? ' (secrets)' : ''}.\n`;
   const rows = list.map((s) => ({
     NAMESPACE: s.ref.namespace,
     NAME: s.ref.name,
@@ -235,5 +232,5 @@ function printSecrets(list: StoredSecret[], format: string, namespace: string | 
     DATA: String(Object.keys(s.data).length),
     OWNER: s.annotations?.[OWNER_ANNOTATION] ?? '(user)',
   }));
-  process.stdout.write(table(rows, [...(namespace ? [] : ['NAMESPACE']), 'NAME', 'TYPE', 'DATA', 'OWNER']));
+  return table(rows, [...(namespace ? [] : ['NAMESPACE']), 'NAME', 'TYPE', 'DATA', 'OWNER']);
 }
