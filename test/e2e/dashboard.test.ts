@@ -170,6 +170,18 @@ test('the page in headless Chromium: tree, chart, refusal rows, offline, no erro
   assert.ok((await page.locator('#timeline .tl-item').count()) >= 4, 'timeline entries');
   assert.ok((await page.locator('#kpis .kpi').count()) === 5);
 
+  // Every card's small print is shown whole: nothing cut off by its box (no ellipsis, no clipping).
+  // Run in the page (a string, since this file is compiled without DOM types).
+  const clipped = await page.evaluate<string[]>(`(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('.kpi, .kpi .label, .kpi .hint, .node, .node .kind, .node .when, .node .chip')) {
+      if (el.scrollWidth > el.clientWidth || el.scrollHeight > el.clientHeight)
+        out.push((el.id || el.className) + ' "' + el.innerText.slice(0, 80) + '": ' + el.scrollWidth + 'x' + el.scrollHeight + ' in ' + el.clientWidth + 'x' + el.clientHeight);
+    }
+    return out;
+  })()`);
+  assert.deepEqual(clipped, [], 'small print clipped');
+
   assert.deepEqual(problems, [], 'no console errors (a CSP violation would show here)');
   assert.deepEqual(foreign, [], 'nothing fetched from anywhere but the server');
 

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { DAY, NOW, makeIntermediate, makeRoot } from '../../../../test/helpers/pki.js';
 import { FileResourceStore } from '../../../resources/file-store.js';
-import { ROOT_ROTATION } from '../../../resources/kinds.js';
+import { ROOT_ROTATION, ROOT_TRUST_POLICY } from '../../../resources/kinds.js';
 import { dashboardDocument, expiryClass, type DashboardInput } from './data.js';
-import { combineSources, rotationFromResources, upstreamHealth } from './source.js';
+import { combineSources, renewalPoliciesFromResources, rotationFromResources, upstreamHealth } from './source.js';
 
 const at = (days: number) => new Date(NOW.getTime() + days * DAY);
 
@@ -106,6 +106,46 @@ test('rates fill every minute of the window; the timeline lists what is ahead, s
   );
   assert.ok(d.timeline.every((e, i, all) => i === 0 || all[i - 1].inSeconds <= e.inSeconds));
   assert.equal(d.soonestCaExpiry?.commonName, 'Test Intermediate');
+});
+
+test('an intermediate a RootTrustPolicy renews says so, with the policy and its next renewal', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshca-dash-'));
+  assert.deepEqual(await renewalPoliciesFromResources(dir), []);
+  const store = new FileResourceStore(dir);
+  const { object } = await store.apply(
+    ROOT_TRUST_POLICY,
+    {
+      apiVersion: 'admin.gloo.solo.io/v2',
+      kind: 'RootTrustPolicy',
+      metadata: { name: 'root-trust-policy', namespace: 'gloo-mesh' },
+      spec: { config: { mgmtServerCa: { generated: {} } } },
+    },
+    NOW,
+  );
+  const renewal = at(20).toISOString();
+  await store.updateStatus(ROOT_TRUST_POLICY, { ...object, status: { clusters: { default: { state: 'ISSUED', renewalTime: renewal } } } });
+  const policies = await renewalPoliciesFromResources(dir);
+  assert.deepEqual(policies, [{ name: 'gloo-mesh/root-trust-policy', clusters: { default: { renewalTime: renewal } } }]);
+
+  const root = makeRoot({ now: at(-10) });
+  const mine = makeIntermediate(root, { cn: 'default', now: at(-1) });
+  const other = makeIntermediate(root, { cn: 'east', now: at(-1) });
+  const d = dashboardDocument(
+    input({
+      roots: [root.cert],
+      intermediates: [
+        { cluster: 'default', cert: mine.cert, chain: [root.cert], signing: true, source: 'state-dir' },
+        { cluster: 'east', cert: other.cert, chain: [root.cert], signing: false, source: 'state-dir' },
+      ],
+      policies,
+    }),
+  );
+  const [signing, east] = d.hierarchy.roots[0].intermediates;
+  assert.deepEqual(signing.renewedBy, { kind: 'RootTrustPolicy', name: 'gloo-mesh/root-trust-policy' });
+  assert.equal(signing.nextRenewal, renewal);
+  assert.equal(east.renewedBy, null, 'a cluster no policy covers stays manual');
+  assert.equal(east.nextRenewal, null);
+  assert.ok(d.timeline.some((e) => e.kind === 'renewal' && e.label === 'intermediate default renews' && e.at === renewal));
 });
 
 test('root rotation from the resource store; absent store or none applied is "not configured" (undefined)', async () => {

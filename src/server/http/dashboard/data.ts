@@ -1,6 +1,6 @@
 import type { ParsedCertificate } from '../../../pki/certificate.js';
 import type { AuditStats } from '../../../store/index.js';
-import type { RotationView, UpstreamView } from './source.js';
+import type { RenewalPolicyView, RotationView, UpstreamView } from './source.js';
 
 /**
  * GET /v1/dashboard: everything the page draws, computed here so that the browser only renders.
@@ -48,6 +48,8 @@ export interface IntermediateView {
   source: 'state-dir' | 'database' | 'upstream';
   generation?: number;
   nextRenewal?: Date;
+  /** The RootTrustPolicy that issues and renews it, when one covers its cluster. */
+  renewedBy?: string;
 }
 
 export interface ReplicaView {
@@ -73,6 +75,8 @@ export interface DashboardInput {
   upstreams: UpstreamView[];
   /** Recent leader terms, newest first (replicas sharing PostgreSQL). */
   terms?: { term: number; holder: string; acquiredAt: Date }[];
+  /** RootTrustPolicies from the resource store; the clusters they cover are renewed by them. */
+  policies?: RenewalPolicyView[];
   windowMinutes: number;
 }
 
@@ -159,7 +163,20 @@ function rootOf(m: IntermediateView, roots: ParsedCertificate[]): ParsedCertific
   return roots.find((r) => (top && r.der.equals(top.der)) || (!top && r.subjectDer.equals(m.cert.issuerDer)));
 }
 
-export function dashboardDocument(i: DashboardInput) {
+/** Marks the intermediates a RootTrustPolicy renews, taking its renewal time when the source gave none. */
+function withPolicies(i: DashboardInput): DashboardInput {
+  const policies = i.policies ?? [];
+  const intermediates = i.intermediates.map((m) => {
+    const p = policies.find((x) => m.cluster in x.clusters);
+    if (!p) return m;
+    const at = p.clusters[m.cluster].renewalTime;
+    return { ...m, renewedBy: p.name, nextRenewal: m.nextRenewal ?? (at ? new Date(at) : undefined) };
+  });
+  return { ...i, intermediates };
+}
+
+export function dashboardDocument(input: DashboardInput) {
+  const i = withPolicies(input);
   const now = i.now;
   const perCluster = new Map((i.stats?.clusters ?? []).map((c) => [c.cluster, c]));
   const interNode = (m: IntermediateView) => {
@@ -171,6 +188,7 @@ export function dashboardDocument(i: DashboardInput) {
       source: m.source,
       generation: m.generation ?? null,
       nextRenewal: m.nextRenewal?.toISOString() ?? null,
+      renewedBy: m.renewedBy ? { kind: 'RootTrustPolicy' as const, name: m.renewedBy } : null,
       workloads: { valid: w?.valid ?? 0, issuedLastHour: w?.issued ?? 0, lastIssued: w?.lastIssued?.toISOString() ?? null },
     };
   };

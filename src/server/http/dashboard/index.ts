@@ -6,7 +6,7 @@ import { hasAuditStats, type Store } from '../../../store/index.js';
 import { dashboardDocument, type DashboardDocument, type DashboardInput, type IntermediateView, type ReplicaView } from './data.js';
 import type { DashboardSource } from './source.js';
 
-export type { DashboardSource, RotationView, UpstreamView } from './source.js';
+export type { DashboardSource, RenewalPolicyView, RotationView, UpstreamView } from './source.js';
 
 /**
  * The operator dashboard on the HTTP port: `/` (one HTML page, its CSS and JS, served from files
@@ -87,21 +87,22 @@ function asset(type: string, bytes: Buffer): Handler {
   };
 }
 
-type Gathered = Pick<DashboardInput, 'stats' | 'intermediates' | 'rotation' | 'upstreams' | 'terms'>;
+type Gathered = Pick<DashboardInput, 'stats' | 'intermediates' | 'rotation' | 'upstreams' | 'terms' | 'policies'>;
 
 /** The part that queries the store and the sources. */
 async function gather(d: DashboardDeps, now: Date): Promise<Gathered> {
   // Rows are written in batches: flush so that a request just answered shows up.
   await d.store.flush().catch(() => {});
   const since = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - (WINDOW_MINUTES - 1) * 60_000);
-  const [stats, intermediates, rotation, upstreams, terms] = await Promise.all([
+  const [stats, intermediates, rotation, upstreams, terms, policies] = await Promise.all([
     hasAuditStats(d.store) ? d.store.auditStats({ since, bucketSeconds: 60, now, refusals: RECENT_REFUSALS }) : undefined,
     d.intermediates(),
     d.source?.rootRotation?.().catch(() => undefined),
     d.source?.upstreams?.().catch(() => []),
     d.leaderTerms?.().catch(() => []),
+    d.source?.renewalPolicies?.().catch(() => []),
   ]);
-  return { stats, intermediates, rotation, upstreams: upstreams ?? [], terms };
+  return { stats, intermediates, rotation, upstreams: upstreams ?? [], terms, policies };
 }
 
 /** The document from gathered data and what this process knows now (leadership, roots, serving certificate). */

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileResourceStore } from '../../../resources/file-store.js';
-import { ROOT_ROTATION } from '../../../resources/kinds.js';
+import { ROOT_ROTATION, ROOT_TRUST_POLICY } from '../../../resources/kinds.js';
+import type { RootTrustPolicy } from '../../../resources/gloo.js';
 import { ROTATION_PHASES, type RootRotation } from '../../../resources/meshca.js';
 
 /**
@@ -13,6 +14,13 @@ import { ROTATION_PHASES, type RootRotation } from '../../../resources/meshca.js
 export interface DashboardSource {
   rootRotation?(): Promise<RotationView | undefined>;
   upstreams?(): Promise<UpstreamView[]>;
+  renewalPolicies?(): Promise<RenewalPolicyView[]>;
+}
+
+/** A RootTrustPolicy and the clusters whose intermediates it issues and renews. */
+export interface RenewalPolicyView {
+  name: string;
+  clusters: Record<string, { renewalTime?: string }>;
 }
 
 export interface RotationView {
@@ -58,6 +66,16 @@ export async function rotationFromResources(stateDir: string): Promise<RotationV
   };
 }
 
+/** The RootTrustPolicies in the embedded resource store, with the renewal time of each cluster they cover. */
+export async function renewalPoliciesFromResources(stateDir: string): Promise<RenewalPolicyView[]> {
+  if (!existsSync(join(stateDir, 'resources'))) return [];
+  const all = await new FileResourceStore(stateDir).list<RootTrustPolicy>(ROOT_TRUST_POLICY);
+  return all.map((p) => ({
+    name: p.metadata.namespace ? `${p.metadata.namespace}/${p.metadata.name}` : p.metadata.name,
+    clusters: Object.fromEntries(Object.entries(p.status?.clusters ?? {}).map(([c, st]) => [c, { renewalTime: st.renewalTime }])),
+  }));
+}
+
 /** /readyz's `upstream` object (ca/material/upstream.ts) as a health line. */
 export function upstreamHealth(detail: Record<string, unknown> | undefined, type: string): UpstreamView {
   const kind: UpstreamView['kind'] = type === 'awspca' ? 'pca' : type === 'files' ? 'files' : type === 'k8s-csr' ? 'kubernetes' : 'local';
@@ -85,6 +103,13 @@ export function combineSources(...sources: (DashboardSource | undefined)[]): Das
         if (r) return r;
       }
       return undefined;
+    },
+    async renewalPolicies() {
+      for (const s of list) {
+        const r = await s.renewalPolicies?.().catch(() => undefined);
+        if (r && r.length > 0) return r;
+      }
+      return [];
     },
     async upstreams() {
       const out: UpstreamView[] = [];

@@ -13,7 +13,14 @@ import type { SigningView } from '../../../ca/material/source.js';
 import type { Leadership } from '../../../leader/index.js';
 import type { DashboardDeps } from './index.js';
 import type { IntermediateView } from './data.js';
-import { combineSources, rotationFromResources, upstreamHealth, type DashboardSource, type UpstreamView } from './source.js';
+import {
+  combineSources,
+  renewalPoliciesFromResources,
+  rotationFromResources,
+  upstreamHealth,
+  type DashboardSource,
+  type UpstreamView,
+} from './source.js';
 
 /** The slice of startServer's state the dashboard reads; everything is read on each request. */
 export interface DashboardWiring {
@@ -117,6 +124,7 @@ async function databaseHealth(w: DashboardWiring): Promise<UpstreamView | undefi
 function defaultSource(w: DashboardWiring): DashboardSource {
   return {
     rootRotation: () => rotationFromResources(w.config.dir),
+    renewalPolicies: () => renewalPoliciesFromResources(w.config.dir),
     async upstreams() {
       const pca: UpstreamView =
         w.config.upstream === 'local'

@@ -58,21 +58,35 @@ export function renderKpis(d: Doc): void {
           'kpi-expiry',
         )
       : kpi('Soonest CA expiry', d.expiredCas ? 'all expired' : '—', '', d.expiredCas ? 'expiry-expired' : '', 'kpi-expiry'),
-    signing && signing.nextRenewal
+    signing && signing.renewedBy
       ? kpi(
           'Intermediate renewal',
-          rel(secondsFrom(signing.nextRenewal, d.generatedAt)),
-          'cluster ' + signing.cluster + (signing.generation ? ' · generation ' + signing.generation : ''),
+          signing.nextRenewal ? rel(secondsFrom(signing.nextRenewal, d.generatedAt)) : 'by policy',
+          'cluster ' +
+            signing.cluster +
+            ' · renewed by ' +
+            signing.renewedBy.kind +
+            ' ' +
+            signing.renewedBy.name +
+            (signing.nextRenewal ? ' · next renewal at ' + date(signing.nextRenewal) : ''),
           'expiry-' + signing.expiry,
           'kpi-renewal',
         )
-      : kpi(
-          'Intermediate renewal',
-          signing ? 'manual' : '—',
-          signing ? 'cluster ' + signing.cluster + ' · renewed by meshca intermediate or the controllers' : '',
-          signing ? 'expiry-' + signing.expiry : '',
-          'kpi-renewal',
-        ),
+      : signing && signing.nextRenewal
+        ? kpi(
+            'Intermediate renewal',
+            rel(secondsFrom(signing.nextRenewal, d.generatedAt)),
+            'cluster ' + signing.cluster + (signing.generation ? ' · generation ' + signing.generation : ''),
+            'expiry-' + signing.expiry,
+            'kpi-renewal',
+          )
+        : kpi(
+            'Intermediate renewal',
+            signing ? 'manual' : '—',
+            signing ? 'cluster ' + signing.cluster + ' · renewed by meshca intermediate or the controllers' : '',
+            signing ? 'expiry-' + signing.expiry : '',
+            'kpi-renewal',
+          ),
   );
 }
 
@@ -100,6 +114,7 @@ function nodeCard(n: RootNode | IntermediateNode, d: Doc): HTMLElement {
         text: n.source === 'database' ? 'in PostgreSQL' : n.source === 'upstream' ? 'from upstream' : 'state directory',
       }),
     );
+    if (n.renewedBy) chips.push(h('span', { class: 'chip', text: 'renewed by ' + n.renewedBy.kind + ' ' + n.renewedBy.name }));
     if (n.nextRenewal) chips.push(h('span', { class: 'chip', text: 'renews ' + rel(secondsFrom(n.nextRenewal, d.generatedAt)) }));
   }
   const bar = h('span');

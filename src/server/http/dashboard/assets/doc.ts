@@ -22,6 +22,7 @@ export interface IntermediateNode extends CertNode {
   source: 'state-dir' | 'database' | 'upstream';
   generation: number | null;
   nextRenewal: string | null;
+  renewedBy: { kind: 'RootTrustPolicy'; name: string } | null;
   workloads: { valid: number; issuedLastHour: number; lastIssued: string | null };
 }
 
