@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,7 @@ import { parseCertificates } from '../pki/certificate.js';
 import { parseCsr } from '../pki/csr.js';
 import { MeshcaError } from '../pki/errors.js';
 import { keyMatches, parsePrivateKeyPem } from '../pki/keys.js';
-import { runAgent, type AgentEvent, type Clock } from './agent.js';
+import { runAgent, systemClock, type AgentEvent, type Clock } from './agent.js';
 import { FakeCa, fakeToken } from './fake-ca.js';
 import { issueOnce, loadCertDir, type AgentConfig } from './issue.js';
 
@@ -240,4 +241,10 @@ test('--identity asks for another SPIFFE ID; a CA that does not grant it refuses
   });
   assert.deepEqual(parseCsr(ca.calls[0].req.csr).sans.uris, ['spiffe://cluster.local/ns/shop/sa/admin']);
   assert.deepEqual(readdirSync(cfg.outDir), []);
+});
+
+test("the real clock's sleep between renewals leaves no abort listener on the agent's signal", async () => {
+  const ac = new AbortController();
+  for (let i = 0; i < 15; i++) await systemClock.sleep(1, ac.signal);
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { after, before, test } from 'node:test';
 import {
   Server,
@@ -162,4 +163,47 @@ test('aborting cancels the call', async () => {
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(tlsClient().createCertificate({ csr: 'CSR' }, { kind: 'token', token: 't' }, ac.signal), /CANCELLED/);
+});
+
+test('many calls on one long-lived signal leave no abort listener behind and no warning', async () => {
+  reply = () => ({ certChain: ['L', 'R'], rootCerts: ['R'] });
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    const ac = new AbortController();
+    const c = tlsClient();
+    for (let i = 0; i < 15; i++) {
+      await c.createCertificate({ csr: 'CSR' }, { kind: 'token', token: 't' }, ac.signal);
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0, `after call ${i + 1}`);
+    }
+    reply = () => ({ code: status.UNAVAILABLE, details: 'try later' });
+    for (let i = 0; i < 12; i++) await assert.rejects(c.createCertificate({ csr: 'CSR' }, { kind: 'token', token: 't' }, ac.signal));
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      warnings.map((w) => w.message),
+      [],
+    );
+  } finally {
+    process.off('warning', onWarning);
+    reply = () => ({ certChain: ['L', 'R'], rootCerts: ['R'] });
+  }
+});
+
+test('a CA certificate that does not chain to --ca-root names the file', async () => {
+  const other = createRootCertificate({ key: generateKeyPair('ec-p256').privateKey, now });
+  const c = grpcCaClient({
+    address: `127.0.0.1:${tls.port}`,
+    rootPem: other.pem,
+    rootSource: '/etc/meshca/wrong-root.pem',
+    serverName: 'istiod.istio-system.svc',
+    timeoutMs: 5000,
+  });
+  await assert.rejects(c.createCertificate({ csr: 'CSR' }, { kind: 'token', token: 't' }), {
+    code: 'unavailable',
+    reason: 'ca_root_mismatch',
+    message:
+      /(unable to get local issuer certificate|self-signed certificate in certificate chain).*--ca-root \/etc\/meshca\/wrong-root\.pem: that file does not contain the CA's root/,
+  });
 });

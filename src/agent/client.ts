@@ -32,6 +32,8 @@ export interface GrpcCaClientOptions {
   /** Sent as the ClusterID gRPC header, which istiod uses to pick the cluster's token reviewer. */
   clusterId?: string;
   timeoutMs?: number;
+  /** Where rootPem came from (the --ca-root file), named when the CA's certificate does not chain to it. */
+  rootSource?: string;
 }
 
 const GRPC_TO_CODE: Partial<Record<status, ErrorCode>> = {
@@ -54,6 +56,21 @@ export function fromGrpcError(e: ServiceError): MeshcaError {
   return new MeshcaError(GRPC_TO_CODE[e.code as status] ?? 'internal', `ca_${name.toLowerCase()}`, `${name}: ${details}`, {
     cause: e,
   });
+}
+
+// OpenSSL's words when the peer's chain does not end at one of the given roots.
+const UNTRUSTED =
+  /unable to get (local )?issuer certificate|self[- ]signed certificate in certificate chain|unable to verify the first certificate/i;
+
+/** An untrusted CA certificate almost always means a wrong --ca-root: say which file was used. */
+function explainTlsError(e: MeshcaError, rootSource: string | undefined): MeshcaError {
+  if (!rootSource || !UNTRUSTED.test(e.message)) return e;
+  return new MeshcaError(
+    e.code,
+    'ca_root_mismatch',
+    `${e.message} (the CA's certificate does not chain to a root in --ca-root ${rootSource}: that file does not contain the CA's root)`,
+    { cause: e },
+  );
 }
 
 /**
@@ -94,14 +111,17 @@ export function grpcCaClient(o: GrpcCaClientOptions): CaClient {
       if (o.clusterId) md.set('ClusterID', o.clusterId);
       const deadline = new Date(Date.now() + (o.timeoutMs ?? 15_000));
       return new Promise<IstioCertificateResponse>((resolve, reject) => {
+        // Removed when the call ends: the agent passes one signal to every renewal for its whole life.
+        const onAbort = (): void => call.cancel();
         const call = client.makeUnaryRequest(CREATE_CERTIFICATE_PATH, encodeRequest, decodeResponse, req, md, { deadline }, (err, res) => {
+          signal?.removeEventListener('abort', onAbort);
           client.close();
-          if (err) reject(fromGrpcError(err));
+          if (err) reject(explainTlsError(fromGrpcError(err), o.rootSource));
           else if (!res) reject(new MeshcaError('internal', 'ca_empty_response', 'the CA returned an empty response'));
           else resolve(res);
         });
         if (signal?.aborted) call.cancel();
-        else signal?.addEventListener('abort', () => call.cancel(), { once: true });
+        else signal?.addEventListener('abort', onAbort, { once: true });
       });
     },
   };

@@ -3,7 +3,9 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { runAgent, type AgentEvent } from '../agent/agent.js';
 import { grpcCaClient } from '../agent/client.js';
-import { issueOnce, loadCertDir, type AgentConfig } from '../agent/issue.js';
+import { issueOnce, loadCertDir, type AgentConfig, type HeldCertificate } from '../agent/issue.js';
+import { formatDuration } from '../config/duration.js';
+import { humanDuration } from '../resources/duration.js';
 import { caTrust } from '../agent/trust.js';
 import { DEFAULT_RENEW_AT } from '../agent/schedule.js';
 import { MeshcaError, invalid } from '../errors.js';
@@ -80,6 +82,19 @@ function describe(e: AgentEvent): string {
   }
 }
 
+let warnedShorter = false;
+/** Once per process: a CA (RA mode: PCA's 7-day limit) may grant less than --ttl asked for. */
+function warnIfShorter(cfg: AgentConfig, held: HeldCertificate): void {
+  if (warnedShorter || cfg.ttlSeconds === undefined) return;
+  const granted = Math.round((held.leaf.notAfter.getTime() - held.leaf.notBefore.getTime()) / 1000);
+  // A minute of slack: CAs backdate notBefore and round validity.
+  if (granted >= cfg.ttlSeconds - 60) return;
+  warnedShorter = true;
+  process.stderr.write(
+    `meshca agent: warning: requested --ttl ${formatDuration(cfg.ttlSeconds)} but the CA granted about ${humanDuration(granted * 1000)} (notAfter ${held.leaf.notAfter.toISOString()})\n`,
+  );
+}
+
 async function action(f: AgentFlags): Promise<void> {
   const cfg = toConfig(f);
   // Checked once up front so that a bad --ca-root fails at start; then re-read with the roots of the last answer (agent/trust.ts).
@@ -90,10 +105,12 @@ async function action(f: AgentFlags): Promise<void> {
     serverName: f.caServerName,
     plaintext: f.plaintext,
     clusterId: f.clusterId,
+    rootSource: f.caRoot && resolve(f.caRoot),
   });
   if (f.once) {
     const current = cfg.certDir ? loadCertDir(cfg.certDir) : undefined;
     const { held } = await issueOnce(cfg, { client, now: Date.now }, current);
+    warnIfShorter(cfg, held);
     process.stdout.write(`issued ${held.identity.spiffeId} serial=${held.leaf.serialHex} notAfter=${held.leaf.notAfter.toISOString()}\n`);
     return;
   }
@@ -102,7 +119,11 @@ async function action(f: AgentFlags): Promise<void> {
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   try {
-    await runAgent(cfg, { client, onEvent: (e) => process.stderr.write(`meshca agent: ${describe(e)}\n`) }, stop.signal);
+    const onEvent = (e: AgentEvent): void => {
+      process.stderr.write(`meshca agent: ${describe(e)}\n`);
+      if (e.type === 'issued') warnIfShorter(cfg, e.held);
+    };
+    await runAgent(cfg, { client, onEvent }, stop.signal);
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

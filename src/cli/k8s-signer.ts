@@ -7,6 +7,7 @@ import { SoleLeader, runWhileLeading, type LeaderElector } from '../leader/index
 import { LeaseElector } from '../leader/lease.js';
 import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
 import { createLogger } from '../server/index.js';
+import { LOG_FORMATS } from '../server/log-text.js';
 import { openState, parseDuration, withDir } from './options.js';
 
 interface Options {
@@ -23,6 +24,7 @@ interface Options {
   namespace?: string;
   podName?: string;
   logLevel: string;
+  logFormat?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -68,9 +70,12 @@ export function register(program: Command): void {
     .option('--lease-name <name>', 'leader election Lease', 'meshca-k8s-signer')
     .option('--namespace <ns>', "namespace of the Lease (default: the kubeconfig context's or the pod's)")
     .option('--pod-name <name>', 'identity in the Lease (default: $HOSTNAME)')
-    .option('--log-level <level>', 'log level', 'info');
+    .option('--log-level <level>', 'log level', 'info')
+    .addOption(
+      new Option('--log-format <format>', 'log format on stderr (default: text on a terminal, json otherwise)').choices(LOG_FORMATS),
+    );
   withDir(cmd).action(async (o: Options) => {
-    const log = createLogger(o.logLevel);
+    const log = createLogger(o.logLevel, o.logFormat);
     const state = openState(o);
     validateClusterName(o.cluster);
     const now = new Date();

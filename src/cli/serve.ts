@@ -47,7 +47,7 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
     const flags: Partial<Record<ConfigKey, unknown>> = {};
     for (const key of CONFIG_KEYS) if (opts[key] !== undefined) flags[key] = opts[key];
     const config = loadConfig({ configFile: opts.config as string | undefined, flags });
-    const log = createLogger(config.logLevel);
+    const log = createLogger(config.logLevel, config.logFormat);
     const server =
       workerCount(config) > 1
         ? await startCluster(config, { logger: log, ...switches })

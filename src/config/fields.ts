@@ -35,6 +35,7 @@ export const FIELDS = {
   },
   unauthenticatedAuditBurst: { kind: 'number', help: 'burst above --unauthenticated-audit-rate' },
   logLevel: { kind: 'string', help: 'log level: fatal, error, warn, info, debug, trace, silent' },
+  logFormat: { kind: 'string', help: 'log format on stderr: text or json (default: text on a terminal, json otherwise)' },
   keyAlgorithm: { kind: 'string', help: 'key algorithm for a root and intermediate created on first start' },
   rootDays: { kind: 'number', help: 'lifetime in days of a root created on first start' },
   intermediateDays: { kind: 'number', help: 'lifetime in days of an intermediate created on first start' },

@@ -55,6 +55,8 @@ export const ConfigSchema = z
     unauthenticatedAuditRate: z.number().min(0).default(DEFAULT_UNAUTHENTICATED_AUDIT_RATE),
     unauthenticatedAuditBurst: z.int().min(1).default(DEFAULT_UNAUTHENTICATED_AUDIT_BURST),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // Unset: text on a terminal, JSON otherwise (server/log-text.ts).
+    logFormat: z.enum(['json', 'text']).optional(),
     keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ec-p256'),
     rootDays: z.int().min(1).max(36_500).default(3650),
     intermediateDays: z.int().min(1).max(36_500).default(365),

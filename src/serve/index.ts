@@ -28,6 +28,7 @@ import { ServingTls } from '../server/grpc/serving-tls.js';
 import { dashboardFor } from '../server/http/dashboard/wiring.js';
 import { createHttpServer } from '../server/http/index.js';
 import { createLogger, grpcBindError, joinHostPort, splitHostPort } from '../server/listen.js';
+import { probeListenAddresses } from '../server/probe.js';
 import { ControlMetrics } from '../server/control-metrics.js';
 import { ServerMetrics } from '../server/metrics.js';
 import { planFor, type RolePlan, type ServerRole } from '../server/role.js';
@@ -130,6 +131,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
   const role = o.role ?? 'single';
   const plan = planFor(role);
   const control = new ControlMetrics(config.cluster);
+  await probeListenAddresses(config, { grpc: !o.grpcHandedOff, http: plan.http });
   const store = await openServeStore(config, plan, o.audit ?? 'on', log, () => control.auditWriteFailed());
   const cleanup: Ctx['cleanup'] = [() => store.close()];
   const closeAll = async () => {

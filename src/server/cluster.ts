@@ -275,7 +275,7 @@ function listenAndHandOff(addr: string, balancer: ConnectionBalancer<Worker>, lo
 /** The worker side: gRPC only; stops when the primary says so or goes away. */
 export async function runWorker(switches: Pick<StartOptions, 'audit' | 'renewalPauseMs'> = {}): Promise<void> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as ServeConfig;
-  const log = createLogger(config.logLevel).child({ worker: cluster.worker?.id });
+  const log = createLogger(config.logLevel, config.logFormat).child({ worker: cluster.worker?.id });
   // Signals go to the whole process group; the primary coordinates the shutdown order.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});

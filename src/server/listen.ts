@@ -1,9 +1,11 @@
 import { pino, type Logger } from 'pino';
 import { MeshcaError } from '../pki/errors.js';
+import { resolveLogFormat, textDestination } from './log-text.js';
 
-export function createLogger(level: string): Logger {
+export function createLogger(level: string, format?: string): Logger {
   // Logs go to stderr so that stdout carries only the one-line "listening" record a script parses.
-  return pino({ level, base: { name: 'meshca' } }, pino.destination({ dest: 2, sync: true }));
+  const dest = resolveLogFormat(format) === 'text' ? textDestination() : pino.destination({ dest: 2, sync: true });
+  return pino({ level, base: { name: 'meshca' } }, dest);
 }
 
 /** The one refusal for a gRPC address that cannot be bound (here, and by the primary of --workers). */

@@ -226,6 +226,42 @@ describe('meshca serve --upstream awspca --upstream-mode ra: every workload CSR 
     assert.equal(ready.body.upstream?.lastError, null);
   });
 
+  it('the agent says once that --ttl 30d was granted as 7 days, and a wrong --ca-root is named', async () => {
+    const out = join(tmp.path, 'agent-out');
+    const tokenFile = join(tmp.path, 'agent-token');
+    writeFileSync(tokenFile, await server.issueToken({ namespace: 'shop', serviceAccount: 'cart' }));
+    const rootFile = join(tmp.path, 'pca-root.pem');
+    writeFileSync(rootFile, rootPem);
+    // A fresh --out each time: the agent also trusts the roots it wrote there on its last success.
+    const agent = (root: string, dir: string) =>
+      runMeshca([
+        'agent',
+        '--once',
+        '--ca-addr',
+        server.grpcAddress,
+        '--ca-root',
+        root,
+        '--token-file',
+        tokenFile,
+        '--out',
+        dir,
+        '--ttl',
+        '30d',
+      ]);
+    const ok = await agent(rootFile, out);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stderr.match(/warning: /g)?.length, 1, ok.stderr);
+    assert.match(ok.stderr, /requested --ttl 30d but the CA granted about 7d/);
+    const leaf = new X509Certificate(readFileSync(join(out, 'cert-chain.pem')));
+    assert.ok(new Date(leaf.validTo).getTime() - Date.now() <= 7 * DAY);
+
+    const wrongFile = join(tmp.path, 'other-root.pem');
+    writeFileSync(wrongFile, new CaState(join(tmp.path, 'other')).initRoot({ alg: 'ec-p256', now: new Date() }).pem);
+    const bad = await agent(wrongFile, join(tmp.path, 'agent-out-2'));
+    assert.notEqual(bad.code, 0);
+    assert.ok(bad.stderr.includes(`--ca-root ${wrongFile}: that file does not contain the CA's root`), bad.stderr);
+  });
+
   it('refuses a CSR for another identity, or with no identity, before anything reaches PCA', async () => {
     const t = await server.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
     const client = IstioCaClient.tls(server.grpcAddress, rootPem);

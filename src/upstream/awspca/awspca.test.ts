@@ -76,7 +76,9 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  function setup(o: { throttle?: number; delayMs?: number; short?: boolean; config?: Partial<AwsPcaUpstreamInput> } = {}) {
+  function setup(
+    o: { throttle?: number; delayMs?: number; short?: boolean; config?: Partial<AwsPcaUpstreamInput>; warn?: (m: string) => void } = {},
+  ) {
     const service = new PcaService({
       state,
       region: 'us-east-1',
@@ -95,7 +97,7 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
     });
     const upstream = new AwsPcaUpstream(
       config,
-      {},
+      { warn: o.warn },
       {
         calls: h.calls,
         retryHooks: {
@@ -177,6 +179,20 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
     const general = setup();
     await general.upstream.signWorkload({ csrPem: leafCsr, ttlSeconds: 30 * 86_400 });
     assert.deepEqual(general.h.issueInputs[0].Validity, { Type: 'DAYS', Value: 30 });
+  });
+
+  it('says once that RA mode shortened a requested lifetime, naming both lifetimes', async () => {
+    const warnings: string[] = [];
+    const { h, upstream } = setup({ short: true, config: { mode: 'ra' }, warn: (m) => warnings.push(m) });
+    const leafCsr = () =>
+      createCsr({ key: generateKeyPair('ec-p256').privateKey, sans: { uris: ['spiffe://cluster.local/ns/a/sa/b'] } }).pem;
+    await upstream.signWorkload({ csrPem: leafCsr(), ttlSeconds: 86_400 });
+    assert.deepEqual(warnings, [], 'a lifetime within the limit is not worth a warning');
+    await upstream.signWorkload({ csrPem: leafCsr(), ttlSeconds: 30 * 86_400 });
+    await upstream.signWorkload({ csrPem: leafCsr(), ttlSeconds: 30 * 86_400 });
+    assert.equal(h.issueInputs.length, 3);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /requested lifetime of 30d was granted as 7d/);
   });
 
   it('checks at start that the CA is ACTIVE, and reports its root', async () => {

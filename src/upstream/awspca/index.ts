@@ -16,6 +16,7 @@ import { sdkPcaCalls, type CaDescription, type PcaCalls } from './client.js';
 import { parseCaArn, type AwsPcaUpstreamConfig, type PcaSigningAlgorithm } from './config.js';
 import { errorName, isTransient, pcaError } from './errors.js';
 import { abortableSleep, retrying, type RetryHooks } from './retry.js';
+import { formatDuration } from '../../config/duration.js';
 import { SHORT_LIVED_MAX_SECONDS, endEntityTemplateArn, subordinateTemplateArn } from './templates.js';
 
 export { awsPcaUpstreamSchema, type AwsPcaUpstreamConfig } from './config.js';
@@ -70,6 +71,7 @@ export class AwsPcaUpstream implements Upstream, ResumableIssuer {
   private readonly partition: string;
   private description?: CaDescription;
   private readonly now: () => Date;
+  private warnedCap = false;
 
   constructor(
     private readonly config: AwsPcaUpstreamConfig,
@@ -161,7 +163,15 @@ export class AwsPcaUpstream implements Upstream, ResumableIssuer {
     const template = this.config.workloadTemplateArn ?? endEntityTemplateArn(this.partition);
     const d = await this.described(req.signal);
     const capped = this.mode === 'ra' || d.UsageMode === 'SHORT_LIVED_CERTIFICATE';
-    return this.issue(req.csrPem, template, capped ? Math.min(req.ttlSeconds, SHORT_LIVED_MAX_SECONDS) : req.ttlSeconds, false, req.signal);
+    const ttl = capped ? Math.min(req.ttlSeconds, SHORT_LIVED_MAX_SECONDS) : req.ttlSeconds;
+    if (ttl < req.ttlSeconds && !this.warnedCap) {
+      // Once: every workload would repeat the same news.
+      this.warnedCap = true;
+      this.ctx.warn?.(
+        `AWS Private CA ${this.source} issues short-lived certificates (at most 7 days): a requested lifetime of ${formatDuration(req.ttlSeconds)} was granted as ${formatDuration(ttl)}; later requests are capped the same way without this warning`,
+      );
+    }
+    return this.issue(req.csrPem, template, ttl, false, req.signal);
   }
 
   private async issue(
