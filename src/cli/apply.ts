@@ -3,8 +3,7 @@ import { applyDocument, clusterKubeconfigProblems, readSources } from '../contro
 import { embeddedControllers } from '../controllers/index.js';
 import { invalid } from '../pki/errors.js';
 import { loadManifests, type LoadedDocument } from '../resources/load.js';
-import { defaultStateDir } from '../ca/state.js';
-import { withDir } from './options.js';
+import { stateDirToCreate, withDir } from './options.js';
 import { parseAt, runReconcile } from './reconcile.js';
 
 interface ApplyOptions {
@@ -40,7 +39,8 @@ export function register(program: Command): void {
       }
     }
     if (problems.length > 0) throw invalid('invalid_manifest', problems.join('\n'));
-    const c = embeddedControllers(o.dir ?? defaultStateDir(), { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
+    const target = stateDirToCreate(o.dir);
+    const c = embeddedControllers(target.dir, { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
     const bad = await clusterKubeconfigProblems(docs, c.secrets);
     if (bad.length > 0) throw invalid('invalid_manifest', bad.join('\n'));
     const now = parseAt(o.at);
@@ -48,8 +48,9 @@ export function register(program: Command): void {
       const { label, outcome } = await applyDocument(c, d, now);
       process.stdout.write(`${label} ${outcome}\n`);
     }
+    target.announce();
     if (o.reconcile) {
-      await runReconcile({ dir: o.dir, at: o.at }, (line) => process.stderr.write(`reconcile: ${line}\n`));
+      await runReconcile({ dir: target.dir, at: o.at }, (line) => process.stderr.write(`reconcile: ${line}\n`));
     }
   });
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { defaultStateDir } from '../ca/state.js';
 import { embeddedControllers } from '../controllers/index.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
 import type { AwsPcaIssuer, Certificate, CertificateRequest, Issuer } from '../resources/certmanager.js';
@@ -11,7 +10,7 @@ import type { ApprovalPolicy, Cluster, RootRotation } from '../resources/meshca.
 import { getCondition, type Resource } from '../resources/meta.js';
 import type { ResourceStore } from '../resources/store.js';
 import { OWNER_ANNOTATION, type SecretSink, type StoredSecret } from '../resources/secrets.js';
-import { withDir } from './options.js';
+import { existingStateDir, withDir } from './options.js';
 import { parseAt } from './reconcile.js';
 
 type Row = Record<string, string>;
@@ -172,7 +171,7 @@ export function register(program: Command): void {
     .option('--at <time>', 'compute time left and ages as of this time (ISO 8601 or +DURATION)');
   withDir(cmd).action(async (kindName: string, name: string | undefined, o: GetOptions) => {
     const kind = kindFromCli(kindName);
-    const c = embeddedControllers(o.dir ?? defaultStateDir());
+    const c = embeddedControllers(existingStateDir(o.dir));
     const now = parseAt(o.at);
     const format = o.output ?? '';
     if (!['', 'wide', 'yaml', 'json', 'name'].includes(format)) throw invalid('bad_output', `-o ${format}: use wide, yaml, json or name`);

@@ -7,7 +7,7 @@ import { SoleLeader, runWhileLeading, type LeaderElector } from '../leader/index
 import { LeaseElector } from '../leader/lease.js';
 import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
 import { createLogger } from '../server/index.js';
-import { openState, parseDuration, withDir } from './options.js';
+import { openStateToCreate, parseDuration, withDir } from './options.js';
 
 interface Options {
   dir?: string;
@@ -71,7 +71,7 @@ export function register(program: Command): void {
     .option('--log-level <level>', 'log level', 'info');
   withDir(cmd).action(async (o: Options) => {
     const log = createLogger(o.logLevel);
-    const state = openState(o);
+    const { state, announce } = openStateToCreate(o);
     validateClusterName(o.cluster);
     const now = new Date();
     let created = false;
@@ -83,6 +83,7 @@ export function register(program: Command): void {
       state.createIntermediate(o.cluster, { alg: o.key, days: 365, now });
       created = true;
     }
+    announce();
     // Loaded once to fail early on a broken state; read again at each signature (a replaced intermediate takes effect).
     const first = state.signer(o.cluster);
     const client = await KubeClient.load({ kubeconfig: o.kubeconfig });

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { embeddedControllers, reconcileAll, type ReconcileEvent, type ReconcileReport } from '../controllers/index.js';
 import { invalid } from '../pki/errors.js';
-import { defaultStateDir } from '../ca/state.js';
-import { withDir } from './options.js';
+import { existingStateDir, withDir } from './options.js';
 
 /** When a command runs "as if at": an ISO 8601 time, or +DURATION from now (+30d, +12h, +90m). */
 export function parseAt(value: string | undefined, now: Date = new Date()): Date {
@@ -28,7 +27,7 @@ export async function runReconcile(
   o: { dir?: string; at?: string; dryRun?: boolean },
   out: (line: string) => void,
 ): Promise<ReconcileReport> {
-  const c = embeddedControllers(o.dir ?? defaultStateDir(), { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
+  const c = embeddedControllers(existingStateDir(o.dir), { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
   const now = parseAt(o.at);
   const report = await reconcileAll(c, { now, dryRun: o.dryRun });
   for (const e of report.events) out(formatEvent(e));
