@@ -3,7 +3,7 @@ import { checkBundle } from '../ca/bundle-check.js';
 import { readBundle } from '../ca/sources.js';
 import { certLabel } from '../pki/certificate.js';
 import { MeshcaError } from '../pki/errors.js';
-import { openState, withDir } from './options.js';
+import { openStateToCreate, withDir } from './options.js';
 
 interface CaImportOptions {
   dir?: string;
@@ -48,7 +48,7 @@ export function register(program: Command): void {
       ].join('\n'),
     );
     if (!o.cluster) return;
-    const state = openState(o);
+    const { state, announce } = openStateToCreate(o);
     if (state.hasRoot()) {
       const own = state.loadRoot().cert;
       if (!own.der.equals(root.der)) {
@@ -60,6 +60,7 @@ export function register(program: Command): void {
       }
     }
     state.adoptCluster(o.cluster, b, { force: o.force });
+    announce();
     process.stdout.write(
       `adopted as cluster ${o.cluster} in ${state.clusterDir(o.cluster)}; issue with \`meshca issue --cluster ${o.cluster}\`\n`,
     );

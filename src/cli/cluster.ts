@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CaState, defaultStateDir, validateClusterName } from '../ca/state.js';
+import { CaState, validateClusterName } from '../ca/state.js';
 import { embeddedControllers } from '../controllers/index.js';
 import { apiVersionOf, CLUSTER } from '../resources/kinds.js';
 import type { Cluster, ClusterSpec } from '../resources/meshca.js';
@@ -7,7 +7,7 @@ import { checkedKubeconfig } from '../k8s/cluster-client.js';
 import { invalid } from '../pki/errors.js';
 import { humanDuration } from '../resources/duration.js';
 import { clusterDeliveryColumns, notFound } from './get.js';
-import { withDir } from './options.js';
+import { existingStateDir, stateDirToCreate, withDir } from './options.js';
 import { emit, table, withOutput } from './output.js';
 import { runReconcile } from './reconcile.js';
 
@@ -57,7 +57,8 @@ export function register(program: Command): void {
       .option('--no-reconcile', 'do not issue its intermediate now'),
   ).action(async (name: string, o: ClusterOptions) => {
     validateClusterName(name);
-    const c = embeddedControllers(o.dir ?? defaultStateDir());
+    const target = stateDirToCreate(o.dir);
+    const c = embeddedControllers(target.dir);
     const spec = await specFrom(name, o, c);
     const { outcome } = await c.store.apply(
       CLUSTER,
@@ -65,12 +66,13 @@ export function register(program: Command): void {
       new Date(),
     );
     process.stdout.write(`cluster.meshca.io/${name} ${outcome}\n`);
+    target.announce();
     await afterChange(o);
   });
 
   withOutput(withDir(cluster.command('list').description('list registered clusters and their intermediates'))).action(
     async (o: { dir?: string; output: string }) => {
-      const c = embeddedControllers(o.dir ?? defaultStateDir());
+      const c = embeddedControllers(existingStateDir(o.dir));
       const state = new CaState(c.state.dir);
       const now = new Date();
       const delivery = clusterDeliveryColumns();
@@ -114,7 +116,7 @@ export function register(program: Command): void {
       .argument('<name>', 'cluster name')
       .option('--no-reconcile', 'leave its intermediate in place until the next reconcile'),
   ).action(async (name: string, o: ClusterOptions) => {
-    const c = embeddedControllers(o.dir ?? defaultStateDir());
+    const c = embeddedControllers(existingStateDir(o.dir));
     if (!(await c.store.delete(CLUSTER, name))) throw notFound(CLUSTER, name);
     process.stdout.write(`cluster.meshca.io "${name}" deleted\n`);
     await afterChange(o);

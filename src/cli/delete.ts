@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { defaultStateDir } from '../ca/state.js';
 import { embeddedControllers, nextKeySecretName } from '../controllers/index.js';
 import { MeshcaError } from '../pki/errors.js';
 import { CERTIFICATE, CERTIFICATE_REQUEST, kindFromCli } from '../resources/kinds.js';
 import type { Resource } from '../resources/meta.js';
-import { withDir } from './options.js';
+import { existingStateDir, withDir } from './options.js';
 import { findObjects } from './get.js';
 import { runReconcile } from './reconcile.js';
 
@@ -29,7 +28,7 @@ export function register(program: Command): void {
     .option('--no-reconcile', 'do not run the controllers afterwards');
   withDir(cmd).action(async (kindName: string, name: string, o: DeleteOptions) => {
     const kind = kindFromCli(kindName);
-    const c = embeddedControllers(o.dir ?? defaultStateDir());
+    const c = embeddedControllers(existingStateDir(o.dir));
     if (kind.kind === 'Secret') {
       const list = (await c.secrets.list(o.namespace)).filter((s) => s.ref.name === name);
       if (list.length !== 1)

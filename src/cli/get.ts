@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { defaultStateDir } from '../ca/state.js';
 import { embeddedControllers } from '../controllers/index.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
 import type { AwsPcaIssuer, Certificate, CertificateRequest, Issuer } from '../resources/certmanager.js';
@@ -10,7 +9,7 @@ import type { ApprovalPolicy, Cluster, RootRotation } from '../resources/meshca.
 import { getCondition, type Resource } from '../resources/meta.js';
 import type { ResourceStore } from '../resources/store.js';
 import { OWNER_ANNOTATION, type SecretSink, type StoredSecret } from '../resources/secrets.js';
-import { withDir } from './options.js';
+import { existingStateDir, withDir } from './options.js';
 import { isStructured, table, withOutput, writeStructured, type OutputFormat } from './output.js';
 import { parseAt } from './reconcile.js';
 
@@ -162,7 +161,7 @@ export function register(program: Command): void {
   withOutput(withDir(cmd), ['name']).action(async (kindNames: string, name: string | undefined, o: GetOptions) => {
     const kinds = kindNames.split(',').map((k) => kindFromCli(k.trim()));
     if (kinds.length > 1 && name) throw invalid('bad_args', `a NAME needs a single kind, got ${kindNames}`);
-    const c = embeddedControllers(o.dir ?? defaultStateDir());
+    const c = embeddedControllers(existingStateDir(o.dir));
     const now = parseAt(o.at);
     const sections: { kind: KindInfo; items: unknown[]; text: string }[] = [];
     for (const kind of kinds) sections.push(await getKind(c, kind, name, o, now, kinds.length > 1));

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
-import { openState, parseIntOption, withDir } from './options.js';
+import { openStateToCreate, parseIntOption, withDir } from './options.js';
 
 interface InitOptions {
   dir?: string;
@@ -24,7 +24,7 @@ export function register(program: Command): void {
     .option('--days <n>', 'validity in days', parseIntOption('--days', 1, 36500), 3650)
     .option('--force', 'replace an existing root (its intermediates stop chaining to the new one)');
   withDir(cmd).action((o: InitOptions) => {
-    const state = openState(o);
+    const { state, announce } = openStateToCreate(o);
     const cert = state.initRoot({
       alg: o.key,
       subject: { organization: [o.org], ...(o.cn ? { commonName: o.cn } : {}) },
@@ -41,5 +41,6 @@ export function register(program: Command): void {
         '',
       ].join('\n'),
     );
+    announce();
   });
 }

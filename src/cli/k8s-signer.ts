@@ -8,7 +8,7 @@ import { LeaseElector } from '../leader/lease.js';
 import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
 import { createLogger } from '../server/index.js';
 import { LOG_FORMATS } from '../server/log-text.js';
-import { openState, parseDuration, withDir } from './options.js';
+import { openStateToCreate, parseDuration, withDir } from './options.js';
 
 interface Options {
   dir?: string;
@@ -76,7 +76,7 @@ export function register(program: Command): void {
     );
   withDir(cmd).action(async (o: Options) => {
     const log = createLogger(o.logLevel, o.logFormat);
-    const state = openState(o);
+    const { state, announce } = openStateToCreate(o);
     validateClusterName(o.cluster);
     const now = new Date();
     let created = false;
@@ -88,6 +88,7 @@ export function register(program: Command): void {
       state.createIntermediate(o.cluster, { alg: o.key, days: 365, now });
       created = true;
     }
+    announce();
     // Loaded once to fail early on a broken state; read again at each signature (a replaced intermediate takes effect).
     const first = state.signer(o.cluster);
     const client = await KubeClient.load({ kubeconfig: o.kubeconfig });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readInputFile } from '../ca/sources.js';
-import { openState, withDir } from './options.js';
+import { openStateToCreate, withDir } from './options.js';
 
 interface ImportOptions {
   dir?: string;
@@ -19,10 +19,11 @@ export function register(program: Command): void {
     .option('--key <file>', 'root private key (PEM: PKCS#8, PKCS#1 or SEC1)')
     .option('--force', 'replace an existing root');
   withDir(cmd).action((o: ImportOptions) => {
-    const state = openState(o);
+    const { state, announce } = openStateToCreate(o);
     const certPem = readInputFile(o.cert, 'root certificate').toString('utf8');
     const keyPem = o.key === undefined ? undefined : readInputFile(o.key, 'root key').toString('utf8');
     const { cert, key } = state.importRoot(certPem, keyPem, { force: o.force });
+    announce();
     process.stdout.write(
       [
         `imported root "${cert.subject}" into ${state.rootCertPath}`,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { nativeStatus } from '../pki/fast/native.js';
 import { Option, type Command } from 'commander';
 import { CONFIG_KEYS, ConfigSchema, FIELDS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
@@ -48,6 +49,7 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
     for (const key of CONFIG_KEYS) if (opts[key] !== undefined) flags[key] = opts[key];
     const config = loadConfig({ configFile: opts.config as string | undefined, flags });
     const log = createLogger(config.logLevel, config.logFormat);
+    const fresh = !existsSync(config.dir);
     const server =
       workerCount(config) > 1
         ? await startCluster(config, { logger: log, ...switches })
@@ -69,6 +71,7 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
         ...(server.pcaApiUrl ? { pcaApi: server.pcaApiUrl } : {}),
       })}\n`,
     );
+    if (fresh) process.stderr.write(`meshca: created state directory ${config.dir}\n`);
     log.info(
       { grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null, nativeSignatureChecks: nativeStatus },
       'meshca serving',

@@ -3,7 +3,7 @@ import { LocalTokenIssuer } from '../auth/index.js';
 import { invalid } from '../pki/errors.js';
 import { namespaceNameProblem, serviceAccountNameProblem } from '../pki/spiffe.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
-import { openState, parseDuration, withDir } from './options.js';
+import { existingStateDir, parseDuration, withDir } from './options.js';
 
 interface TokenOptions {
   dir?: string;
@@ -45,8 +45,8 @@ export function register(program: Command): void {
     const sa = serviceAccountNameProblem(o.serviceAccount);
     if (sa) throw invalid('bad_service_account', `--service-account: ${sa}`);
     // Same state directory as `meshca serve`, which also honours $MESHCA_DIR.
-    const state = openState({ dir: o.dir ?? (process.env.MESHCA_DIR || undefined) });
-    const store = openSqliteStore(state.dir);
+    const fromEnv = !o.dir && process.env.MESHCA_DIR;
+    const store = openSqliteStore(existingStateDir(o.dir || process.env.MESHCA_DIR || undefined, fromEnv ? '$MESHCA_DIR' : '--dir'));
     try {
       const issuer = await LocalTokenIssuer.open(store, { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
       const token = await issuer.issue({

@@ -2,6 +2,7 @@ export * from './clock.js';
 export * from './context.js';
 export * from './reconcile.js';
 export * from './embedded.js';
+export { failedResources, type FailedResource } from './failures.js';
 export { reconcileCertificate, reconcileCertificates, renewalTime, nextKeySecretName } from './certificates/index.js';
 export { reconcileRequest } from './certificaterequests.js';
 export { reconcileIssuers } from './issuer-status.js';

@@ -120,7 +120,7 @@ describe('declarative PKI: the cert-manager seed (AWSPCAIssuer + Certificate) ag
     const renewalTime = first.status!.renewalTime as string;
     const serial1 = first.status!.serialNumber;
     pcaNow = new Date(renewalTime);
-    const r = ok(await meshca(['reconcile', '--at', renewalTime]), 'reconcile at renewal time').stdout;
+    const r = ok(await meshca(['reconcile', '--at', renewalTime, '--allow-future-material']), 'reconcile at renewal time').stdout;
     assert.match(r, /Certificate istio-system\/istio-ca: renewed: revision 2/);
     const second = yamlOf(ok(await meshca(['get', 'certificate', 'istio-ca', '-o', 'yaml']), 'get'));
     assert.equal(second.status!.revision, 2);
@@ -133,7 +133,7 @@ describe('declarative PKI: the cert-manager seed (AWSPCAIssuer + Certificate) ag
     assert.equal(leaf.serialHex, second.status!.serialNumber);
     const meta = JSON.parse(readFileSync(`${secret}.meta.json`, 'utf8'));
     assert.equal(meta.version, 2, 'the change marker the server watches moved');
-    const again = ok(await meshca(['reconcile', '--at', renewalTime]), 'reconcile again').stdout;
+    const again = ok(await meshca(['reconcile', '--at', renewalTime, '--allow-future-material']), 'reconcile again').stdout;
     assert.match(again, /^nothing to do at /m);
   });
 });
@@ -222,10 +222,10 @@ describe('declarative PKI: the Gloo RootTrustPolicy seed over two clusters', () 
   it('renews each intermediate when a tenth of its one-day lifetime is left; roots still compare equal', async () => {
     const serial = (c: string) => parseCertificates(readFileSync(join(bundle(c), 'ca-cert.pem'), 'utf8'))[0].serialHex;
     const before = [serial('cluster1'), serial('cluster2')];
-    const early = ok(await meshca(['reconcile', '--at', '+21h']), 'reconcile +21h').stdout;
+    const early = ok(await meshca(['reconcile', '--at', '+21h', '--allow-future-material']), 'reconcile +21h').stdout;
     assert.match(early, /nothing to do/);
     const at = new Date(Date.now() + 22 * HOUR);
-    const r = ok(await meshca(['reconcile', '--at', at.toISOString()]), 'reconcile +22h').stdout;
+    const r = ok(await meshca(['reconcile', '--at', at.toISOString(), '--allow-future-material']), 'reconcile +22h').stdout;
     assert.match(r, /RootTrustPolicy gloo-mesh\/root-trust-policy: renewed: cluster cluster1: renewal was scheduled at/);
     assert.match(r, /cluster cluster2: renewal was scheduled at/);
     assert.notEqual(serial('cluster1'), before[0]);

@@ -31,11 +31,13 @@ test('restart reuses the root; earlier certificates still verify; no audit row i
   await assert.rejects(c1.createCertificate({ csr: workloadCsr(ID('shop', 'other')).csr }, { token: t }));
   c1.close();
   assert.equal(await first.stop(), 0, first.stderr());
+  assert.ok(first.stderr().includes(`meshca: created state directory ${dir}`), first.stderr());
 
   const second = spawnServe(['--dir', dir, ...ADDRS]);
   const b = await second.ready;
   try {
     assert.equal(b.createdRoot, false);
+    assert.doesNotMatch(second.stderr(), /created state directory/);
     assert.equal(b.rootFingerprint, a.rootFingerprint, 'same root after a restart');
     const bundle = await getJson<{ roots: string[] }>(b.http, '/v1/trust-bundle');
     assert.deepEqual(bundle.body.roots, [rootPem]);
