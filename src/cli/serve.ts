@@ -71,7 +71,7 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
         ...(server.pcaApiUrl ? { pcaApi: server.pcaApiUrl } : {}),
       })}\n`,
     );
-    if (fresh) process.stderr.write(`meshca: created state directory ${config.dir}\n`);
+    if (fresh) log.info({ dir: config.dir }, `created state directory ${config.dir}`);
     log.info(
       { grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null, nativeSignatureChecks: nativeStatus },
       'meshca serving',
