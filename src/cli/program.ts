@@ -10,7 +10,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .showHelpAfterError()
     .exitOverride();
   const first = argv[2];
-  const named = COMMANDS.filter((c) => c.name === first);
+  const named = COMMANDS.filter((c) => c.name === first && !c.needsAll);
   for (const c of named.length > 0 ? named : COMMANDS) (await c.load()).register(program);
   addEnvironmentHelp(program);
   return program;
