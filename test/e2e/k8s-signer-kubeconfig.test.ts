@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { K8sDouble } from '../k8s-double/index.js';
@@ -69,6 +69,21 @@ describe('k8s-signer without a usable kubeconfig: exits non-zero, names the kube
     assert.equal(r.code, 7, r.stderr);
     assert.ok(r.stderr.includes(`kubeconfig ${kubeconfig} (from $KUBECONFIG)`), r.stderr);
     assert.equal(existsSync(dir), false, 'no state directory');
+  });
+
+  it('a kubeconfig whose server does not speak TLS (the handshake fails)', async () => {
+    const double = await K8sDouble.start();
+    try {
+      const kubeconfig = double.writeKubeconfig(join(tmp.path, 'plain.yaml'));
+      writeFileSync(kubeconfig, readFileSync(kubeconfig, 'utf8').replace('http://', 'https://'));
+      const dir = join(tmp.path, 'state-tls');
+      const r = await signer(dir, ['--kubeconfig', kubeconfig], {});
+      assert.equal(r.code, 7, r.stderr);
+      assert.ok(r.stderr.includes(`kubeconfig ${kubeconfig}`), r.stderr);
+      assert.equal(existsSync(dir), false, 'no state directory');
+    } finally {
+      await double.close();
+    }
   });
 
   it('--kubeconfig naming a missing file', async () => {
