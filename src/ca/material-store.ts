@@ -1,12 +1,15 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { certsToPem, parseCertificate, parseCertificates } from '../pki/certificate.js';
 import { MeshcaError } from '../pki/errors.js';
-import { generateKeyPair, generateKeyPairAsync, keyMatches, parsePrivateKeyPem, type KeyAlgorithm } from '../pki/keys.js';
+import { generateKeyPair, generateKeyPairAsync, keyMatches, type KeyAlgorithm } from '../pki/keys.js';
 import { createIntermediateCertificate, createRootCertificate } from '../pki/profiles.js';
 import type { AdvisoryFence, CaMaterialRow, CaMaterialRows } from '../store/ca-material.js';
 import { META, type Store } from '../store/index.js';
 import { keyPem, type CaBundle } from './bundle.js';
+import { decryptKey } from './stored-key.js';
 import type { RootMaterial } from './state.js';
+
+export { decryptKey } from './stored-key.js';
 
 /**
  * CA material in the database instead of the state directory, for replicas that share a
@@ -38,19 +41,6 @@ export type RenewalDb = Pick<CaMaterialRows, 'latestMaterial' | 'commitMaterial'
 export interface VersionedBundle {
   bundle: CaBundle;
   generation: number;
-}
-
-export function decryptKey(pem: string, what: string, passphrase?: string): KeyObject {
-  try {
-    return parsePrivateKeyPem(pem, what, passphrase);
-  } catch (e) {
-    throw new MeshcaError(
-      'failed_precondition',
-      'corrupt_state',
-      `${(e as Error).message} (set MESHCA_KEY_PASSPHRASE to the passphrase the CA keys were stored with)`,
-      { cause: e },
-    );
-  }
 }
 
 export function rootFromRow(row: CaMaterialRow, passphrase?: string): RootMaterial {

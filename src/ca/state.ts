@@ -9,6 +9,7 @@ import type { SubjectSpec } from '../pki/name.js';
 import { createIntermediateCertificate, createRootCertificate } from '../pki/profiles.js';
 import { PRIVATE_MODE, type FileToWrite, writeFilesAtomic } from '../util/fs.js';
 import { istioBundleFiles, keyPem, type CaBundle } from './bundle.js';
+import { decryptKey } from './stored-key.js';
 
 /** Where meshca keeps its CA material when no --dir is given. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -158,11 +159,7 @@ export class CaState {
         `${path} is readable by group or others (mode ${mode.toString(8)}); run chmod 600 ${path}`,
       );
     }
-    try {
-      return parsePrivateKeyPem(readFileSync(path), path, this.passphrase);
-    } catch (e) {
-      throw new MeshcaError('failed_precondition', 'corrupt_state', `${(e as Error).message}`, { cause: e });
-    }
+    return decryptKey(readFileSync(path), path, this.passphrase);
   }
 
   /** Creates (or replaces) a cluster's intermediate signed by the root and stores its bundle. */

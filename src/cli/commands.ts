@@ -11,6 +11,8 @@ export type Register = (program: Command) => void;
 export interface CommandEntry {
   name: string;
   load: () => Promise<{ register: Register }>;
+  /** Needs every other command registered too (completion scripts are generated from the whole tree). */
+  needsAll?: boolean;
 }
 
 export const COMMANDS: CommandEntry[] = [
@@ -33,4 +35,6 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'reconcile', load: () => import('./reconcile.js') },
   { name: 'cluster', load: () => import('./cluster.js') },
   { name: 'k8s-signer', load: () => import('./k8s-signer.js') },
+  { name: 'version', load: () => import('./version.js') },
+  { name: 'completion', load: () => import('./completion.js'), needsAll: true },
 ];

@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
 import { validateClusterName } from '../ca/state.js';
 import { KubeClient } from '../k8s/client.js';
+import { defaultKubeconfigLabel } from '../k8s/kubeconfig-source.js';
+import { checkCsrAccess } from '../k8s/preflight.js';
 import { CsrSignerController } from '../k8s/signer-controller.js';
 import { SoleLeader, runWhileLeading, type LeaderElector } from '../leader/index.js';
 import { LeaseElector } from '../leader/lease.js';
@@ -76,8 +78,11 @@ export function register(program: Command): void {
     );
   withDir(cmd).action(async (o: Options) => {
     const log = createLogger(o.logLevel, o.logFormat);
-    const { state, announce } = openStateToCreate(o);
     validateClusterName(o.cluster);
+    // Reach the API server before creating anything: a wrong kubeconfig must not leave a root behind.
+    const client = await KubeClient.load({ kubeconfig: o.kubeconfig });
+    await checkCsrAccess(client, o.kubeconfig ?? defaultKubeconfigLabel());
+    const { state, announce } = openStateToCreate(o);
     const now = new Date();
     let created = false;
     if (!state.hasRoot()) {
@@ -91,7 +96,6 @@ export function register(program: Command): void {
     announce();
     // Loaded once to fail early on a broken state; read again at each signature (a replaced intermediate takes effect).
     const first = state.signer(o.cluster);
-    const client = await KubeClient.load({ kubeconfig: o.kubeconfig });
     const controller = new CsrSignerController({
       client,
       signerNames: o.signerName,

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { COMMANDS } from './commands.js';
+import { addEnvironmentHelp } from './help.js';
 
 /** Builds the CLI with the command named in argv, or with every command (help, unknown names). */
 export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
@@ -9,7 +10,8 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .showHelpAfterError()
     .exitOverride();
   const first = argv[2];
-  const named = COMMANDS.filter((c) => c.name === first);
+  const named = COMMANDS.filter((c) => c.name === first && !c.needsAll);
   for (const c of named.length > 0 ? named : COMMANDS) (await c.load()).register(program);
+  addEnvironmentHelp(program);
   return program;
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { embeddedControllers, failedResources, reconcileAll, type ReconcileEvent, type ReconcileReport } from '../controllers/index.js';
 import { invalid } from '../pki/errors.js';
 import type { ResourceStore } from '../resources/store.js';
+import { EXIT_RESOURCES_FAILED } from './help.js';
 import { existingStateDir, withDir } from './options.js';
 
 /** When a command runs "as if at": an ISO 8601 time, or +DURATION from now (+30d, +12h, +90m). */
@@ -42,8 +43,6 @@ export function formatEvent(e: ReconcileEvent): string {
   return `${e.object}: ${e.action}${e.message ? `: ${e.message}` : ''}`;
 }
 
-/** Exit code of `apply` and `reconcile` when they did their work but a resource ended failed. */
-export const EXIT_RESOURCES_FAILED = 8;
 export const FAILED_EXIT_HELP = `Exit code ${EXIT_RESOURCES_FAILED}: a resource ended failed; each is listed on stderr with its reason and message.`;
 
 /**

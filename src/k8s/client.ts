@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
 import { MeshcaError, errorMessage } from '../pki/errors.js';
+import { defaultKubeconfigLabel } from './kubeconfig-source.js';
 
 export interface KubeClientOptions {
   /** A kubeconfig path, "in-cluster" for the pod's service account, or undefined for $KUBECONFIG / ~/.kube/config (or in-cluster in a pod). */
@@ -48,7 +49,7 @@ export class KubeClient {
   static async load(o: KubeClientOptions = {}): Promise<KubeClient> {
     const lib = await import('@kubernetes/client-node');
     const kc = new lib.KubeConfig();
-    const where = o.kubeconfigText?.label ?? o.kubeconfig ?? 'the default kubeconfig';
+    const where = o.kubeconfigText?.label ?? o.kubeconfig ?? defaultKubeconfigLabel();
     try {
       if (o.kubeconfigText) kc.loadFromString(o.kubeconfigText.text);
       else if (o.kubeconfig === 'in-cluster') kc.loadFromCluster();
