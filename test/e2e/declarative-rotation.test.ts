@@ -6,14 +6,9 @@ import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { parseCertificates } from '../../src/pki/certificate.js';
 import { opensslVerify } from '../helpers/openssl.js';
-import { runMeshca, type RunResult } from '../helpers/run.js';
+import { runMeshca, ok } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { rootTrustPolicyYaml } from './reload-helpers.js';
-
-function ok(r: RunResult, what: string): RunResult {
-  assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 const POLICY = rootTrustPolicyYaml();
 

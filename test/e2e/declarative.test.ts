@@ -9,17 +9,12 @@ import { parseCertificates } from '../../src/pki/certificate.js';
 import { startPcaApi, type PcaApiHandle } from '../../src/server/pca/index.js';
 import { expandShellVars } from '../fixtures/manifests/expand.js';
 import { openssl, opensslRoot, opensslVerify } from '../helpers/openssl.js';
-import { REPO_ROOT, runMeshca, type RunResult } from '../helpers/run.js';
+import { REPO_ROOT, runMeshca, type RunResult, ok } from '../helpers/run.js';
 import { snapshotTree, tempDir } from '../helpers/tmp.js';
 
 const MANIFESTS = join(REPO_ROOT, 'test', 'fixtures', 'manifests');
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
-
-function ok(r: RunResult, what: string): RunResult {
-  assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 function yamlOf(r: RunResult): {
   status?: Record<string, unknown> & { conditions?: { type: string; status: string; reason: string; message: string }[] };

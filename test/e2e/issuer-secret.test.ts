@@ -16,7 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import { secretManifest } from '../../src/ca/bundle.js';
 import { expandShellVars } from '../fixtures/manifests/expand.js';
 import { openssl, opensslGenKey, opensslIntermediate, opensslRoot, type OpensslResult } from '../helpers/openssl.js';
-import { REPO_ROOT, runMeshca, type RunResult } from '../helpers/run.js';
+import { REPO_ROOT, runMeshca, ok } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startPcaApiProcess, type PcaApiProcess } from './pca-helpers.js';
 import { IstioCaClient } from './serve/ca-client.js';
@@ -33,11 +33,6 @@ after(async () => {
   for (const c of children) await c.stop();
   tmp.cleanup();
 });
-
-function ok(r: RunResult, what: string): RunResult {
-  assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 interface Ready {
   status: string;

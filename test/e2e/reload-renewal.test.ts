@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseCertificate, parseCertificates } from '../../src/pki/certificate.js';
 import { verifyChain } from '../../src/pki/chain.js';
-import { runMeshca, type RunResult } from '../helpers/run.js';
+import { runMeshca, ok } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { IstioCaClient } from './serve/ca-client.js';
 import { ID, metric, workloadCsr } from './serve/helpers.js';
@@ -27,11 +27,6 @@ after(async () => {
   for (const c of children) await c.stop();
   tmp.cleanup();
 });
-
-function ok(r: RunResult, what: string): RunResult {
-  assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 interface Observed {
   requests: number;

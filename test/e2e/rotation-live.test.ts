@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseCertificates } from '../../src/pki/certificate.js';
 import { verifyChain } from '../../src/pki/chain.js';
-import { runMeshca, type RunResult } from '../helpers/run.js';
+import { runMeshca, type RunResult, ok } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import {
   agentStats,
@@ -55,11 +55,6 @@ after(async () => {
   for (const c of children) await c.stop();
   tmp.cleanup();
 });
-
-function ok(r: RunResult, what: string): RunResult {
-  assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 const meshca = (args: string[]) => runMeshca([...args, '--dir', dir], { timeoutMs: 60_000 });
 const bundle = (c: string) => join(dir, 'clusters', c, 'cacerts');

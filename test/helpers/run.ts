@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -59,4 +60,10 @@ export function runProcess(cmd: string, args: string[], o: RunOptions = {}): Pro
 /** Runs `node bin/meshca.js ...args`, the way an operator would. */
 export function runMeshca(args: string[], o: RunOptions = {}): Promise<RunResult> {
   return runProcess(process.execPath, [MESHCA_BIN, ...args], o);
+}
+
+/** Asserts that a meshca command exited 0, showing its output when it did not. */
+export function ok(r: RunResult, what: string): RunResult {
+  assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r;
 }
