@@ -1,5 +1,5 @@
 import type { ParsedCertificate } from '../pki/certificate.js';
-import { errorMessage, MeshcaError } from '../pki/errors.js';
+import { errorMessage } from '../pki/errors.js';
 import { clusterClient } from '../k8s/cluster-client.js';
 import { writeCacerts } from '../k8s/cluster-delivery.js';
 import { cacertsContent } from '../k8s/istio-publisher.js';
@@ -10,20 +10,13 @@ import { setCondition } from '../resources/meta.js';
 import { dataDigest, type StoredSecret } from '../resources/secrets.js';
 import { deepEqual } from '../resources/store.js';
 import { caFromSecret } from './ca-material.js';
+import { withTimeout } from '../util/timeout.js';
 import { guarded, record, wakeAt, type ControllerContext } from './context.js';
 
 const RETRY_BASE_MS = 10_000;
 const RETRY_MAX_MS = 5 * 60_000;
 /** An API server that drops packets would otherwise hold the whole pass (and every renewal in it) for minutes. */
 const DELIVERY_TIMEOUT_MS = 30_000;
-
-export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new MeshcaError('unavailable', 'kube_timeout', message)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** What a cluster's API server should hold: the local bundle in Istio's and cert-manager's layouts. */
 export interface WantedBundle {

@@ -1,3 +1,4 @@
+import { withTimeout } from '../util/timeout.js';
 import { kubeError, type KubeClient } from './client.js';
 
 /**
@@ -6,15 +7,14 @@ import { kubeError, type KubeClient } from './client.js';
  * creating state and retrying its watch forever.
  */
 export async function checkCsrAccess(client: KubeClient, kubeconfig: string, timeoutMs = 15_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), timeoutMs);
-  });
+  const what = `cannot list CertificateSigningRequests at ${client.server} (kubeconfig ${kubeconfig})`;
   try {
-    await Promise.race([client.certificates.listCertificateSigningRequest({ limit: 1 }), timeout]);
+    await withTimeout(
+      client.certificates.listCertificateSigningRequest({ limit: 1 }),
+      timeoutMs,
+      `${what}: no answer within ${timeoutMs / 1000}s`,
+    );
   } catch (e) {
-    throw kubeError(`cannot list CertificateSigningRequests at ${client.server} (kubeconfig ${kubeconfig})`, e);
-  } finally {
-    clearTimeout(timer);
+    throw kubeError(what, e);
   }
 }
