@@ -11,6 +11,7 @@ import { PcaError } from '../../server/pca/errors.js';
 import { PcaService } from '../../server/pca/service.js';
 import type { PcaCalls } from './client.js';
 import { awsPcaUpstreamSchema, type AwsPcaUpstreamInput } from './config.js';
+import { abortableSleep } from './retry.js';
 import { AwsPcaUpstream, validityFor } from './index.js';
 
 /** The SDK surface, answered by the real PCA service in-process; failures arrive named like SDK errors. */
@@ -211,5 +212,17 @@ describe('awspca upstream (against the PCA service, without HTTP)', () => {
     const now = new Date('2030-01-01T00:00:00Z');
     assert.deepEqual(validityFor(2 * 86_400, now), { Type: 'DAYS', Value: 2 });
     assert.deepEqual(validityFor(3600, now), { Type: 'ABSOLUTE', Value: now.getTime() / 1000 + 3600 });
+  });
+});
+
+describe('abortableSleep', () => {
+  it('resolves after the delay, and rejects with the reason when aborted before or during the wait', async () => {
+    await abortableSleep(5);
+    const reason = new Error('shutting down');
+    await assert.rejects(abortableSleep(10, AbortSignal.abort(reason)), (e) => e === reason);
+    const ac = new AbortController();
+    const waiting = abortableSleep(60_000, ac.signal);
+    setTimeout(() => ac.abort(reason), 5);
+    await assert.rejects(waiting, (e) => e === reason);
   });
 });

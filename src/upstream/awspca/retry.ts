@@ -1,4 +1,5 @@
 import type { RetryPolicy } from './config.js';
+import { sleep } from '../../util/sleep.js';
 
 export interface RetryHooks {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -7,19 +8,10 @@ export interface RetryHooks {
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
 }
 
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Like util/sleep, but an abort rejects with the signal's reason so a retry loop stops. */
+export async function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  await sleep(ms, signal);
+  signal?.throwIfAborted();
 }
 
 /** Exponential backoff capped at maxDelayMs, with "equal jitter" so that many callers spread out but never retry at once. */
