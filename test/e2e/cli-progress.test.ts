@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ok, runMeshca } from '../helpers/run.js';
+import { tempDir } from '../helpers/tmp.js';
+import { spawnServe } from './serve/helpers.js';
+
+// Gloo's defaults: an RSA-4096 generated root and RSA-4096 intermediates.
+const POLICY = `apiVersion: admin.gloo.solo.io/v2
+kind: RootTrustPolicy
+metadata: {name: root-trust-policy, namespace: gloo-mesh}
+spec:
+  config:
+    mgmtServerCa:
+      generated: {}
+`;
+
+/** The start line and the end line (with a duration) of one reported step, in that order. */
+function assertStep(stderr: string, what: string): void {
+  const quoted = what.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const start = new RegExp(`^meshca: ${quoted} \\.\\.\\.$`, 'm').exec(stderr);
+  const end = new RegExp(`^meshca: ${quoted}: done in \\d+\\.\\d s$`, 'm').exec(stderr);
+  assert.ok(start && end && start.index < end.index, `"${what}" is reported before and after:\n${stderr}`);
+}
+
+describe('slow steps say what they wait for on stderr', () => {
+  const tmp = tempDir('meshca-progress-');
+  after(() => tmp.cleanup());
+
+  it('apply of a RootTrustPolicy reports its RSA-4096 root and intermediate; stdout is unchanged', async () => {
+    const dir = join(tmp.path, 'rtp');
+    writeFileSync(join(tmp.path, 'rtp.yaml'), POLICY);
+    ok(await runMeshca(['cluster', 'add', 'east', '--no-reconcile', '--dir', dir]), 'cluster add');
+    const r = ok(await runMeshca(['apply', '-f', join(tmp.path, 'rtp.yaml'), '--dir', dir], { timeoutMs: 120_000 }), 'apply');
+    assert.equal(r.stdout, 'roottrustpolicy.admin.gloo.solo.io/root-trust-policy created\n');
+    assertStep(r.stderr, 'generating RSA-4096 key for the root');
+    assertStep(r.stderr, 'generating RSA-4096 key for the intermediate of cluster "east"');
+    const ca = new X509Certificate(readFileSync(join(dir, 'clusters', 'east', 'cacerts', 'ca-cert.pem')));
+    assert.equal(ca.publicKey.asymmetricKeyDetails?.modulusLength, 4096, 'the reported key is the one issued');
+  });
+
+  it('init and intermediate report RSA-3072/4096 keys; fast EC and RSA-2048 keys print nothing extra', async () => {
+    const slow = join(tmp.path, 'slow');
+    const init = ok(await runMeshca(['init', '--key', 'rsa-4096', '--dir', slow], { timeoutMs: 120_000 }), 'init');
+    assert.match(init.stdout, /^created root "O = cluster.local"/);
+    assert.doesNotMatch(init.stdout, /generating/);
+    assertStep(init.stderr, 'generating RSA-4096 key for the root');
+    const inter = ok(
+      await runMeshca(['intermediate', '--cluster', 'west', '--key', 'rsa-3072', '--out', join(tmp.path, 'west'), '--dir', slow]),
+      'intermediate',
+    );
+    assertStep(inter.stderr, 'generating RSA-3072 key for the intermediate of cluster "west"');
+
+    const fast = join(tmp.path, 'fast');
+    const ec = ok(await runMeshca(['init', '--key', 'ec-p256', '--dir', fast]), 'init ec');
+    assert.equal(ec.stderr, `meshca: created state directory ${fast} (from --dir)\n`);
+    for (const key of ['ec-p256', 'rsa-2048']) {
+      const args = ['intermediate', '--cluster', `c-${key}`, '--key', key, '--out', join(tmp.path, key), '--dir', fast];
+      assert.equal(ok(await runMeshca(args), `intermediate ${key}`).stderr, '');
+    }
+  });
+
+  it('serve logs the RSA-4096 root and intermediate of its first start through its logger', async () => {
+    const dir = join(tmp.path, 'serve');
+    const args = ['--dir', dir, '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--plaintext', '--log-format', 'json'];
+    const s = spawnServe([...args, '--cluster', 'east', '--key-algorithm', 'rsa-4096']);
+    try {
+      await s.ready;
+    } finally {
+      assert.equal(await s.stop(), 0, s.stderr());
+    }
+    const records = s
+      .stderr()
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { msg: string; seconds?: number });
+    for (const what of ['generating RSA-4096 key for the root', 'generating RSA-4096 key for the intermediate of cluster "east"']) {
+      const start = records.findIndex((r) => r.msg === `${what} ...`);
+      const end = records.findIndex((r) => r.msg === `${what}: done` && typeof r.seconds === 'number');
+      assert.ok(start >= 0 && end > start, `${what}:\n${s.stderr()}`);
+    }
+  });
+});
