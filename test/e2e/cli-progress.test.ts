@@ -3,6 +3,9 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CaState } from '../../src/ca/state.js';
+import { startPcaApi } from '../../src/server/pca/index.js';
 import { ok, runMeshca } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { spawnServe } from './serve/helpers.js';
@@ -80,6 +83,51 @@ describe('slow steps say what they wait for on stderr', () => {
       const start = records.findIndex((r) => r.msg === `${what} ...`);
       const end = records.findIndex((r) => r.msg === `${what}: done` && typeof r.seconds === 'number');
       assert.ok(start >= 0 && end > start, `${what}:\n${s.stderr()}`);
+    }
+  });
+
+  it('gen-ca reports its RSA-4096 key and a wait on AWS Private CA that outlasts a second', async () => {
+    const fixtures = fileURLToPath(new URL('../../../test/fixtures/getistio/', import.meta.url));
+    const state = new CaState(join(tmp.path, 'pca-state'));
+    state.importRoot(readFileSync(join(fixtures, 'pca-root-cert.pem'), 'utf8'), readFileSync(join(fixtures, 'pca-root-key.pem'), 'utf8'));
+    const key = { id: 'AKIDPROGRESSTEST01', secret: 'progress-test-secret-0123456789' };
+    // GetCertificate answers "in progress" for two seconds, as PCA does while it issues.
+    const api = await startPcaApi({
+      state,
+      addr: '127.0.0.1:0',
+      region: 'us-east-2',
+      account: '859085711342',
+      accessKeys: [key],
+      issueDelayMs: 2000,
+    });
+    try {
+      const config = join(tmp.path, 'gen-ca.yaml');
+      writeFileSync(config, readFileSync(join(fixtures, 'aws-acm-config.yaml'), 'utf8').replace('keyLength: 2048', 'keyLength: 4096'));
+      const out = join(tmp.path, 'gen-ca-out');
+      const env = {
+        AWS_ACCESS_KEY_ID: key.id,
+        AWS_SECRET_ACCESS_KEY: key.secret,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_CONFIG_FILE: join(tmp.path, 'aws-config'),
+        AWS_SHARED_CREDENTIALS_FILE: join(tmp.path, 'aws-credentials'),
+        AWS_PROFILE: undefined,
+        AWS_SESSION_TOKEN: undefined,
+        AWS_ENDPOINT_URL: undefined,
+      };
+      const r = ok(
+        await runMeshca(['gen-ca', '--endpoint-url', api.url, '--config-file', config, '--out', out], {
+          env,
+          cwd: tmp.path,
+          timeoutMs: 120_000,
+        }),
+        'gen-ca',
+      );
+      assertStep(r.stderr, 'generating RSA-4096 key for the intermediate');
+      assertStep(r.stderr, `waiting for ${api.cas()[0].arn} to issue the intermediate`);
+      assert.match(r.stdout, /^wrote .*ca-cert\.pem$/m);
+      assert.doesNotMatch(r.stdout, /generating|waiting/);
+    } finally {
+      await api.close();
     }
   });
 });
