@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { CaState } from '../../src/ca/state.js';
 import { startPcaApi } from '../../src/server/pca/index.js';
 import { ok, runMeshca } from '../helpers/run.js';
+import { awsEnv } from './pca-helpers.js';
 import { tempDir } from '../helpers/tmp.js';
 import { spawnServe } from './serve/helpers.js';
 
@@ -104,16 +105,8 @@ describe('slow steps say what they wait for on stderr', () => {
       const config = join(tmp.path, 'gen-ca.yaml');
       writeFileSync(config, readFileSync(join(fixtures, 'aws-acm-config.yaml'), 'utf8').replace('keyLength: 2048', 'keyLength: 4096'));
       const out = join(tmp.path, 'gen-ca-out');
-      const env = {
-        AWS_ACCESS_KEY_ID: key.id,
-        AWS_SECRET_ACCESS_KEY: key.secret,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_CONFIG_FILE: join(tmp.path, 'aws-config'),
-        AWS_SHARED_CREDENTIALS_FILE: join(tmp.path, 'aws-credentials'),
-        AWS_PROFILE: undefined,
-        AWS_SESSION_TOKEN: undefined,
-        AWS_ENDPOINT_URL: undefined,
-      };
+      // The ARN's own region (us-east-2), as the tutorial runs it.
+      const env = { ...awsEnv(tmp.path, key.id, key.secret), AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined };
       const r = ok(
         await runMeshca(['gen-ca', '--endpoint-url', api.url, '--config-file', config, '--out', out], {
           env,
