@@ -43,6 +43,9 @@ describe('slow steps say what they wait for on stderr', () => {
     assertStep(r.stderr, 'generating RSA-4096 key for the intermediate of cluster "east"');
     const ca = new X509Certificate(readFileSync(join(dir, 'clusters', 'east', 'cacerts', 'ca-cert.pem')));
     assert.equal(ca.publicKey.asymmetricKeyDetails?.modulusLength, 4096, 'the reported key is the one issued');
+    // A cluster added later gets its intermediate from the reconcile that follows, reported the same way.
+    const west = ok(await runMeshca(['cluster', 'add', 'west', '--dir', dir], { timeoutMs: 120_000 }), 'cluster add west');
+    assertStep(west.stderr, 'generating RSA-4096 key for the intermediate of cluster "west"');
   });
 
   it('init and intermediate report RSA-3072/4096 keys; fast EC and RSA-2048 keys print nothing extra', async () => {
