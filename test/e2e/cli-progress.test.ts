@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,7 +7,8 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CaState } from '../../src/ca/state.js';
 import { startPcaApi } from '../../src/server/pca/index.js';
-import { ok, runMeshca } from '../helpers/run.js';
+import { K8sDouble } from '../k8s-double/index.js';
+import { MESHCA_BIN, REPO_ROOT, ok, runMeshca } from '../helpers/run.js';
 import { awsEnv } from './pca-helpers.js';
 import { tempDir } from '../helpers/tmp.js';
 import { spawnServe } from './serve/helpers.js';
@@ -27,6 +29,17 @@ function assertStep(stderr: string, what: string): void {
   const start = new RegExp(`^meshca: ${quoted} \\.\\.\\.$`, 'm').exec(stderr);
   const end = new RegExp(`^meshca: ${quoted}: done in \\d+\\.\\d s$`, 'm').exec(stderr);
   assert.ok(start && end && start.index < end.index, `"${what}" is reported before and after:\n${stderr}`);
+}
+
+/** The same two lines as records of a JSON log: "WHAT ..." then "WHAT: done" with seconds; plain lines are skipped. */
+function assertLoggedStep(stderr: string, what: string): void {
+  const records = stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg: string; seconds?: number });
+  const start = records.findIndex((r) => r.msg === `${what} ...`);
+  const end = records.findIndex((r) => r.msg === `${what}: done` && typeof r.seconds === 'number');
+  assert.ok(start >= 0 && end > start, `${what}:\n${stderr}`);
 }
 
 describe('slow steps say what they wait for on stderr', () => {
@@ -78,15 +91,8 @@ describe('slow steps say what they wait for on stderr', () => {
     } finally {
       assert.equal(await s.stop(), 0, s.stderr());
     }
-    const records = s
-      .stderr()
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as { msg: string; seconds?: number });
     for (const what of ['generating RSA-4096 key for the root', 'generating RSA-4096 key for the intermediate of cluster "east"']) {
-      const start = records.findIndex((r) => r.msg === `${what} ...`);
-      const end = records.findIndex((r) => r.msg === `${what}: done` && typeof r.seconds === 'number');
-      assert.ok(start >= 0 && end > start, `${what}:\n${s.stderr()}`);
+      assertLoggedStep(s.stderr(), what);
     }
   });
 
@@ -124,6 +130,39 @@ describe('slow steps say what they wait for on stderr', () => {
       assert.doesNotMatch(r.stdout, /generating|waiting/);
     } finally {
       await api.close();
+    }
+  });
+
+  it('k8s-signer logs the RSA-4096 root and intermediate of its first start', async () => {
+    const double = await K8sDouble.start();
+    try {
+      const kubeconfig = double.writeKubeconfig(join(tmp.path, 'kubeconfig.yaml'));
+      const args = ['k8s-signer', '--dir', join(tmp.path, 'signer'), '--signer-name', 'example.com/foo', '--kubeconfig', kubeconfig];
+      const child = spawn(process.execPath, [MESHCA_BIN, ...args, '--cluster', 'east', '--key', 'rsa-4096', '--log-format', 'json'], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      // Its first stdout line says it is signing: the first start is over.
+      const first = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+        });
+        void closed.then(() => reject(new Error(`k8s-signer exited: ${err}`)));
+      });
+      child.kill('SIGTERM');
+      await closed;
+      clearTimeout(timer);
+      assert.equal((JSON.parse(first) as { event: string }).event, 'signing');
+      assertLoggedStep(err, 'generating RSA-4096 key for the root');
+      assertLoggedStep(err, 'generating RSA-4096 key for the intermediate of cluster "east"');
+    } finally {
+      await double.close();
     }
   });
 });
