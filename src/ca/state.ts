@@ -8,6 +8,7 @@ import { checkKeyPolicy, generateKeyPair, keyMatches, parsePrivateKeyPem, type K
 import type { SubjectSpec } from '../pki/name.js';
 import { createIntermediateCertificate, createRootCertificate } from '../pki/profiles.js';
 import { PRIVATE_MODE, type FileToWrite, writeFilesAtomic } from '../util/fs.js';
+import { generatingKey, type Progress } from '../util/progress.js';
 import { istioBundleFiles, keyPem, type CaBundle } from './bundle.js';
 import { decryptKey } from './stored-key.js';
 
@@ -58,10 +59,13 @@ export interface IntermediateRequest {
 export class CaState {
   readonly dir: string;
   private readonly passphrase?: string;
+  private readonly progress?: Progress;
 
-  constructor(dir: string, opts: { passphrase?: string } = {}) {
+  /** `progress` hears of key generations that take seconds, for the command to say what it waits for. */
+  constructor(dir: string, opts: { passphrase?: string; progress?: Progress } = {}) {
     this.dir = resolve(dir);
     this.passphrase = opts.passphrase || undefined;
+    this.progress = opts.progress;
   }
 
   get rootCertPath(): string {
@@ -86,7 +90,7 @@ export class CaState {
 
   initRoot(o: InitRootOptions): ParsedCertificate {
     this.refuseOverwrite(o.force);
-    const kp = generateKeyPair(o.alg);
+    const kp = generatingKey(this.progress, o.alg, 'the root', () => generateKeyPair(o.alg));
     const cert = createRootCertificate({ key: kp.privateKey, subject: o.subject, days: o.days, now: o.now });
     this.writeRoot(cert, kp.privateKey);
     return cert;
@@ -173,7 +177,7 @@ export class CaState {
         `the root in ${this.dir} was imported without its key; sign intermediates with the root's owner (or an upstream CA)`,
       );
     }
-    const kp = generateKeyPair(r.alg);
+    const kp = generatingKey(this.progress, r.alg, `the intermediate of cluster "${cluster}"`, () => generateKeyPair(r.alg));
     const subject = r.subject ?? {
       organization: [root.cert.subject.match(/O = ([^,]+)/)?.[1] ?? 'cluster.local'],
       commonName: `meshca intermediate ${cluster}`,

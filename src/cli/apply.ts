@@ -4,6 +4,7 @@ import { embeddedControllers } from '../controllers/index.js';
 import { invalid } from '../pki/errors.js';
 import { loadManifests, type LoadedDocument } from '../resources/load.js';
 import { stateDirToCreate, withDir } from './options.js';
+import { stderrProgress } from './progress.js';
 import { ALLOW_FUTURE_HELP, FAILED_EXIT_HELP, checkAtWrites, parseAt, reportFailures, runReconcile } from './reconcile.js';
 
 interface ApplyOptions {
@@ -46,7 +47,7 @@ export function register(program: Command): void {
     // Refused before anything is stored: the reconcile that follows would write with --at.
     if (o.reconcile) checkAtWrites(o, now);
     const target = stateDirToCreate(o.dir);
-    const c = embeddedControllers(target.dir, { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
+    const c = embeddedControllers(target.dir, { passphrase: process.env.MESHCA_KEY_PASSPHRASE, progress: stderrProgress() });
     const bad = await clusterKubeconfigProblems(docs, c.secrets);
     if (bad.length > 0) throw invalid('invalid_manifest', bad.join('\n'));
     for (const d of docs) {

@@ -7,7 +7,9 @@ import { MeshcaError, errorMessage, invalid } from '../pki/errors.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { parseGetistioConfig, type GenCaPlan } from '../resources/getistio.js';
 import { PRIVATE_MODE, writeFileAtomic } from '../util/fs.js';
+import { generatingKey } from '../util/progress.js';
 import { applyCacertsSecret } from './gen-ca-kube.js';
+import { stderrProgress } from './progress.js';
 
 interface GenCaOptions {
   configFile: string;
@@ -52,7 +54,9 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
   const now = new Date();
   const outDir = resolve(o.out ?? `cacerts-${stamp(now)}`);
   checkOutDir(outDir, o.force);
-  const key = generateKeyPair(`rsa-${plan.keyLength}`).privateKey;
+  const progress = stderrProgress();
+  const alg = `rsa-${plan.keyLength}` as const;
+  const key = generatingKey(progress, alg, 'the intermediate', () => generateKeyPair(alg)).privateKey;
   const csr = createCsr({ key, subject: plan.subject, sans: plan.sans, isCA: true });
   // Loaded here, not at the top: every meshca command would otherwise pay for importing the AWS SDK.
   const { awsPcaUpstreamSchema, createAwsPcaUpstream } = await import('../upstream/awspca/index.js');
@@ -70,7 +74,12 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
   let bundle: CaBundle;
   try {
     await upstream.check();
-    const signed = await upstream.signIntermediate({ csrPem: csr.pem, ttlSeconds: plan.validityDays * 86_400 });
+    // Said only when AWS Private CA keeps us waiting: issuance usually answers within a second.
+    const signed = await progress(
+      `waiting for ${plan.signingCAArn} to issue the intermediate`,
+      () => upstream.signIntermediate({ csrPem: csr.pem, ttlSeconds: plan.validityDays * 86_400 }),
+      { announceAfterMs: 1000 },
+    );
     const root = signed.chain[signed.chain.length - 1];
     bundle = { caCert: signed.cert, caKey: key, chain: [signed.cert, ...signed.chain], roots: [root] };
     out(`intermediate "${signed.cert.subject}" signed by ${plan.signingCAArn} (${upstream.lastIssue?.certificateArn ?? ''})`);

@@ -10,7 +10,9 @@ import { issueWorkloadCertificate, type IssuedCertificate } from '../pki/issue.j
 import { generateKeyPair, parseKeyAlgorithm, privateKeyToPem, type KeyAlgorithm } from '../pki/keys.js';
 import { parseSpiffeId } from '../pki/spiffe.js';
 import { PRIVATE_MODE, writeFilesAtomic, type FileToWrite } from '../util/fs.js';
+import { generatingKey } from '../util/progress.js';
 import { openState, parseDuration, withDir } from './options.js';
+import { stderrProgress } from './progress.js';
 
 interface IssueOptions {
   dir?: string;
@@ -72,7 +74,8 @@ export function register(program: Command): void {
       // gets "no PEM block" rather than a DER parse error.
       csr = raw[0] === 0x30 ? raw : raw.toString('utf8');
     } else {
-      const kp = generateKeyPair(o.key ?? 'rsa-2048');
+      const alg = o.key ?? 'rsa-2048';
+      const kp = generatingKey(stderrProgress(), alg, `workload ${o.spiffeId}`, () => generateKeyPair(alg));
       csr = createCsr({ key: kp.privateKey, sans: { uris: [o.spiffeId] } }).pem;
       files.push({ name: 'key.pem', data: privateKeyToPem(kp.privateKey), mode: PRIVATE_MODE });
     }

@@ -11,6 +11,7 @@ import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/key
 import { createLogger } from '../server/index.js';
 import { LOG_FORMATS } from '../server/log-text.js';
 import { openStateToCreate, parseDuration, withDir } from './options.js';
+import { logProgress } from './progress.js';
 
 interface Options {
   dir?: string;
@@ -82,7 +83,7 @@ export function register(program: Command): void {
     // Reach the API server before creating anything: a wrong kubeconfig must not leave a root behind.
     const client = await KubeClient.load({ kubeconfig: o.kubeconfig });
     await checkCsrAccess(client, o.kubeconfig ?? defaultKubeconfigLabel());
-    const { state, announce } = openStateToCreate(o);
+    const { state, announce } = openStateToCreate(o, logProgress(log));
     const now = new Date();
     let created = false;
     if (!state.hasRoot()) {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { CaState } from '../ca/state.js';
 import { MeshcaError, invalid } from '../errors.js';
+import { stderrProgress } from './progress.js';
 
 /** Adds --dir (state directory; default ./.meshca or $MESHCA_HOME). */
 export function withDir(cmd: Command): Command {
@@ -50,13 +51,13 @@ export function stateDirToCreate(dir: string | undefined): { dir: string; announ
 
 /** Opens an existing state directory, with the key passphrase from $MESHCA_KEY_PASSPHRASE when set. */
 export function openState(opts: { dir?: string }): CaState {
-  return new CaState(existingStateDir(opts.dir), { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
+  return new CaState(existingStateDir(opts.dir), { passphrase: process.env.MESHCA_KEY_PASSPHRASE, progress: stderrProgress() });
 }
 
 /** Opens the state directory of a command that creates material; see stateDirToCreate. */
-export function openStateToCreate(opts: { dir?: string }): { state: CaState; announce: () => void } {
+export function openStateToCreate(opts: { dir?: string }, progress = stderrProgress()): { state: CaState; announce: () => void } {
   const { dir, announce } = stateDirToCreate(opts.dir);
-  return { state: new CaState(dir, { passphrase: process.env.MESHCA_KEY_PASSPHRASE }), announce };
+  return { state: new CaState(dir, { passphrase: process.env.MESHCA_KEY_PASSPHRASE, progress }), announce };
 }
 
 export function parseIntOption(name: string, min: number, max: number) {

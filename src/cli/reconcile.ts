@@ -4,6 +4,7 @@ import { invalid } from '../pki/errors.js';
 import type { ResourceStore } from '../resources/store.js';
 import { EXIT_RESOURCES_FAILED } from './help.js';
 import { existingStateDir, withDir } from './options.js';
+import { stderrProgress } from './progress.js';
 
 /** When a command runs "as if at": an ISO 8601 time, or +DURATION from now (+30d, +12h, +90m). */
 export function parseAt(value: string | undefined, now: Date = new Date()): Date {
@@ -65,7 +66,7 @@ export async function runReconcile(
 ): Promise<ReconcileReport & { controllers: ReturnType<typeof embeddedControllers> }> {
   const now = parseAt(o.at);
   checkAtWrites(o, now);
-  const c = embeddedControllers(existingStateDir(o.dir), { passphrase: process.env.MESHCA_KEY_PASSPHRASE });
+  const c = embeddedControllers(existingStateDir(o.dir), { passphrase: process.env.MESHCA_KEY_PASSPHRASE, progress: stderrProgress() });
   const report = await reconcileAll(c, { now, dryRun: o.dryRun });
   for (const e of report.events) out(formatEvent(e));
   return { ...report, controllers: c };

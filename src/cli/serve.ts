@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { CONFIG_KEYS, ConfigSchema, FIELDS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
 import { isClusterWorker, runWorker, startCluster, workerCount } from '../server/cluster.js';
 import { createLogger, startServer, type StartOptions } from '../server/index.js';
+import { logProgress } from './progress.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [
@@ -52,8 +53,8 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
     const fresh = !existsSync(config.dir);
     const server =
       workerCount(config) > 1
-        ? await startCluster(config, { logger: log, ...switches })
-        : await startServer(config, { logger: log, ...switches });
+        ? await startCluster(config, { logger: log, progress: logProgress(log), ...switches })
+        : await startServer(config, { logger: log, progress: logProgress(log), ...switches });
     // Handlers go in before the "listening" line: a supervisor may send SIGTERM as soon as it reads it.
     const stopped = new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));

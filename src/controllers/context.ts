@@ -1,6 +1,7 @@
 import type { CaState } from '../ca/state.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { SecretSink } from '../resources/secrets.js';
+import type { Progress } from '../util/progress.js';
 import type { IssuerDeps, UpstreamFactory } from './issuers/types.js';
 
 /** What happened (or, in a dry run, would happen) to one object during a pass. */
@@ -25,6 +26,8 @@ export interface ControllerContext {
   upstreams: UpstreamFactory;
   /** Milliseconds to wait before retry number `attempts` (1-based); default is cert-manager's. */
   backoffMs?: (attempts: number) => number;
+  /** Told of steps that take seconds; the command prints or logs them (see src/cli/progress.ts). */
+  progress?: Progress;
   events: ReconcileEvent[];
   /** Set by controllers when they wrote something, so reconcileAll knows to run another pass. */
   changed: boolean;

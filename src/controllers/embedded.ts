@@ -4,6 +4,7 @@ import { FileResourceStore } from '../resources/file-store.js';
 import { FileSecretSink } from '../resources/file-secrets.js';
 import { awsPcaUpstreamFor } from './issuers/awspca-factory.js';
 import { acquireLock } from './lock.js';
+import type { Progress } from '../util/progress.js';
 import type { Controllers } from './reconcile.js';
 
 /**
@@ -13,14 +14,15 @@ import type { Controllers } from './reconcile.js';
  */
 export function embeddedControllers(
   dir: string,
-  o: { passphrase?: string } = {},
+  o: { passphrase?: string; progress?: Progress } = {},
 ): Controllers & { store: FileResourceStore; secrets: FileSecretSink; lock: () => Promise<() => void> } {
-  const state = new CaState(dir, { passphrase: o.passphrase });
+  const state = new CaState(dir, { passphrase: o.passphrase, progress: o.progress });
   return {
     store: new FileResourceStore(state.dir),
     secrets: new FileSecretSink(state.dir),
     state,
     upstreams: awsPcaUpstreamFor,
+    progress: o.progress,
     lock: () => acquireLock(join(state.dir, 'resources', '.reconcile.lock')),
   };
 }

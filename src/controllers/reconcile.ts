@@ -3,6 +3,7 @@ import type { CertificateRequest } from '../resources/certmanager.js';
 import { CERTIFICATE_REQUEST } from '../resources/kinds.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { SecretSink } from '../resources/secrets.js';
+import type { Progress } from '../util/progress.js';
 import { reconcileRequest, requestLabel } from './certificaterequests.js';
 import { ANNOTATIONS } from './certificates/policy.js';
 import { reconcileCertificates } from './certificates/index.js';
@@ -19,6 +20,8 @@ export interface Controllers {
   state: CaState;
   upstreams: UpstreamFactory;
   backoffMs?: (attempts: number) => number;
+  /** Hears of steps that take seconds (RSA-4096 keys), for a command to say what it waits for. */
+  progress?: Progress;
   /** Serialises reconcilers sharing the state (embedded: a lock file). */
   lock?: () => Promise<() => void>;
 }
@@ -64,6 +67,7 @@ export async function reconcileAll(c: Controllers, o: { now: Date; dryRun?: bool
         state: c.state,
         upstreams: c.upstreams,
         backoffMs: c.backoffMs,
+        progress: c.progress,
         now: o.now,
         dryRun: !!o.dryRun,
         events: [],

@@ -16,6 +16,7 @@ import { guarded, record, wakeAt, type ControllerContext } from './context.js';
 import { basePlan, generatedRootOptions, type TrustPlan } from './trust-plan.js';
 import { pendingDeliveries } from './delivery.js';
 import { CACERTS } from '../resources/file-secrets.js';
+import { generatingKey } from '../util/progress.js';
 
 const DEFAULT_WINDOW_MS = 24 * 3_600_000;
 
@@ -171,7 +172,7 @@ async function ensureNewRoot(ctx: ControllerContext, rot: RootRotation, rtp: Roo
   const fallback = generatedRootOptions(rtp.spec.config?.mgmtServerCa?.generated);
   const alg = (g.rsaKeySizeBytes ? `rsa-${g.rsaKeySizeBytes}` : fallback.alg) as KeyAlgorithm;
   // Off the event loop, like the intermediates (roottrustpolicy.ts): the server keeps answering meanwhile.
-  const kp = await generateKeyPairAsync(alg);
+  const kp = await generatingKey(ctx.progress, alg, `the new root of RootRotation ${rot.metadata.name}`, () => generateKeyPairAsync(alg));
   const cert = createRootCertificate({
     key: kp.privateKey,
     subject: {

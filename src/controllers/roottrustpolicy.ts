@@ -11,6 +11,7 @@ import { CLUSTER, ROOT_TRUST_POLICY } from '../resources/kinds.js';
 import type { Cluster } from '../resources/meshca.js';
 import { objectKey, setCondition } from '../resources/meta.js';
 import { MANAGED_BY_LABEL, OWNER_ANNOTATION, type SecretRef, type StoredSecret } from '../resources/secrets.js';
+import { generatingKey } from '../util/progress.js';
 import { caFromSecret, type SigningCa } from './ca-material.js';
 import { guarded, record, wakeAt, type ControllerContext } from './context.js';
 import { basePlan, type TrustPlan } from './trust-plan.js';
@@ -105,8 +106,10 @@ function bundleSecret(
  * answers certificate requests; generated synchronously, it stalled renewals in the middle of a
  * rotation (test/e2e/rotation-live.test.ts saw a workload certificate expire under load).
  */
-async function issueIntermediate(cluster: string, plan: TrustPlan, o: Options, now: Date): Promise<CaBundle> {
-  const kp = await generateKeyPairAsync(`rsa-${o.keyBits}` as KeyAlgorithm);
+async function issueIntermediate(ctx: ControllerContext, cluster: string, plan: TrustPlan, o: Options): Promise<CaBundle> {
+  const alg = `rsa-${o.keyBits}` as KeyAlgorithm;
+  const kp = await generatingKey(ctx.progress, alg, `the intermediate of cluster "${cluster}"`, () => generateKeyPairAsync(alg));
+  const now = ctx.now;
   const { cert } = createIntermediateCertificate({
     issuerCert: plan.signer.cert,
     issuerKey: plan.signer.key,
@@ -178,7 +181,7 @@ export async function reconcileRootTrustPolicy(ctx: ControllerContext, rtp: Root
           record(ctx, { object: label(rtp), action: current ? 'would-renew' : 'would-issue', message: `cluster ${cluster}: ${why}` });
           continue;
         }
-        bundle = await issueIntermediate(cluster, plan, o, now);
+        bundle = await issueIntermediate(ctx, cluster, plan, o);
         record(ctx, {
           object: label(rtp),
           action: current ? 'renewed' : 'issued',

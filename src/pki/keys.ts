@@ -72,6 +72,11 @@ export function generateKeyPairWith(
   return fromDer(der);
 }
 
+/** Key generations a person waits for (seconds for RSA-4096 on a small machine); the others take milliseconds. */
+export function keyGenerationIsSlow(alg: KeyAlgorithm): boolean {
+  return alg === 'rsa-3072' || alg === 'rsa-4096';
+}
+
 const generateKeyPairCbAsync = promisify(generateKeyPairCb);
 
 /** generateKeyPair off the event loop (libuv's thread pool): an RSA key would stall a busy server. */

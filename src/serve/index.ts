@@ -34,6 +34,7 @@ import { ServerMetrics } from '../server/metrics.js';
 import { planFor, type RolePlan, type ServerRole } from '../server/role.js';
 import { servePcaApi } from '../server/serve-pca-api.js';
 import { withRegistries } from '../server/upstream-metrics.js';
+import type { Progress } from '../util/progress.js';
 
 /**
  * The composition root of `meshca serve`: store -> material source -> authority -> issuance
@@ -46,6 +47,8 @@ export type { ServerRole };
 
 export interface StartOptions {
   logger?: Logger;
+  /** Told of first-start steps that take seconds (an RSA-4096 root); `meshca serve` logs them. */
+  progress?: Progress;
   /** Passphrase of the keys at rest; default $MESHCA_KEY_PASSPHRASE. */
   passphrase?: string;
   now?: () => Date;
@@ -150,7 +153,7 @@ export async function startServer(input: ServeConfig | (ConfigInput & { dir: str
 
 async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
   const { config, store, log, now, plan, o, cleanup } = c;
-  const state = new CaState(config.dir, { passphrase: c.passphrase });
+  const state = new CaState(config.dir, { passphrase: c.passphrase, progress: o.progress });
   // Read before the material: a refused PCA API stops serve before anything is created.
   const pcaApi = plan.http ? servePcaApi(config) : undefined;
   const deps = { config, state, store, log, now, passphrase: c.passphrase, renewalPauseMs: o.renewalPauseMs };

@@ -68,7 +68,7 @@ async function nextPrivateKey(ctx: ControllerContext, cert: Certificate): Promis
       }
     }
   }
-  key ??= generateKeyFor(cert.spec);
+  key ??= generateKeyFor(cert.spec, ctx.progress, `Certificate ${ns}/${cert.metadata.name}`);
   await ctx.secrets.put(
     ref,
     {

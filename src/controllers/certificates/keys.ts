@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { generateKeyPair, type KeyAlgorithm } from '../../pki/keys.js';
 import type { CertificateSpec } from '../../resources/certmanager.js';
+import { generatingKey, type Progress } from '../../util/progress.js';
 
 /** cert-manager's key defaults: RSA 2048, ECDSA P-256. */
 export function desiredKey(spec: CertificateSpec): { family: 'rsa' | 'ec'; bits: number; alg: KeyAlgorithm } {
@@ -13,8 +14,9 @@ export function desiredKey(spec: CertificateSpec): { family: 'rsa' | 'ec'; bits:
   return { family: 'rsa', bits, alg: `rsa-${bits}` as KeyAlgorithm };
 }
 
-export function generateKeyFor(spec: CertificateSpec): KeyObject {
-  return generateKeyPair(desiredKey(spec).alg).privateKey;
+export function generateKeyFor(spec: CertificateSpec, progress?: Progress, purpose = 'a Certificate'): KeyObject {
+  const { alg } = desiredKey(spec);
+  return generatingKey(progress, alg, purpose, () => generateKeyPair(alg)).privateKey;
 }
 
 /** tls.key as cert-manager writes it: PKCS#1 ("RSA PRIVATE KEY") or SEC1 ("EC PRIVATE KEY") by default, or PKCS#8. */
