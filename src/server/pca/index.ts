@@ -40,7 +40,7 @@ export interface PcaApiHandle {
   close(): Promise<void>;
 }
 
-export function parseHostPort(addr: string, what = '--addr'): { host: string; port: number } {
+export function parseHostPort(addr: string, what = '--pca-api-addr'): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw invalid('bad_address', `${what} "${addr}" must be HOST:PORT, for example 127.0.0.1:8443`);
