@@ -18,6 +18,9 @@ export function renamedFlag(cmd: Command, canonical: string, ...oldNames: string
     const alias = new Option(arg ? `${name} ${arg}` : name, `old name of ${canonical}`).hideHelp();
     if (opt.parseArg) alias.argParser(opt.parseArg);
     if (opt.argChoices) alias.choices(opt.argChoices);
+    // The old value is parked under the old name until the hook moves it; it must not land on another option.
+    if (cmd.options.some((o) => o.attributeName() === alias.attributeName()))
+      throw new Error(`${cmd.name()}: ${name} collides with an option`);
     cmd.addOption(alias);
     return alias;
   });

@@ -11,7 +11,7 @@ import {
   type PcaApiHandle,
 } from './pca/index.js';
 
-/** `meshca serve --pca-api ADDR`: the PCA-compatible API, resolved and checked before anything listens. */
+/** `meshca serve --pca-api-addr ADDR`: the PCA-compatible API, resolved and checked before anything listens. */
 export interface ServePcaApi {
   addr: string;
   keys: AccessKey[];

@@ -70,7 +70,7 @@ export function checkPcaApiSecurity(host: string, keys: AccessKey[], insecure: b
   }
 }
 
-/** Starts the PCA-compatible API: used by `meshca pca-api` and by `meshca serve --pca-api ADDR`. */
+/** Starts the PCA-compatible API: used by `meshca pca-api` and by `meshca serve --pca-api-addr ADDR`. */
 export async function startPcaApi(o: PcaApiOptions): Promise<PcaApiHandle> {
   const { host, port } = parseHostPort(o.addr);
   const keys = o.accessKeys ?? [];
