@@ -9,9 +9,10 @@ import { humanDuration } from '../resources/duration.js';
 import { caTrust } from '../agent/trust.js';
 import { DEFAULT_RENEW_AT } from '../agent/schedule.js';
 import { MeshcaError, invalid } from '../errors.js';
-import { parseKeyAlgorithm } from '../pki/keys.js';
+import { DEFAULT_KEY_ALGORITHM, parseKeyAlgorithm } from '../pki/keys.js';
 import { parseSpiffeId, validateTrustDomain } from '../pki/spiffe.js';
 import { parseDuration } from './options.js';
+import { renamedFlag } from './renamed.js';
 
 interface AgentFlags {
   caAddr: string;
@@ -20,7 +21,7 @@ interface AgentFlags {
   tokenFile?: string;
   certDir?: string;
   out: string;
-  key: string;
+  keyAlgorithm: string;
   once?: boolean;
   renewAt: string;
   ttl?: string;
@@ -40,7 +41,7 @@ function toConfig(f: AgentFlags): AgentConfig {
   validateTrustDomain(f.trustDomain);
   return {
     outDir: resolve(f.out),
-    keyAlgorithm: parseKeyAlgorithm(f.key),
+    keyAlgorithm: parseKeyAlgorithm(f.keyAlgorithm),
     trustDomain: f.trustDomain,
     renewAt,
     ttlSeconds: f.ttl === undefined ? undefined : Math.max(1, Math.round(parseDuration(f.ttl, '--ttl'))),
@@ -131,7 +132,7 @@ async function action(f: AgentFlags): Promise<void> {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('agent')
     .description('Workload agent (like istio-agent): get a certificate for the identity a token grants, write it, keep it renewed')
     .requiredOption('--ca-addr <host:port>', 'address of the Istio-compatible CA (e.g. 127.0.0.1:15012)')
@@ -141,9 +142,9 @@ export function register(program: Command): void {
     .option('--cert-dir <dir>', 'renew the certificate in this directory (cert-chain.pem, key.pem) over mTLS, without a token')
     .requiredOption('--out <dir>', 'where to write cert-chain.pem, key.pem (0600) and root-cert.pem')
     .addOption(
-      new Option('--key <alg>', 'key algorithm of the workload key')
+      new Option('--key-algorithm <alg>', 'key algorithm of the workload key')
         .choices(['ec-p256', 'rsa-2048', 'ec-p384', 'rsa-3072', 'rsa-4096'])
-        .default('rsa-2048'),
+        .default(DEFAULT_KEY_ALGORITHM),
     )
     .option('--once', "issue one certificate, print a summary and exit (non-zero with the CA's message on failure)")
     .option('--renew-at <fraction>', 'renew after this fraction of the lifetime (±10% jitter)', String(DEFAULT_RENEW_AT))
@@ -152,6 +153,7 @@ export function register(program: Command): void {
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the identity', 'cluster.local')
     .option('--cluster-id <id>', 'cluster name sent as the ClusterID header and metadata')
     .option('--workload-name <name>', 'sent as WorkloadName metadata')
-    .option('--plaintext', 'no TLS to the CA (local testing only: the token travels in clear)')
-    .action(action);
+    .option('--plaintext', 'no TLS to the CA (local testing only: the token travels in clear)');
+  renamedFlag(cmd, '--key-algorithm', '--key');
+  cmd.action(action);
 }

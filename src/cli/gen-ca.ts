@@ -10,12 +10,13 @@ import { PRIVATE_MODE, writeFileAtomic } from '../util/fs.js';
 import { generatingKey } from '../util/progress.js';
 import { applyCacertsSecret } from './gen-ca-kube.js';
 import { stderrProgress } from './progress.js';
+import { renamedFlag } from './renamed.js';
 
 interface GenCaOptions {
   configFile: string;
   out?: string;
-  endpointUrl?: string;
-  region?: string;
+  awspcaEndpointUrl?: string;
+  awspcaRegion?: string;
   kubeconfig?: string;
   context?: string;
   force?: boolean;
@@ -66,8 +67,8 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
       arn: plan.signingCAArn,
       templateArn: plan.templateArn,
       ...(plan.signingAlgorithm ? { signingAlgorithm: plan.signingAlgorithm } : {}),
-      ...(o.endpointUrl ? { endpointUrl: o.endpointUrl } : {}),
-      ...(o.region ? { region: o.region } : {}),
+      ...(o.awspcaEndpointUrl ? { endpointUrl: o.awspcaEndpointUrl } : {}),
+      ...(o.awspcaRegion ? { region: o.awspcaRegion } : {}),
     }),
     { warn: (m) => process.stderr.write(`meshca: warning: ${m}\n`) },
   );
@@ -116,7 +117,7 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
 
 /** `meshca gen-ca --config-file FILE`: getistio's gen-ca, with AWS Private CA as the signer. */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('gen-ca')
     .description(
       'create an Istio intermediate CA signed by AWS Private CA from a getistio gen-ca YAML config; write the cacerts bundle and Secret',
@@ -127,18 +128,20 @@ export function register(program: Command): void {
       'directory for ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem, cacerts.yaml (default ./cacerts-<timestamp>)',
     )
     .option('--force', 'overwrite the files in an existing --out directory')
-    .option('--endpoint-url <url>', 'ACM PCA endpoint (default: AWS_ENDPOINT_URL or the regional AWS endpoint)')
-    .option('--region <region>', "AWS region (default: the CA ARN's region)")
+    .option('--awspca-endpoint-url <url>', 'ACM PCA endpoint URL (default: AWS_ENDPOINT_URL or the regional endpoint)')
+    .option('--awspca-region <region>', "AWS region of the CA (default: the ARN's)")
     .option('--kubeconfig <file>', 'create the cacerts Secret in this cluster (otherwise only the YAML is written)')
-    .option('--context <name>', 'kubeconfig context to create the cacerts Secret in')
-    .action(async (o: GenCaOptions) => {
-      let text: string;
-      try {
-        text = readFileSync(o.configFile, 'utf8');
-      } catch (e) {
-        throw new MeshcaError('not_found', 'no_config', `cannot read --config-file ${o.configFile}: ${errorMessage(e)}`, { cause: e });
-      }
-      const plan = parseGetistioConfig(text, o.configFile);
-      await genCa(plan, o, (line) => process.stdout.write(`${line}\n`));
-    });
+    .option('--context <name>', 'kubeconfig context to create the cacerts Secret in');
+  renamedFlag(cmd, '--awspca-endpoint-url', '--endpoint-url');
+  renamedFlag(cmd, '--awspca-region', '--region');
+  cmd.action(async (o: GenCaOptions) => {
+    let text: string;
+    try {
+      text = readFileSync(o.configFile, 'utf8');
+    } catch (e) {
+      throw new MeshcaError('not_found', 'no_config', `cannot read --config-file ${o.configFile}: ${errorMessage(e)}`, { cause: e });
+    }
+    const plan = parseGetistioConfig(text, o.configFile);
+    await genCa(plan, o, (line) => process.stdout.write(`${line}\n`));
+  });
 }

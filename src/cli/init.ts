@@ -1,13 +1,14 @@
 import { Option, type Command } from 'commander';
-import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
+import { DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
 import { openStateToCreate, parseIntOption, withDir } from './options.js';
+import { renamedFlag } from './renamed.js';
 
 interface InitOptions {
   dir?: string;
-  key: KeyAlgorithm;
+  keyAlgorithm: KeyAlgorithm;
   org: string;
   cn?: string;
-  days: number;
+  rootDays: number;
   force?: boolean;
 }
 
@@ -17,18 +18,22 @@ export function register(program: Command): void {
     .command('init')
     .description("create a self-signed root CA in the state directory (defaults match Istio's self-signed root)")
     .addOption(
-      new Option('--key <alg>', `root key algorithm (${KEY_ALGORITHMS.join(', ')})`).argParser(parseKeyAlgorithm).default('rsa-2048'),
+      new Option('--key-algorithm <alg>', `root key algorithm (${KEY_ALGORITHMS.join(', ')})`)
+        .argParser(parseKeyAlgorithm)
+        .default(DEFAULT_KEY_ALGORITHM),
     )
     .option('--org <name>', 'subject organisation (O)', 'cluster.local')
     .option('--cn <name>', 'subject common name (CN); none by default, like Istio')
-    .option('--days <n>', 'validity in days', parseIntOption('--days', 1, 36500), 3650)
+    .option('--root-days <n>', 'validity in days', parseIntOption('--root-days', 1, 36500), 3650)
     .option('--force', 'replace an existing root (its intermediates stop chaining to the new one)');
+  renamedFlag(cmd, '--key-algorithm', '--key');
+  renamedFlag(cmd, '--root-days', '--days');
   withDir(cmd).action((o: InitOptions) => {
     const { state, announce } = openStateToCreate(o);
     const cert = state.initRoot({
-      alg: o.key,
+      alg: o.keyAlgorithm,
       subject: { organization: [o.org], ...(o.cn ? { commonName: o.cn } : {}) },
-      days: o.days,
+      days: o.rootDays,
       now: new Date(),
       force: o.force,
     });

@@ -3,17 +3,18 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { writeIstioBundle } from '../ca/bundle.js';
 import { invalid } from '../pki/errors.js';
-import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
+import { DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
 import { openState, parseIntOption, withDir } from './options.js';
+import { renamedFlag } from './renamed.js';
 
 interface IntermediateOptions {
   dir?: string;
   cluster: string;
   out: string;
-  days: number;
+  intermediateDays: number;
   pathlen: number;
-  key: KeyAlgorithm;
-  namespace: string;
+  keyAlgorithm: KeyAlgorithm;
+  istioNamespace: string;
 }
 
 /** `meshca intermediate`: a cluster's plugin CA signed by the root, written in Istio's cacerts layout. */
@@ -23,25 +24,28 @@ export function register(program: Command): void {
     .description("create a cluster intermediate signed by the root and write Istio's plugin-CA bundle and cacerts Secret")
     .requiredOption('--cluster <name>', 'cluster name (a DNS label)')
     .requiredOption('--out <dir>', 'where to write ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem and cacerts.yaml')
-    .option('--days <n>', "validity in days (clamped to the root's)", parseIntOption('--days', 1, 36500), 730)
+    .option('--intermediate-days <n>', "validity in days (clamped to the root's)", parseIntOption('--intermediate-days', 1, 36500), 730)
     .option('--pathlen <n>', 'basicConstraints pathlen; 0 lets it sign only workloads', parseIntOption('--pathlen', 0, 10), 0)
     .addOption(
-      new Option('--key <alg>', `intermediate key algorithm (${KEY_ALGORITHMS.join(', ')})`)
+      new Option('--key-algorithm <alg>', `intermediate key algorithm (${KEY_ALGORITHMS.join(', ')})`)
         .argParser(parseKeyAlgorithm)
-        .default('rsa-2048'),
+        .default(DEFAULT_KEY_ALGORITHM),
     )
-    .option('--namespace <ns>', 'namespace of the cacerts Secret', 'istio-system');
+    .option('--istio-namespace <ns>', 'namespace of the cacerts Secret', 'istio-system');
+  renamedFlag(cmd, '--intermediate-days', '--days');
+  renamedFlag(cmd, '--key-algorithm', '--key');
+  renamedFlag(cmd, '--istio-namespace', '--namespace');
   withDir(cmd).action((o: IntermediateOptions) => {
     const out = resolve(o.out);
     // Checked before anything is created, so a bad --out leaves the state directory untouched too.
     if (existsSync(out) && !statSync(out).isDirectory()) throw invalid('bad_out', `--out ${o.out} exists and is not a directory`);
     const state = openState(o);
     const now = new Date();
-    const b = state.createIntermediate(o.cluster, { alg: o.key, days: o.days, pathLen: o.pathlen, now });
-    const files = writeIstioBundle(out, b, { namespace: o.namespace });
+    const b = state.createIntermediate(o.cluster, { alg: o.keyAlgorithm, days: o.intermediateDays, pathLen: o.pathlen, now });
+    const files = writeIstioBundle(out, b, { namespace: o.istioNamespace });
     if (b.clamped) {
       process.stderr.write(
-        `meshca: warning: the intermediate's NotAfter was clamped to the root's (${b.caCert.notAfter.toISOString()}); ${o.days} days were requested\n`,
+        `meshca: warning: the intermediate's NotAfter was clamped to the root's (${b.caCert.notAfter.toISOString()}); ${o.intermediateDays} days were requested\n`,
       );
     }
     process.stdout.write(

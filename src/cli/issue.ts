@@ -7,12 +7,13 @@ import { certsToPem } from '../pki/certificate.js';
 import { createCsr } from '../pki/csr.js';
 import { MeshcaError, errorMessage, invalid } from '../pki/errors.js';
 import { issueWorkloadCertificate, type IssuedCertificate } from '../pki/issue.js';
-import { generateKeyPair, parseKeyAlgorithm, privateKeyToPem, type KeyAlgorithm } from '../pki/keys.js';
+import { DEFAULT_KEY_ALGORITHM, generateKeyPair, parseKeyAlgorithm, privateKeyToPem, type KeyAlgorithm } from '../pki/keys.js';
 import { parseSpiffeId } from '../pki/spiffe.js';
 import { PRIVATE_MODE, writeFilesAtomic, type FileToWrite } from '../util/fs.js';
 import { generatingKey } from '../util/progress.js';
 import { openState, parseDuration, withDir } from './options.js';
 import { stderrProgress } from './progress.js';
+import { renamedFlag } from './renamed.js';
 
 interface IssueOptions {
   dir?: string;
@@ -21,7 +22,7 @@ interface IssueOptions {
   csr?: string;
   ttl: number;
   out: string;
-  key?: KeyAlgorithm;
+  keyAlgorithm?: KeyAlgorithm;
 }
 
 /** istiod refuses longer workload certificates (MAX_WORKLOAD_CERT_TTL); so do we. */
@@ -37,7 +38,8 @@ function parseTtl(v: string): number {
 
 function parseWorkloadKey(v: string): KeyAlgorithm {
   const alg = parseKeyAlgorithm(v);
-  if (!WORKLOAD_KEYS.includes(alg)) throw invalid('bad_key_algorithm', `--key ${v}: workload keys are ${WORKLOAD_KEYS.join(' or ')}`);
+  if (!WORKLOAD_KEYS.includes(alg))
+    throw invalid('bad_key_algorithm', `--key-algorithm ${v}: workload keys are ${WORKLOAD_KEYS.join(' or ')}`);
   return alg;
 }
 
@@ -52,17 +54,20 @@ export function register(program: Command): void {
     .option('--ttl <duration>', 'lifetime, e.g. 24h, 90m, 7d (at most 90d)', parseTtl, 86_400)
     .requiredOption('--out <dir>', 'where to write cert-chain.pem, root-cert.pem and (without --csr) key.pem')
     .addOption(
-      new Option('--key <alg>', 'key to generate when no --csr is given: ec-p256 or rsa-2048 (default rsa-2048, as istio-agent)').argParser(
-        parseWorkloadKey,
-      ),
+      new Option(
+        '--key-algorithm <alg>',
+        'key to generate when no --csr is given: ec-p256 or rsa-2048 (default rsa-2048, as istio-agent)',
+      ).argParser(parseWorkloadKey),
     );
+  renamedFlag(cmd, '--key-algorithm', '--key');
   withDir(cmd).action((o: IssueOptions) => {
     try {
       parseSpiffeId(o.spiffeId);
     } catch (e) {
       throw invalid('bad_spiffe_id', `--spiffe-id: ${errorMessage(e)}`);
     }
-    if (o.csr && o.key) throw invalid('bad_flag', '--key applies only when no --csr is given (the CSR carries its own key)');
+    if (o.csr && o.keyAlgorithm)
+      throw invalid('bad_flag', '--key-algorithm applies only when no --csr is given (the CSR carries its own key)');
     const out = resolve(o.out);
     if (existsSync(out) && !statSync(out).isDirectory()) throw invalid('bad_out', `--out ${o.out} exists and is not a directory`);
     const bundle = openState(o).loadCluster(o.cluster);
@@ -74,7 +79,7 @@ export function register(program: Command): void {
       // gets "no PEM block" rather than a DER parse error.
       csr = raw[0] === 0x30 ? raw : raw.toString('utf8');
     } else {
-      const alg = o.key ?? 'rsa-2048';
+      const alg = o.keyAlgorithm ?? DEFAULT_KEY_ALGORITHM;
       const kp = generatingKey(stderrProgress(), alg, `workload ${o.spiffeId}`, () => generateKeyPair(alg));
       csr = createCsr({ key: kp.privateKey, sans: { uris: [o.spiffeId] } }).pem;
       files.push({ name: 'key.pem', data: privateKeyToPem(kp.privateKey), mode: PRIVATE_MODE });

@@ -7,24 +7,25 @@ import { checkCsrAccess } from '../k8s/preflight.js';
 import { CsrSignerController } from '../k8s/signer-controller.js';
 import { SoleLeader, runWhileLeading, type LeaderElector } from '../leader/index.js';
 import { LeaseElector } from '../leader/lease.js';
-import { KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
+import { DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
 import { createLogger } from '../server/index.js';
 import { LOG_FORMATS } from '../server/log-text.js';
 import { openStateToCreate, parseDuration, withDir } from './options.js';
 import { logProgress } from './progress.js';
+import { renamedFlag } from './renamed.js';
 
 interface Options {
   dir?: string;
-  signerName: string[];
+  signerNames: string[];
   cluster: string;
   kubeconfig?: string;
   trustDomain: string;
   defaultTtl: number;
   maxTtl: number;
-  key: KeyAlgorithm;
+  keyAlgorithm: KeyAlgorithm;
   leaderElection?: boolean;
   leaseName: string;
-  namespace?: string;
+  k8sNamespace?: string;
   podName?: string;
   logLevel: string;
   logFormat?: string;
@@ -50,7 +51,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('k8s-signer')
     .description('sign approved Kubernetes CertificateSigningRequests for the given signer names with the cluster intermediate')
-    .requiredOption('--signer-name <name>', 'spec.signerName to sign for, e.g. example.com/foo; repeatable', collect)
+    .requiredOption('--signer-names <names>', 'spec.signerName(s) to sign for, e.g. example.com/foo (comma-separated; repeatable)', collect)
     .option('--cluster <name>', 'cluster whose intermediate signs', 'default')
     .option('--kubeconfig <path>', 'kubeconfig path or "in-cluster" (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--trust-domain <td>', 'trust domain a SPIFFE URI SAN must be in', 'cluster.local')
@@ -65,18 +66,21 @@ export function register(program: Command): void {
         .default(90 * 86_400, '90d'),
     )
     .addOption(
-      new Option('--key <alg>', `key algorithm of a root and intermediate created on first start (${KEY_ALGORITHMS.join(', ')})`)
+      new Option('--key-algorithm <alg>', `key algorithm of a root and intermediate created on first start (${KEY_ALGORITHMS.join(', ')})`)
         .argParser(parseKeyAlgorithm)
-        .default('ec-p256'),
+        .default(DEFAULT_KEY_ALGORITHM),
     )
     .option('--leader-election', 'sign only while holding a Lease (run several replicas)')
     .option('--lease-name <name>', 'leader election Lease', 'meshca-k8s-signer')
-    .option('--namespace <ns>', "namespace of the Lease (default: the kubeconfig context's or the pod's)")
+    .option('--k8s-namespace <ns>', "namespace of the Lease (default: the kubeconfig context's or the pod's)")
     .option('--pod-name <name>', 'identity in the Lease (default: $HOSTNAME)')
     .option('--log-level <level>', 'log level', 'info')
     .addOption(
       new Option('--log-format <format>', 'log format on stderr (default: text on a terminal, json otherwise)').choices(LOG_FORMATS),
     );
+  renamedFlag(cmd, '--signer-names', '--signer-name');
+  renamedFlag(cmd, '--key-algorithm', '--key');
+  renamedFlag(cmd, '--k8s-namespace', '--namespace');
   withDir(cmd).action(async (o: Options) => {
     const log = createLogger(o.logLevel, o.logFormat);
     validateClusterName(o.cluster);
@@ -87,11 +91,11 @@ export function register(program: Command): void {
     const now = new Date();
     let created = false;
     if (!state.hasRoot()) {
-      state.initRoot({ alg: o.key, subject: { organization: [o.trustDomain] }, now });
+      state.initRoot({ alg: o.keyAlgorithm, subject: { organization: [o.trustDomain] }, now });
       created = true;
     }
     if (!state.hasCluster(o.cluster)) {
-      state.createIntermediate(o.cluster, { alg: o.key, days: 365, now });
+      state.createIntermediate(o.cluster, { alg: o.keyAlgorithm, days: 365, now });
       created = true;
     }
     announce();
@@ -99,14 +103,14 @@ export function register(program: Command): void {
     const first = state.signer(o.cluster);
     const controller = new CsrSignerController({
       client,
-      signerNames: o.signerName,
+      signerNames: o.signerNames,
       signer: () => state.signer(o.cluster),
       policy: { defaultTtlSeconds: Math.min(o.defaultTtl, o.maxTtl), maxTtlSeconds: o.maxTtl, trustDomains: [o.trustDomain] },
       log,
     });
     const identity = o.podName ?? process.env.HOSTNAME ?? hostname();
     const elector: LeaderElector = o.leaderElection
-      ? new LeaseElector({ client, namespace: o.namespace ?? client.namespace, name: o.leaseName, identity, log })
+      ? new LeaseElector({ client, namespace: o.k8sNamespace ?? client.namespace, name: o.leaseName, identity, log })
       : new SoleLeader(identity);
     runWhileLeading(elector, { signer: (signal) => controller.run(signal) }, log);
     const stopped = new Promise<string>((resolve) => {
@@ -115,7 +119,7 @@ export function register(program: Command): void {
     });
     await elector.start();
     process.stdout.write(
-      `${JSON.stringify({ event: 'signing', signerNames: o.signerName, issuer: first.cert.subject, rootFile: state.rootCertPath, created, leaderElection: Boolean(o.leaderElection), identity })}\n`,
+      `${JSON.stringify({ event: 'signing', signerNames: o.signerNames, issuer: first.cert.subject, rootFile: state.rootCertPath, created, leaderElection: Boolean(o.leaderElection), identity })}\n`,
     );
     log.info({ signal: await stopped }, 'shutting down');
     await elector.stop();

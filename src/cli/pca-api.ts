@@ -2,12 +2,13 @@ import { Option, type Command } from 'commander';
 import { invalid } from '../pki/errors.js';
 import { PcaService, accessKeysFrom, startPcaApi, usageModeOf, type PcaCa } from '../server/pca/index.js';
 import { openState, parseIntOption, withDir } from './options.js';
+import { renamedFlag } from './renamed.js';
 
 interface PcaApiOptions {
   dir?: string;
-  addr: string;
-  region?: string;
-  account: string;
+  pcaApiAddr: string;
+  pcaRegion?: string;
+  pcaAccount: string;
   pcaAccessKey: string[];
   pcaAccessKeysFile?: string;
   pcaInsecure?: boolean;
@@ -27,8 +28,8 @@ function caLine(ca: PcaCa): string {
 /** The PCA-flavoured options; the testing ones (fault injection) exist only on this standalone double. */
 export function addPcaOptions(cmd: Command): Command {
   return cmd
-    .option('--region <region>', 'region in the ARNs and the SigV4 scope (default: $AWS_REGION or us-east-1)')
-    .option('--account <id>', '12-digit account id in the ARNs', '000000000000')
+    .option('--pca-region <region>', 'region in the ARNs and the SigV4 scope (default: $AWS_REGION or us-east-1)')
+    .option('--pca-account <id>', '12-digit account id in the ARNs', '000000000000')
     .option('--pca-access-key <ID:SECRET>', 'access key accepted in SigV4 signatures (repeatable)', collect, [])
     .option('--pca-access-keys-file <file>', 'file of ID:SECRET lines (keeps secrets off the command line)')
     .option('--pca-insecure', 'allow running without access keys, on a loopback address only')
@@ -56,25 +57,28 @@ export function register(program: Command): void {
   const cmd = program
     .command('pca-api')
     .description('serve an AWS Private CA (ACM PCA) compatible API backed by the CAs in the state directory')
-    .option('--addr <host:port>', 'listen address (port 0 picks a free port)', '127.0.0.1:8443')
+    .option('--pca-api-addr <host:port>', 'listen address (port 0 picks a free port)', '127.0.0.1:8443')
     .option('--list-arns', 'print the CA ARNs and exit')
     .option('--quiet', 'do not log each call');
   addPcaOptions(cmd);
+  renamedFlag(cmd, '--pca-api-addr', '--addr', '--pca-api');
+  renamedFlag(cmd, '--pca-region', '--region');
+  renamedFlag(cmd, '--pca-account', '--account');
   withDir(cmd).action(async (o: PcaApiOptions) => {
     const state = openState(o);
-    const region = o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
-    if (!/^\d{12}$/.test(o.account)) throw invalid('bad_flag', `--account must be 12 digits, got "${o.account}"`);
+    const region = o.pcaRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    if (!/^\d{12}$/.test(o.pcaAccount)) throw invalid('bad_flag', `--pca-account must be 12 digits, got "${o.pcaAccount}"`);
     const warn = (m: string): void => void process.stderr.write(`meshca: warning: ${m}\n`);
     if (o.listArns) {
-      const service = new PcaService({ state, region, account: o.account, warn });
+      const service = new PcaService({ state, region, account: o.pcaAccount, warn });
       for (const ca of service.list()) process.stdout.write(`${caLine(ca)}\n`);
       return;
     }
     const api = await startPcaApi({
       state,
-      addr: o.addr,
+      addr: o.pcaApiAddr,
       region,
-      account: o.account,
+      account: o.pcaAccount,
       accessKeys: accessKeysFrom(o),
       insecure: o.pcaInsecure,
       injectThrottle: o.pcaInjectThrottle,
@@ -93,7 +97,7 @@ export function register(program: Command): void {
     if (cas.length === 0) warn(`no CA with a key in ${state.dir}; run \`meshca init\` first`);
     for (const ca of cas) process.stdout.write(`CA ${caLine(ca)}\n`);
     process.stdout.write(
-      `PCA-compatible API listening on ${api.url} (region ${region}, account ${o.account}, ${accessKeysFrom(o).length > 0 ? 'SigV4 required' : 'UNAUTHENTICATED'})\n`,
+      `PCA-compatible API listening on ${api.url} (region ${region}, account ${o.pcaAccount}, ${accessKeysFrom(o).length > 0 ? 'SigV4 required' : 'UNAUTHENTICATED'})\n`,
     );
     const stop = (): void => {
       void api.close().then(() => process.exit(0));

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { nativeStatus } from '../pki/fast/native.js';
 import { Option, type Command } from 'commander';
-import { CONFIG_KEYS, ConfigSchema, FIELDS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
+import { CONFIG_KEYS, ConfigSchema, FIELDS, RENAMED_KEYS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
 import { isClusterWorker, runWorker, startCluster, workerCount } from '../server/cluster.js';
 import { createLogger, startServer, type StartOptions } from '../server/index.js';
 import { logProgress } from './progress.js';
+import { renamedFlag } from './renamed.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [
@@ -44,6 +45,7 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
     .description('run the Istio-compatible CA server (gRPC CreateCertificate, HTTP health/metrics/API)')
     .option('--config <file>', 'YAML configuration file (default: $MESHCA_CONFIG, or meshca.yaml in the state directory)');
   for (const o of configOptions()) cmd.addOption(o);
+  for (const [was, key] of Object.entries(RENAMED_KEYS)) renamedFlag(cmd, flagName(key), flagName(was));
   cmd.action(async (opts: Record<string, unknown>) => {
     if (isClusterWorker()) return runWorker(switches);
     const flags: Partial<Record<ConfigKey, unknown>> = {};

@@ -1,3 +1,4 @@
+import { KEY_ALGORITHMS } from '../pki/keys.js';
 import type { FieldSpec } from './field-spec.js';
 import type { ConfigKey } from './schema.js';
 import { UPSTREAM_FIELDS } from './upstream-keys.js';
@@ -36,7 +37,7 @@ export const FIELDS = {
   unauthenticatedAuditBurst: { kind: 'number', help: 'burst above --unauthenticated-audit-rate' },
   logLevel: { kind: 'string', help: 'log level: fatal, error, warn, info, debug, trace, silent' },
   logFormat: { kind: 'string', help: 'log format on stderr: text or json (default: text on a terminal, json otherwise)' },
-  keyAlgorithm: { kind: 'string', help: 'key algorithm for a root and intermediate created on first start' },
+  keyAlgorithm: { kind: 'string', help: `key algorithm for a root and intermediate created on first start (${KEY_ALGORITHMS.join(', ')})` },
   rootDays: { kind: 'number', help: 'lifetime in days of a root created on first start' },
   intermediateDays: { kind: 'number', help: 'lifetime in days of an intermediate created on first start' },
   auditFlushMs: { kind: 'number', help: 'audit rows are written in one transaction at most this often' },
@@ -55,13 +56,16 @@ export const FIELDS = {
 
 export const CONFIG_KEYS = Object.keys(FIELDS) as ConfigKey[];
 
+/** Keys renamed to match the other commands' flags; the old spelling still works in YAML, env and flags. */
+export const RENAMED_KEYS: Readonly<Record<string, ConfigKey>> = { pcaApi: 'pcaApiAddr' };
+
 /** grpcAddr -> --grpc-addr */
-export function flagName(key: ConfigKey): string {
+export function flagName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 /** grpcAddr -> MESHCA_GRPC_ADDR */
-export function envName(key: ConfigKey): string {
+export function envName(key: string): string {
   return `MESHCA_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { invalid } from '../pki/errors.js';
-import { CONFIG_KEYS, coerce, envName, flagName } from './fields.js';
+import { CONFIG_KEYS, RENAMED_KEYS, coerce, envName, flagName } from './fields.js';
 import { ConfigSchema, type ConfigInput, type ConfigKey, type ServeConfig } from './schema.js';
 import { flattenUpstreamBlock } from './upstream.js';
 
@@ -31,26 +31,51 @@ export function loadConfig(o: LoadOptions = {}): ServeConfig & { configFile?: st
     o.configFile ?? env.MESHCA_CONFIG ?? (existsSync(join(dirHint, CONFIG_FILE_NAME)) ? join(dirHint, CONFIG_FILE_NAME) : undefined);
   if (file !== undefined) {
     const doc = flattenUpstreamBlock(readConfigFile(file), file);
+    foldRenamed(doc, (k) => `"${k}"`, `config file ${file}: `);
     for (const [k, v] of Object.entries(doc)) {
       merged[k] = v;
       sources[k] = file;
     }
   }
-  for (const key of CONFIG_KEYS) {
+  const fromEnv: Record<string, unknown> = {};
+  for (const key of [...CONFIG_KEYS, ...Object.keys(RENAMED_KEYS)]) {
     const raw = env[envName(key)];
-    if (raw !== undefined && raw !== '') {
-      merged[key] = coerce(key, raw);
-      sources[key] = `env ${envName(key)}`;
+    if (raw !== undefined && raw !== '') fromEnv[key] = raw;
+  }
+  const envOld = foldRenamed(fromEnv, envName);
+  const flagValues: Record<string, unknown> = { ...flags };
+  const flagOld = foldRenamed(flagValues, flagName);
+  for (const key of CONFIG_KEYS) {
+    if (fromEnv[key] !== undefined) {
+      merged[key] = coerce(key, fromEnv[key]);
+      sources[key] = `env ${envName(envOld[key] ?? key)}`;
     }
   }
   for (const key of CONFIG_KEYS) {
-    if (flags[key] !== undefined) {
-      merged[key] = coerce(key, flags[key]);
-      sources[key] = `flag ${flagName(key)}`;
+    if (flagValues[key] !== undefined) {
+      merged[key] = coerce(key, flagValues[key]);
+      sources[key] = `flag ${flagName(flagOld[key] ?? key)}`;
     }
   }
   const config = validateConfig(merged, sources);
   return { ...config, dir: resolve(config.dir ?? env.MESHCA_HOME ?? '.meshca'), configFile: file };
+}
+
+/**
+ * Moves a renamed key's value from its old spelling to the new one, in place, and returns which keys
+ * came from an old spelling. Both spellings at once is refused: which one was meant is not clear.
+ */
+function foldRenamed(values: Record<string, unknown>, name: (key: string) => string, where = ''): Record<string, string> {
+  const old: Record<string, string> = {};
+  for (const [was, key] of Object.entries(RENAMED_KEYS)) {
+    if (values[was] === undefined) continue;
+    if (values[key] !== undefined)
+      throw invalid('bad_config', `${where}${name(was)} is the old name of ${name(key)}; give only ${name(key)}`);
+    values[key] = values[was];
+    delete values[was];
+    old[key] = was;
+  }
+  return old;
 }
 
 /** Validates an in-memory configuration (for startServer); unset keys take their defaults. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, hostPort } from './types.js';
-import { KEY_ALGORITHMS } from '../pki/keys.js';
+import { DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS } from '../pki/keys.js';
 import { isSpiffeId } from '../pki/spiffe.js';
 import { UPSTREAM_SHAPE, refineUpstream } from './upstream-keys.js';
 import { STORE_SHAPE, refineStore } from './store.js';
@@ -57,7 +57,7 @@ export const ConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // Unset: text on a terminal, JSON otherwise (server/log-text.ts).
     logFormat: z.enum(['json', 'text']).optional(),
-    keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ec-p256'),
+    keyAlgorithm: z.enum(KEY_ALGORITHMS).default(DEFAULT_KEY_ALGORITHM),
     rootDays: z.int().min(1).max(36_500).default(3650),
     intermediateDays: z.int().min(1).max(36_500).default(365),
     auditFlushMs: z.int().min(0).max(60_000).default(DEFAULT_AUDIT_FLUSH_MS),

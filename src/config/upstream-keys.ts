@@ -133,7 +133,7 @@ export const UPSTREAM_SHAPE = {
   ...shapeOf(UPSTREAM_BLOCK_ROWS),
   intermediateTtl: duration.optional(),
   renewBefore: duration.optional(),
-  pcaApi: hostPort.optional(),
+  pcaApiAddr: hostPort.optional(),
   // The secret is never echoed: a zod message names the field, not the value.
   pcaAccessKey: z
     .array(z.string().regex(/^[A-Za-z0-9]{4,128}:.{8,}$/, 'expected ACCESS_KEY_ID:SECRET (id alphanumeric, secret at least 8 characters)'))
@@ -156,7 +156,7 @@ export const UPSTREAM_FIELDS = {
   ...fieldsOf(UPSTREAM_BLOCK_ROWS),
   intermediateTtl: { kind: 'duration', help: 'lifetime asked of the upstream for each intermediate (default: --intermediate-days)' },
   renewBefore: { kind: 'duration', help: 'renew the upstream intermediate this long before it expires (default: a third of its TTL)' },
-  pcaApi: { kind: 'string', help: 'also serve the PCA-compatible API (as `meshca pca-api`) on this host:port' },
+  pcaApiAddr: { kind: 'string', help: 'also serve the PCA-compatible API (as `meshca pca-api`) on this host:port' },
   pcaAccessKey: { kind: 'list', help: 'PCA API: access key ID:SECRET accepted in SigV4 signatures' },
   pcaAccessKeysFile: { kind: 'string', help: 'PCA API: file of ID:SECRET lines' },
   pcaInsecure: { kind: 'bool', help: 'PCA API: allow running without access keys, on a loopback address only' },

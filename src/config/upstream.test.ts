@@ -18,7 +18,7 @@ test('upstream defaults to local; the PCA API settings default like `meshca pca-
   const c = resolveConfig({ dir: tmp() });
   assert.equal(c.upstream, 'local');
   assert.equal(c.upstreamMode, 'intermediate');
-  assert.equal(c.pcaApi, undefined);
+  assert.equal(c.pcaApiAddr, undefined);
   assert.deepEqual(c.pcaAccessKey, []);
   assert.equal(c.pcaAccount, '000000000000');
   assert.equal(c.pcaUsageMode, 'general-purpose');
@@ -33,7 +33,7 @@ test('flat keys from env and flags, durations parsed', () => {
       MESHCA_RENEW_BEFORE: '10d',
       MESHCA_PCA_ACCESS_KEY: 'AKID0001:secret-0001,AKID0002:secret-0002',
     },
-    flags: { dir: tmp(), intermediateTtl: '30d', pcaInsecure: 'true', pcaApi: '127.0.0.1:0' },
+    flags: { dir: tmp(), intermediateTtl: '30d', pcaInsecure: 'true', pcaApiAddr: '127.0.0.1:0' },
   });
   assert.equal(c.awspcaArn, ARN);
   assert.equal(c.intermediateTtl, 30 * 86_400);

@@ -17,6 +17,8 @@ import { TAG, bitLength, readTlv } from './fast/der.js';
 
 export const KEY_ALGORITHMS = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+/** Every command that creates a CA key defaults to this: Istio's own default (self-signed root, istio-agent). */
+export const DEFAULT_KEY_ALGORITHM: KeyAlgorithm = 'rsa-2048';
 
 export interface KeyInfo {
   family: 'ec' | 'rsa';

@@ -93,7 +93,7 @@ export interface RunningServer {
   issueToken(r: { namespace: string; serviceAccount: string; ttlSeconds?: number; audience?: string[] }): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, writes every queued audit row. */
   close(): Promise<void>;
-  /** URL of the PCA-compatible API (`--pca-api`), when served. */
+  /** URL of the PCA-compatible API (`--pca-api-addr`), when served. */
   pcaApiUrl?: string;
   /** Workers: reload the intermediate the primary renewed and persisted. */
   reloadCa?(): void;

@@ -157,7 +157,7 @@ export async function startCluster(config: ServeConfig, o: StartOptions & { logg
   const n = workerCount(config);
   let stopping = false;
   // Workers neither serve the PCA API nor need its secrets in their environment.
-  const workerConfig = JSON.stringify({ ...config, pcaApi: undefined, pcaAccessKey: [], pcaAccessKeysFile: undefined });
+  const workerConfig = JSON.stringify({ ...config, pcaApiAddr: undefined, pcaAccessKey: [], pcaAccessKeysFile: undefined });
 
   cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) });
   const fork = (): Promise<number> =>

@@ -8,13 +8,13 @@ import { splitHostPort } from './listen.js';
  * first start creates a root, an intermediate and a database. Port 0 is always free.
  */
 export async function probeListenAddresses(
-  config: Pick<ServeConfig, 'grpcAddr' | 'httpAddr' | 'pcaApi'>,
+  config: Pick<ServeConfig, 'grpcAddr' | 'httpAddr' | 'pcaApiAddr'>,
   listens: { grpc: boolean; http: boolean },
 ): Promise<void> {
   const addrs = [
     listens.grpc && { what: 'gRPC', addr: config.grpcAddr },
     listens.http && { what: 'HTTP', addr: config.httpAddr },
-    listens.http && !!config.pcaApi && { what: 'the PCA API', addr: config.pcaApi },
+    listens.http && !!config.pcaApiAddr && { what: 'the PCA API', addr: config.pcaApiAddr },
   ];
   for (const a of addrs) {
     if (!a) continue;

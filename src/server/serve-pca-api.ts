@@ -11,7 +11,7 @@ import {
   type PcaApiHandle,
 } from './pca/index.js';
 
-/** `meshca serve --pca-api ADDR`: the PCA-compatible API, resolved and checked before anything listens. */
+/** `meshca serve --pca-api-addr ADDR`: the PCA-compatible API, resolved and checked before anything listens. */
 export interface ServePcaApi {
   addr: string;
   keys: AccessKey[];
@@ -23,10 +23,10 @@ export interface ServePcaApi {
  * --pca-insecure) up front, so that a refused PCA API stops `serve` before the CA listeners open.
  */
 export function servePcaApi(config: ServeConfig): ServePcaApi | undefined {
-  if (!config.pcaApi) return undefined;
-  const addr = config.pcaApi;
+  if (!config.pcaApiAddr) return undefined;
+  const addr = config.pcaApiAddr;
   const keys = accessKeysFrom({ pcaAccessKey: config.pcaAccessKey, pcaAccessKeysFile: config.pcaAccessKeysFile });
-  checkPcaApiSecurity(parseHostPort(addr, '--pca-api').host, keys, config.pcaInsecure);
+  checkPcaApiSecurity(parseHostPort(addr, '--pca-api-addr').host, keys, config.pcaInsecure);
   const region = config.pcaRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   return {
     addr,

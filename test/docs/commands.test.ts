@@ -30,11 +30,11 @@ const PCA_KEY = { id: 'AKIDDOCSTEST', secret: 'docs-test-secret-key' };
 async function startPca(dir: string): Promise<{ url: string; arn: string; child: ChildProcess }> {
   const init = spawnSync(
     process.execPath,
-    [MESHCA_BIN, 'init', '--dir', dir, '--key', 'rsa-2048', '--org', 'Istio', '--cn', 'docs test PCA root'],
+    [MESHCA_BIN, 'init', '--dir', dir, '--key-algorithm', 'rsa-2048', '--org', 'Istio', '--cn', 'docs test PCA root'],
     { encoding: 'utf8' },
   );
   assert.equal(init.status, 0, init.stderr);
-  const region = ['--region', 'eu-west-1', '--account', '123456789012'];
+  const region = ['--pca-region', 'eu-west-1', '--pca-account', '123456789012'];
   const list = spawnSync(process.execPath, [MESHCA_BIN, 'pca-api', '--dir', dir, '--list-arns', ...region], { encoding: 'utf8' });
   const arn = list.stdout
     .split('\n')
@@ -48,7 +48,7 @@ async function startPca(dir: string): Promise<{ url: string; arn: string; child:
       'pca-api',
       '--dir',
       dir,
-      '--addr',
+      '--pca-api-addr',
       '127.0.0.1:0',
       '--quiet',
       ...region,

@@ -75,12 +75,12 @@ describe('environment variables and exit codes in --help', () => {
     assert.equal(usage.code, 2, usage.stderr);
     assert.match(exitMeaning(help, 2), /usage error/);
 
-    const bad = await runMeshca(['init', '--dir', dir, '--days', 'soon']);
+    const bad = await runMeshca(['init', '--dir', dir, '--root-days', 'soon']);
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(exitMeaning(help, 2), /invalid argument/);
 
-    assert.equal((await runMeshca(['init', '--dir', dir, '--key', 'ec-p256'])).code, 0);
-    const again = await runMeshca(['init', '--dir', dir, '--key', 'ec-p256']);
+    assert.equal((await runMeshca(['init', '--dir', dir, '--key-algorithm', 'ec-p256'])).code, 0);
+    const again = await runMeshca(['init', '--dir', dir, '--key-algorithm', 'ec-p256']);
     assert.equal(again.code, 4, again.stderr);
     assert.match(exitMeaning(help, 4), /already exists/);
 
@@ -104,7 +104,7 @@ describe('environment variables and exit codes in --help', () => {
 
   it('an encrypted key without (or with a wrong) MESHCA_KEY_PASSPHRASE names the variable, exits 5 and writes nothing', async () => {
     const dir = join(tmp.path, 'enc');
-    const made = await runMeshca(['init', '--dir', dir, '--key', 'ec-p256'], { env: { MESHCA_KEY_PASSPHRASE: 'correct horse' } });
+    const made = await runMeshca(['init', '--dir', dir, '--key-algorithm', 'ec-p256'], { env: { MESHCA_KEY_PASSPHRASE: 'correct horse' } });
     assert.equal(made.code, 0, made.stderr);
     assert.match(readFileSync(join(dir, 'root', 'root-key.pem'), 'utf8'), /BEGIN ENCRYPTED PRIVATE KEY/);
 

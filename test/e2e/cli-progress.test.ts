@@ -63,21 +63,21 @@ describe('slow steps say what they wait for on stderr', () => {
 
   it('init and intermediate report RSA-3072/4096 keys; fast EC and RSA-2048 keys print nothing extra', async () => {
     const slow = join(tmp.path, 'slow');
-    const init = ok(await runMeshca(['init', '--key', 'rsa-4096', '--dir', slow], { timeoutMs: 120_000 }), 'init');
+    const init = ok(await runMeshca(['init', '--key-algorithm', 'rsa-4096', '--dir', slow], { timeoutMs: 120_000 }), 'init');
     assert.match(init.stdout, /^created root "O = cluster.local"/);
     assert.doesNotMatch(init.stdout, /generating/);
     assertStep(init.stderr, 'generating RSA-4096 key for the root');
     const inter = ok(
-      await runMeshca(['intermediate', '--cluster', 'west', '--key', 'rsa-3072', '--out', join(tmp.path, 'west'), '--dir', slow]),
+      await runMeshca(['intermediate', '--cluster', 'west', '--key-algorithm', 'rsa-3072', '--out', join(tmp.path, 'west'), '--dir', slow]),
       'intermediate',
     );
     assertStep(inter.stderr, 'generating RSA-3072 key for the intermediate of cluster "west"');
 
     const fast = join(tmp.path, 'fast');
-    const ec = ok(await runMeshca(['init', '--key', 'ec-p256', '--dir', fast]), 'init ec');
+    const ec = ok(await runMeshca(['init', '--key-algorithm', 'ec-p256', '--dir', fast]), 'init ec');
     assert.equal(ec.stderr, `meshca: created state directory ${fast} (from --dir)\n`);
     for (const key of ['ec-p256', 'rsa-2048']) {
-      const args = ['intermediate', '--cluster', `c-${key}`, '--key', key, '--out', join(tmp.path, key), '--dir', fast];
+      const args = ['intermediate', '--cluster', `c-${key}`, '--key-algorithm', key, '--out', join(tmp.path, key), '--dir', fast];
       assert.equal(ok(await runMeshca(args), `intermediate ${key}`).stderr, '');
     }
   });
@@ -137,8 +137,8 @@ describe('slow steps say what they wait for on stderr', () => {
     const double = await K8sDouble.start();
     try {
       const kubeconfig = double.writeKubeconfig(join(tmp.path, 'kubeconfig.yaml'));
-      const args = ['k8s-signer', '--dir', join(tmp.path, 'signer'), '--signer-name', 'example.com/foo', '--kubeconfig', kubeconfig];
-      const child = spawn(process.execPath, [MESHCA_BIN, ...args, '--cluster', 'east', '--key', 'rsa-4096', '--log-format', 'json'], {
+      const args = ['k8s-signer', '--dir', join(tmp.path, 'signer'), '--signer-names', 'example.com/foo', '--kubeconfig', kubeconfig];
+      const child = spawn(process.execPath, [MESHCA_BIN, ...args, '--cluster', 'east', '--key-algorithm', 'rsa-4096', '--log-format', 'json'], {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

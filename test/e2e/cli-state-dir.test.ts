@@ -74,7 +74,7 @@ describe('commands that create a state directory say so', () => {
 
   it('init creates it, says so once, and later commands read it', async () => {
     const dir = join(tmp.path, 'a');
-    const r = await runMeshca(['init', '--key', 'ec-p256', '--dir', dir]);
+    const r = await runMeshca(['init', '--key-algorithm', 'ec-p256', '--dir', dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stderr.includes(`created state directory ${dir} (from --dir)`), r.stderr);
     assert.ok(existsSync(join(dir, 'root', 'root-cert.pem')));

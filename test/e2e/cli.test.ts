@@ -279,7 +279,7 @@ const BAD_INPUTS: BadInput[] = [
         extLines: ['basicConstraints = critical, CA:true, pathlen:0', CA_KU, 'subjectKeyIdentifier = hash'],
       });
       await ok(['root', 'import', '--dir', join(d, 'tight-state'), '--cert', root.cert, '--key', root.key]);
-      return ['intermediate', '--dir', join(d, 'tight-state'), '--cluster', 'c1', '--out', join(d, 'out'), '--key', 'ec-p256'];
+      return ['intermediate', '--dir', join(d, 'tight-state'), '--cluster', 'c1', '--out', join(d, 'out'), '--key-algorithm', 'ec-p256'];
     },
     stderr: /^meshca: issuer "Tight Root" has pathlen 0 and cannot sign another CA\n$/,
     code: 5,
@@ -308,7 +308,7 @@ const BAD_INPUTS: BadInput[] = [
   },
   {
     name: 'init over an existing root without --force',
-    setup: (d) => ['init', '--dir', join(d, 'state'), '--key', 'ec-p256'],
+    setup: (d) => ['init', '--dir', join(d, 'state'), '--key-algorithm', 'ec-p256'],
     stderr: /^meshca: a root already exists in \S+\/state\/root\/root-cert\.pem; pass --force to replace it\n$/,
     code: 4,
   },
@@ -380,12 +380,14 @@ describe('meshca CLI (process level)', () => {
     const t = tempDir();
     try {
       const home = join(t.path, 'home');
-      await runMeshca(['init', '--key', 'ec-p256'], { env: { MESHCA_HOME: home } }).then((r) => assert.equal(r.code, 0, r.stderr));
+      await runMeshca(['init', '--key-algorithm', 'ec-p256'], { env: { MESHCA_HOME: home } }).then((r) =>
+        assert.equal(r.code, 0, r.stderr),
+      );
       assert.ok(existsSync(join(home, 'root', 'root-cert.pem')));
-      await runMeshca(['init', '--key', 'ec-p256'], { cwd: t.path }).then((r) => assert.equal(r.code, 0, r.stderr));
+      await runMeshca(['init', '--key-algorithm', 'ec-p256'], { cwd: t.path }).then((r) => assert.equal(r.code, 0, r.stderr));
       const cwdRoot = join(t.path, '.meshca', 'root', 'root-cert.pem');
       const first = readFileSync(cwdRoot, 'utf8');
-      const forced = await runMeshca(['init', '--key', 'ec-p256', '--cn', 'Second Root', '--force'], { cwd: t.path });
+      const forced = await runMeshca(['init', '--key-algorithm', 'ec-p256', '--cn', 'Second Root', '--force'], { cwd: t.path });
       assert.equal(forced.code, 0, forced.stderr);
       assert.notEqual(readFileSync(cwdRoot, 'utf8'), first);
       assert.match(x509Text(cwdRoot), /Subject: O = cluster\.local, CN = Second Root\n/);
@@ -400,7 +402,7 @@ describe('meshca CLI (process level)', () => {
       const dir = join(t.path, 'state');
       const east = join(t.path, 'east');
       const wl = join(t.path, 'wl');
-      await ok(['init', '--dir', dir, '--key', 'ec-p256', '--org', 'Istio', '--cn', 'Mesh Root', '--days', '3650']);
+      await ok(['init', '--dir', dir, '--key-algorithm', 'ec-p256', '--org', 'Istio', '--cn', 'Mesh Root', '--root-days', '3650']);
       const inter = await ok([
         'intermediate',
         '--dir',
@@ -409,11 +411,11 @@ describe('meshca CLI (process level)', () => {
         'east',
         '--out',
         east,
-        '--key',
+        '--key-algorithm',
         'ec-p384',
-        '--days',
+        '--intermediate-days',
         '365',
-        '--namespace',
+        '--istio-namespace',
         'mesh-system',
       ]);
       assert.match(inter.stdout, /created intermediate "O = Istio, CN = meshca intermediate east" for cluster east/);
@@ -450,7 +452,21 @@ describe('meshca CLI (process level)', () => {
       }
 
       // A workload certificate with a generated key.
-      const iss = await ok(['issue', '--dir', dir, '--cluster', 'east', '--spiffe-id', ID, '--ttl', '1h', '--key', 'ec-p256', '--out', wl]);
+      const iss = await ok([
+        'issue',
+        '--dir',
+        dir,
+        '--cluster',
+        'east',
+        '--spiffe-id',
+        ID,
+        '--ttl',
+        '1h',
+        '--key-algorithm',
+        'ec-p256',
+        '--out',
+        wl,
+      ]);
       assert.match(iss.stdout, new RegExp(`issued ${ID.replace(/[/.]/g, '\\$&')} \\(EC P-256\\)`));
       assert.equal(fileMode(join(wl, 'key.pem')), 0o600);
       const chain = x509s(join(wl, 'cert-chain.pem'));
@@ -564,8 +580,8 @@ describe('meshca CLI (process level)', () => {
 
       // A second mesh with its own root does not share trust: both fingerprints shown, exit 1.
       const other = join(t.path, 'other');
-      await ok(['init', '--dir', other, '--key', 'ec-p256']);
-      await ok(['intermediate', '--dir', other, '--cluster', 'west', '--out', join(t.path, 'west'), '--key', 'ec-p256']);
+      await ok(['init', '--dir', other, '--key-algorithm', 'ec-p256']);
+      await ok(['intermediate', '--dir', other, '--cluster', 'west', '--out', join(t.path, 'west'), '--key-algorithm', 'ec-p256']);
       const diff = await runMeshca(['compare-roots', east, join(t.path, 'west')]);
       assert.equal(diff.code, 1);
       const otherRoot = x509s(join(t.path, 'west', 'root-cert.pem'))[0];
@@ -589,7 +605,7 @@ describe('meshca CLI (process level)', () => {
     const t = tempDir();
     try {
       const dir = join(t.path, 'state');
-      await ok(['init', '--dir', dir, '--key', 'ec-p256', '--days', '30']);
+      await ok(['init', '--dir', dir, '--key-algorithm', 'ec-p256', '--root-days', '30']);
       const r = await ok([
         'intermediate',
         '--dir',
@@ -598,9 +614,9 @@ describe('meshca CLI (process level)', () => {
         'c1',
         '--out',
         join(t.path, 'out'),
-        '--key',
+        '--key-algorithm',
         'ec-p256',
-        '--days',
+        '--intermediate-days',
         '365',
       ]);
       assert.match(r.stderr, /^meshca: warning: the intermediate's NotAfter was clamped to the root's \(\S+\); 365 days were requested\n$/);
@@ -634,7 +650,17 @@ describe('meshca CLI (process level)', () => {
       assert.match(imp.stdout, /imported root "O = Istio, CN = Interop Root CA".*\n {2}key: {9}RSA 4096 \(certificate only\)/);
       assert.match(imp.stderr, /warning: the root was imported without its key/);
       assert.equal(existsSync(join(dir, 'root', 'root-key.pem')), false);
-      const noKey = await runMeshca(['intermediate', '--dir', dir, '--cluster', 'west', '--out', join(t.path, 'nope'), '--key', 'ec-p256']);
+      const noKey = await runMeshca([
+        'intermediate',
+        '--dir',
+        dir,
+        '--cluster',
+        'west',
+        '--out',
+        join(t.path, 'nope'),
+        '--key-algorithm',
+        'ec-p256',
+      ]);
       assert.notEqual(noKey.code, 0);
       assert.match(noKey.stderr, /was imported without its key; sign intermediates with the root's owner/);
       assert.equal(existsSync(join(t.path, 'nope')), false);
@@ -643,7 +669,7 @@ describe('meshca CLI (process level)', () => {
       assert.match(adopted.stdout, /signing CA: {2}"O = Istio, CN = Interop Intermediate" \(EC P-256, pathlen 0/);
       assert.match(adopted.stdout, /adopted as cluster west/);
       const wl = join(t.path, 'wl');
-      await ok(['issue', '--dir', dir, '--cluster', 'west', '--spiffe-id', ID, '--key', 'rsa-2048', '--out', wl]);
+      await ok(['issue', '--dir', dir, '--cluster', 'west', '--spiffe-id', ID, '--key-algorithm', 'rsa-2048', '--out', wl]);
       assertWorkloadChainVerifies(wl, rsaRoot.cert, ID);
       const chain = readFileSync(join(wl, 'cert-chain.pem'), 'utf8');
       assert.ok(
@@ -676,7 +702,7 @@ describe('meshca CLI (process level)', () => {
       assert.match(imp.stdout, /private key stored in .*root-key\.pem, mode 0600/);
       assert.equal(fileMode(join(dir, 'root', 'root-key.pem')), 0o600);
       const out = join(t.path, 'c1');
-      await ok(['intermediate', '--dir', dir, '--cluster', 'c1', '--out', out, '--key', 'ec-p256', '--pathlen', '0']);
+      await ok(['intermediate', '--dir', dir, '--cluster', 'c1', '--out', out, '--key-algorithm', 'ec-p256', '--pathlen', '0']);
       const v = opensslVerify(rsaRoot.cert, join(out, 'ca-cert.pem'));
       assert.equal(v.code, 0, v.stderr);
       assertNodeChain(join(out, 'cert-chain.pem'));
@@ -685,7 +711,7 @@ describe('meshca CLI (process level)', () => {
       assert.ok(rootSki && caText.includes(rootSki), 'intermediate AKI names the openssl root SKI');
       assert.match(caText, /Signature Algorithm: sha256WithRSAEncryption/);
       const wl = join(t.path, 'wl');
-      await ok(['issue', '--dir', dir, '--cluster', 'c1', '--spiffe-id', ID, '--key', 'ec-p256', '--out', wl]);
+      await ok(['issue', '--dir', dir, '--cluster', 'c1', '--spiffe-id', ID, '--key-algorithm', 'ec-p256', '--out', wl]);
       assertWorkloadChainVerifies(wl, rsaRoot.cert, ID);
     } finally {
       t.cleanup();
@@ -697,8 +723,18 @@ describe('meshca CLI (process level)', () => {
     /** A state directory with a root and cluster "east", copied into each case. */
     const template = join(shared.path, 'template');
     before(async () => {
-      await ok(['init', '--dir', template, '--key', 'ec-p256']);
-      await ok(['intermediate', '--dir', template, '--cluster', 'east', '--out', join(shared.path, 'east-out'), '--key', 'ec-p256']);
+      await ok(['init', '--dir', template, '--key-algorithm', 'ec-p256']);
+      await ok([
+        'intermediate',
+        '--dir',
+        template,
+        '--cluster',
+        'east',
+        '--out',
+        join(shared.path, 'east-out'),
+        '--key-algorithm',
+        'ec-p256',
+      ]);
     });
 
     for (const c of BAD_INPUTS) {

@@ -38,7 +38,8 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
     AWS_SESSION_TOKEN: undefined,
     AWS_ENDPOINT_URL: undefined,
   };
-  const genCa = (args: string[]): Promise<RunResult> => runMeshca(['gen-ca', '--endpoint-url', api.url, ...args], { env, cwd: tmp.path });
+  const genCa = (args: string[]): Promise<RunResult> =>
+    runMeshca(['gen-ca', '--awspca-endpoint-url', api.url, ...args], { env, cwd: tmp.path });
 
   before(async () => {
     const state = new CaState(join(tmp.path, 'state'));

@@ -60,7 +60,10 @@ describe('istio-on-eks: serve signs with the istio-ca Certificate issued through
 
   before(async () => {
     const pcaDir = join(tmp.path, 'pca');
-    ok(await runMeshca(['init', '--dir', pcaDir, '--key', 'rsa-2048', '--org', 'Amazon', '--cn', 'istio-on-eks-04-security']), 'init');
+    ok(
+      await runMeshca(['init', '--dir', pcaDir, '--key-algorithm', 'rsa-2048', '--org', 'Amazon', '--cn', 'istio-on-eks-04-security']),
+      'init',
+    );
     pca = await startPcaApiProcess(['--dir', pcaDir, '--pca-access-key', `${KEY_ID}:${SECRET}`]);
     children.push(pca);
     pcaRoot = readFileSync(join(pcaDir, 'root', 'root-cert.pem'), 'utf8');

@@ -36,7 +36,7 @@ function deadKubeconfig(path: string): string {
 
 function signer(dir: string, extra: string[], env: Record<string, string | undefined>) {
   // The timeout only turns a hang into a failure; the assertions are on the exit and the message.
-  return runMeshca(['k8s-signer', '--dir', dir, '--signer-name', 'example.com/foo', ...extra], { env, timeoutMs: 60_000 });
+  return runMeshca(['k8s-signer', '--dir', dir, '--signer-names', 'example.com/foo', ...extra], { env, timeoutMs: 60_000 });
 }
 
 describe('k8s-signer without a usable kubeconfig: exits non-zero, names the kubeconfig, creates nothing', () => {

@@ -8,7 +8,7 @@ export function startK8sSigner(
 ): Promise<{ rootFile: string }> {
   const child = spawn(
     process.execPath,
-    [MESHCA_BIN, 'k8s-signer', '--dir', o.dir, '--signer-name', o.signerName, '--kubeconfig', o.kubeconfig, '--log-level', 'warn'],
+    [MESHCA_BIN, 'k8s-signer', '--dir', o.dir, '--signer-names', o.signerName, '--kubeconfig', o.kubeconfig, '--log-level', 'warn'],
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   onChild(child);

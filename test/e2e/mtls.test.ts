@@ -54,7 +54,7 @@ async function token(sa: string): Promise<string> {
 }
 
 function agent(args: string[]): Promise<RunResult> {
-  return runMeshca(['agent', '--ca-addr', grpcAddr, '--ca-root', caRoot, '--key', 'ec-p256', ...args]);
+  return runMeshca(['agent', '--ca-addr', grpcAddr, '--ca-root', caRoot, '--key-algorithm', 'ec-p256', ...args]);
 }
 
 interface Workload {
@@ -119,7 +119,7 @@ before(async () => {
       '--workload-name',
       'frontend-v1',
     ]),
-    agent(['--once', '--token-file', backendToken, '--out', join(tmp.path, 'backend'), '--key', 'rsa-2048']),
+    agent(['--once', '--token-file', backendToken, '--out', join(tmp.path, 'backend'), '--key-algorithm', 'rsa-2048']),
   ]);
   assert.equal(f.code, 0, f.stderr);
   assert.equal(b.code, 0, b.stderr);
@@ -328,7 +328,7 @@ test(
         grpcAddr,
         '--ca-root',
         caRoot,
-        '--key',
+        '--key-algorithm',
         'ec-p256',
         '--token-file',
         frontendToken,

@@ -135,13 +135,13 @@ describe('the real AWS CLI against `meshca pca-api`', { skip: CLI ? false : 'no 
   });
 
   it('lists ARNs, and refuses to start unauthenticated unless on loopback with --pca-insecure', async () => {
-    const list = await runMeshca(['pca-api', '--dir', stateDir, '--list-arns', '--region', 'us-east-1']);
+    const list = await runMeshca(['pca-api', '--dir', stateDir, '--list-arns', '--pca-region', 'us-east-1']);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, new RegExp(`^${arn.replace(/[/.]/g, '\\$&')}\\tROOT\\troot\\tO = Istio, CN = CLI root$`, 'm'));
-    const noKeys = await runMeshca(['pca-api', '--dir', stateDir, '--addr', '127.0.0.1:0']);
+    const noKeys = await runMeshca(['pca-api', '--dir', stateDir, '--pca-api-addr', '127.0.0.1:0']);
     assert.equal(noKeys.code, 5);
     assert.match(noKeys.stderr, /needs access keys/);
-    const exposed = await runMeshca(['pca-api', '--dir', stateDir, '--addr', '0.0.0.0:0', '--pca-insecure']);
+    const exposed = await runMeshca(['pca-api', '--dir', stateDir, '--pca-api-addr', '0.0.0.0:0', '--pca-insecure']);
     assert.equal(exposed.code, 5);
     assert.match(exposed.stderr, /only allowed on a loopback address/);
     const open = await startPcaApiProcess(['--dir', stateDir, '--pca-insecure']);

@@ -13,7 +13,7 @@ export interface PcaApiProcess {
 
 /** Starts `meshca pca-api` (port 0) and waits for its "listening on" line. */
 export function startPcaApiProcess(args: string[], env: Record<string, string> = {}): Promise<PcaApiProcess> {
-  const child = spawn(process.execPath, [MESHCA_BIN, 'pca-api', '--addr', '127.0.0.1:0', ...args], {
+  const child = spawn(process.execPath, [MESHCA_BIN, 'pca-api', '--pca-api-addr', '127.0.0.1:0', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

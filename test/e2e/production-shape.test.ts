@@ -75,7 +75,7 @@ certificateParameters:
 `,
   );
   const out = join(tmp.path, 'pca-intermediate');
-  const r = await runMeshca(['gen-ca', '--config-file', config, '--out', out, '--endpoint-url', api.url], { env: CREDS });
+  const r = await runMeshca(['gen-ca', '--config-file', config, '--out', out, '--awspca-endpoint-url', api.url], { env: CREDS });
   assert.equal(r.code, 0, r.stderr);
   return out;
 }

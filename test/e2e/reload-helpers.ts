@@ -259,7 +259,7 @@ export function startAgent(o: {
       o.tokenFile,
       '--out',
       o.out,
-      '--key',
+      '--key-algorithm',
       'ec-p256',
       '--renew-at',
       String(o.renewAt ?? 0.5),

@@ -55,7 +55,7 @@ describe('meshca serve --upstream awspca, with meshca as the AWS Private CA', ()
   let arn: string;
 
   before(async () => {
-    const init = await runMeshca(['init', '--dir', upDir, '--key', 'ec-p256', '--org', 'corp', '--cn', 'Corp PCA root']);
+    const init = await runMeshca(['init', '--dir', upDir, '--key-algorithm', 'ec-p256', '--org', 'corp', '--cn', 'Corp PCA root']);
     assert.equal(init.code, 0, init.stderr);
     rootPem = readFileSync(join(upDir, 'root', 'root-cert.pem'), 'utf8');
     pca = await startPcaApiProcess(['--dir', upDir, '--pca-access-key', `${KEY.id}:${KEY.secret}`]);
@@ -122,7 +122,17 @@ describe('meshca serve --upstream awspca, with meshca as the AWS Private CA', ()
 
   it('serve --pca-api answers the SDK (ListCertificateAuthorities, DescribeCertificateAuthority) and refuses to run open', async () => {
     const dir = join(tmp.path, 'host');
-    const s = spawnServe(['--dir', dir, ...ADDRS, '--pca-api', '127.0.0.1:0', '--pca-access-key', `${KEY.id}:${KEY.secret}`]);
+    const s = spawnServe([
+      '--dir',
+      dir,
+      ...ADDRS,
+      '--key-algorithm',
+      'ec-p256',
+      '--pca-api-addr',
+      '127.0.0.1:0',
+      '--pca-access-key',
+      `${KEY.id}:${KEY.secret}`,
+    ]);
     const r = (await s.ready) as Awaited<typeof s.ready> & { pcaApi?: string };
     try {
       assert.match(r.pcaApi ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -143,10 +153,10 @@ describe('meshca serve --upstream awspca, with meshca as the AWS Private CA', ()
     } finally {
       assert.equal(await s.stop(), 0, s.stderr());
     }
-    const open = await runMeshca(['serve', '--dir', dir, ...ADDRS, '--pca-api', '127.0.0.1:0']);
+    const open = await runMeshca(['serve', '--dir', dir, ...ADDRS, '--pca-api-addr', '127.0.0.1:0']);
     assert.notEqual(open.code, 0);
     assert.match(open.stderr, /needs access keys \(--pca-access-key/);
-    const wide = await runMeshca(['serve', '--dir', dir, ...ADDRS, '--pca-api', '0.0.0.0:0', '--pca-insecure']);
+    const wide = await runMeshca(['serve', '--dir', dir, ...ADDRS, '--pca-api-addr', '0.0.0.0:0', '--pca-insecure']);
     assert.notEqual(wide.code, 0);
     assert.match(wide.stderr, /only allowed on a loopback address/);
   });

@@ -4,7 +4,7 @@ import type { UsageMode } from './service.js';
 
 /**
  * Access keys and usage mode as the operator spells them, shared by `meshca pca-api` and
- * `meshca serve --pca-api` so that both read them the same way.
+ * `meshca serve --pca-api-addr` so that both read them the same way.
  */
 
 export interface AccessKey {

@@ -40,7 +40,7 @@ export interface PcaApiHandle {
   close(): Promise<void>;
 }
 
-export function parseHostPort(addr: string, what = '--addr'): { host: string; port: number } {
+export function parseHostPort(addr: string, what = '--pca-api-addr'): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw invalid('bad_address', `${what} "${addr}" must be HOST:PORT, for example 127.0.0.1:8443`);
@@ -70,7 +70,7 @@ export function checkPcaApiSecurity(host: string, keys: AccessKey[], insecure: b
   }
 }
 
-/** Starts the PCA-compatible API: used by `meshca pca-api` and by `meshca serve --pca-api ADDR`. */
+/** Starts the PCA-compatible API: used by `meshca pca-api` and by `meshca serve --pca-api-addr ADDR`. */
 export async function startPcaApi(o: PcaApiOptions): Promise<PcaApiHandle> {
   const { host, port } = parseHostPort(o.addr);
   const keys = o.accessKeys ?? [];

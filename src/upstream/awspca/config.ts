@@ -13,7 +13,7 @@ export type PcaSigningAlgorithm = (typeof PCA_SIGNING_ALGORITHMS)[number];
 /** arn:<partition>:acm-pca:<region>:<account>:certificate-authority/<id> */
 export const CA_ARN_RE = /^arn:(aws[a-z-]*):acm-pca:([a-z0-9-]+):(\d{12}):certificate-authority\/([A-Za-z0-9-]+)$/;
 
-/** Also the region of `meshca serve --pca-api`, which names itself like the real service. */
+/** Also the region of `meshca serve --pca-api-addr`, which names itself like the real service. */
 export const awsRegion = z
   .string()
   .trim()
