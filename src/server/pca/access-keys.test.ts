@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { runMeshca } from '../../../test/helpers/run.js';
 import { tempDir } from '../../../test/helpers/tmp.js';
 import { EXAMPLE_ACCESS_KEY, parseAccessKey, readAccessKeysFile } from './access-keys.js';
 
@@ -43,5 +44,16 @@ test('a refused line of --pca-access-keys-file names the file and line', () => {
     );
   } finally {
     tmp.cleanup();
+  }
+});
+
+test('the access key every --help shows is one that is accepted', async () => {
+  for (const cmd of ['pca-api', 'serve']) {
+    const help = await runMeshca([cmd, '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    const option = help.stdout.slice(help.stdout.indexOf('--pca-access-key '), help.stdout.indexOf('--pca-access-keys-file'));
+    const shown = option.match(/\bAKID[A-Z0-9]*:[^\s),;]+/g) ?? [];
+    assert.ok(shown.length > 0, `meshca ${cmd} --help shows an example key: ${option}`);
+    for (const k of shown) assert.doesNotThrow(() => parseAccessKey(k), `meshca ${cmd} --help shows ${k}`);
   }
 });
