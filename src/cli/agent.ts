@@ -136,7 +136,7 @@ export function register(program: Command): void {
     .command('agent')
     .description('Workload agent (like istio-agent): get a certificate for the identity a token grants, write it, keep it renewed')
     .requiredOption('--ca-addr <host:port>', 'address of the Istio-compatible CA (e.g. 127.0.0.1:15012)')
-    .option('--ca-root <file>', "PEM root(s) the CA's serving certificate must chain to")
+    .option('--ca-root <file>', "PEM root(s) the CA's serving certificate must chain to: serve's DIR/trust-bundle.pem")
     .option('--ca-server-name <name>', "name to verify in the CA's certificate", 'istiod.istio-system.svc')
     .option('--token-file <file>', 'service-account JWT (re-read on every request, as projected tokens rotate)')
     .option('--cert-dir <dir>', 'renew the certificate in this directory (cert-chain.pem, key.pem) over mTLS, without a token')

@@ -3,6 +3,7 @@ import { invalid } from '../pki/errors.js';
 import { PcaService, accessKeysFrom, startPcaApi, usageModeOf, type PcaCa } from '../server/pca/index.js';
 import { openState, parseIntOption, withDir } from './options.js';
 import { renamedFlag } from './renamed.js';
+import { emit, table, withOutput } from './output.js';
 
 interface PcaApiOptions {
   dir?: string;
@@ -17,6 +18,7 @@ interface PcaApiOptions {
   pcaUsageMode: 'general-purpose' | 'short-lived';
   listArns?: boolean;
   quiet?: boolean;
+  output: string;
 }
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -25,12 +27,28 @@ function caLine(ca: PcaCa): string {
   return `${ca.arn}\t${ca.type}\t${ca.name}\t${ca.cert.subject}`;
 }
 
+/** Bare ARNs by default, so that `ARN=$(meshca pca-api --list-arns | head -1)` is an ARN; details with -o. */
+function listArns(cas: PcaCa[], format: string): void {
+  const doc = cas.map((ca) => ({ arn: ca.arn, type: ca.type, name: ca.name, subject: ca.cert.subject }));
+  const wide = () =>
+    table(
+      doc.map((d) => ({ ARN: d.arn, TYPE: d.type, NAME: d.name, SUBJECT: d.subject })),
+      ['ARN', 'TYPE', 'NAME', 'SUBJECT'],
+    );
+  emit(format, doc, (isWide) => (isWide ? wide() : doc.map((d) => `${d.arn}\n`).join('')));
+}
+
 /** The PCA-flavoured options; the testing ones (fault injection) exist only on this standalone double. */
 export function addPcaOptions(cmd: Command): Command {
   return cmd
     .option('--pca-region <region>', 'region in the ARNs and the SigV4 scope (default: $AWS_REGION or us-east-1)')
     .option('--pca-account <id>', '12-digit account id in the ARNs', '000000000000')
-    .option('--pca-access-key <ID:SECRET>', 'access key accepted in SigV4 signatures (repeatable)', collect, [])
+    .option(
+      '--pca-access-key <ID:SECRET>',
+      'access key accepted in SigV4 signatures, secret at least 8 characters, e.g. AKIDEXAMPLE:wJalrXUtnFEMI (repeatable)',
+      collect,
+      [],
+    )
     .option('--pca-access-keys-file <file>', 'file of ID:SECRET lines (keeps secrets off the command line)')
     .option('--pca-insecure', 'allow running without access keys, on a loopback address only')
     .option(
@@ -58,20 +76,21 @@ export function register(program: Command): void {
     .command('pca-api')
     .description('serve an AWS Private CA (ACM PCA) compatible API backed by the CAs in the state directory')
     .option('--pca-api-addr <host:port>', 'listen address (port 0 picks a free port)', '127.0.0.1:8443')
-    .option('--list-arns', 'print the CA ARNs and exit')
+    .option('--list-arns', 'print the CA ARNs, one per line (root first), and exit; -o wide|json|yaml adds type, name, subject')
     .option('--quiet', 'do not log each call');
   addPcaOptions(cmd);
   renamedFlag(cmd, '--pca-api-addr', '--addr', '--pca-api');
   renamedFlag(cmd, '--pca-region', '--region');
   renamedFlag(cmd, '--pca-account', '--account');
-  withDir(cmd).action(async (o: PcaApiOptions) => {
+  withOutput(withDir(cmd)).action(async (o: PcaApiOptions) => {
+    if (!o.listArns && cmd.getOptionValueSource('output') === 'cli') throw invalid('bad_flag', '-o/--output applies to --list-arns only');
     const state = openState(o);
     const region = o.pcaRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
     if (!/^\d{12}$/.test(o.pcaAccount)) throw invalid('bad_flag', `--pca-account must be 12 digits, got "${o.pcaAccount}"`);
     const warn = (m: string): void => void process.stderr.write(`meshca: warning: ${m}\n`);
     if (o.listArns) {
       const service = new PcaService({ state, region, account: o.pcaAccount, warn });
-      for (const ca of service.list()) process.stdout.write(`${caLine(ca)}\n`);
+      listArns(service.list(), o.output);
       return;
     }
     const api = await startPcaApi({

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { trustBundlePath } from '../ca/trust-bundle-file.js';
 import { nativeStatus } from '../pki/fast/native.js';
 import { Option, type Command } from 'commander';
 import { CONFIG_KEYS, ConfigSchema, FIELDS, RENAMED_KEYS, flagName, formatDuration, loadConfig, type ConfigKey } from '../config/index.js';
@@ -70,6 +71,7 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
         tls: !config.plaintext,
         dir: config.dir,
         rootFingerprint: server.rootFingerprint,
+        trustBundle: trustBundlePath(config.dir),
         createdRoot: server.createdRoot,
         ...(server.pcaApiUrl ? { pcaApi: server.pcaApiUrl } : {}),
       })}\n`,

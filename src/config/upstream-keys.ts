@@ -157,7 +157,10 @@ export const UPSTREAM_FIELDS = {
   intermediateTtl: { kind: 'duration', help: 'lifetime asked of the upstream for each intermediate (default: --intermediate-days)' },
   renewBefore: { kind: 'duration', help: 'renew the upstream intermediate this long before it expires (default: a third of its TTL)' },
   pcaApiAddr: { kind: 'string', help: 'also serve the PCA-compatible API (as `meshca pca-api`) on this host:port' },
-  pcaAccessKey: { kind: 'list', help: 'PCA API: access key ID:SECRET accepted in SigV4 signatures' },
+  pcaAccessKey: {
+    kind: 'list',
+    help: 'PCA API: access key ID:SECRET accepted in SigV4 signatures (secret at least 8 characters, e.g. AKIDEXAMPLE:wJalrXUtnFEMI)',
+  },
   pcaAccessKeysFile: { kind: 'string', help: 'PCA API: file of ID:SECRET lines' },
   pcaInsecure: { kind: 'bool', help: 'PCA API: allow running without access keys, on a loopback address only' },
   pcaUsageMode: { kind: 'string', help: 'PCA API: usage mode reported and enforced (general-purpose, short-lived)' },

@@ -9,6 +9,7 @@ import { IssuanceService } from '../ca/issuance.js';
 import { openMaterialSource } from '../ca/material/open.js';
 import type { MaterialSource } from '../ca/material/source.js';
 import { RateLimiter } from '../ca/rate-limit.js';
+import { publishTrustBundle } from '../ca/trust-bundle-file.js';
 import { CaState } from '../ca/state.js';
 import { resolveConfig, type ConfigInput, type ServeConfig } from '../config/index.js';
 import { auditDurableOf } from '../config/store.js';
@@ -186,6 +187,7 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
         .catch((e: unknown) => log.error({ err: e }, 'serving certificate from the new intermediate failed; the current one stays'));
     o.onCaChanged?.();
   });
+  if (plan.http) publishTrustBundle({ dir: config.dir, authority, material, log });
   tls = plan.grpc && !config.plaintext ? await startServingTls(c, material, authority, metrics) : undefined;
   const grpc = plan.grpc ? await startGrpc(c, service, tls) : { port: 0 };
 

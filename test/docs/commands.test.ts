@@ -35,11 +35,11 @@ async function startPca(dir: string): Promise<{ url: string; arn: string; child:
   );
   assert.equal(init.status, 0, init.stderr);
   const region = ['--pca-region', 'eu-west-1', '--pca-account', '123456789012'];
-  const list = spawnSync(process.execPath, [MESHCA_BIN, 'pca-api', '--dir', dir, '--list-arns', ...region], { encoding: 'utf8' });
-  const arn = list.stdout
-    .split('\n')
-    .find((l) => l.includes('\tROOT'))
-    ?.split('\t')[0];
+  const list = spawnSync(process.execPath, [MESHCA_BIN, 'pca-api', '--dir', dir, '--list-arns', '-o', 'json', ...region], {
+    encoding: 'utf8',
+  });
+  assert.equal(list.status, 0, list.stderr);
+  const arn = (JSON.parse(list.stdout) as { arn: string; type: string }[]).find((ca) => ca.type === 'ROOT')?.arn;
   assert.ok(arn, list.stdout + list.stderr);
   const child = spawn(
     process.execPath,

@@ -117,7 +117,7 @@ describe('slow steps say what they wait for on stderr', () => {
       // The ARN's own region (us-east-2), as the tutorial runs it.
       const env = { ...awsEnv(tmp.path, key.id, key.secret), AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined };
       const r = ok(
-        await runMeshca(['gen-ca', '--endpoint-url', api.url, '--config-file', config, '--out', out], {
+        await runMeshca(['gen-ca', '--awspca-endpoint-url', api.url, '--config-file', config, '--out', out], {
           env,
           cwd: tmp.path,
           timeoutMs: 120_000,
@@ -138,10 +138,14 @@ describe('slow steps say what they wait for on stderr', () => {
     try {
       const kubeconfig = double.writeKubeconfig(join(tmp.path, 'kubeconfig.yaml'));
       const args = ['k8s-signer', '--dir', join(tmp.path, 'signer'), '--signer-names', 'example.com/foo', '--kubeconfig', kubeconfig];
-      const child = spawn(process.execPath, [MESHCA_BIN, ...args, '--cluster', 'east', '--key-algorithm', 'rsa-4096', '--log-format', 'json'], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [MESHCA_BIN, ...args, '--cluster', 'east', '--key-algorithm', 'rsa-4096', '--log-format', 'json'],
+        {
+          cwd: REPO_ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { K8sDouble, type KubeObject } from '../k8s-double/index.js';
 import { opensslVerify } from '../helpers/openssl.js';
+import { runMeshca } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startK8sSigner } from './k8s-signer-process.js';
 import { IstioCaClient } from './serve/ca-client.js';
@@ -136,6 +137,26 @@ describe('RA mode: meshca serve --upstream k8s-csr with a meshca signer controll
     } finally {
       client.close();
     }
+  });
+
+  it('meshca agent --ca-root DIR/trust-bundle.pem works: serve wrote the external root there, no root/ of its own', async () => {
+    const { grpc: address } = await ra.ready;
+    const file = join(tmp.path, 'ra', 'trust-bundle.pem');
+    assert.equal(readFileSync(file, 'utf8').trim(), externalRoot.trim());
+    assert.equal(existsSync(join(tmp.path, 'ra', 'root')), false);
+    // The agent reads its identity from a JWT; the double's TokenReview only looks the string up.
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const jwt = `${b64({ alg: 'RS256' })}.${b64({ sub: 'system:serviceaccount:shop:cart' })}.c2ln`;
+    double.tokens.set(jwt, { username: 'system:serviceaccount:shop:cart', audiences: ['istio-ca'] });
+    const tokenFile = join(tmp.path, 'agent.token');
+    writeFileSync(tokenFile, jwt);
+    const out = join(tmp.path, 'agent-out');
+    const agent = await runMeshca(['agent', '--once', '--ca-addr', address, '--ca-root', file, '--token-file', tokenFile, '--out', out]);
+    assert.equal(agent.code, 0, agent.stderr);
+    const chain = readFileSync(join(out, 'cert-chain.pem'), 'utf8');
+    const v = opensslVerify(file, join(out, 'cert-chain.pem'), join(out, 'cert-chain.pem'));
+    assert.equal(v.code, 0, v.stderr + v.stdout);
+    assert.equal(new X509Certificate(chain).subjectAltName, `URI:${ID('shop', 'cart')}`);
   });
 
   it('maps Denied to PERMISSION_DENIED, Failed to UNAVAILABLE and no answer to DEADLINE_EXCEEDED, deleting every CSR', async () => {

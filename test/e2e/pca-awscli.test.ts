@@ -134,10 +134,29 @@ describe('the real AWS CLI against `meshca pca-api`', { skip: CLI ? false : 'no 
     assert.match(wrong.stderr, /InvalidSignatureException/);
   });
 
-  it('lists ARNs, and refuses to start unauthenticated unless on loopback with --pca-insecure', async () => {
+  it('lists bare ARNs that the AWS CLI takes as they are, details with -o', async () => {
     const list = await runMeshca(['pca-api', '--dir', stateDir, '--list-arns', '--pca-region', 'us-east-1']);
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, new RegExp(`^${arn.replace(/[/.]/g, '\\$&')}\\tROOT\\troot\\tO = Istio, CN = CLI root$`, 'm'));
+    assert.equal(list.stdout, `${arn}\n`, 'one ARN a line, nothing else');
+    // What `ARN=$(meshca pca-api --list-arns | head -1)` captures, straight into the next aws command.
+    const first = list.stdout.split('\n')[0];
+    const described = await aws(['describe-certificate-authority', '--certificate-authority-arn', first]);
+    assert.equal(described.code, 0, described.stderr);
+    assert.equal(JSON.parse(described.stdout).CertificateAuthority.Arn, arn);
+
+    const wide = await runMeshca(['pca-api', '--dir', stateDir, '--list-arns', '--pca-region', 'us-east-1', '-o', 'wide']);
+    assert.equal(wide.code, 0, wide.stderr);
+    assert.match(wide.stdout, /^ARN +TYPE +NAME +SUBJECT\n/);
+    assert.match(wide.stdout, new RegExp(`^${arn.replace(/[/.]/g, '\\$&')} +ROOT +root +O = Istio, CN = CLI root$`, 'm'));
+    const json = await runMeshca(['pca-api', '--dir', stateDir, '--list-arns', '--pca-region', 'us-east-1', '-o', 'json']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), [{ arn, type: 'ROOT', name: 'root', subject: 'O = Istio, CN = CLI root' }]);
+    const stray = await runMeshca(['pca-api', '--dir', stateDir, '-o', 'json']);
+    assert.notEqual(stray.code, 0);
+    assert.match(stray.stderr, /-o\/--output applies to --list-arns only/);
+  });
+
+  it('refuses to start unauthenticated unless on loopback with --pca-insecure', async () => {
     const noKeys = await runMeshca(['pca-api', '--dir', stateDir, '--pca-api-addr', '127.0.0.1:0']);
     assert.equal(noKeys.code, 5);
     assert.match(noKeys.stderr, /needs access keys/);

@@ -264,6 +264,7 @@ test(
         assert.deepEqual(fps(readFileSync(join(bundle(c), 'root-cert.pem'), 'utf8')), [newRoot], `${c} root-cert.pem`);
       const served = (await (await fetch(`http://${http}/v1/trust-bundle`)).json()) as { roots: string[] };
       assert.deepEqual(served.roots.flatMap(fps), [newRoot], 'trust bundle served');
+      assert.deepEqual(fps(readFileSync(join(dir, 'trust-bundle.pem'), 'utf8')), [newRoot], 'the --ca-root file serve keeps');
       const oldRootCert = parseCertificates(readFileSync(caRoot, 'utf8'));
       for (const sa of ['frontend', 'backend']) {
         const chain = parseCertificates(readWorkload(out(sa)).chain);

@@ -120,7 +120,7 @@ describe('meshca serve --upstream awspca, with meshca as the AWS Private CA', ()
     }
   });
 
-  it('serve --pca-api answers the SDK (ListCertificateAuthorities, DescribeCertificateAuthority) and refuses to run open', async () => {
+  it('serve --pca-api-addr answers the SDK (ListCertificateAuthorities, DescribeCertificateAuthority) and refuses to run open', async () => {
     const dir = join(tmp.path, 'host');
     const s = spawnServe([
       '--dir',

@@ -12,13 +12,24 @@ export interface AccessKey {
   secret: string;
 }
 
-/** "ID:SECRET" as given to --pca-access-key. */
+/** A key every message may show: the documentation's own, accepted by the rules below. */
+export const EXAMPLE_ACCESS_KEY = 'AKIDEXAMPLE:wJalrXUtnFEMI';
+/** Real AWS secret keys are 40 characters; a floor catches an ID given alone or a truncated paste. */
+export const MIN_SECRET_LENGTH = 8;
+
+/** "ID:SECRET" as given to --pca-access-key. The secret itself is never repeated in a message. */
 export function parseAccessKey(spec: string, where = '--pca-access-key'): AccessKey {
   const i = spec.indexOf(':');
   const id = i < 0 ? '' : spec.slice(0, i).trim();
   const secret = i < 0 ? '' : spec.slice(i + 1).trim();
-  if (!/^[A-Z0-9]{4,128}$/i.test(id) || secret.length < 8) {
-    throw invalid('bad_access_key', `${where} must be ACCESS_KEY_ID:SECRET_ACCESS_KEY (id alphanumeric, secret at least 8 characters)`);
+  let problem: string | undefined;
+  if (i < 0) problem = 'no ":" between the access key id and the secret';
+  else if (!/^[A-Z0-9]{4,128}$/i.test(id)) problem = `the access key id (before ":") must be 4 to 128 letters and digits`;
+  else if (secret.length < MIN_SECRET_LENGTH)
+    problem = `the secret of ${id} is ${secret.length} characters; it must be at least ${MIN_SECRET_LENGTH} (AWS secret keys are 40)`;
+  if (problem) {
+    const example = where === '--pca-access-key' ? `${where} ${EXAMPLE_ACCESS_KEY}` : `a line ${EXAMPLE_ACCESS_KEY}`;
+    throw invalid('bad_access_key', `${where}: ${problem}; the form is ACCESS_KEY_ID:SECRET_ACCESS_KEY, e.g. ${example}`);
   }
   return { id, secret };
 }
@@ -31,11 +42,12 @@ export function readAccessKeysFile(path: string): AccessKey[] {
   } catch (e) {
     throw invalid('bad_flag', `--pca-access-keys-file ${path} cannot be read: ${(e as Error).message}`, e);
   }
+  // Numbered before skipping, so that the line named is the file's own.
   return text
     .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l, i) => parseAccessKey(l, `${path} line ${i + 1}`));
+    .map((l, i) => ({ l: l.trim(), n: i + 1 }))
+    .filter(({ l }) => l !== '' && !l.startsWith('#'))
+    .map(({ l, n }) => parseAccessKey(l, `--pca-access-keys-file ${path} line ${n}`));
 }
 
 export function accessKeysFrom(o: { pcaAccessKey?: string[]; pcaAccessKeysFile?: string }): AccessKey[] {
