@@ -1,5 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { LocalTokenIssuer, createAuthenticator, type Authenticator } from '../auth/index.js';
@@ -16,7 +15,6 @@ import { auditDurableOf } from '../config/store.js';
 import { kubernetesLeadership, sharedCacertsFor, startKubernetesControllers } from '../k8s/serve.js';
 import type { Leadership } from '../leader/index.js';
 import { soleLeadership } from '../leader/sole.js';
-import { MeshcaError } from '../pki/errors.js';
 import type { AuditEntry, Store } from '../store/index.js';
 import type { AuditSetting } from './audit-setting.js';
 import { wireControllers } from './controllers-wiring.js';
@@ -28,7 +26,7 @@ import { h2CreateCertificateHandler } from '../server/grpc/service.js';
 import { ServingTls } from '../server/grpc/serving-tls.js';
 import { dashboardFor } from '../server/http/dashboard/wiring.js';
 import { createHttpServer } from '../server/http/index.js';
-import { createLogger, grpcBindError, joinHostPort, splitHostPort } from '../server/listen.js';
+import { createLogger, grpcBindError, joinHostPort, listenHttp, splitHostPort } from '../server/listen.js';
 import { probeListenAddresses } from '../server/probe.js';
 import { ControlMetrics } from '../server/control-metrics.js';
 import { ServerMetrics } from '../server/metrics.js';
@@ -366,15 +364,9 @@ async function startHttp(
       upstreamDetail: material.readyDetail,
     }),
   });
-  const hp = splitHostPort(config.httpAddr);
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', (err) =>
-      reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for HTTP on ${config.httpAddr}: ${err.message}`, { cause: err })),
-    );
-    http.listen(hp.port, hp.host, () => resolve());
-  });
-  cleanup.push(() => closeHttp(http));
-  return (http.address() as AddressInfo).port;
+  const bound = await listenHttp(http, config.httpAddr);
+  cleanup.push(() => bound.close());
+  return bound.port;
 }
 
 /** Leader-only tasks: Kubernetes (CSR signer, Istio Secrets) and the declarative controllers. */
@@ -397,11 +389,4 @@ async function startControllers(
     onCacertsWrite: (cluster) => void (cluster === config.cluster && material.bundleWritten()),
   });
   cleanup.push(() => controllers.close());
-}
-
-function closeHttp(http: HttpServer): Promise<void> {
-  return new Promise((resolve) => {
-    http.close(() => resolve());
-    http.closeIdleConnections();
-  });
 }

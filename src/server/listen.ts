@@ -1,3 +1,5 @@
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { MeshcaError } from '../pki/errors.js';
 import { resolveLogFormat, textDestination } from './log-text.js';
@@ -20,4 +22,21 @@ export function splitHostPort(addr: string): { host: string; port: number } {
 
 export function joinHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Binds an HTTP server to host:port; `close` stops accepting and drops idle keep-alive connections. */
+export async function listenHttp(http: HttpServer, addr: string): Promise<{ port: number; close: () => Promise<void> }> {
+  const { host, port } = splitHostPort(addr);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (err) =>
+      reject(new MeshcaError('unavailable', 'bind_failed', `cannot listen for HTTP on ${addr}: ${err.message}`, { cause: err })),
+    );
+    http.listen(port, host, () => resolve());
+  });
+  const close = (): Promise<void> =>
+    new Promise((resolve) => {
+      http.close(() => resolve());
+      http.closeIdleConnections();
+    });
+  return { port: (http.address() as AddressInfo).port, close };
 }
