@@ -18,7 +18,10 @@ describe('doctor checks (pure)', () => {
     assert.deepEqual([due.severity, due.fix], ['fail', 'do it']);
     assert.match(due.message, /was due for renewal at 2025-06-28T12:00:00Z \(test rule\) and has not been renewed/);
     assert.match(lifetimeFinding('x', inter.cert, daysFrom(NOW, 31)).message, /expired at /);
-    assert.match(lifetimeFinding('x', inter.cert, new Date(NOW.getTime() - 2 * DAY)).message, /is not valid until 2025-06-01T11:59:00Z \(48h from now\)/);
+    assert.match(
+      lifetimeFinding('x', inter.cert, new Date(NOW.getTime() - 2 * DAY)).message,
+      /is not valid until 2025-06-01T11:59:00Z \(48h from now\)/,
+    );
   });
 
   it('clock: a server more than a minute off is a warning that explains why, a second is rounding', () => {
@@ -74,5 +77,42 @@ describe('doctor checks (pure)', () => {
     const life = servedFindings(o, at).find((f) => f.check === 'CA ca:15012 serving certificate')!;
     assert.equal(life.severity, 'warn');
     assert.match(life.message, /meshca serve renews it at half life/);
+  });
+});
+
+describe('doctor checks: no state root', () => {
+  it("a RootTrustPolicy's own CA: the clusters are checked against the root their bundles carry", () => {
+    const root = makeRoot();
+    const inter = makeIntermediate(root, { days: 30 });
+    const alien = makeIntermediate(makeRoot({ cn: 'Other Root' }), { days: 30 });
+    const cluster = (name: string, ca: typeof inter, r = root) => ({
+      name,
+      dir: `/s/clusters/${name}/cacerts`,
+      registered: true,
+      caCert: ca.cert,
+      chain: [ca.cert, r.cert],
+      roots: [r.cert],
+      owner: 'RootTrustPolicy/gloo-mesh/rtp',
+      policyRatio: 0.1,
+    });
+    const snap: StateSnapshot = {
+      dir: '/s',
+      rootPath: '/s/root/root-cert.pem',
+      clusters: [cluster('east', inter), cluster('west', inter)],
+      failed: [],
+    };
+    const all = stateFindings(snap, { now: NOW });
+    assert.deepEqual(
+      all.filter((f) => f.severity !== 'ok'),
+      [],
+    );
+    assert.match(all[0].message, /^no \/s\/root\/root-cert\.pem: .*secretRef.*"Test Root"/);
+    snap.clusters.push({ ...cluster('south', alien), roots: [alien.cert], chain: [alien.cert] });
+    const bad = stateFindings(snap, { now: NOW }).filter((f) => f.severity !== 'ok');
+    assert.deepEqual(
+      bad.map((f) => f.check),
+      ['cluster south', 'cluster south', 'shared root'],
+    );
+    assert.match(bad[0].message, /does not chain to the root the clusters trust "Test Root"/);
   });
 });

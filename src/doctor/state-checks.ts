@@ -49,6 +49,17 @@ function selfSignedCert(c: ParsedCertificate): boolean {
   }
 }
 
+/** The root most cluster bundles carry, when there is no state root to compare them with. */
+function mostTrustedRoot(clusters: ClusterSnapshot[]): ParsedCertificate | undefined {
+  const count = new Map<string, { root: ParsedCertificate; n: number }>();
+  for (const r of clusters.flatMap((c) => c.roots)) {
+    const e = count.get(r.fingerprint256) ?? { root: r, n: 0 };
+    e.n++;
+    count.set(r.fingerprint256, e);
+  }
+  return [...count.values()].sort((a, b) => b.n - a.n)[0]?.root;
+}
+
 function rootFindings(s: StateSnapshot, now: Date, dirFlag: string): Finding[] {
   const check = 'root';
   if (s.rootError)
@@ -99,7 +110,7 @@ function reissueFix(s: StateSnapshot, c: ClusterSnapshot, dirFlag: string): stri
   return `meshca ca import NEW-BUNDLE-DIR --cluster ${c.name} --force ${dirFlag}`;
 }
 
-function clusterFindings(s: StateSnapshot, c: ClusterSnapshot, o: StateCheckOptions, dirFlag: string): Finding[] {
+function clusterFindings(s: StateSnapshot, c: ClusterSnapshot, o: StateCheckOptions, dirFlag: string, rootName: string): Finding[] {
   const check = `cluster ${c.name}`;
   const fix = reissueFix(s, c, dirFlag);
   if (!c.caCert && !c.readError) {
@@ -114,21 +125,21 @@ function clusterFindings(s: StateSnapshot, c: ClusterSnapshot, o: StateCheckOpti
     const problems = chainsTo(chain, [s.root]);
     if (problems.length > 0) {
       out.push(
-        fail(check, `the intermediate ${certLabel(ca)} does not chain to the state root ${certLabel(s.root)}: ${problems.join('; ')}`, fix),
+        fail(check, `the intermediate ${certLabel(ca)} does not chain to ${rootName} ${certLabel(s.root)}: ${problems.join('; ')}`, fix),
       );
-    } else out.push(ok(check, `${certLabel(ca)} chains to the state root`));
+    } else out.push(ok(check, `${certLabel(ca)} chains to ${rootName}`));
     const fps = c.roots.map((r) => r.fingerprint256);
     if (!fps.includes(s.root.fingerprint256)) {
       out.push(
         fail(
           check,
-          `root-cert.pem holds ${c.roots.map(certLabel).join(', ') || 'nothing'}, not the state root ${certLabel(s.root)} (${s.root.fingerprint256}): this cluster's workloads would not trust the others`,
+          `root-cert.pem holds ${c.roots.map(certLabel).join(', ') || 'nothing'}, not ${rootName} ${certLabel(s.root)} (${s.root.fingerprint256}): this cluster's workloads would not trust the others`,
           fix,
         ),
       );
     } else
       out.push(
-        ok(check, `root-cert.pem holds the state root${c.roots.length > 1 ? ` and ${c.roots.length - 1} other root(s) (a rotation)` : ''}`),
+        ok(check, `root-cert.pem holds ${rootName}${c.roots.length > 1 ? ` and ${c.roots.length - 1} other root(s) (a rotation)` : ''}`),
       );
   }
   const policy = c.policyRatio !== undefined;
@@ -182,11 +193,23 @@ function databaseFindings(s: StateSnapshot, dirFlag: string): Finding[] {
 }
 
 /** Every finding about a state directory: root, its key, each cluster's bundle, failed resources, the database. */
-export function stateFindings(s: StateSnapshot, o: StateCheckOptions): Finding[] {
-  const dirFlag = `--dir ${sh(s.dir)}`;
-  const out = rootFindings(s, o.now, dirFlag);
+export function stateFindings(snap: StateSnapshot, o: StateCheckOptions): Finding[] {
+  const dirFlag = `--dir ${sh(snap.dir)}`;
+  // A RootTrustPolicy may sign with a CA from a Secret: no root/ then, and the clusters' own root is the reference.
+  const borrowed = !snap.root && !snap.rootError ? mostTrustedRoot(snap.clusters) : undefined;
+  const s = borrowed ? { ...snap, root: borrowed } : snap;
+  const rootName = borrowed ? 'the root the clusters trust' : 'the state root';
+  const out = borrowed
+    ? [
+        ok(
+          'root',
+          `no ${snap.rootPath}: the intermediates come from a CA meshca does not keep as its root (a RootTrustPolicy's secretRef); checking them against ${certLabel(borrowed)} (${borrowed.fingerprint256}), the root their bundles carry`,
+        ),
+        lifetimeFinding('root', borrowed, o.now),
+      ]
+    : rootFindings(s, o.now, dirFlag);
   if (s.clusters.length === 0) out.push(ok('clusters', 'no cluster intermediates yet'));
-  for (const c of s.clusters) out.push(...clusterFindings(s, c, o, dirFlag));
+  for (const c of s.clusters) out.push(...clusterFindings(s, c, o, dirFlag, rootName));
   if (s.root && s.clusters.length > 1) {
     const apart = s.clusters.filter((c) => c.caCert && !c.roots.some((r) => r.fingerprint256 === s.root!.fingerprint256));
     if (apart.length === 0) out.push(ok('shared root', `all ${s.clusters.length} cluster bundles trust root ${certLabel(s.root)}`));
