@@ -92,6 +92,17 @@ function sharedRootFindings(sources: Source[], o: BundleCheckOptions): Finding[]
   const list = [...groups.values()].map(
     (g) => `${certLabel(g.root)} (${g.root.fingerprint256}): ${g.sources.map((s) => s.path).join(', ')}`,
   );
+  const tied = !wanted && best && [...groups.values()].some((g) => g !== best && g.sources.length === best.sources.length);
+  if (tied) {
+    // No majority: which side is the odd one out is the operator's call.
+    return [
+      fail(
+        'shared root',
+        `the sources do not share a root, and no root is trusted by more of them than another: ${list.join('; ')}`,
+        `meshca doctor --root MESH-ROOT.pem ${sources.map((s) => sh(s.path)).join(' ')}   # name the mesh's root to see which to replace`,
+      ),
+    ];
+  }
   return apart.map((s) =>
     fail(
       'shared root',

@@ -46,6 +46,8 @@ function tlsFindings(o: ServedObservation, now: Date): Finding[] {
       renewal: { at: renewalPoint(leaf, 0.4), rule: 'meshca serve renews it at half life', severity: 'warn' },
     }),
   );
+  // The CA that signs workloads travels in the same chain: its expiry ends every workload's.
+  for (const c of chain.slice(1).filter((x) => !x.selfIssued)) out.push(lifetimeFinding(`${check} issuing CA`, c, now));
   return out;
 }
 

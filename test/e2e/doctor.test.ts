@@ -167,6 +167,26 @@ describe('meshca doctor: a state directory', () => {
     assert.equal((await doctor(['--dir', dir])).ok, true);
   });
 
+  it('keys encrypted at rest: without MESHCA_KEY_PASSPHRASE a warning says to set it; with it, ok', async () => {
+    const enc = join(t.path, 'encrypted');
+    const env = { MESHCA_KEY_PASSPHRASE: 'correct horse' };
+    ok(await runMeshca(['init', '--dir', enc], { env }), 'init');
+    ok(await runMeshca(['intermediate', '--dir', enc, '--cluster', 'east', '--out', join(t.path, 'enc-east')], { env }), 'intermediate');
+    const without = await doctor(['--dir', enc]);
+    assert.equal(without.ok, true);
+    assert.deepEqual(
+      failures(without).map((f) => [f.severity, f.check]),
+      [
+        ['warn', 'root key'],
+        ['warn', 'cluster east key'],
+      ],
+    );
+    assert.match(failures(without)[0].message, /set MESHCA_KEY_PASSPHRASE/);
+    const run = await runMeshca(['doctor', '--dir', enc, '-o', 'json'], { env });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(failures(JSON.parse(run.stdout) as Report), []);
+  });
+
   it('a missing state directory exits 3, as the other read commands', async () => {
     const r = await meshca(['doctor', '--dir', join(t.path, 'no-such-dir')]);
     assert.equal(r.code, 3);
@@ -262,8 +282,10 @@ describe('meshca doctor: bundles and proxy secrets', () => {
     const r = await doctor([eastB, westB, alienB]);
     const f = onlyFailure(r, /^shared root$/, new RegExp(`^${alienB} does not trust root .*, which 2 other source\\(s\\) trust`));
     assert.match(f.fix!, /^meshca intermediate --dir STATE-DIR --cluster CLUSTER --out /);
-    const stderr = r.run.stderr;
-    assert.match(stderr, /doctor found 1 problem/);
+    assert.match(r.run.stderr, /doctor found 1 problem/);
+    // One against one: no majority, so doctor asks which root is the mesh's rather than guess.
+    const tie = onlyFailure(await doctor([eastB, alienB]), /^shared root$/, /no root is trusted by more of them than another/);
+    assert.equal(tie.fix, `meshca doctor --root MESH-ROOT.pem ${eastB} ${alienB}   # name the mesh's root to see which to replace`);
   });
 
   it("root-cert.pem that does not match the chain's top: fail", async () => {
