@@ -1,8 +1,7 @@
 import { DEFAULT_RENEW_AT } from '../agent/schedule.js';
 import { sourceRoots, type Source } from '../ca/sources.js';
 import { certLabel, type ParsedCertificate } from '../pki/certificate.js';
-import { fail, lifetimeFinding, ok, renewalPoint, sh, type Finding } from './findings.js';
-import { chainsTo } from './state-checks.js';
+import { chainsTo, fail, leadRenewal, lifetimeFinding, ok, renewalPoint, sh, type Finding } from './findings.js';
 
 export interface BundleCheckOptions {
   now: Date;
@@ -50,14 +49,8 @@ function sourceFindings(src: Source, o: BundleCheckOptions): Finding[] {
   }
   const first = src.chain[0];
   const ca = src.caBundle || first.isCA;
-  const life = first.notAfter.getTime() - first.notBefore.getTime();
-  const beforeMs = o.renewBeforeSeconds !== undefined && o.renewBeforeSeconds * 1000 < life ? o.renewBeforeSeconds * 1000 : life / 3;
   const renewal = ca
-    ? {
-        at: new Date(first.notAfter.getTime() - beforeMs),
-        rule: o.renewBeforeSeconds !== undefined ? `--renew-before ${o.renewBeforeSeconds}s` : 'a third of its lifetime left',
-        severity: 'fail' as const,
-      }
+    ? leadRenewal(first, o.renewBeforeSeconds)
     : { at: renewalPoint(first, WORKLOAD_OVERDUE), rule: 'istio-agent renews at half life', severity: 'fail' as const };
   out.push(lifetimeFinding(`${check} ${ca ? 'intermediate' : 'workload certificate'}`, first, o.now, { renewal, fix }));
   for (const c of src.chain.slice(1).filter((x) => !x.selfIssued)) out.push(lifetimeFinding(`${check} chain`, c, o.now, { fix }));

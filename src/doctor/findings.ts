@@ -1,4 +1,5 @@
 import { certLabel, type ParsedCertificate } from '../pki/certificate.js';
+import { verifyChain } from '../pki/chain.js';
 
 /**
  * What `meshca doctor` reports: one finding per thing it checked. The checks themselves take
@@ -63,6 +64,21 @@ export function renewalPoint(cert: ParsedCertificate, ratio: number): Date {
   return new Date(cert.notAfter.getTime() - ratio * life);
 }
 
+/**
+ * The renewal point of an intermediate no policy owns: `renewBeforeSeconds` ahead of NotAfter when
+ * it fits in the lifetime, else a third of the lifetime (cert-manager's and `meshca serve --renew-before`'s default).
+ */
+export function leadRenewal(cert: ParsedCertificate, renewBeforeSeconds: number | undefined): { at: Date; rule: string; severity: 'fail' } {
+  const life = cert.notAfter.getTime() - cert.notBefore.getTime();
+  const given = renewBeforeSeconds !== undefined && renewBeforeSeconds * 1000 < life;
+  const before = given ? renewBeforeSeconds * 1000 : life / 3;
+  return {
+    at: new Date(cert.notAfter.getTime() - before),
+    rule: given ? `--renew-before ${renewBeforeSeconds}s` : 'a third of its lifetime left',
+    severity: 'fail',
+  };
+}
+
 export interface LifetimeOptions {
   /** When the certificate should have been replaced, and by what rule ("the RootTrustPolicy's ratio 0.1"). */
   renewal?: { at: Date; rule: string; severity: Severity };
@@ -102,4 +118,16 @@ export function lifetimeFinding(check: string, cert: ParsedCertificate, now: Dat
 /** Shell-quotes a path for a fix command only when it needs it. */
 export function sh(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Verifies signatures, CA flags and names of a chain at an instant every certificate in it is
+ * valid, so that "does it chain" is answered apart from "is it in date" (a finding of its own).
+ */
+export function chainsTo(chain: ParsedCertificate[], roots: ParsedCertificate[]): string[] {
+  const all = [...chain, ...roots];
+  const from = Math.max(...all.map((c) => c.notBefore.getTime()));
+  const to = Math.min(...chain.map((c) => c.notAfter.getTime()));
+  const at = from <= to ? new Date(from) : chain[0].notBefore;
+  return verifyChain(chain, { now: at, roots }).problems;
 }

@@ -1,8 +1,7 @@
 import { certLabel } from '../pki/certificate.js';
 import { verifyChain } from '../pki/chain.js';
-import { fail, lifetimeFinding, ok, renewalPoint, sh, span, warn, type Finding } from './findings.js';
+import { chainsTo, fail, lifetimeFinding, ok, renewalPoint, sh, span, warn, type Finding } from './findings.js';
 import type { HttpObservation, ServedObservation } from './served.js';
-import { chainsTo } from './state-checks.js';
 
 /** Beyond this, certificates that start "now" on one side are not yet valid, or expire early, on the other. */
 export const MAX_CLOCK_SKEW_MS = 60_000;

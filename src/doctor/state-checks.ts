@@ -1,6 +1,5 @@
 import { certLabel, type ParsedCertificate } from '../pki/certificate.js';
-import { verifyChain } from '../pki/chain.js';
-import { fail, lifetimeFinding, ok, renewalPoint, sh, warn, type Finding } from './findings.js';
+import { chainsTo, fail, leadRenewal, lifetimeFinding, ok, renewalPoint, sh, warn, type Finding } from './findings.js';
 import type { ClusterSnapshot, KeyFile, StateSnapshot } from './state-read.js';
 
 export interface StateCheckOptions {
@@ -9,20 +8,8 @@ export interface StateCheckOptions {
   renewBeforeSeconds?: number;
 }
 
-/** A third of the lifetime: cert-manager's default and `meshca serve --renew-before`'s. */
-const DEFAULT_RENEW_FRACTION = 1 / 3;
-
-/**
- * Verifies signatures, CA flags and names of a chain at an instant every certificate in it is
- * valid, so that "does it chain" is answered apart from "is it in date" (a finding of its own).
- */
-export function chainsTo(chain: ParsedCertificate[], roots: ParsedCertificate[]): string[] {
-  const all = [...chain, ...roots];
-  const from = Math.max(...all.map((c) => c.notBefore.getTime()));
-  const to = Math.min(...chain.map((c) => c.notAfter.getTime()));
-  const at = from <= to ? new Date(from) : chain[0].notBefore;
-  return verifyChain(chain, { now: at, roots }).problems;
-}
+/** A root has no automatic renewal: warn with a third of its life left, time enough for a RootRotation. */
+const ROOT_RENEW_FRACTION = 1 / 3;
 
 function keyFindings(check: string, k: KeyFile, mismatchFix: string, what: string): Finding[] {
   const out: Finding[] = [];
@@ -79,11 +66,10 @@ function rootFindings(s: StateSnapshot, now: Date, dirFlag: string): Finding[] {
   if (!r.isCA) out.push(fail(check, `${certLabel(r)} is not a CA certificate (basicConstraints CA:TRUE missing)`));
   else if (!selfSigned) out.push(fail(check, `${certLabel(r)} is not self-signed; the state root must be the top of the hierarchy`));
   else out.push(ok(check, `${certLabel(r)} is a self-signed CA, SHA-256 ${r.fingerprint256}`));
-  // A root has no automatic renewal: warn once a third of its life is left, which leaves time for a RootRotation.
   out.push(
     lifetimeFinding(check, r, now, {
       renewal: {
-        at: renewalPoint(r, DEFAULT_RENEW_FRACTION),
+        at: renewalPoint(r, ROOT_RENEW_FRACTION),
         rule: 'a third of its lifetime left; rotate it with a RootRotation',
         severity: 'warn',
       },
@@ -142,21 +128,14 @@ function clusterFindings(s: StateSnapshot, c: ClusterSnapshot, o: StateCheckOpti
         ok(check, `root-cert.pem holds ${rootName}${c.roots.length > 1 ? ` and ${c.roots.length - 1} other root(s) (a rotation)` : ''}`),
       );
   }
-  const policy = c.policyRatio !== undefined;
-  const life = ca.notAfter.getTime() - ca.notBefore.getTime();
-  const beforeMs =
-    o.renewBeforeSeconds !== undefined && o.renewBeforeSeconds * 1000 < life ? o.renewBeforeSeconds * 1000 : life * DEFAULT_RENEW_FRACTION;
-  const renewal = policy
-    ? {
-        at: renewalPoint(ca, c.policyRatio!),
-        rule: `${c.owner}: secretRotationGracePeriodRatio ${c.policyRatio}`,
-        severity: 'fail' as const,
-      }
-    : {
-        at: new Date(ca.notAfter.getTime() - beforeMs),
-        rule: o.renewBeforeSeconds !== undefined ? `--renew-before ${o.renewBeforeSeconds}s` : 'a third of its lifetime left',
-        severity: 'fail' as const,
-      };
+  const renewal =
+    c.policyRatio !== undefined
+      ? {
+          at: renewalPoint(ca, c.policyRatio),
+          rule: `${c.owner}: secretRotationGracePeriodRatio ${c.policyRatio}`,
+          severity: 'fail' as const,
+        }
+      : leadRenewal(ca, o.renewBeforeSeconds);
   // The controller renews what is expiring, not what starts later: for that, the bundle must go first.
   const future = o.now.getTime() < ca.notBefore.getTime() && c.owner?.startsWith('RootTrustPolicy/');
   const timeFix = future ? `rm -r ${sh(c.dir)} && meshca reconcile ${dirFlag}` : fix;
