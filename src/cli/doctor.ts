@@ -84,7 +84,10 @@ export function register(program: Command): void {
     .option('--token-file <file>', 'with --ca-addr: get a test certificate with this token (`meshca token` makes one) and verify it')
     .option('--trust-domain <domain>', 'with --token-file: trust domain of the test identity', 'cluster.local')
     .option('--at <time>', 'check as of this time: ISO 8601 or +DURATION (e.g. +30d: what needs renewal within 30 days)')
-    .option('--renew-before <duration>', 'renewal lead time of intermediates no RootTrustPolicy owns (default: a third of their lifetime)')
+    .option(
+      '--renew-before <duration>',
+      "renewal lead time of intermediates no RootTrustPolicy owns (default: renewBefore of the state directory's meshca.yaml, else a third of their lifetime)",
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  meshca doctor --dir ./.meshca\n  meshca doctor --at +30d\n  meshca doctor --ca-addr 127.0.0.1:15012 --ca-root root-cert.pem --http-addr 127.0.0.1:15014\n  meshca doctor --root root-cert.pem ./east-cacerts ./west-cacerts proxy_secret.json\n',

@@ -1,3 +1,4 @@
+import { formatDuration } from '../config/duration.js';
 import { certLabel, type ParsedCertificate } from '../pki/certificate.js';
 import { verifyChain } from '../pki/chain.js';
 
@@ -68,13 +69,17 @@ export function renewalPoint(cert: ParsedCertificate, ratio: number): Date {
  * The renewal point of an intermediate no policy owns: `renewBeforeSeconds` ahead of NotAfter when
  * it fits in the lifetime, else a third of the lifetime (cert-manager's and `meshca serve --renew-before`'s default).
  */
-export function leadRenewal(cert: ParsedCertificate, renewBeforeSeconds: number | undefined): { at: Date; rule: string; severity: 'fail' } {
+export function leadRenewal(
+  cert: ParsedCertificate,
+  renewBeforeSeconds: number | undefined,
+  from = '--renew-before',
+): { at: Date; rule: string; severity: 'fail' } {
   const life = cert.notAfter.getTime() - cert.notBefore.getTime();
   const given = renewBeforeSeconds !== undefined && renewBeforeSeconds * 1000 < life;
   const before = given ? renewBeforeSeconds * 1000 : life / 3;
   return {
     at: new Date(cert.notAfter.getTime() - before),
-    rule: given ? `--renew-before ${renewBeforeSeconds}s` : 'a third of its lifetime left',
+    rule: given ? `${from} ${formatDuration(renewBeforeSeconds)}` : 'a third of its lifetime left',
     severity: 'fail',
   };
 }

@@ -135,7 +135,9 @@ function clusterFindings(s: StateSnapshot, c: ClusterSnapshot, o: StateCheckOpti
           rule: `${c.owner}: secretRotationGracePeriodRatio ${c.policyRatio}`,
           severity: 'fail' as const,
         }
-      : leadRenewal(ca, o.renewBeforeSeconds);
+      : o.renewBeforeSeconds === undefined && s.serveRenewBefore
+        ? leadRenewal(ca, s.serveRenewBefore.seconds, `renewBefore in ${s.serveRenewBefore.file}`)
+        : leadRenewal(ca, o.renewBeforeSeconds);
   // The controller renews what is expiring, not what starts later: for that, the bundle must go first.
   const future = o.now.getTime() < ca.notBefore.getTime() && c.owner?.startsWith('RootTrustPolicy/');
   const timeFix = future ? `rm -r ${sh(c.dir)} && meshca reconcile ${dirFlag}` : fix;

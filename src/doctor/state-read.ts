@@ -1,5 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { durationSeconds } from '../config/duration.js';
+import { CONFIG_FILE_NAME } from '../config/load.js';
+import { flattenUpstreamBlock } from '../config/upstream.js';
 import { CaState } from '../ca/state.js';
 import { decryptKey } from '../ca/stored-key.js';
 import { failedResources, type FailedResource } from '../controllers/failures.js';
@@ -49,6 +53,23 @@ export interface StateSnapshot {
   failed: FailedResource[];
   resourcesError?: string;
   database?: { path: string; mode: number; schema?: number; latest: number; error?: string };
+  /** `renewBefore` of meshca.yaml in the state directory: serve's lead time for renewing intermediates. */
+  serveRenewBefore?: { seconds: number; file: string };
+}
+
+function serveRenewBefore(dir: string): StateSnapshot['serveRenewBefore'] {
+  const file = join(dir, CONFIG_FILE_NAME);
+  if (!existsSync(file)) return undefined;
+  try {
+    const doc = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+    // Either spelling serve accepts: renewBefore, or upstream: {renewBefore}.
+    const v = doc && typeof doc === 'object' ? flattenUpstreamBlock(doc, file).renewBefore : undefined;
+    const seconds = typeof v === 'string' || typeof v === 'number' ? durationSeconds(v) : undefined;
+    return seconds === undefined ? undefined : { seconds, file };
+  } catch {
+    // serve reports a broken meshca.yaml itself; here it only lends a default.
+    return undefined;
+  }
 }
 
 function readKeyFile(path: string, cert: ParsedCertificate | undefined, passphrase: string | undefined): KeyFile {
@@ -142,5 +163,6 @@ export async function readStateSnapshot(dir: string, passphrase?: string): Promi
     snap.clusters.push(c);
   }
   snap.database = await readDatabase(state.dir);
+  snap.serveRenewBefore = serveRenewBefore(state.dir);
   return snap;
 }

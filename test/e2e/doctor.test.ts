@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -148,6 +148,15 @@ describe('meshca doctor: a state directory', () => {
     assert.match(failures(inWindow)[0].message, /but was due for renewal at .* \(a third of its lifetime left\) and has not been renewed/);
     const narrower = await doctor(['--dir', dir, '--at', `+${Math.floor(days - 100)}d`, '--renew-before', '30d']);
     assert.equal(narrower.ok, true, JSON.stringify(failures(narrower)));
+    // serve's renewBefore in the state directory's meshca.yaml is the default lead time.
+    writeFileSync(join(dir, 'meshca.yaml'), 'renewBefore: 30d\n');
+    const configured = await doctor(['--dir', dir, '--at', `+${Math.floor(days - 100)}d`]);
+    assert.equal(configured.ok, true, JSON.stringify(failures(configured)));
+    assert.match(
+      configured.findings.find((f) => f.check === 'cluster east intermediate')!.message,
+      /renewal due at .* \(renewBefore in .*meshca\.yaml 30d\)/,
+    );
+    rmSync(join(dir, 'meshca.yaml'));
     const past = await doctor(['--dir', dir, '--at', `+${Math.ceil(days + 1)}d`]);
     const expired = past.findings.find((f) => f.check === 'cluster east intermediate')!;
     assert.equal(expired.severity, 'fail');
