@@ -29,6 +29,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'inspect', load: () => import('./inspect.js') },
   { name: 'verify', load: () => import('./verify.js') },
   { name: 'compare-roots', load: () => import('./compare-roots.js') },
+  { name: 'doctor', load: () => import('./doctor.js') },
   { name: 'apply', load: () => import('./apply.js') },
   { name: 'get', load: () => import('./get.js') },
   { name: 'delete', load: () => import('./delete.js') },

@@ -22,7 +22,7 @@ export const EXIT_RESOURCES_FAILED = 8;
 export function exitCodesHelp(): string {
   const byExit = new Map<number, string[]>([
     [0, ['success']],
-    [1, ['a check found a problem (verify, compare-roots)']],
+    [1, ['a check found a problem (verify, compare-roots, doctor)']],
     [2, ['a usage error (unknown command or option, missing argument)']],
   ]);
   for (const [code, meaning] of Object.entries(EXIT_MEANING)) {

@@ -30,6 +30,7 @@ describe('a missing state directory', () => {
     ['pca-api', '--list-arns'],
     ['issue', '--cluster', 'east', '--spiffe-id', 'spiffe://cluster.local/ns/default/sa/web', '--out', out],
     ['intermediate', '--cluster', 'east', '--out', out],
+    ['doctor'],
   ];
   for (const args of readers) {
     it(`meshca ${args.join(' ')} --dir MISSING is refused and creates nothing`, async () => {
