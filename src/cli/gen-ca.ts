@@ -7,7 +7,7 @@ import { MeshcaError, errorMessage, invalid } from '../pki/errors.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { parseGetistioConfig, type GenCaPlan } from '../resources/getistio.js';
 import { PRIVATE_MODE, writeFileAtomic } from '../util/fs.js';
-import { applyCacertsSecret } from './gen-ca-kube.js';
+import { openCacertsSecret, type CacertsWriter } from './gen-ca-kube.js';
 
 interface GenCaOptions {
   configFile: string;
@@ -52,6 +52,9 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
   const now = new Date();
   const outDir = resolve(o.out ?? `cacerts-${stamp(now)}`);
   checkOutDir(outDir, o.force);
+  const createSecret = !plan.disableSecretCreation && Boolean(o.kubeconfig || o.context);
+  // The cluster is checked before PCA is asked: a certificate it issues is paid for.
+  const writeSecret = createSecret ? await openSecretBeforePca(plan, o) : undefined;
   const key = generateKeyPair(`rsa-${plan.keyLength}`).privateKey;
   const csr = createCsr({ key, subject: plan.subject, sans: plan.sans, isCA: true });
   // Loaded here, not at the top: every meshca command would otherwise pay for importing the AWS SDK.
@@ -90,19 +93,29 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
     );
   }
   out(`Kubernetes Secret YAML created successfully in ${secretPath}`);
-  if (plan.disableSecretCreation || (!o.kubeconfig && !o.context)) {
+  if (!writeSecret) {
     out(`apply it with: kubectl apply -f ${secretPath}`);
     return;
   }
-  const result = await applyCacertsSecret({
-    kubeconfig: o.kubeconfig,
-    context: o.context,
-    namespace: plan.namespace,
-    name: SECRET_NAME,
-    files: istioBundleFiles(bundle),
-    override: plan.overrideExisting,
-  });
+  const result = await writeSecret(istioBundleFiles(bundle));
   out(`Kubernetes Secret ${result} successfully with name: ${SECRET_NAME}, in namespace: ${plan.namespace}`);
+}
+
+async function openSecretBeforePca(plan: GenCaPlan, o: GenCaOptions): Promise<CacertsWriter> {
+  try {
+    return await openCacertsSecret({
+      kubeconfig: o.kubeconfig,
+      context: o.context,
+      namespace: plan.namespace,
+      name: SECRET_NAME,
+      override: plan.overrideExisting,
+    });
+  } catch (e) {
+    if (!(e instanceof MeshcaError)) throw e;
+    throw new MeshcaError(e.code, e.reason, `${e.message}; nothing was requested from AWS Private CA and no file was written`, {
+      cause: e,
+    });
+  }
 }
 
 /** `meshca gen-ca --config-file FILE`: getistio's gen-ca, with AWS Private CA as the signer. */
