@@ -105,6 +105,22 @@ describe('read commands share -o table|wide|json|yaml', () => {
     const named = await runMeshca(['get', 'issuers,certificates', 'istio-ca', '--dir', dir]);
     assert.equal(named.code, 2);
     assert.match(named.stderr, /a NAME needs a single kind/);
+    // kubectl's TYPE/NAME, as the guides type it (`kubectl get awspcaclusterissuer/root-ca`, `secret/cacerts`).
+    for (const f of FORMATS) {
+      assert.deepEqual(
+        await structured(['get', 'certificate/istio-ca', '--dir', dir], f),
+        await structured(['get', 'certificate', 'istio-ca', '--dir', dir], f),
+      );
+    }
+    assert.equal(
+      (await ok(['get', 'secret/cacerts', '-n', 'istio-system', '--dir', dir, '-o', 'name'])).stdout,
+      (await ok(['get', 'secret', 'cacerts', '-n', 'istio-system', '--dir', dir, '-o', 'name'])).stdout,
+    );
+    for (const bad of [['issuers/selfsigned', 'mesh-root'], ['issuers,certs/istio-ca'], ['issuer/'], ['issuer/a/b']]) {
+      const r = await runMeshca(['get', ...bad, '--dir', dir]);
+      assert.equal(r.code, 2, `${bad.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /KIND\/NAME/);
+    }
     const badKind = await runMeshca(['get', 'issuers,bogus', '--dir', dir]);
     assert.notEqual(badKind.code, 0);
     assert.match(badKind.stderr, /bogus/);
