@@ -263,42 +263,23 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
 
   it('checks the kubeconfig and reaches its API server before PCA issues anything', async () => {
     const before = api.service.stats.issued;
-    const dead = await genCa([
-      '--config-file',
-      CONFIG,
-      '--out',
-      join(tmp.path, 'out-dead'),
-      '--kubeconfig',
-      kubeconfig(join(tmp.path, 'kubeconfig-dead'), 'https://127.0.0.1:1'),
-    ]);
-    assert.equal(dead.code, 7, dead.stderr);
-    assert.match(
-      dead.stderr,
-      /cannot read secret istio-system\/cacerts at https:\/\/127\.0\.0\.1:1 \(kubeconfig .*kubeconfig-dead\): .*; nothing was requested from AWS Private CA and no file was written/,
-    );
-    const missing = await genCa([
-      '--config-file',
-      CONFIG,
-      '--out',
-      join(tmp.path, 'out-missing'),
-      '--kubeconfig',
-      join(tmp.path, 'absent'),
-    ]);
-    assert.equal(missing.code, 2, missing.stderr);
-    assert.match(missing.stderr, /kubeconfig .*absent cannot be used: ENOENT.*; nothing was requested from AWS Private CA/);
-    const context = await genCa([
-      '--config-file',
-      CONFIG,
-      '--out',
-      join(tmp.path, 'out-context'),
-      '--kubeconfig',
-      join(tmp.path, 'kubeconfig-dead'),
-      '--context',
-      'prod',
-    ]);
-    assert.equal(context.code, 2, context.stderr);
-    assert.match(context.stderr, /has no context "prod"/);
+    const dead = kubeconfig(join(tmp.path, 'kubeconfig-dead'), 'https://127.0.0.1:1');
+    const cases: [string, string[], number, RegExp][] = [
+      [
+        'out-dead',
+        ['--kubeconfig', dead],
+        7,
+        /cannot read secret istio-system\/cacerts at https:\/\/127\.0\.0\.1:1 \(kubeconfig .*kubeconfig-dead\): .*; nothing was requested from AWS Private CA and no file was written/,
+      ],
+      ['out-missing', ['--kubeconfig', join(tmp.path, 'absent')], 2, /kubeconfig .*absent cannot be used: ENOENT.*; nothing was requested/],
+      ['out-context', ['--kubeconfig', dead, '--context', 'prod'], 2, /has no context "prod"; nothing was requested/],
+    ];
+    for (const [out, args, code, message] of cases) {
+      const r = await genCa(['--config-file', CONFIG, '--out', join(tmp.path, out), ...args]);
+      assert.equal(r.code, code, `${out}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.ok(!existsSync(join(tmp.path, out)), `${out} not written`);
+    }
     assert.equal(api.service.stats.issued, before, 'PCA issued no certificate');
-    for (const d of ['out-dead', 'out-missing', 'out-context']) assert.ok(!existsSync(join(tmp.path, d)), `${d} not written`);
   });
 });
