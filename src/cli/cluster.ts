@@ -9,7 +9,7 @@ import { humanDuration } from '../resources/duration.js';
 import { clusterDeliveryColumns, notFound } from './get.js';
 import { existingStateDir, stateDirToCreate, withDir } from './options.js';
 import { emit, table, withOutput } from './output.js';
-import { runReconcile } from './reconcile.js';
+import { FAILED_EXIT_HELP, reconcileAfterChange } from './reconcile.js';
 
 interface ClusterOptions {
   dir?: string;
@@ -36,7 +36,7 @@ async function specFrom(name: string, o: ClusterOptions, c: ReturnType<typeof em
 }
 
 async function afterChange(o: ClusterOptions): Promise<void> {
-  if (o.reconcile) await runReconcile({ dir: o.dir }, (line) => process.stderr.write(`reconcile: ${line}\n`));
+  if (o.reconcile) await reconcileAfterChange(o.dir);
 }
 
 /** `meshca cluster add|list|remove NAME`: the registry RootTrustPolicies issue intermediates for. */
@@ -54,7 +54,8 @@ export function register(program: Command): void {
       .option('--kubeconfig <file>', "the cluster's kubeconfig: the leader writes its istio-system/cacerts Secret there")
       .option('--context <name>', 'the kubeconfig context to use (default: its current context)')
       .option('--adopt-existing', 'replace an istio-system/cacerts Secret meshca did not create')
-      .option('--no-reconcile', 'do not issue its intermediate now'),
+      .option('--no-reconcile', 'do not issue its intermediate now')
+      .addHelpText('after', `\n${FAILED_EXIT_HELP}`),
   ).action(async (name: string, o: ClusterOptions) => {
     validateClusterName(name);
     const target = stateDirToCreate(o.dir);
@@ -114,7 +115,8 @@ export function register(program: Command): void {
       .command('remove')
       .description('unregister a cluster; its policy-owned intermediate is withdrawn at the next reconcile')
       .argument('<name>', 'cluster name')
-      .option('--no-reconcile', 'leave its intermediate in place until the next reconcile'),
+      .option('--no-reconcile', 'leave its intermediate in place until the next reconcile')
+      .addHelpText('after', `\n${FAILED_EXIT_HELP}`),
   ).action(async (name: string, o: ClusterOptions) => {
     const c = embeddedControllers(existingStateDir(o.dir));
     if (!(await c.store.delete(CLUSTER, name))) throw notFound(CLUSTER, name);

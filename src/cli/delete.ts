@@ -5,7 +5,7 @@ import { CERTIFICATE, CERTIFICATE_REQUEST, kindFromCli } from '../resources/kind
 import type { Resource } from '../resources/meta.js';
 import { existingStateDir, withDir } from './options.js';
 import { findObjects } from './get.js';
-import { runReconcile } from './reconcile.js';
+import { FAILED_EXIT_HELP, reconcileAfterChange } from './reconcile.js';
 
 interface DeleteOptions {
   dir?: string;
@@ -25,7 +25,8 @@ export function register(program: Command): void {
     .argument('<kind>', 'kind: plural, singular or short name')
     .argument('<name>', 'object name')
     .option('-n, --namespace <ns>', 'namespace (default: wherever the name is found)')
-    .option('--no-reconcile', 'do not run the controllers afterwards');
+    .option('--no-reconcile', 'do not run the controllers afterwards')
+    .addHelpText('after', `\n${FAILED_EXIT_HELP}`);
   withDir(cmd).action(async (kindName: string, name: string, o: DeleteOptions) => {
     const kind = kindFromCli(kindName);
     const c = embeddedControllers(existingStateDir(o.dir));
@@ -45,7 +46,7 @@ export function register(program: Command): void {
       await c.store.delete(kind, name, obj.metadata.namespace);
       process.stdout.write(`${kind.group ? `${kind.singular}.${kind.group}` : kind.singular} "${name}" deleted\n`);
     }
-    if (o.reconcile) await runReconcile({ dir: o.dir }, (line) => process.stderr.write(`reconcile: ${line}\n`));
+    if (o.reconcile) await reconcileAfterChange(o.dir);
   });
 }
 

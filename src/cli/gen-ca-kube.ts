@@ -12,20 +12,24 @@ export interface CacertsSecret {
   context?: string;
   namespace: string;
   name: string;
-  files: { name: string; data: string | Uint8Array }[];
   /** Replace an existing secret (getistio's overrideExistingCACertsSecret); otherwise refuse. */
   override: boolean;
 }
 
+export type SecretFiles = { name: string; data: string | Uint8Array }[];
+
 type Outcome = 'created' | 'replaced';
+
+/** Writes the Secret found absent (or replaceable) when it was opened. */
+export type CacertsWriter = (files: SecretFiles) => Promise<Outcome>;
 
 function defaultKubeconfig(): string {
   return process.env.KUBECONFIG?.split(':').find((p) => p !== '') ?? join(homedir(), '.kube', 'config');
 }
 
-function secretBody(s: CacertsSecret, resourceVersion?: string): Record<string, unknown> {
+function secretBody(s: CacertsSecret, files: SecretFiles, resourceVersion?: string): Record<string, unknown> {
   const data: Record<string, string> = {};
-  for (const f of s.files) data[f.name] = Buffer.from(f.data).toString('base64');
+  for (const f of files) data[f.name] = Buffer.from(f.data).toString('base64');
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -43,41 +47,61 @@ function exists(s: CacertsSecret): MeshcaError {
   );
 }
 
-function apiError(s: CacertsSecret, what: string, e: unknown): MeshcaError {
-  return new MeshcaError('unavailable', 'kube_api', `cannot ${what} secret ${s.namespace}/${s.name}: ${errorMessage(e)}`, { cause: e });
+/** Names the server and the kubeconfig: "connect ECONNREFUSED" alone does not say which cluster was meant. */
+function apiError(s: CacertsSecret, what: string, e: unknown, where: { server?: string; kubeconfig: string }): MeshcaError {
+  const at = `${where.server ? ` at ${where.server}` : ''} (kubeconfig ${where.kubeconfig}${s.context ? `, context ${s.context}` : ''})`;
+  return new MeshcaError('unavailable', 'kube_api', `cannot ${what} secret ${s.namespace}/${s.name}${at}: ${errorMessage(e)}`, {
+    cause: e,
+  });
 }
 
 /**
- * Creates or replaces the cacerts Secret, like getistio. @kubernetes/client-node 2.x cannot even be
- * loaded before Node 22.19 (its undici needs newer zlib), so on older Node the small built-in
- * client from src/auth/kube-client.ts is used (kubeconfig token or client certificate; no exec plugins).
+ * Reads the cacerts Secret once and returns the function that creates or replaces it, like
+ * getistio. Called before anything is asked of AWS Private CA, so that an unusable kubeconfig, an
+ * unreachable cluster or a Secret that may not be replaced costs no certificate.
+ * @kubernetes/client-node 2.x cannot even be loaded before Node 22.19 (its undici needs newer
+ * zlib), so on older Node the small built-in client from src/auth/kube-client.ts is used
+ * (kubeconfig token or client certificate; no exec plugins).
  */
-export async function applyCacertsSecret(s: CacertsSecret): Promise<Outcome> {
+export async function openCacertsSecret(s: CacertsSecret): Promise<CacertsWriter> {
   const kubeconfig = s.kubeconfig ?? defaultKubeconfig();
-  return clientNodeUsable() ? viaClientNode(s, kubeconfig) : viaBuiltin(s, builtinTarget(kubeconfig, s.context));
+  return clientNodeUsable() ? viaClientNode(s, kubeconfig) : viaBuiltin(s, builtinTarget(kubeconfig, s.context), kubeconfig);
 }
 
-async function viaClientNode(s: CacertsSecret, kubeconfig: string): Promise<Outcome> {
+async function viaClientNode(s: CacertsSecret, kubeconfig: string): Promise<CacertsWriter> {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  if (s.context) kc.setCurrentContext(s.context);
+  try {
+    kc.loadFromFile(kubeconfig);
+    if (s.context) kc.setCurrentContext(s.context);
+  } catch (e) {
+    throw new MeshcaError('invalid_argument', 'bad_kubeconfig', `kubeconfig ${kubeconfig} cannot be used: ${errorMessage(e)}`, {
+      cause: e,
+    });
+  }
+  const where = { server: kc.getCurrentCluster()?.server, kubeconfig };
   const api = kc.makeApiClient(k8s.CoreV1Api);
   let current: { metadata?: { resourceVersion?: string } } | undefined;
   try {
     current = await api.readNamespacedSecret({ name: s.name, namespace: s.namespace });
   } catch (e) {
-    if ((e as { code?: number }).code !== 404) throw apiError(s, 'read', e);
+    if ((e as { code?: number }).code !== 404) throw apiError(s, 'read', e, where);
   }
   if (current && !s.override) throw exists(s);
-  try {
-    if (current)
-      await api.replaceNamespacedSecret({ name: s.name, namespace: s.namespace, body: secretBody(s, current.metadata?.resourceVersion) });
-    else await api.createNamespacedSecret({ namespace: s.namespace, body: secretBody(s) });
-  } catch (e) {
-    throw apiError(s, current ? 'replace' : 'create', e);
-  }
-  return current ? 'replaced' : 'created';
+  return async (files) => {
+    try {
+      if (current)
+        await api.replaceNamespacedSecret({
+          name: s.name,
+          namespace: s.namespace,
+          body: secretBody(s, files, current.metadata?.resourceVersion),
+        });
+      else await api.createNamespacedSecret({ namespace: s.namespace, body: secretBody(s, files) });
+    } catch (e) {
+      throw apiError(s, current ? 'replace' : 'create', e, where);
+    }
+    return current ? 'replaced' : 'created';
+  };
 }
 
 /** loadKubeconfig reads the current context; another --context is selected through a private temporary copy. */
@@ -140,20 +164,25 @@ function failed(r: { status: number; json: Record<string, unknown> }): Error {
   return new Error(`HTTP ${r.status}${typeof r.json.message === 'string' ? `: ${r.json.message}` : ''}`);
 }
 
-async function viaBuiltin(s: CacertsSecret, t: ApiTarget): Promise<Outcome> {
+async function viaBuiltin(s: CacertsSecret, t: ApiTarget, kubeconfig: string): Promise<CacertsWriter> {
+  const where = { server: t.server, kubeconfig };
   const base = `/api/v1/namespaces/${encodeURIComponent(s.namespace)}/secrets`;
   const got = await call(t, 'GET', `${base}/${encodeURIComponent(s.name)}`).catch((e: unknown) => {
-    throw apiError(s, 'read', e);
+    throw apiError(s, 'read', e, where);
   });
-  if (got.status !== 200 && got.status !== 404) throw apiError(s, 'read', failed(got));
+  if (got.status !== 200 && got.status !== 404) throw apiError(s, 'read', failed(got), where);
   const found = got.status === 200;
   if (found && !s.override) throw exists(s);
   const resourceVersion = (got.json.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
-  const r = await (
-    found ? call(t, 'PUT', `${base}/${encodeURIComponent(s.name)}`, secretBody(s, resourceVersion)) : call(t, 'POST', base, secretBody(s))
-  ).catch((e: unknown) => {
-    throw apiError(s, found ? 'replace' : 'create', e);
-  });
-  if (r.status < 200 || r.status >= 300) throw apiError(s, found ? 'replace' : 'create', failed(r));
-  return found ? 'replaced' : 'created';
+  return async (files) => {
+    const r = await (
+      found
+        ? call(t, 'PUT', `${base}/${encodeURIComponent(s.name)}`, secretBody(s, files, resourceVersion))
+        : call(t, 'POST', base, secretBody(s, files))
+    ).catch((e: unknown) => {
+      throw apiError(s, found ? 'replace' : 'create', e, where);
+    });
+    if (r.status < 200 || r.status >= 300) throw apiError(s, found ? 'replace' : 'create', failed(r), where);
+    return found ? 'replaced' : 'created';
+  };
 }

@@ -8,7 +8,7 @@ import { generateKeyPair } from '../pki/keys.js';
 import { parseGetistioConfig, type GenCaPlan } from '../resources/getistio.js';
 import { PRIVATE_MODE, writeFileAtomic } from '../util/fs.js';
 import { generatingKey } from '../util/progress.js';
-import { applyCacertsSecret } from './gen-ca-kube.js';
+import { openCacertsSecret, type CacertsWriter } from './gen-ca-kube.js';
 import { stderrProgress } from './progress.js';
 import { renamedFlag } from './renamed.js';
 
@@ -55,6 +55,9 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
   const now = new Date();
   const outDir = resolve(o.out ?? `cacerts-${stamp(now)}`);
   checkOutDir(outDir, o.force);
+  const createSecret = !plan.disableSecretCreation && Boolean(o.kubeconfig || o.context);
+  // The cluster is checked before PCA is asked: a certificate it issues is paid for.
+  const writeSecret = createSecret ? await openSecretBeforePca(plan, o) : undefined;
   const progress = stderrProgress();
   const alg = `rsa-${plan.keyLength}` as const;
   const key = generatingKey(progress, alg, 'the intermediate', () => generateKeyPair(alg)).privateKey;
@@ -100,19 +103,29 @@ async function genCa(plan: GenCaPlan, o: GenCaOptions, out: (line: string) => vo
     );
   }
   out(`Kubernetes Secret YAML created successfully in ${secretPath}`);
-  if (plan.disableSecretCreation || (!o.kubeconfig && !o.context)) {
+  if (!writeSecret) {
     out(`apply it with: kubectl apply -f ${secretPath}`);
     return;
   }
-  const result = await applyCacertsSecret({
-    kubeconfig: o.kubeconfig,
-    context: o.context,
-    namespace: plan.namespace,
-    name: SECRET_NAME,
-    files: istioBundleFiles(bundle),
-    override: plan.overrideExisting,
-  });
+  const result = await writeSecret(istioBundleFiles(bundle));
   out(`Kubernetes Secret ${result} successfully with name: ${SECRET_NAME}, in namespace: ${plan.namespace}`);
+}
+
+async function openSecretBeforePca(plan: GenCaPlan, o: GenCaOptions): Promise<CacertsWriter> {
+  try {
+    return await openCacertsSecret({
+      kubeconfig: o.kubeconfig,
+      context: o.context,
+      namespace: plan.namespace,
+      name: SECRET_NAME,
+      override: plan.overrideExisting,
+    });
+  } catch (e) {
+    if (!(e instanceof MeshcaError)) throw e;
+    throw new MeshcaError(e.code, e.reason, `${e.message}; nothing was requested from AWS Private CA and no file was written`, {
+      cause: e,
+    });
+  }
 }
 
 /** `meshca gen-ca --config-file FILE`: getistio's gen-ca, with AWS Private CA as the signer. */

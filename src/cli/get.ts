@@ -154,11 +154,15 @@ export function register(program: Command): void {
     .description(
       'list resources (certificates, certificaterequests, issuers, clusterissuers, awspcaissuers, roottrustpolicies, rootrotations, clusters, approvalpolicies, secrets)',
     )
-    .argument('<kind>', 'kind: plural, singular or short name (certificate, certs, cr, rtp, ...); several separated by commas')
+    .argument(
+      '<kind>',
+      'kind: plural, singular or short name (certificate, certs, cr, rtp, ...); several separated by commas; or KIND/NAME',
+    )
     .argument('[name]', 'one object by name')
     .option('-n, --namespace <ns>', 'only this namespace (default: every namespace)')
     .option('--at <time>', 'compute time left and ages as of this time (ISO 8601 or +DURATION)');
-  withOutput(withDir(cmd), ['name']).action(async (kindNames: string, name: string | undefined, o: GetOptions) => {
+  withOutput(withDir(cmd), ['name']).action(async (kindArg: string, nameArg: string | undefined, o: GetOptions) => {
+    const { kindNames, name } = splitKindName(kindArg, nameArg);
     const kinds = kindNames.split(',').map((k) => kindFromCli(k.trim()));
     if (kinds.length > 1 && name) throw invalid('bad_args', `a NAME needs a single kind, got ${kindNames}`);
     const c = embeddedControllers(existingStateDir(o.dir));
@@ -173,6 +177,18 @@ export function register(program: Command): void {
     // One section per kind, as kubectl prints `get a,b`: a blank line between tables, none between names.
     process.stdout.write(sections.map((s) => s.text).join(o.output === 'name' ? '' : '\n'));
   });
+}
+
+/** kubectl's `get TYPE/NAME` (`secret/istio-ca`, what the guides type) as well as `get TYPE NAME`. */
+function splitKindName(kindArg: string, nameArg: string | undefined): { kindNames: string; name: string | undefined } {
+  const slash = kindArg.indexOf('/');
+  if (slash < 0) return { kindNames: kindArg, name: nameArg };
+  const kindNames = kindArg.slice(0, slash);
+  const name = kindArg.slice(slash + 1);
+  if (nameArg !== undefined) throw invalid('bad_args', `give KIND NAME or KIND/NAME, not both (got ${kindArg} ${nameArg})`);
+  if (!kindNames || !name || name.includes('/') || kindNames.includes(','))
+    throw invalid('bad_args', `${kindArg} is not KIND/NAME (one kind, one name)`);
+  return { kindNames, name };
 }
 
 /** One kind's objects, and their text in the chosen format (table, wide or name). */

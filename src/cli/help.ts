@@ -15,7 +15,7 @@ const EXIT_MEANING: Record<ErrorCode, string> = {
   deadline_exceeded: 'timed out',
 };
 
-/** Exit code of `apply` and `reconcile` when they did their work but a resource ended failed. */
+/** Exit code of the commands that reconcile (`apply`, `reconcile`, `delete`, `cluster add|remove`) when they did their work but a resource ended failed. */
 export const EXIT_RESOURCES_FAILED = 8;
 
 /** What the CLI exits with, grouped from src/errors.ts so the help cannot drift from the real mapping. */
@@ -29,7 +29,9 @@ export function exitCodesHelp(): string {
     const exit = exitCodeOf(new MeshcaError(code as ErrorCode, code, ''));
     byExit.set(exit, [...(byExit.get(exit) ?? []), meaning]);
   }
-  byExit.set(EXIT_RESOURCES_FAILED, ['apply or reconcile did their work but a resource ended failed (listed on stderr)']);
+  byExit.set(EXIT_RESOURCES_FAILED, [
+    'apply, reconcile, delete or cluster add|remove did their work but a resource ended failed (listed on stderr)',
+  ]);
   const lines = [...byExit.entries()].sort(([a], [b]) => a - b).map(([exit, m]) => `  ${exit}  ${m.join('; ')}`);
   return ['Exit codes:', ...lines].join('\n');
 }

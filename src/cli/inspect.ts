@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { readCertificateFile, readSource, sourceRoots } from '../ca/sources.js';
 import { verifyChain } from '../pki/chain.js';
@@ -17,6 +19,15 @@ interface InspectOptions {
   root?: string;
   json?: boolean;
   output: string;
+}
+
+/**
+ * The root-cert.pem that `agent` and `issue` write beside cert-chain.pem, for the hint when a
+ * chain file is inspected alone (the directory form would have found it).
+ */
+function siblingRoot(path: string): string | undefined {
+  const root = join(dirname(path), 'root-cert.pem');
+  return statSync(path).isFile() && existsSync(root) ? `${root} (beside it), or inspect the directory ${dirname(path)}` : undefined;
 }
 
 /** `meshca inspect`: what a certificate, chain, CSR, bundle or proxy secret holds, and whether it verifies. */
@@ -43,7 +54,7 @@ export function register(program: Command): void {
               verified: false,
               trustedFrom: 'nothing',
               root: null,
-              problems: ['the source carries no root to verify against; pass --root FILE'],
+              problems: [`the source carries no root to verify against; pass --root ${siblingRoot(path) ?? 'FILE'}`],
             }
           : describeChain(verifyChain(src.chain, { now, roots }), trustedFrom);
     }

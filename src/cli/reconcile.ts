@@ -72,6 +72,12 @@ export async function runReconcile(
   return { ...report, controllers: c };
 }
 
+/** The reconcile that `cluster add|remove` and `delete` run after their change, reported as `reconcile` reports it. */
+export async function reconcileAfterChange(dir: string | undefined): Promise<void> {
+  const r = await runReconcile({ dir }, (line) => process.stderr.write(`reconcile: ${line}\n`));
+  await reportFailures(r.controllers);
+}
+
 interface ReconcileOptions {
   dir?: string;
   at?: string;

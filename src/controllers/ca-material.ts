@@ -33,17 +33,24 @@ export function caFromSecret(s: StoredSecret, what: string): SigningCa {
   let chain: ParsedCertificate[] = [];
   let roots: ParsedCertificate[] = [];
   try {
-    certs = parseCertificates(certPem.toString('utf8'), `${what} ca-cert.pem`);
-    key = parsePrivateKeyPem(keyPem, `${what} ca-key.pem`);
+    // Labelled by file only: bad() puts the secret's name in front.
+    certs = parseCertificates(certPem.toString('utf8'), d['ca-cert.pem'] ? 'ca-cert.pem' : 'tls.crt');
+    key = parsePrivateKeyPem(keyPem, d['ca-key.pem'] ? 'ca-key.pem' : 'tls.key');
     const chainPem = d['cert-chain.pem'];
-    if (chainPem) chain = parseCertificates(chainPem.toString('utf8'), `${what} cert-chain.pem`);
+    if (chainPem) chain = parseCertificates(chainPem.toString('utf8'), 'cert-chain.pem');
     const rootPem = d['root-cert.pem'] ?? d['ca.crt'];
-    if (rootPem) roots = parseCertificates(rootPem.toString('utf8'), `${what} root-cert.pem`);
+    if (rootPem) roots = parseCertificates(rootPem.toString('utf8'), d['root-cert.pem'] ? 'root-cert.pem' : 'ca.crt');
   } catch (e) {
     throw bad(what, (e as Error).message);
   }
   const cert = certs[0];
-  if (!cert.isCA) throw bad(what, `${certLabel(cert)} is not a CA certificate`);
+  if (!cert.isCA) {
+    // `openssl x509 -req` (the Gloo guide's self-signing step) drops the request's extensions.
+    throw bad(
+      what,
+      `${certLabel(cert)} is not a CA certificate (basicConstraints CA:TRUE missing; \`openssl x509 -req\` keeps a request's extensions only with -copy_extensions copyall or -extfile)`,
+    );
+  }
   if (!keyMatches(key, cert.publicKey)) throw bad(what, `the key does not match ${certLabel(cert)}`);
   const above = [...certs.slice(1), ...chain].filter(
     (c, i, all) => !c.der.equals(cert.der) && all.findIndex((x) => x.der.equals(c.der)) === i,

@@ -90,8 +90,16 @@ function safeDescribe(key: KeyObject): KeyInfo {
 
 /** Every certificate in a PEM text, in order. Throws when there are none. */
 export function parseCertificates(text: string, what = 'certificate file'): ParsedCertificate[] {
-  const blocks = decodePemBlocks(text).filter((b) => b.label === 'CERTIFICATE');
-  if (blocks.length === 0) throw invalid('bad_pem', `${what}: no PEM "CERTIFICATE" block found`);
+  const all = decodePemBlocks(text);
+  const blocks = all.filter((b) => b.label === 'CERTIFICATE');
+  if (blocks.length === 0) {
+    // A CSR where a certificate belongs is a common copy mistake (`openssl req -new -out root-ca.crt`).
+    const csr = all.some((b) => /^(NEW )?CERTIFICATE REQUEST$/.test(b.label));
+    throw invalid(
+      'bad_pem',
+      `${what}: no PEM "CERTIFICATE" block found${csr ? ' (it holds a CERTIFICATE REQUEST, a CSR: put the signed certificate there)' : ''}`,
+    );
+  }
   return blocks.map((b, i) => parseCertificate(b.der, blocks.length > 1 ? `${what} #${i + 1}` : what));
 }
 

@@ -101,7 +101,11 @@ describe('describe', () => {
     const d = describeChain(r, 'nothing');
     assert.equal(d.verified, false);
     assert.equal(d.root, null);
-    assert.equal(renderChain(d), `Chain: does NOT verify (trust anchors from nothing):\n  - ${r.problems[0]}`);
+    assert.equal(renderChain(d), `Chain: not verified (no root given):\n  - ${r.problems[0]}`);
+    assert.equal(
+      renderChain(describeChain(r, '--root other.pem')),
+      `Chain: does NOT verify (trust anchors from --root other.pem):\n  - ${r.problems[0]}`,
+    );
   });
 
   it('describes identities: none, Istio workload, plain SPIFFE, several, invalid', () => {

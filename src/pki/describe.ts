@@ -216,7 +216,10 @@ export function renderCsr(d: CsrDescription, title: string): string {
 export function renderChain(c: ChainDescription): string {
   if (c.verified && c.root)
     return `Chain: verifies to root "${c.root.subject}" (${c.root.fingerprintSha256}) trusted from ${c.trustedFrom}`;
-  return [`Chain: does NOT verify (trust anchors from ${c.trustedFrom}):`, ...c.problems.map((p) => `  - ${p}`)].join('\n');
+  // No root at all is not a broken chain: nothing was checked.
+  const head =
+    c.trustedFrom === 'nothing' ? 'Chain: not verified (no root given):' : `Chain: does NOT verify (trust anchors from ${c.trustedFrom}):`;
+  return [head, ...c.problems.map((p) => `  - ${p}`)].join('\n');
 }
 
 export function renderIdentity(i: IdentityDescription): string {

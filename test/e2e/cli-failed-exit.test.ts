@@ -81,3 +81,39 @@ describe('apply and reconcile exit non-zero when a resource ends failed', () => 
     assert.match(cert.subject, /CN=web/);
   });
 });
+
+const RTP_MISSING_SECRET = `apiVersion: admin.gloo.solo.io/v2
+kind: RootTrustPolicy
+metadata: {name: rtp, namespace: gloo-mesh}
+spec:
+  config:
+    mgmtServerCa:
+      secretRef: {name: no-such-root, namespace: gloo-mesh}
+`;
+
+describe('cluster add, cluster remove and delete report failed resources as apply does', () => {
+  const tmp = tempDir('meshca-failed-cluster-');
+  const dir = join(tmp.path, 'state');
+  const meshca = (args: string[]): Promise<RunResult> => runMeshca([...args, '--dir', dir], { timeoutMs: 60_000 });
+  after(() => tmp.cleanup());
+
+  it('a cluster added under a policy whose root secret is missing: registered, exit 8, the policy listed', async () => {
+    writeFileSync(join(tmp.path, 'rtp.yaml'), RTP_MISSING_SECRET);
+    const stored = await meshca(['apply', '--no-reconcile', '-f', join(tmp.path, 'rtp.yaml')]);
+    assert.equal(stored.code, 0, stored.stderr);
+    for (const args of [
+      ['cluster', 'add', 'east'],
+      ['cluster', 'add', 'west'],
+      ['cluster', 'remove', 'west'],
+      ['delete', 'cluster', 'east'],
+    ]) {
+      const r = await meshca(args);
+      assert.equal(r.code, EXIT_RESOURCES_FAILED, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /meshca: 1 resource\(s\) failed:/);
+      assert.match(r.stderr, /^ {2}RootTrustPolicy gloo-mesh\/rtp: CAUnavailable: .*no-such-root not found/m);
+    }
+    const added = await meshca(['cluster', 'add', 'north', '--no-reconcile']);
+    assert.equal(added.code, 0, '--no-reconcile runs no controller, so reports nothing');
+    assert.match((await meshca(['get', 'clusters', '-o', 'name'])).stdout, /north/);
+  });
+});

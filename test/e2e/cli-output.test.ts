@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -105,6 +105,22 @@ describe('read commands share -o table|wide|json|yaml', () => {
     const named = await runMeshca(['get', 'issuers,certificates', 'istio-ca', '--dir', dir]);
     assert.equal(named.code, 2);
     assert.match(named.stderr, /a NAME needs a single kind/);
+    // kubectl's TYPE/NAME, as the guides type it (`kubectl get awspcaclusterissuer/root-ca`, `secret/cacerts`).
+    for (const f of FORMATS) {
+      assert.deepEqual(
+        await structured(['get', 'certificate/istio-ca', '--dir', dir], f),
+        await structured(['get', 'certificate', 'istio-ca', '--dir', dir], f),
+      );
+    }
+    assert.equal(
+      (await ok(['get', 'secret/cacerts', '-n', 'istio-system', '--dir', dir, '-o', 'name'])).stdout,
+      (await ok(['get', 'secret', 'cacerts', '-n', 'istio-system', '--dir', dir, '-o', 'name'])).stdout,
+    );
+    for (const bad of [['issuers/selfsigned', 'mesh-root'], ['issuers,certs/istio-ca'], ['issuer/'], ['issuer/a/b']]) {
+      const r = await runMeshca(['get', ...bad, '--dir', dir]);
+      assert.equal(r.code, 2, `${bad.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /KIND\/NAME/);
+    }
     const badKind = await runMeshca(['get', 'issuers,bogus', '--dir', dir]);
     assert.notEqual(badKind.code, 0);
     assert.match(badKind.stderr, /bogus/);
@@ -128,6 +144,26 @@ describe('read commands share -o table|wide|json|yaml', () => {
       );
     }
     assert.doesNotMatch((await ok(['inspect', '--help'])).stdout, /--json/);
+
+    // The agent's chain file alone (leaf and intermediate, root-cert.pem beside it), as the README's
+    // tour inspects it: not a broken chain, and the hint names the root beside it.
+    const agentOut = join(t.path, 'agent-out');
+    mkdirSync(agentOut);
+    const pems = readFileSync(join(wl, 'cert-chain.pem'), 'utf8').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/g)!;
+    writeFileSync(join(agentOut, 'cert-chain.pem'), pems.slice(0, 2).join(''));
+    writeFileSync(join(agentOut, 'root-cert.pem'), readFileSync(join(wl, 'root-cert.pem')));
+    const alone = (await ok(['inspect', join(agentOut, 'cert-chain.pem')])).stdout;
+    assert.match(alone, /^Chain: not verified \(no root given\):$/m);
+    const hint = `pass --root ${join(agentOut, 'root-cert.pem')} (beside it), or inspect the directory ${agentOut}`;
+    assert.ok(alone.includes(hint), alone);
+    assert.match((await ok(['inspect', agentOut])).stdout, /^Chain: verifies to root /m, 'the directory form finds the root');
+    const json = await structured(['inspect', join(agentOut, 'cert-chain.pem')], 'json');
+    assert.deepEqual(json.chain, {
+      verified: false,
+      trustedFrom: 'nothing',
+      root: null,
+      problems: [`the source carries no root to verify against; ${hint}`],
+    });
   });
 
   it('verify: {ok, checks:[{name, ok, message}]} and exit 1 on failure, also with -o json/yaml', async () => {

@@ -160,7 +160,9 @@ describe('delivery of each cluster bundle to its API server (two API doubles as 
       type: 'Opaque',
       data: { 'ca-cert.pem': Buffer.from('HAND-MADE').toString('base64') },
     });
-    await ok(['cluster', 'add', 'north', '--kubeconfig', kubeconfigs.north]);
+    const left = await meshca(['cluster', 'add', 'north', '--kubeconfig', kubeconfigs.north]);
+    assert.equal(left.code, 8, 'cluster add reports the undelivered bundle as apply does');
+    assert.match(left.stderr, /^ {2}Cluster north: DeliveryFailed: .*was not created by meshca/m);
     assert.deepEqual(remoteData('north'), { 'ca-cert.pem': 'HAND-MADE' });
     const d = (await clusters()).north.delivery!;
     assert.match(String(d.lastError), /secret istio-system\/cacerts exists and was not created by meshca; it is left alone/);

@@ -215,12 +215,15 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
         readFileSync(join(tmp.path, 'k1', 'ca-cert.pem'), 'utf8'),
       );
 
+      const issued = api.service.stats.issued;
       const refused = await genCa(['--config-file', noOverride, '--out', join(tmp.path, 'k2'), '--kubeconfig', kc, '--context', 'other']);
       assert.equal(refused.code, 4, refused.stderr);
       assert.match(
         refused.stderr,
-        /secret istio-system\/cacerts already exists; set certificateParameters\.secretOptions\.overrideExistingCACertsSecret: true/,
+        /secret istio-system\/cacerts already exists; set certificateParameters\.secretOptions\.overrideExistingCACertsSecret: true.*; nothing was requested from AWS Private CA/,
       );
+      assert.equal(api.service.stats.issued, issued, 'refused before PCA issued a certificate');
+      assert.ok(!existsSync(join(tmp.path, 'k2')), 'and before any file was written');
 
       const replaced = await genCa(['--config-file', CONFIG, '--out', join(tmp.path, 'k3'), '--kubeconfig', kc]);
       assert.equal(replaced.code, 0, replaced.stderr);
@@ -241,29 +244,43 @@ describe('meshca gen-ca with the getistio tutorial config', () => {
     }
   });
 
-  it('writes the Secret YAML to secretFilePath, and reports an unreachable Kubernetes API after writing the files', async () => {
+  it('writes the Secret YAML to secretFilePath', async () => {
     const secretDir = join(tmp.path, 'secrets/');
     const cfg = join(tmp.path, 'with-path.yaml');
     writeFileSync(
       cfg,
       readFileSync(CONFIG, 'utf8').replace('  secretOptions:\n', `  secretOptions:\n    secretFilePath: "${secretDir}"\n`),
     );
-    const out = join(tmp.path, 'out-kube');
-    const r = await genCa([
-      '--config-file',
-      cfg,
-      '--out',
-      out,
-      '--kubeconfig',
-      kubeconfig(join(tmp.path, 'kubeconfig-dead'), 'https://127.0.0.1:1'),
-    ]);
+    const out = join(tmp.path, 'out-path');
+    const r = await genCa(['--config-file', cfg, '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
       new RegExp(`Kubernetes Secret YAML created successfully in ${secretDir.replace(/[/.]/g, '\\$&')}cacerts-\\d{8}T\\d{6}Z\\.yaml`),
     );
     assert.equal(readdirSync(secretDir).length, 1);
     assert.ok(existsSync(join(out, 'ca-key.pem')));
-    assert.equal(r.code, 7, r.stderr);
-    assert.match(r.stderr, /cannot read secret istio-system\/cacerts/);
+  });
+
+  it('checks the kubeconfig and reaches its API server before PCA issues anything', async () => {
+    const before = api.service.stats.issued;
+    const dead = kubeconfig(join(tmp.path, 'kubeconfig-dead'), 'https://127.0.0.1:1');
+    const cases: [string, string[], number, RegExp][] = [
+      [
+        'out-dead',
+        ['--kubeconfig', dead],
+        7,
+        /cannot read secret istio-system\/cacerts at https:\/\/127\.0\.0\.1:1 \(kubeconfig .*kubeconfig-dead\): .*; nothing was requested from AWS Private CA and no file was written/,
+      ],
+      ['out-missing', ['--kubeconfig', join(tmp.path, 'absent')], 2, /kubeconfig .*absent cannot be used: ENOENT.*; nothing was requested/],
+      ['out-context', ['--kubeconfig', dead, '--context', 'prod'], 2, /has no context "prod"; nothing was requested/],
+    ];
+    for (const [out, args, code, message] of cases) {
+      const r = await genCa(['--config-file', CONFIG, '--out', join(tmp.path, out), ...args]);
+      assert.equal(r.code, code, `${out}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.ok(!existsSync(join(tmp.path, out)), `${out} not written`);
+    }
+    assert.equal(api.service.stats.issued, before, 'PCA issued no certificate');
   });
 });
