@@ -90,7 +90,7 @@ export function register(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  meshca doctor --dir ./.meshca\n  meshca doctor --at +30d\n  meshca doctor --ca-addr 127.0.0.1:15012 --ca-root root-cert.pem --http-addr 127.0.0.1:15014\n  meshca doctor --root root-cert.pem ./east-cacerts ./west-cacerts proxy_secret.json\n',
+      '\nExamples:\n  meshca doctor --dir ./.meshca\n  meshca doctor --at +30d\n  meshca doctor --ca-addr 127.0.0.1:15012 --ca-root .meshca/trust-bundle.pem --http-addr 127.0.0.1:15014\n  meshca doctor --root root-cert.pem ./east-cacerts ./west-cacerts proxy_secret.json\n',
     );
   withOutput(withDir(cmd)).action(async (sources: string[], o: DoctorOptions) => {
     const r = await run(sources, o);
