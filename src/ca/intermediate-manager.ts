@@ -3,7 +3,8 @@ import { verifyChain } from '../pki/chain.js';
 import { createCsr } from '../pki/csr.js';
 import { MeshcaError, errorMessage } from '../pki/errors.js';
 import { issueWorkloadCertificate, type IssuedCertificate, type Signer, type WorkloadRequest } from '../pki/issue.js';
-import { generateKeyPairAsync, keyMatches, type KeyAlgorithm } from '../pki/keys.js';
+import { DEFAULT_KEY_ALGORITHM, generateKeyPairAsync, keyMatches, type KeyAlgorithm } from '../pki/keys.js';
+import { generatingKey, type Progress } from '../util/progress.js';
 import type { SubjectSpec } from '../pki/name.js';
 import type { Upstream } from '../upstream/index.js';
 import type { CaBundle } from './bundle.js';
@@ -27,8 +28,10 @@ export interface IntermediateManagerOptions {
   /** Renew this long before NotAfter. Default: a third of the lifetime, like cert-manager. */
   renewBeforeSeconds?: number;
   subject: SubjectSpec;
-  /** Default ec-p256. */
+  /** Default rsa-2048, like every key meshca creates. */
   keyAlgorithm?: KeyAlgorithm;
+  /** Told about key generations slow enough for a person to notice. */
+  progress?: Progress;
   pathLen?: number;
   clock?: Clock;
   /** A bundle from disk or the store: used while valid and not due, so a restart needs no upstream call. */
@@ -208,7 +211,8 @@ export class IntermediateManager {
 
   private async renew(): Promise<Signer> {
     try {
-      const key = (await generateKeyPairAsync(this.o.keyAlgorithm ?? 'ec-p256')).privateKey;
+      const alg = this.o.keyAlgorithm ?? DEFAULT_KEY_ALGORITHM;
+      const key = (await generatingKey(this.o.progress, alg, 'the upstream intermediate', () => generateKeyPairAsync(alg))).privateKey;
       const csr = createCsr({ key, subject: this.o.subject, isCA: true });
       const got = await this.o.upstream.signIntermediate({ csrPem: csr.pem, ttlSeconds: this.o.ttlSeconds, pathLen: this.o.pathLen });
       if (!keyMatches(key, got.cert.publicKey)) {

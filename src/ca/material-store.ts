@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { certsToPem, parseCertificate, parseCertificates } from '../pki/certificate.js';
 import { MeshcaError } from '../pki/errors.js';
 import { generateKeyPair, generateKeyPairAsync, keyMatches, type KeyAlgorithm } from '../pki/keys.js';
+import { generatingKey, type Progress } from '../util/progress.js';
 import { createIntermediateCertificate, createRootCertificate } from '../pki/profiles.js';
 import type { AdvisoryFence, CaMaterialRow, CaMaterialRows } from '../store/ca-material.js';
 import { META, type Store } from '../store/index.js';
@@ -29,6 +30,8 @@ export interface MaterialOptions {
   /** Lifetime of each intermediate. */
   intermediateTtlSeconds: number;
   passphrase?: string;
+  /** Told about slow key generations (RSA-3072/4096). */
+  progress?: Progress;
   /** The replica committing, recorded in created_by. */
   replica: string;
 }
@@ -97,7 +100,7 @@ function row(
 /** A new intermediate for `cluster` signed by the root; not committed anywhere yet. */
 export async function mintIntermediate(
   root: RootMaterial,
-  o: Pick<MaterialOptions, 'cluster' | 'trustDomain' | 'keyAlgorithm' | 'intermediateTtlSeconds'>,
+  o: Pick<MaterialOptions, 'cluster' | 'trustDomain' | 'keyAlgorithm' | 'intermediateTtlSeconds' | 'progress'>,
   now: Date,
 ): Promise<CaBundle> {
   if (!root.key) {
@@ -107,7 +110,8 @@ export async function mintIntermediate(
       "the root in the database has no key; intermediates must come from the root's owner (or an upstream CA)",
     );
   }
-  const key = (await generateKeyPairAsync(o.keyAlgorithm)).privateKey;
+  const what = `the intermediate of cluster "${o.cluster}"`;
+  const key = (await generatingKey(o.progress, o.keyAlgorithm, what, () => generateKeyPairAsync(o.keyAlgorithm))).privateKey;
   const { cert } = createIntermediateCertificate({
     issuerCert: root.cert,
     issuerKey: root.key,
@@ -136,7 +140,7 @@ export async function bootstrapReplicated(db: MaterialDb, o: MaterialOptions, no
     let createdRoot = false;
     let rootRow = await db.latestMaterial('root', '');
     if (!rootRow) {
-      const kp = generateKeyPair(o.keyAlgorithm);
+      const kp = generatingKey(o.progress, o.keyAlgorithm, 'the root', () => generateKeyPair(o.keyAlgorithm));
       const cert = createRootCertificate({ key: kp.privateKey, subject: { organization: [o.trustDomain] }, days: o.rootDays, now: now() });
       const candidate = row('root', '', 1, { caCert: cert, caKey: kp.privateKey, chain: [cert], roots: [cert] }, { ...o, now: now() });
       createdRoot = await db.commitMaterial(candidate);

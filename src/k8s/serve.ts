@@ -12,6 +12,7 @@ import { SharedCacerts } from './shared-cacerts.js';
 import { SecretStateBackend } from './state-secret.js';
 import type { Leadership } from '../leader/index.js';
 import { leadershipOf } from '../leader/sole.js';
+import type { Progress } from '../util/progress.js';
 
 /**
  * What `meshca serve` does in Kubernetes, kept out of startServer: the CA state in a
@@ -20,7 +21,7 @@ import { leadershipOf } from '../leader/sole.js';
  * ca/material/upstream.ts like any other.
  */
 
-type Deps = { log: Logger; now: () => Date; passphrase?: string };
+type Deps = { log: Logger; now: () => Date; passphrase?: string; progress?: Progress };
 
 /** The namespace meshca keeps its own objects in. */
 export function ownNamespace(config: ServeConfig, client: KubeClient): string {
@@ -38,7 +39,7 @@ export async function prepareKubernetesState(config: ServeConfig, d: Deps): Prom
   const backend = new SecretStateBackend(client, { namespace: ownNamespace(config, client), name: config.stateSecret });
   const now = d.now();
   const init = (dir: string) => {
-    const state = new CaState(dir, { passphrase: d.passphrase });
+    const state = new CaState(dir, { passphrase: d.passphrase, progress: d.progress });
     // A root left in the directory (the Secret was deleted) is saved, not replaced by a new one.
     if (!state.hasRoot())
       state.initRoot({ alg: config.keyAlgorithm, subject: { organization: [config.trustDomain] }, days: config.rootDays, now });
@@ -46,7 +47,7 @@ export async function prepareKubernetesState(config: ServeConfig, d: Deps): Prom
       state.createIntermediate(config.cluster, { alg: config.keyAlgorithm, days: config.intermediateDays, now });
   };
   const how = await backend.prepare(config.dir, init);
-  const state = new CaState(config.dir, { passphrase: d.passphrase });
+  const state = new CaState(config.dir, { passphrase: d.passphrase, progress: d.progress });
   if (!state.hasCluster(config.cluster)) {
     // The root came from the Secret but this cluster is new: its intermediate is made here and shared.
     state.createIntermediate(config.cluster, { alg: config.keyAlgorithm, days: config.intermediateDays, now });

@@ -155,7 +155,7 @@ async function start(c: Ctx): Promise<Omit<RunningServer, 'close'>> {
   const state = new CaState(config.dir, { passphrase: c.passphrase, progress: o.progress });
   // Read before the material: a refused PCA API stops serve before anything is created.
   const pcaApi = plan.http ? servePcaApi(config) : undefined;
-  const deps = { config, state, store, log, now, passphrase: c.passphrase, renewalPauseMs: o.renewalPauseMs };
+  const deps = { config, state, store, log, now, passphrase: c.passphrase, progress: o.progress, renewalPauseMs: o.renewalPauseMs };
   const material = await openMaterialSource(c.role, deps);
   cleanup.push(() => material.close());
   c.manifests = await watchManifests(config, plan.controllers, c);

@@ -10,6 +10,7 @@ import { startPcaApi } from '../../src/server/pca/index.js';
 import { K8sDouble } from '../k8s-double/index.js';
 import { MESHCA_BIN, REPO_ROOT, ok, runMeshca } from '../helpers/run.js';
 import { awsEnv } from './pca-helpers.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 import { spawnServe } from './serve/helpers.js';
 
@@ -93,6 +94,43 @@ describe('slow steps say what they wait for on stderr', () => {
     }
     for (const what of ['generating RSA-4096 key for the root', 'generating RSA-4096 key for the intermediate of cluster "east"']) {
       assertLoggedStep(s.stderr(), what);
+    }
+  });
+
+  it('serve logs slow keys whatever makes them: PostgreSQL replicas and an upstream CA', async () => {
+    const pg = await startPostgres();
+    const state = new CaState(join(tmp.path, 'pca-upstream'));
+    state.initRoot({ alg: 'ec-p256', subject: { organization: ['corp'] }, days: 3650, now: new Date() });
+    const key = { id: 'AKIDPROGRESSTEST02', secret: 'progress-test-secret-9876543210' };
+    const api = await startPcaApi({ state, addr: '127.0.0.1:0', region: 'us-east-1', account: '123456789012', accessKeys: [key] });
+    const common = ['--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', '--plaintext', '--log-format', 'json'];
+    const runs: { name: string; args: string[]; env: Record<string, string>; steps: string[] }[] = [
+      {
+        name: 'postgres',
+        args: ['--dir', join(tmp.path, 'pg-replica'), '--cluster', 'east', '--key-algorithm', 'rsa-3072'],
+        env: { MESHCA_STORE_URL: await pg.createDatabase('progress') },
+        steps: ['generating RSA-3072 key for the root', 'generating RSA-3072 key for the intermediate of cluster "east"'],
+      },
+      {
+        name: 'awspca',
+        args: ['--dir', join(tmp.path, 'upstream'), '--key-algorithm', 'rsa-3072', '--upstream', 'awspca'],
+        env: { ...awsEnv(tmp.path, key.id, key.secret), MESHCA_AWSPCA_ARN: api.cas()[0].arn, MESHCA_AWSPCA_ENDPOINT_URL: api.url },
+        steps: ['generating RSA-3072 key for the upstream intermediate'],
+      },
+    ];
+    try {
+      for (const run of runs) {
+        const s = spawnServe([...common, ...run.args], run.env);
+        try {
+          await s.ready;
+        } finally {
+          assert.equal(await s.stop(), 0, `${run.name}: ${s.stderr()}`);
+        }
+        for (const what of run.steps) assertLoggedStep(s.stderr(), what);
+      }
+    } finally {
+      await api.close();
+      await pg.stop();
     }
   });
 

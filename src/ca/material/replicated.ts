@@ -49,7 +49,7 @@ function upstreamBoot(b: VersionedBundle & { created: boolean }): ReplicatedBoot
 
 /** The replicated CA's settings from the serve configuration, for replica `id`. */
 export function materialOptions(
-  d: Pick<MaterialDeps, 'config' | 'passphrase'>,
+  d: Pick<MaterialDeps, 'config' | 'passphrase' | 'progress'>,
   id: string,
 ): MaterialOptions & { renewBeforeSeconds?: number } {
   const { config } = d;
@@ -61,6 +61,7 @@ export function materialOptions(
     intermediateTtlSeconds: intermediateTtlOf(config),
     renewBeforeSeconds: config.renewBefore,
     passphrase: d.passphrase,
+    progress: d.progress,
     replica: id,
   };
 }

@@ -8,6 +8,7 @@ import type { Authority, Policy, SigningMaterial } from '../authority.js';
 import type { ServingIssuer } from '../serving.js';
 import type { CaState } from '../state.js';
 import type { WorkloadSigner } from '../workload-signer.js';
+import type { Progress } from '../../util/progress.js';
 
 /** What the dashboard shows of the signing intermediate: where it lives and when it changes. */
 export interface SigningView {
@@ -59,6 +60,8 @@ export interface MaterialDeps {
   log: Logger;
   now: () => Date;
   passphrase?: string;
+  /** Told about slow key generations (RSA-3072/4096); serve logs them. */
+  progress?: Progress;
   /**
    * Fault injection for a test: pause between minting and committing a replicated renewal (with an
    * upstream: between the upstream's answer and recording it).

@@ -28,7 +28,7 @@ import { UpstreamMetrics } from './upstream-metrics.js';
  * - ra mode: no CA key here; RemoteWorkloadSigner sends each authorized CSR upstream.
  */
 
-type Deps = Pick<MaterialDeps, 'config' | 'state' | 'store' | 'log' | 'now' | 'passphrase'>;
+type Deps = Pick<MaterialDeps, 'config' | 'state' | 'store' | 'log' | 'now' | 'passphrase' | 'progress'>;
 
 const sourceKey = (cluster: string) => `upstream.source.${cluster}`;
 
@@ -116,6 +116,7 @@ async function intermediateWiring(d: Deps, upstream: Upstream): Promise<Material
     renewBeforeSeconds: config.renewBefore ?? ttl / 3,
     subject: { organization: [config.trustDomain], commonName: `meshca intermediate ${config.cluster}` },
     keyAlgorithm: config.keyAlgorithm,
+    progress: d.progress,
     clock: { now: d.now },
     initial: await reusableBundle(d, upstream.source),
     // Written before the swap, so a restart (and a worker's reload) finds the bundle in use.
