@@ -32,6 +32,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
+import { decodeCsr, PROTOBUF } from './protobuf.js';
+import { checkPatchType, mergePatch } from './patch.js';
+import { discovery, namespaceObject, openapi } from './discovery.js';
 import { ApiError, ObjectStore, type KubeObject, type ResourceKey, type WatchEvent } from './store.js';
 
 export interface TokenEntry {
@@ -94,10 +97,13 @@ export class K8sDouble {
   private server!: Server;
   url = '';
 
-  static async start(): Promise<K8sDouble> {
+  static async start(port = 0): Promise<K8sDouble> {
     const d = new K8sDouble();
     d.server = createServer((req, res) => void d.handle(req, res));
-    await new Promise<void>((r) => d.server.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r, reject) => {
+      d.server.once('error', reject);
+      d.server.listen(port, '127.0.0.1', r);
+    });
     d.url = `http://127.0.0.1:${(d.server.address() as AddressInfo).port}`;
     return d;
   }
@@ -204,6 +210,11 @@ export class K8sDouble {
         const code = f({ method, path: url.pathname, user });
         if (code !== undefined) return send(code, status(code, 'InternalError', `injected fault for ${method} ${url.pathname}`));
       }
+      const doc =
+        method === 'GET'
+          ? (discovery(url.pathname, req.headers.host ?? '') ?? namespaceObject(url.pathname) ?? openapi(url.pathname))
+          : undefined;
+      if (doc) return send(200, doc);
       const r = route(url.pathname);
       if (!r) return send(404, status(404, 'NotFound', `the double does not serve ${url.pathname}`));
       if (r === 'tokenreviews') {
@@ -242,11 +253,22 @@ export class K8sDouble {
           details: { name: r.name, kind: r.key.resource },
         });
       }
+      // Only the subresources take a protobuf body: the double decodes no spec or metadata beyond the name.
+      if (isProtobuf(req) && !(method === 'PUT' && r.sub))
+        throw new ApiError(415, 'UnsupportedMediaType', `the double takes protobuf only on PUT .../approval and .../status; send JSON`);
       if (method === 'PUT') {
         const rv = (body.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
         if (r.sub === 'approval') return send(200, typed(this.store.update(r.key, r.name, (cur) => approval(cur, body), rv)));
         if (r.sub === 'status') return send(200, typed(this.store.update(r.key, r.name, (cur) => statusUpdate(cur, body), rv)));
         return send(200, typed(this.store.update(r.key, r.name, (cur) => replace(r.key.resource, cur, body), rv)));
+      }
+      if (method === 'PATCH' && !r.sub) {
+        checkPatchType(req.headers['content-type']);
+        const rv = (body.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
+        return send(
+          200,
+          typed(this.store.update(r.key, r.name, (cur) => replace(r.key.resource, cur, mergePatch(cur, body) as KubeObject), rv)),
+        );
       }
       return send(405, status(405, 'MethodNotAllowed', `${method} ${url.pathname}`));
     } catch (e) {
@@ -334,12 +356,21 @@ export class K8sDouble {
   }
 }
 
+const isProtobuf = (req: IncomingMessage) => (req.headers['content-type'] ?? '').split(';')[0].trim() === PROTOBUF;
+
 function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', reject);
     req.on('end', () => {
+      if (isProtobuf(req)) {
+        try {
+          return resolve(decodeCsr(Buffer.concat(chunks)));
+        } catch (e) {
+          return reject(e);
+        }
+      }
       const text = Buffer.concat(chunks).toString('utf8');
       if (!text) return resolve({});
       try {
