@@ -14,7 +14,7 @@ Serves the Kubernetes API double of meshca's tests on 127.0.0.1 (plain HTTP): Ce
 kubectl reads. Writes a kubeconfig for it, prints one line with its URL, and runs until Ctrl-C.
 Every request is allowed; the objects live in memory only.
 
-  --kubeconfig FILE  kubeconfig to write (server URL, a token, the default namespace)
+  --kubeconfig FILE  kubeconfig to write (server URL, a token, the default namespace; replaced if it exists)
   --port N           port on 127.0.0.1 (default: 0, any free port)
   --namespace NS     default namespace of the kubeconfig's context (default: meshca-system)`;
 
@@ -54,10 +54,9 @@ try {
 } catch (e) {
   fail(`cannot listen on 127.0.0.1:${port}: ${e.message}`);
 }
-// CSRs created with this kubeconfig record the user kubectl would have on a kind cluster.
-double.users.set('kubectl-token', 'kubernetes-admin');
+// kubectl sends no bearer token over plain HTTP, so the CSRs it creates record system:anonymous.
 const file = resolve(values.kubeconfig);
-double.writeKubeconfig(file, 'kubectl-token', values.namespace);
+double.writeKubeconfig(file, 'double-token', values.namespace);
 process.stdout.write(`Kubernetes API double listening on ${double.url} (kubeconfig: ${file}); Ctrl-C stops it\n`);
 
 const stop = () => void double.close().then(() => process.exit(0));

@@ -22,16 +22,24 @@
  *   timeoutSeconds, and answers a resourceVersion older than compact() with an ERROR event
  *   carrying a 410 Expired Status, as the real server does.
  * - fieldSelector metadata.name=<name> on list and watch (what the RA mode uses).
+ * - What real kubectl needs (scripts/kube-api-double.mjs): legacy discovery, an OpenAPI v3 index
+ *   whose PATCH operations declare fieldValidation (without it kubectl validates client-side and
+ *   needs full schemas), PATCH with application/merge-patch+json, GET of any namespace, and the
+ *   protobuf body `kubectl certificate approve` PUTs to /approval.
  *
  * Not covered: authentication and authorization (every request is allowed; the bearer token only
  * names the caller recorded in a CSR), admission, namespaces as objects (any namespace exists),
- * label selectors, other field selectors, PATCH, bookmarks, pagination (limit/continue),
- * server-side apply, finalizers and graceful deletion, generation/observedGeneration, protobuf,
- * and every other resource or subresource.
+ * label selectors, other field selectors, JSON and strategic merge patches (415), bookmarks,
+ * pagination (limit/continue), server-side apply, field validation (unknown fields are kept),
+ * Table output (kubectl prints NAME and AGE), finalizers and graceful deletion,
+ * generation/observedGeneration, protobuf bodies other than a CSR's on /approval and /status
+ * (415; so kubectl create secret/configmap fail: use kubectl create -f), and every other resource
+ * or subresource.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
+import { approval, replace, statusUpdate, validateCsr } from './rules.js';
 import { decodeCsr, PROTOBUF } from './protobuf.js';
 import { checkPatchType, mergePatch } from './patch.js';
 import { discovery, namespaceObject, openapi } from './discovery.js';
@@ -387,74 +395,4 @@ function fieldSelector(sel: string | null): (o: KubeObject) => boolean {
   const m = /^metadata\.name=([^,]+)$/.exec(sel);
   if (!m) throw new ApiError(400, 'BadRequest', `the double supports only fieldSelector metadata.name=<name>, got ${sel}`);
   return (o) => o.metadata.name === m[1];
-}
-
-type Condition = { type: string; status?: string; reason?: string; message?: string };
-
-function conditions(o: object): Condition[] {
-  return (((o as { status?: unknown }).status as { conditions?: Condition[] } | undefined)?.conditions ?? []).slice();
-}
-
-const APPROVAL = new Set(['Approved', 'Denied']);
-
-function validateCsr(o: KubeObject): void {
-  const spec = (o.spec ?? {}) as { request?: unknown; signerName?: unknown; usages?: unknown; expirationSeconds?: unknown };
-  const bad = (m: string) =>
-    new ApiError(
-      422,
-      'Invalid',
-      `CertificateSigningRequest.certificates.k8s.io "${o.metadata.name ?? o.metadata.generateName}" is invalid: ${m}`,
-    );
-  if (typeof spec.request !== 'string') throw bad('spec.request: Required value');
-  if (!/-----BEGIN CERTIFICATE REQUEST-----/.test(Buffer.from(spec.request, 'base64').toString('utf8')))
-    throw bad('spec.request: Invalid value: []byte{...}: PEM block type must be CERTIFICATE REQUEST');
-  if (typeof spec.signerName !== 'string' || !/^[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(spec.signerName))
-    throw bad('spec.signerName: Required value');
-  if (!Array.isArray(spec.usages) || spec.usages.length === 0) throw bad('spec.usages: Required value');
-  if (spec.expirationSeconds !== undefined && !(Number(spec.expirationSeconds) >= 600))
-    throw bad('spec.expirationSeconds: Invalid value: may not specify a duration less than 600 seconds (10 minutes)');
-}
-
-/** PUT /approval: only the Approved and Denied conditions change. */
-function approval(cur: KubeObject, body: Record<string, unknown>): KubeObject {
-  const wanted = conditions(body).filter((c) => APPROVAL.has(c.type));
-  const types = new Set(wanted.map((c) => c.type));
-  if (types.has('Approved') && types.has('Denied'))
-    throw new ApiError(422, 'Invalid', 'status.conditions: Invalid value: Approved and Denied conditions are mutually exclusive');
-  const kept = conditions(cur).filter((c) => !APPROVAL.has(c.type));
-  return { ...cur, status: { ...((cur.status as object) ?? {}), conditions: [...wanted, ...kept] } };
-}
-
-/** PUT /status: the certificate and the conditions other than Approved/Denied. */
-function statusUpdate(cur: KubeObject, body: Record<string, unknown>): KubeObject {
-  const next = (body.status ?? {}) as { certificate?: string; conditions?: Condition[] };
-  const curCert = (cur.status as { certificate?: string } | undefined)?.certificate;
-  const approval = conditions(cur).filter((c) => APPROVAL.has(c.type));
-  const cert = next.certificate;
-  if (cert !== undefined && cert !== '') {
-    if (curCert && curCert !== cert)
-      throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: updates may not modify existing certificate content');
-    const text = Buffer.from(cert, 'base64').toString('utf8');
-    if (!/^(\s*-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\s*)+$/.test(text)) {
-      throw new ApiError(
-        422,
-        'Invalid',
-        'status.certificate: Invalid value: "<certificate data>": must contain at least one CERTIFICATE PEM block and nothing else',
-      );
-    }
-    if (!approval.some((c) => c.type === 'Approved' && c.status === 'True')) {
-      throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: certificate may only be set on an approved request');
-    }
-  } else if (curCert) {
-    throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: updates may not remove existing certificate content');
-  }
-  const others = (next.conditions ?? []).filter((c) => !APPROVAL.has(c.type));
-  return { ...cur, status: { ...(cert ? { certificate: cert } : {}), conditions: [...approval, ...others] } };
-}
-
-/** PUT on the object itself: secrets, configmaps and leases take the body; a CSR keeps its status. */
-function replace(resource: string, cur: KubeObject, body: Record<string, unknown>): KubeObject {
-  const next = body as KubeObject;
-  if (resource === 'certificatesigningrequests') return { ...next, spec: cur.spec, status: cur.status };
-  return { ...next, metadata: { ...next.metadata, name: cur.metadata.name } };
 }
