@@ -81,10 +81,14 @@ describe('kubectl against the API double', () => {
     const again = kubectl(['create', '-f', '-'], csrYaml);
     assert.notEqual(again.code, 0);
     assert.match(again.err, /AlreadyExists|already exists/);
-    assert.match(kubectlOk(['get', 'csr']), /^app\s/m);
+    assert.match(kubectlOk(['get', 'csr']), /^app\s.*\sPending$/m);
     assert.match(kubectlOk(['certificate', 'approve', 'app']), /app approved/);
     kubectlOk(['wait', '--for=jsonpath={.status.certificate}', 'csr/app', '--timeout=60s']);
     assert.equal(kubectlOk(['get', 'csr', 'app', '-o', 'jsonpath={.status.conditions[0].type}']), 'Approved');
+    // The server-side Table: kubectl prints the columns of a real API server.
+    const table = kubectlOk(['get', 'csr', 'app']).split('\n');
+    assert.deepEqual(table[0].split(/\s+/), ['NAME', 'AGE', 'SIGNERNAME', 'REQUESTOR', 'REQUESTEDDURATION', 'CONDITION']);
+    assert.match(table[1], /^app\s+\d+s\s+example\.com\/foo\s+system:anonymous\s+24h\s+Approved,Issued$/);
     const chain = Buffer.from(kubectlOk(['get', 'csr', 'app', '-o', 'jsonpath={.status.certificate}']), 'base64').toString('utf8');
     const chainFile = join(tmp.path, 'app.pem');
     writeFileSync(chainFile, chain);

@@ -31,7 +31,7 @@
  * names the caller recorded in a CSR), admission, namespaces as objects (any namespace exists),
  * label selectors, other field selectors, JSON and strategic merge patches (415), bookmarks,
  * pagination (limit/continue), server-side apply, field validation (unknown fields are kept),
- * Table output (kubectl prints NAME and AGE), finalizers and graceful deletion,
+ * Table output other than for CSRs (kubectl prints NAME and AGE), finalizers and graceful deletion,
  * generation/observedGeneration, protobuf bodies other than a CSR's on /approval and /status
  * (415; so kubectl create secret/configmap fail: use kubectl create -f), and every other resource
  * or subresource.
@@ -39,6 +39,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
+import { csrTable, wantsTable } from './table.js';
 import { approval, replace, statusUpdate, validateCsr } from './rules.js';
 import { decodeCsr, PROTOBUF } from './protobuf.js';
 import { checkPatchType, mergePatch } from './patch.js';
@@ -239,6 +240,7 @@ export class K8sDouble {
         if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1')
           return this.watch(r.key, url, selector, res, typed);
         const items = this.store.list(r.key).filter(selector).map(typed);
+        if (wantsTable(req, r.key.resource)) return send(200, csrTable(items, String(this.store.resourceVersion)));
         return send(200, {
           apiVersion: meta.apiVersion,
           kind: `${meta.kind}List`,
@@ -249,6 +251,7 @@ export class K8sDouble {
       if (method === 'GET') {
         const o = this.store.get(r.key, r.name);
         if (!o) throw new ApiError(404, 'NotFound', `${r.key.resource} "${r.name}" not found`);
+        if (wantsTable(req, r.key.resource)) return send(200, csrTable([o], String(this.store.resourceVersion)));
         return send(200, typed(o));
       }
       if (method === 'DELETE') {
