@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCsr } from '../../src/pki/csr.js';
@@ -56,6 +56,23 @@ before(async () => {
 after(() => {
   for (const c of children) c.kill('SIGTERM');
   tmp.cleanup();
+});
+
+describe('scripts/kube-api-double.mjs', () => {
+  it('refuses bad arguments with a message naming them, exit 2, and writes no kubeconfig', () => {
+    const script = join(REPO_ROOT, 'scripts', 'kube-api-double.mjs');
+    const out = join(tmp.path, 'never.yaml');
+    for (const [args, message] of [
+      [[], /--kubeconfig FILE is required/],
+      [['--kubeconfig', out, '--port', 'http'], /--port must be a port number \(0-65535\), got "http"/],
+      [['--kubeconfig', out, '--bogus'], /Unknown option '--bogus'/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(existsSync(out), false);
+    }
+  });
 });
 
 describe('kubectl against the API double', () => {
