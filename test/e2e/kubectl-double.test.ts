@@ -114,6 +114,11 @@ describe('kubectl against the API double', () => {
     assert.equal(new X509Certificate(chain).subjectAltName, 'DNS:app.example.com');
     assert.ok(new X509Certificate(chain).checkIssued(new X509Certificate(chain.slice(chain.indexOf('-----END CERTIFICATE-----') + 26))));
     assert.ok(readFileSync(rootFile, 'utf8').includes('BEGIN CERTIFICATE'));
+
+    assert.match(kubectlOk(['create', '-f', '-'], csrYaml.replace('name: app', 'name: refused')), /refused created/);
+    assert.match(kubectlOk(['certificate', 'deny', 'refused']), /refused denied/);
+    assert.match(kubectlOk(['get', 'csr', 'refused']), /\sDenied$/m);
+    assert.equal(kubectlOk(['get', 'csr', 'refused', '-o', 'jsonpath={.status.certificate}']), '');
   });
 
   it('refuses a CSR the API server would refuse, with its message', () => {
