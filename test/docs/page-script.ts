@@ -54,6 +54,11 @@ export const SUBSTITUTIONS: Substitution[] = [
     why: 'the same fuzzers, 20 iterations instead of thousands',
   },
   {
+    pattern: /^node scripts\/kube-api-double\.mjs\b(.*)$/,
+    replace: (m) => `"$DOCS_TEST_NODE" "$DOCS_TEST_REPO/scripts/kube-api-double.mjs"${m[1]}`,
+    why: 'the page runs in a scratch directory: the same script, from the clone',
+  },
+  {
     pattern: /^kubectl apply -k (\S+)$/,
     replace: (m) => `kubectl kustomize ${m[1]} > /dev/null`,
     why: 'no cluster: the same manifests built offline',

@@ -22,16 +22,28 @@
  *   timeoutSeconds, and answers a resourceVersion older than compact() with an ERROR event
  *   carrying a 410 Expired Status, as the real server does.
  * - fieldSelector metadata.name=<name> on list and watch (what the RA mode uses).
+ * - What real kubectl needs (scripts/kube-api-double.mjs): legacy discovery, an OpenAPI v3 index
+ *   whose PATCH operations declare fieldValidation (without it kubectl validates client-side and
+ *   needs full schemas), PATCH with application/merge-patch+json, GET of any namespace, and the
+ *   protobuf body `kubectl certificate approve` PUTs to /approval.
  *
  * Not covered: authentication and authorization (every request is allowed; the bearer token only
  * names the caller recorded in a CSR), admission, namespaces as objects (any namespace exists),
- * label selectors, other field selectors, PATCH, bookmarks, pagination (limit/continue),
- * server-side apply, finalizers and graceful deletion, generation/observedGeneration, protobuf,
- * and every other resource or subresource.
+ * label selectors, other field selectors, JSON and strategic merge patches (415), bookmarks,
+ * pagination (limit/continue), server-side apply, field validation (unknown fields are kept),
+ * Table output other than for CSRs (kubectl prints NAME and AGE), finalizers and graceful deletion,
+ * generation/observedGeneration, protobuf bodies other than a CSR's on /approval and /status
+ * (415; so kubectl create secret/configmap fail: use kubectl create -f), and every other resource
+ * or subresource.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
+import { csrTable, wantsTable } from './table.js';
+import { approval, replace, statusUpdate, validateCsr } from './rules.js';
+import { decodeCsr, PROTOBUF } from './protobuf.js';
+import { checkPatchType, mergePatch } from './patch.js';
+import { discovery, namespaceObject, openapi } from './discovery.js';
 import { ApiError, ObjectStore, type KubeObject, type ResourceKey, type WatchEvent } from './store.js';
 
 export interface TokenEntry {
@@ -94,10 +106,13 @@ export class K8sDouble {
   private server!: Server;
   url = '';
 
-  static async start(): Promise<K8sDouble> {
+  static async start(port = 0): Promise<K8sDouble> {
     const d = new K8sDouble();
     d.server = createServer((req, res) => void d.handle(req, res));
-    await new Promise<void>((r) => d.server.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r, reject) => {
+      d.server.once('error', reject);
+      d.server.listen(port, '127.0.0.1', r);
+    });
     d.url = `http://127.0.0.1:${(d.server.address() as AddressInfo).port}`;
     return d;
   }
@@ -204,6 +219,11 @@ export class K8sDouble {
         const code = f({ method, path: url.pathname, user });
         if (code !== undefined) return send(code, status(code, 'InternalError', `injected fault for ${method} ${url.pathname}`));
       }
+      const doc =
+        method === 'GET'
+          ? (discovery(url.pathname, req.headers.host ?? '') ?? namespaceObject(url.pathname) ?? openapi(url.pathname))
+          : undefined;
+      if (doc) return send(200, doc);
       const r = route(url.pathname);
       if (!r) return send(404, status(404, 'NotFound', `the double does not serve ${url.pathname}`));
       if (r === 'tokenreviews') {
@@ -220,6 +240,7 @@ export class K8sDouble {
         if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1')
           return this.watch(r.key, url, selector, res, typed);
         const items = this.store.list(r.key).filter(selector).map(typed);
+        if (wantsTable(req, r.key.resource)) return send(200, csrTable(items, String(this.store.resourceVersion)));
         return send(200, {
           apiVersion: meta.apiVersion,
           kind: `${meta.kind}List`,
@@ -230,6 +251,7 @@ export class K8sDouble {
       if (method === 'GET') {
         const o = this.store.get(r.key, r.name);
         if (!o) throw new ApiError(404, 'NotFound', `${r.key.resource} "${r.name}" not found`);
+        if (wantsTable(req, r.key.resource)) return send(200, csrTable([o], String(this.store.resourceVersion)));
         return send(200, typed(o));
       }
       if (method === 'DELETE') {
@@ -242,11 +264,22 @@ export class K8sDouble {
           details: { name: r.name, kind: r.key.resource },
         });
       }
+      // Only the subresources take a protobuf body: the double decodes no spec or metadata beyond the name.
+      if (isProtobuf(req) && !(method === 'PUT' && r.sub))
+        throw new ApiError(415, 'UnsupportedMediaType', `the double takes protobuf only on PUT .../approval and .../status; send JSON`);
       if (method === 'PUT') {
         const rv = (body.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
         if (r.sub === 'approval') return send(200, typed(this.store.update(r.key, r.name, (cur) => approval(cur, body), rv)));
         if (r.sub === 'status') return send(200, typed(this.store.update(r.key, r.name, (cur) => statusUpdate(cur, body), rv)));
         return send(200, typed(this.store.update(r.key, r.name, (cur) => replace(r.key.resource, cur, body), rv)));
+      }
+      if (method === 'PATCH' && !r.sub) {
+        checkPatchType(req.headers['content-type']);
+        const rv = (body.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
+        return send(
+          200,
+          typed(this.store.update(r.key, r.name, (cur) => replace(r.key.resource, cur, mergePatch(cur, body) as KubeObject), rv)),
+        );
       }
       return send(405, status(405, 'MethodNotAllowed', `${method} ${url.pathname}`));
     } catch (e) {
@@ -334,12 +367,21 @@ export class K8sDouble {
   }
 }
 
+const isProtobuf = (req: IncomingMessage) => (req.headers['content-type'] ?? '').split(';')[0].trim() === PROTOBUF;
+
 function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', reject);
     req.on('end', () => {
+      if (isProtobuf(req)) {
+        try {
+          return resolve(decodeCsr(Buffer.concat(chunks)));
+        } catch (e) {
+          return reject(e);
+        }
+      }
       const text = Buffer.concat(chunks).toString('utf8');
       if (!text) return resolve({});
       try {
@@ -356,74 +398,4 @@ function fieldSelector(sel: string | null): (o: KubeObject) => boolean {
   const m = /^metadata\.name=([^,]+)$/.exec(sel);
   if (!m) throw new ApiError(400, 'BadRequest', `the double supports only fieldSelector metadata.name=<name>, got ${sel}`);
   return (o) => o.metadata.name === m[1];
-}
-
-type Condition = { type: string; status?: string; reason?: string; message?: string };
-
-function conditions(o: object): Condition[] {
-  return (((o as { status?: unknown }).status as { conditions?: Condition[] } | undefined)?.conditions ?? []).slice();
-}
-
-const APPROVAL = new Set(['Approved', 'Denied']);
-
-function validateCsr(o: KubeObject): void {
-  const spec = (o.spec ?? {}) as { request?: unknown; signerName?: unknown; usages?: unknown; expirationSeconds?: unknown };
-  const bad = (m: string) =>
-    new ApiError(
-      422,
-      'Invalid',
-      `CertificateSigningRequest.certificates.k8s.io "${o.metadata.name ?? o.metadata.generateName}" is invalid: ${m}`,
-    );
-  if (typeof spec.request !== 'string') throw bad('spec.request: Required value');
-  if (!/-----BEGIN CERTIFICATE REQUEST-----/.test(Buffer.from(spec.request, 'base64').toString('utf8')))
-    throw bad('spec.request: Invalid value: []byte{...}: PEM block type must be CERTIFICATE REQUEST');
-  if (typeof spec.signerName !== 'string' || !/^[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(spec.signerName))
-    throw bad('spec.signerName: Required value');
-  if (!Array.isArray(spec.usages) || spec.usages.length === 0) throw bad('spec.usages: Required value');
-  if (spec.expirationSeconds !== undefined && !(Number(spec.expirationSeconds) >= 600))
-    throw bad('spec.expirationSeconds: Invalid value: may not specify a duration less than 600 seconds (10 minutes)');
-}
-
-/** PUT /approval: only the Approved and Denied conditions change. */
-function approval(cur: KubeObject, body: Record<string, unknown>): KubeObject {
-  const wanted = conditions(body).filter((c) => APPROVAL.has(c.type));
-  const types = new Set(wanted.map((c) => c.type));
-  if (types.has('Approved') && types.has('Denied'))
-    throw new ApiError(422, 'Invalid', 'status.conditions: Invalid value: Approved and Denied conditions are mutually exclusive');
-  const kept = conditions(cur).filter((c) => !APPROVAL.has(c.type));
-  return { ...cur, status: { ...((cur.status as object) ?? {}), conditions: [...wanted, ...kept] } };
-}
-
-/** PUT /status: the certificate and the conditions other than Approved/Denied. */
-function statusUpdate(cur: KubeObject, body: Record<string, unknown>): KubeObject {
-  const next = (body.status ?? {}) as { certificate?: string; conditions?: Condition[] };
-  const curCert = (cur.status as { certificate?: string } | undefined)?.certificate;
-  const approval = conditions(cur).filter((c) => APPROVAL.has(c.type));
-  const cert = next.certificate;
-  if (cert !== undefined && cert !== '') {
-    if (curCert && curCert !== cert)
-      throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: updates may not modify existing certificate content');
-    const text = Buffer.from(cert, 'base64').toString('utf8');
-    if (!/^(\s*-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\s*)+$/.test(text)) {
-      throw new ApiError(
-        422,
-        'Invalid',
-        'status.certificate: Invalid value: "<certificate data>": must contain at least one CERTIFICATE PEM block and nothing else',
-      );
-    }
-    if (!approval.some((c) => c.type === 'Approved' && c.status === 'True')) {
-      throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: certificate may only be set on an approved request');
-    }
-  } else if (curCert) {
-    throw new ApiError(422, 'Invalid', 'status.certificate: Forbidden: updates may not remove existing certificate content');
-  }
-  const others = (next.conditions ?? []).filter((c) => !APPROVAL.has(c.type));
-  return { ...cur, status: { ...(cert ? { certificate: cert } : {}), conditions: [...approval, ...others] } };
-}
-
-/** PUT on the object itself: secrets, configmaps and leases take the body; a CSR keeps its status. */
-function replace(resource: string, cur: KubeObject, body: Record<string, unknown>): KubeObject {
-  const next = body as KubeObject;
-  if (resource === 'certificatesigningrequests') return { ...next, spec: cur.spec, status: cur.status };
-  return { ...next, metadata: { ...next.metadata, name: cur.metadata.name } };
 }
