@@ -6,7 +6,7 @@ import type { Cluster, ClusterSpec } from '../resources/meshca.js';
 import { checkedKubeconfig } from '../k8s/cluster-client.js';
 import { invalid } from '../pki/errors.js';
 import { humanDuration } from '../resources/duration.js';
-import { clusterDeliveryColumns, notFound } from './get.js';
+import { clusterDeliveryColumns, intermediateCert, notFound } from './get.js';
 import { existingStateDir, stateDirToCreate, withDir } from './options.js';
 import { emit, table, withOutput } from './output.js';
 import { FAILED_EXIT_HELP, reconcileAfterChange } from './reconcile.js';
@@ -76,17 +76,14 @@ export function register(program: Command): void {
       const c = embeddedControllers(existingStateDir(o.dir));
       const state = new CaState(c.state.dir);
       const now = new Date();
-      const delivery = clusterDeliveryColumns();
+      const delivery = clusterDeliveryColumns(state);
       const rows: Record<string, string>[] = [];
       const items = [];
       for (const cl of await c.store.list<Cluster>(CLUSTER)) {
-        let intermediate: { serial: string; notAfter: string; fingerprint: string } | null = null;
-        try {
-          const b = state.loadCluster(cl.metadata.name);
-          intermediate = { serial: b.caCert.serialHex, notAfter: b.caCert.notAfter.toISOString(), fingerprint: b.caCert.fingerprint256 };
-        } catch {
-          // No bundle yet: shown as none.
-        }
+        const cert = intermediateCert(state, cl.metadata.name);
+        const intermediate = cert
+          ? { serial: cert.serialHex, notAfter: cert.notAfter.toISOString(), fingerprint: cert.fingerprint256 }
+          : null;
         const row: Record<string, string> = {
           NAME: cl.metadata.name,
           INTERMEDIATE: intermediate?.serial.slice(0, 16) ?? 'none',

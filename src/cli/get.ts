@@ -1,5 +1,9 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { CaState } from '../ca/state.js';
 import { embeddedControllers } from '../controllers/index.js';
+import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
 import { MeshcaError, invalid } from '../pki/errors.js';
 import type { AwsPcaIssuer, Certificate, CertificateRequest, Issuer } from '../resources/certmanager.js';
 import { humanDuration } from '../resources/duration.js';
@@ -76,11 +80,13 @@ const COLUMNS: Record<string, Column[]> = {
     { header: 'DENY RULES', value: (o) => String((o as ApprovalPolicy).spec.deny?.length ?? 0) },
     { header: 'AGE', value: age },
   ],
-  Cluster: [{ header: 'AGE', value: age }, ...clusterDeliveryColumns()],
 };
 
-/** Where each cluster's bundle stands on its API server: state, digest, expiry, last write, last error. */
-export function clusterDeliveryColumns(): Column[] {
+/**
+ * Where each cluster's bundle stands on its API server: state, digest, expiry, last write, last error.
+ * A cluster with only files expires with the intermediate in the state directory.
+ */
+export function clusterDeliveryColumns(state: CaState): Column[] {
   const d = (o: Resource) => (o as Cluster).status?.delivery;
   return [
     {
@@ -93,10 +99,24 @@ export function clusterDeliveryColumns(): Column[] {
     },
     { header: 'SERVER', wide: true, value: (o) => d(o)?.server ?? '' },
     { header: 'DIGEST', value: (o) => d(o)?.digest?.slice(0, 12) ?? '' },
-    { header: 'EXPIRES', value: (o) => d(o)?.notAfter ?? '' },
+    {
+      header: 'EXPIRES',
+      value: (o) =>
+        ((o as Cluster).spec.kubeconfig ? d(o)?.notAfter : intermediateCert(state, o.metadata.name)?.notAfter.toISOString()) ?? '',
+    },
     { header: 'LAST WRITE', value: (o) => d(o)?.lastWriteTime ?? '' },
     { header: 'LAST ERROR', value: (o) => d(o)?.lastError ?? '' },
   ];
+}
+
+/** A cluster's intermediate from ca-cert.pem alone: listing must work without the key's passphrase. Unreadable counts as none. */
+export function intermediateCert(state: CaState, cluster: string): ParsedCertificate | undefined {
+  const file = join(state.clusterDir(cluster), 'ca-cert.pem');
+  try {
+    return existsSync(file) ? parseCertificate(readFileSync(file, 'utf8'), file) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function issuerColumns(): Column[] {
@@ -211,7 +231,8 @@ async function getKind(
     const where = o.namespace && kind.namespaced ? ` in ${o.namespace} namespace` : '';
     return { kind, items: objects, text: `No resources found${where}${multi ? ` (${qualifiedName(kind)})` : ''}.\n` };
   }
-  const cols = (COLUMNS[kind.kind] ?? [{ header: 'AGE', value: age }]).filter((col) => o.output === 'wide' || !col.wide);
+  const all = kind.kind === 'Cluster' ? [{ header: 'AGE', value: age }, ...clusterDeliveryColumns(c.state)] : COLUMNS[kind.kind];
+  const cols = (all ?? [{ header: 'AGE', value: age }]).filter((col) => o.output === 'wide' || !col.wide);
   const showNs = kind.namespaced && !o.namespace;
   const headers = [...(showNs ? ['NAMESPACE'] : []), 'NAME', ...cols.map((col) => col.header)];
   const rows = objects.map((ob) => {

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { parseSubject, type SubjectSpec } from '../pki/name.js';
 import { DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
 import { openStateToCreate, parseIntOption, withDir } from './options.js';
 import { renamedFlag } from './renamed.js';
@@ -8,6 +9,7 @@ interface InitOptions {
   keyAlgorithm: KeyAlgorithm;
   org: string;
   cn?: string;
+  subject?: SubjectSpec;
   rootDays: number;
   force?: boolean;
 }
@@ -24,6 +26,14 @@ export function register(program: Command): void {
     )
     .option('--org <name>', 'subject organisation (O)', 'cluster.local')
     .option('--cn <name>', 'subject common name (CN); none by default, like Istio')
+    .addOption(
+      new Option(
+        '--subject <dn>',
+        "whole subject instead of --org/--cn: openssl's /C=US/O=Example/OU=Mesh/CN=Root CA or RFC 4514's CN=Root CA,O=Example,C=US (C, ST, L, street, postalCode, O, OU, serialNumber, CN)",
+      )
+        .argParser(parseSubject)
+        .conflicts(['org', 'cn']),
+    )
     .option('--root-days <n>', 'validity in days', parseIntOption('--root-days', 1, 36500), 3650)
     .option('--force', 'replace an existing root (its intermediates stop chaining to the new one)');
   renamedFlag(cmd, '--key-algorithm', '--key');
@@ -32,7 +42,7 @@ export function register(program: Command): void {
     const { state, announce } = openStateToCreate(o);
     const cert = state.initRoot({
       alg: o.keyAlgorithm,
-      subject: { organization: [o.org], ...(o.cn ? { commonName: o.cn } : {}) },
+      subject: o.subject ?? { organization: [o.org], ...(o.cn ? { commonName: o.cn } : {}) },
       days: o.rootDays,
       now: new Date(),
       force: o.force,

@@ -24,7 +24,7 @@ export function register(program: Command): void {
     .description("create a cluster intermediate signed by the root and write Istio's plugin-CA bundle and cacerts Secret")
     .requiredOption('--cluster <name>', 'cluster name (a DNS label)')
     .requiredOption('--out <dir>', 'where to write ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem and cacerts.yaml')
-    .option('--intermediate-days <n>', "validity in days (clamped to the root's)", parseIntOption('--intermediate-days', 1, 36500), 730)
+    .option('--intermediate-days <n>', "validity in days (clamped to the root's)", parseIntOption('--intermediate-days', 1, 36500), 365)
     .option('--pathlen <n>', 'basicConstraints pathlen; 0 lets it sign only workloads', parseIntOption('--pathlen', 0, 10), 0)
     .addOption(
       new Option('--key-algorithm <alg>', `intermediate key algorithm (${KEY_ALGORITHMS.join(', ')})`)

@@ -10,7 +10,7 @@ import { LeaseElector } from '../leader/lease.js';
 import { DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS, parseKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
 import { createLogger } from '../server/index.js';
 import { LOG_FORMATS } from '../server/log-text.js';
-import { openStateToCreate, parseDuration, withDir } from './options.js';
+import { openStateToCreate, parseDuration, parseIntOption, withDir } from './options.js';
 import { logProgress } from './progress.js';
 import { renamedFlag } from './renamed.js';
 
@@ -23,6 +23,7 @@ interface Options {
   defaultTtl: number;
   maxTtl: number;
   keyAlgorithm: KeyAlgorithm;
+  intermediateDays: number;
   leaderElection?: boolean;
   leaseName: string;
   k8sNamespace?: string;
@@ -70,6 +71,12 @@ export function register(program: Command): void {
         .argParser(parseKeyAlgorithm)
         .default(DEFAULT_KEY_ALGORITHM),
     )
+    .option(
+      '--intermediate-days <n>',
+      'lifetime in days of an intermediate created on first start',
+      parseIntOption('--intermediate-days', 1, 36500),
+      365,
+    )
     .option('--leader-election', 'sign only while holding a Lease (run several replicas)')
     .option('--lease-name <name>', 'leader election Lease', 'meshca-k8s-signer')
     .option('--k8s-namespace <ns>', "namespace of the Lease (default: the kubeconfig context's or the pod's)")
@@ -95,7 +102,7 @@ export function register(program: Command): void {
       created = true;
     }
     if (!state.hasCluster(o.cluster)) {
-      state.createIntermediate(o.cluster, { alg: o.keyAlgorithm, days: 365, now });
+      state.createIntermediate(o.cluster, { alg: o.keyAlgorithm, days: o.intermediateDays, now });
       created = true;
     }
     announce();

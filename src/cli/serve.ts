@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { trustBundlePath } from '../ca/trust-bundle-file.js';
 import { nativeStatus } from '../pki/fast/native.js';
 import { Option, type Command } from 'commander';
@@ -53,7 +52,6 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
     for (const key of CONFIG_KEYS) if (opts[key] !== undefined) flags[key] = opts[key];
     const config = loadConfig({ configFile: opts.config as string | undefined, flags });
     const log = createLogger(config.logLevel, config.logFormat);
-    const fresh = !existsSync(config.dir);
     const server =
       workerCount(config) > 1
         ? await startCluster(config, { logger: log, progress: logProgress(log), ...switches })
@@ -76,7 +74,6 @@ export function register(program: Command, switches: Pick<StartOptions, 'audit' 
         ...(server.pcaApiUrl ? { pcaApi: server.pcaApiUrl } : {}),
       })}\n`,
     );
-    if (fresh) log.info({ dir: config.dir }, `created state directory ${config.dir}`);
     log.info(
       { grpc: server.grpcAddress, http: server.httpAddress, config: config.configFile ?? null, nativeSignatureChecks: nativeStatus },
       'meshca serving',

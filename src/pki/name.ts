@@ -86,3 +86,60 @@ export function nameValues(name: Name, type: string): string[] {
   for (const rdn of name) for (const atv of rdn) if (atv.type === type) out.push(atv.value.toString());
   return out;
 }
+
+const SPEC_KEYS: Record<string, keyof SubjectSpec> = {
+  c: 'country',
+  st: 'province',
+  l: 'locality',
+  street: 'streetAddress',
+  postalcode: 'postalCode',
+  o: 'organization',
+  ou: 'organizationalUnit',
+  serialnumber: 'serialNumber',
+  cn: 'commonName',
+};
+
+/**
+ * Parses a subject as operators type it: openssl's `/C=US/O=Example/CN=Root CA` (it starts with a
+ * slash) or RFC 4514's `CN=Root CA,O=Example,C=US`. A backslash escapes the next character.
+ */
+export function parseSubject(text: string): SubjectSpec {
+  const slashed = text.startsWith('/');
+  const parts = splitEscaped(slashed ? text.slice(1) : text, slashed ? '/' : ',');
+  const spec: SubjectSpec = {};
+  for (const part of parts) {
+    const eq = part.indexOf('=');
+    const key = SPEC_KEYS[part.slice(0, Math.max(eq, 0)).trim().toLowerCase()];
+    if (eq < 0 || !key) {
+      throw invalid(
+        'bad_subject',
+        `subject "${text}": "${part}" is not KEY=value with KEY one of C, ST, L, street, postalCode, O, OU, serialNumber, CN`,
+      );
+    }
+    const value = part.slice(eq + 1).trim();
+    if (value === '') throw invalid('bad_subject', `subject "${text}": ${part.slice(0, eq).trim()} has no value`);
+    if (key === 'commonName' || key === 'serialNumber') {
+      if (spec[key] !== undefined) throw invalid('bad_subject', `subject "${text}" gives ${part.slice(0, eq).trim()} twice`);
+      spec[key] = value;
+    } else {
+      spec[key] = [...(spec[key] ?? []), value];
+    }
+  }
+  if (parts.length === 0) throw invalid('bad_subject', 'subject must name at least one attribute, e.g. /O=Example/CN=Root CA');
+  buildName(spec); // refuses empty values and bad countries now, naming the attribute
+  return spec;
+}
+
+function splitEscaped(text: string, sep: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\' && i + 1 < text.length) cur += text[++i];
+    else if (text[i] === sep) {
+      parts.push(cur);
+      cur = '';
+    } else cur += text[i];
+  }
+  if (cur.trim() !== '') parts.push(cur); // a trailing separator is harmless
+  return parts;
+}

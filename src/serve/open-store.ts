@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { isReplicated } from '../ca/material/replicated.js';
 import type { ServeConfig } from '../config/index.js';
@@ -20,6 +21,11 @@ export async function openServeStore(
   log: Logger,
   onAuditError: () => void,
 ): Promise<Store> {
+  // The state directory is the first thing serve creates, so it is said first, before the root and the listeners.
+  if (!existsSync(config.dir)) {
+    mkdirSync(config.dir, { recursive: true });
+    log.info({ dir: config.dir }, `created state directory ${config.dir}`);
+  }
   let store: Store = await openStore(
     config,
     (e) => log.error({ err: e }, 'audit store background work failed (unwritten audit rows stay queued)'),

@@ -241,7 +241,13 @@ describe('read commands share -o table|wide|json|yaml', () => {
     for (const args of [[], ['-o', 'table']]) {
       const text = (await ok(['cluster', 'list', '--dir', dir, ...args])).stdout;
       assert.match(text, /^NAME\s+INTERMEDIATE\s+TIME LEFT\s+AGE\s+DELIVERY\s+DIGEST\s+EXPIRES\s+LAST WRITE\s+LAST ERROR\n/);
-      assert.match(text, new RegExp(`^north\\s+${ca.serialNumber.slice(0, 16).toLowerCase()}\\s+\\S+\\s+\\S+\\s+files only$`, 'm'));
+      assert.match(
+        text,
+        new RegExp(
+          `^north\\s+${ca.serialNumber.slice(0, 16).toLowerCase()}\\s+\\S+\\s+\\S+\\s+files only\\s+${new Date(ca.validTo).toISOString()}$`,
+          'm',
+        ),
+      );
     }
     assert.match(
       (await ok(['cluster', 'list', '--dir', dir, '-o', 'wide'])).stdout,

@@ -3,12 +3,24 @@ import { MESHCA_BIN, REPO_ROOT } from '../helpers/run.js';
 
 /** `meshca k8s-signer` as a process of its own (the "external CA"); resolves with its first line (its root file). */
 export function startK8sSigner(
-  o: { dir: string; signerName: string; kubeconfig: string },
+  o: { dir: string; signerName: string; kubeconfig: string; args?: string[] },
   onChild: (c: ChildProcess) => void,
 ): Promise<{ rootFile: string }> {
   const child = spawn(
     process.execPath,
-    [MESHCA_BIN, 'k8s-signer', '--dir', o.dir, '--signer-names', o.signerName, '--kubeconfig', o.kubeconfig, '--log-level', 'warn'],
+    [
+      MESHCA_BIN,
+      'k8s-signer',
+      '--dir',
+      o.dir,
+      '--signer-names',
+      o.signerName,
+      '--kubeconfig',
+      o.kubeconfig,
+      '--log-level',
+      'warn',
+      ...(o.args ?? []),
+    ],
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   onChild(child);
