@@ -81,7 +81,7 @@ describe('doctor checks (pure)', () => {
 });
 
 describe('doctor checks: no state root', () => {
-  it("a RootTrustPolicy's own CA: the clusters are checked against the root their bundles carry", () => {
+  it("a RootTrustPolicy's own CA or an upstream's: the clusters are checked against the root their bundles carry", () => {
     const root = makeRoot();
     const inter = makeIntermediate(root, { days: 30 });
     const alien = makeIntermediate(makeRoot({ cn: 'Other Root' }), { days: 30 });
@@ -106,7 +106,8 @@ describe('doctor checks: no state root', () => {
       all.filter((f) => f.severity !== 'ok'),
       [],
     );
-    assert.match(all[0].message, /^no \/s\/root\/root-cert\.pem: .*secretRef.*"Test Root"/);
+    // Both keepers of such a root are named: serve --upstream awspca leaves no root/ either.
+    assert.match(all[0].message, /^no \/s\/root\/root-cert\.pem: .*AWS Private CA.*secretRef.*"Test Root"/);
     snap.clusters.push({ ...cluster('south', alien), roots: [alien.cert], chain: [alien.cert] });
     const bad = stateFindings(snap, { now: NOW }).filter((f) => f.severity !== 'ok');
     assert.deepEqual(
@@ -114,5 +115,33 @@ describe('doctor checks: no state root', () => {
       ['cluster south', 'cluster south', 'shared root'],
     );
     assert.match(bad[0].message, /does not chain to the root the clusters trust "Test Root"/);
+  });
+
+  it('cert-manager Certificates: no Secret fails with reconcile, an empty ca.crt is a warning, renewBeforePercentage is the rule', () => {
+    const root = makeRoot();
+    const inter = makeIntermediate(root, { days: 30 });
+    const base = { secretDir: '/s/secrets/istio-system/cacerts', spec: {}, chain: [], cas: [] };
+    const snap: StateSnapshot = {
+      dir: '/s',
+      rootPath: '/s/root/root-cert.pem',
+      clusters: [],
+      failed: [],
+      certificates: [
+        { ...base, name: 'istio-system/pending', readError: 'its Secret istio-system/pending has no tls.crt (/s/x/tls.crt)' },
+        { ...base, name: 'istio-system/no-ca', chain: [inter.cert] },
+        { ...base, name: 'istio-system/pct', chain: [inter.cert, root.cert], cas: [root.cert], spec: { renewBeforePercentage: 50 } },
+      ],
+    };
+    const all = stateFindings(snap, { now: daysFrom(NOW, 16) });
+    assert.match(all[0].message, /the CAs here come from the issuers of 3 cert-manager Certificate\(s\)/);
+    const bad = all.filter((f) => f.severity !== 'ok').map((f) => [f.severity, f.check, f.fix]);
+    assert.deepEqual(bad, [
+      ['fail', 'certificate istio-system/pending', 'meshca reconcile --dir /s'],
+      ['warn', 'certificate istio-system/no-ca', undefined],
+      ['fail', 'certificate istio-system/pct', 'meshca reconcile --dir /s'],
+    ]);
+    const pct = all.filter((f) => f.check === 'certificate istio-system/pct');
+    assert.match(pct[0].message, /chains to ca\.crt "Test Root"/);
+    assert.match(pct[1].message, /due for renewal at .*\(renewBeforePercentage 50\)/);
   });
 });

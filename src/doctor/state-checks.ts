@@ -1,6 +1,7 @@
 import { certLabel, type ParsedCertificate } from '../pki/certificate.js';
 import { chainsTo, fail, leadRenewal, lifetimeFinding, ok, renewalPoint, sh, warn, type Finding } from './findings.js';
-import type { ClusterSnapshot, KeyFile, StateSnapshot } from './state-read.js';
+import { renewalTime } from '../controllers/certificates/policy.js';
+import type { CertificateSnapshot, ClusterSnapshot, KeyFile, StateSnapshot } from './state-read.js';
 
 export interface StateCheckOptions {
   now: Date;
@@ -146,6 +147,31 @@ function clusterFindings(s: StateSnapshot, c: ClusterSnapshot, o: StateCheckOpti
   return out;
 }
 
+/** A Certificate's Secret as its controller would judge it: chain to ca.crt, dates against renewBefore, key. */
+function certificateFindings(c: CertificateSnapshot, now: Date, dirFlag: string): Finding[] {
+  const check = `certificate ${c.name}`;
+  const fix = `meshca reconcile ${dirFlag}`;
+  if (c.readError || c.chain.length === 0) return [fail(check, c.readError ?? `${c.secretDir}/tls.crt holds no certificate`, fix)];
+  const leaf = c.chain[0];
+  const out: Finding[] = [];
+  if (c.cas.length === 0) out.push(warn(check, `${c.secretDir}/ca.crt is empty: there is no CA to check ${certLabel(leaf)} against`));
+  else {
+    const problems = chainsTo(c.chain, c.cas);
+    if (problems.length > 0) out.push(fail(check, `tls.crt does not chain to ca.crt: ${problems.join('; ')}`, fix));
+    else out.push(ok(check, `${certLabel(leaf)} chains to ca.crt ${c.cas.map(certLabel).join(', ')}`));
+  }
+  const rule =
+    c.spec.renewBefore !== undefined
+      ? `renewBefore ${c.spec.renewBefore}`
+      : c.spec.renewBeforePercentage !== undefined
+        ? `renewBeforePercentage ${c.spec.renewBeforePercentage}`
+        : 'a third of its lifetime left';
+  const at = renewalTime(leaf.notBefore, leaf.notAfter, c.spec);
+  out.push(lifetimeFinding(check, leaf, now, { renewal: { at, rule, severity: 'fail' }, fix }));
+  if (c.key) out.push(...keyFindings(`${check} key`, c.key, fix, `${c.secretDir}/tls.crt`));
+  return out;
+}
+
 function databaseFindings(s: StateSnapshot, dirFlag: string): Finding[] {
   const d = s.database;
   if (!d) return [ok('database', `no ${s.dir}/meshca.db yet (\`meshca serve\` and \`meshca token\` create it)`)];
@@ -176,20 +202,31 @@ function databaseFindings(s: StateSnapshot, dirFlag: string): Finding[] {
 /** Every finding about a state directory: root, its key, each cluster's bundle, failed resources, the database. */
 export function stateFindings(snap: StateSnapshot, o: StateCheckOptions): Finding[] {
   const dirFlag = `--dir ${sh(snap.dir)}`;
-  // A RootTrustPolicy may sign with a CA from a Secret: no root/ then, and the clusters' own root is the reference.
+  // An upstream CA (AWS PCA, a Kubernetes signer) or a RootTrustPolicy's Secret keeps the root's key: no
+  // root/ then, and the clusters' own root is the reference.
   const borrowed = !snap.root && !snap.rootError ? mostTrustedRoot(snap.clusters) : undefined;
   const s = borrowed ? { ...snap, root: borrowed } : snap;
   const rootName = borrowed ? 'the root the clusters trust' : 'the state root';
-  const out = borrowed
+  const certs = snap.certificates ?? [];
+  // cert-manager Certificates alone: their issuers (AWS PCA, a CA Secret) keep the roots.
+  const issuersOnly = !snap.root && !snap.rootError && !borrowed && certs.length > 0;
+  const out = issuersOnly
     ? [
         ok(
           'root',
-          `no ${snap.rootPath}: the intermediates come from a CA meshca does not keep as its root (a RootTrustPolicy's secretRef); checking them against ${certLabel(borrowed)} (${borrowed.fingerprint256}), the root their bundles carry`,
+          `no ${snap.rootPath}: the CAs here come from the issuers of ${certs.length} cert-manager Certificate(s), which keep their roots; each is checked against its Secret's ca.crt`,
         ),
-        lifetimeFinding('root', borrowed, o.now),
       ]
-    : rootFindings(s, o.now, dirFlag);
-  if (s.clusters.length === 0) out.push(ok('clusters', 'no cluster intermediates yet'));
+    : borrowed
+      ? [
+          ok(
+            'root',
+            `no ${snap.rootPath}: the intermediates are signed by a CA meshca does not keep as its root (an upstream such as AWS Private CA, or a RootTrustPolicy's secretRef); checking them against ${certLabel(borrowed)} (${borrowed.fingerprint256}), the root their bundles carry`,
+          ),
+          lifetimeFinding('root', borrowed, o.now),
+        ]
+      : rootFindings(s, o.now, dirFlag);
+  if (s.clusters.length === 0 && !issuersOnly) out.push(ok('clusters', 'no cluster intermediates yet'));
   for (const c of s.clusters) out.push(...clusterFindings(s, c, o, dirFlag, rootName));
   if (s.root && s.clusters.length > 1) {
     const apart = s.clusters.filter((c) => c.caCert && !c.roots.some((r) => r.fingerprint256 === s.root!.fingerprint256));
@@ -202,6 +239,7 @@ export function stateFindings(snap: StateSnapshot, o: StateCheckOptions): Findin
         ),
       );
   }
+  for (const c of certs) out.push(...certificateFindings(c, o.now, dirFlag));
   if (s.resourcesError) out.push(fail('resources', `the stored resources are unreadable: ${s.resourcesError}`));
   else if (s.failed.length === 0) out.push(ok('resources', 'no resource records a failure'));
   for (const f of s.failed) {

@@ -13,7 +13,8 @@ import { keyMatches } from '../pki/keys.js';
 import { FileResourceStore } from '../resources/file-store.js';
 import { CACERTS, FileSecretSink } from '../resources/file-secrets.js';
 import { RTP_DEFAULTS, type RootTrustPolicy } from '../resources/gloo.js';
-import { CLUSTER, ROOT_TRUST_POLICY } from '../resources/kinds.js';
+import type { Certificate, CertificateSpec } from '../resources/certmanager.js';
+import { CERTIFICATE, CLUSTER, ROOT_TRUST_POLICY } from '../resources/kinds.js';
 import type { Resource } from '../resources/meta.js';
 import { OWNER_ANNOTATION } from '../resources/secrets.js';
 import { DB_FILE_NAME } from '../store/sqlite/index.js';
@@ -43,6 +44,20 @@ export interface ClusterSnapshot {
   policyRatio?: number;
 }
 
+/** A cert-manager Certificate and what its Secret holds (tls.crt, tls.key, ca.crt). */
+export interface CertificateSnapshot {
+  /** namespace/name */
+  name: string;
+  secretDir: string;
+  spec: Pick<CertificateSpec, 'renewBefore' | 'renewBeforePercentage'>;
+  /** tls.crt: the certificate, then its chain. */
+  chain: ParsedCertificate[];
+  /** ca.crt: what the chain is checked against. */
+  cas: ParsedCertificate[];
+  readError?: string;
+  key?: KeyFile;
+}
+
 export interface StateSnapshot {
   dir: string;
   rootPath: string;
@@ -50,6 +65,7 @@ export interface StateSnapshot {
   rootError?: string;
   rootKey?: KeyFile;
   clusters: ClusterSnapshot[];
+  certificates?: CertificateSnapshot[];
   failed: FailedResource[];
   resourcesError?: string;
   database?: { path: string; mode: number; schema?: number; latest: number; error?: string };
@@ -99,6 +115,28 @@ function readCluster(state: CaState, name: string, registered: boolean, passphra
   }
   if (existsSync(file('ca-key.pem'))) c.key = readKeyFile(file('ca-key.pem'), c.caCert, passphrase);
   else c.readError ??= `${file('ca-key.pem')} is missing`;
+  return c;
+}
+
+function readCertificate(cert: Certificate, secrets: FileSecretSink, passphrase?: string): CertificateSnapshot {
+  const ns = cert.metadata.namespace ?? 'default';
+  const secretDir = secrets.dataDir({ namespace: ns, name: cert.spec.secretName });
+  const spec = { renewBefore: cert.spec.renewBefore, renewBeforePercentage: cert.spec.renewBeforePercentage };
+  const c: CertificateSnapshot = { name: `${ns}/${cert.metadata.name}`, secretDir, spec, chain: [], cas: [] };
+  const file = (n: string) => join(secretDir, n);
+  if (!existsSync(file('tls.crt'))) {
+    c.readError = `its Secret ${ns}/${cert.spec.secretName} has no tls.crt (${file('tls.crt')})`;
+    return c;
+  }
+  try {
+    c.chain = parseCertificates(readFileSync(file('tls.crt'), 'utf8'), file('tls.crt'));
+    const ca = existsSync(file('ca.crt')) ? readFileSync(file('ca.crt'), 'utf8') : '';
+    c.cas = ca.trim() ? parseCertificates(ca, file('ca.crt')) : [];
+  } catch (e) {
+    c.readError = errorMessage(e);
+  }
+  if (existsSync(file('tls.key'))) c.key = readKeyFile(file('tls.key'), c.chain[0], passphrase);
+  else c.readError ??= `${file('tls.key')} is missing`;
   return c;
 }
 
@@ -153,6 +191,8 @@ export async function readStateSnapshot(dir: string, passphrase?: string): Promi
   try {
     registered = (await store.list<Resource>(CLUSTER)).map((c) => c.metadata.name);
     snap.failed = await failedResources(store);
+    const certs = await store.list<Certificate>(CERTIFICATE);
+    snap.certificates = certs.map((c) => readCertificate(c, secrets, passphrase));
   } catch (e) {
     snap.resourcesError = errorMessage(e);
   }

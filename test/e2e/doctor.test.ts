@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { startServer, type RunningServer } from '../../src/server/index.js';
-import { openssl } from '../helpers/openssl.js';
-import { MESHCA_BIN, ok, runMeshca, runProcess, type RunResult } from '../helpers/run.js';
+import { openssl, opensslVerify } from '../helpers/openssl.js';
+import { MESHCA_BIN, REPO_ROOT, ok, runMeshca, runProcess, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { rootTrustPolicyYaml } from './reload-helpers.js';
 
@@ -239,6 +239,58 @@ describe('meshca doctor: intermediates a RootTrustPolicy renews', () => {
     assert.equal(f.fix, `rm -r ${join(dir, 'clusters/east/cacerts')} && meshca reconcile --dir ${dir}`);
     await runFix(f.fix);
     assert.equal((await doctor(['--dir', dir])).ok, true);
+  });
+});
+
+describe('meshca doctor: cert-manager Certificates', () => {
+  const dir = join(t.path, 'cm');
+  const cacerts = join(dir, 'secrets/istio-system/cacerts');
+  const manifests = join(REPO_ROOT, 'test/fixtures/manifests/selfsigned-ca.yaml');
+
+  before(async () => {
+    await must(['apply', '--dir', dir, '--no-reconcile', '-f', manifests]);
+    // 20 days ago: istio-ca (720h, renewBefore 360h) is past its renewal time, mesh-root (10 years) is not.
+    const past = new Date(Date.now() - 20 * 86_400_000).toISOString();
+    await must(['reconcile', '--dir', dir, '--at', past, '--allow-future-material']);
+  });
+
+  it('no root/ but Certificates: each Secret is judged by its renewBefore, and `meshca reconcile` fixes it', async () => {
+    const r = await doctor(['--dir', dir]);
+    assert.match(r.findings[0].message, /the CAs here come from the issuers of 2 cert-manager Certificate\(s\)/);
+    const f = onlyFailure(
+      r,
+      /^certificate istio-system\/istio-ca$/,
+      /"istio-ca" is valid until .* but was due for renewal at .* \(renewBefore 360h\) and has not been renewed/,
+    );
+    assert.equal(f.fix, `meshca reconcile --dir ${dir}`);
+    await runFix(f.fix);
+    const healed = await doctor(['--dir', dir]);
+    assert.deepEqual(failures(healed), []);
+    const checks = healed.findings.map((x) => x.check);
+    for (const c of ['certificate istio-system/istio-ca', 'certificate istio-system/mesh-root', 'certificate istio-system/istio-ca key'])
+      assert.ok(checks.includes(c), `${c} in ${checks.join(', ')}`);
+    // openssl agrees the renewed Secret chains to its ca.crt.
+    const v = opensslVerify(join(cacerts, 'ca.crt'), join(cacerts, 'tls.crt'));
+    assert.equal(v.code, 0, v.stderr);
+  });
+
+  it('a ca.crt that tls.crt does not chain to, and a readable key: both fail', async () => {
+    const saved = readFileSync(join(cacerts, 'ca.crt'));
+    await must(['init', '--dir', join(t.path, 'cm-alien')]);
+    try {
+      copyFileSync(join(t.path, 'cm-alien/root/root-cert.pem'), join(cacerts, 'ca.crt'));
+      chmodSync(join(cacerts, 'tls.key'), 0o644);
+      const bad = failures(await doctor(['--dir', dir]));
+      assert.deepEqual(
+        bad.map((f) => f.check),
+        ['certificate istio-system/istio-ca', 'certificate istio-system/istio-ca key'],
+      );
+      assert.match(bad[0].message, /^tls\.crt does not chain to ca\.crt: /);
+      assert.match(bad[1].message, /tls\.key is readable by group or others \(mode 644\)/);
+    } finally {
+      writeFileSync(join(cacerts, 'ca.crt'), saved);
+      chmodSync(join(cacerts, 'tls.key'), 0o600);
+    }
   });
 });
 
