@@ -144,4 +144,37 @@ describe('doctor checks: no state root', () => {
     assert.match(pct[0].message, /chains to ca\.crt "Test Root"/);
     assert.match(pct[1].message, /due for renewal at .*\(renewBeforePercentage 50\)/);
   });
+
+  it('an RA or upstream state: trust-bundle.pem is the reference root, and must hold the root the clusters carry', () => {
+    const root = makeRoot();
+    const other = makeRoot({ cn: 'Other Root' });
+    const snap: StateSnapshot = {
+      dir: '/ra',
+      rootPath: '/ra/root/root-cert.pem',
+      clusters: [],
+      failed: [],
+      trustBundle: { path: '/ra/trust-bundle.pem', roots: [root.cert] },
+    };
+    const all = stateFindings(snap, { now: NOW });
+    assert.deepEqual(
+      all.filter((f) => f.severity !== 'ok'),
+      [],
+    );
+    assert.match(all[0].message, /checking against "Test Root" .*, the root serve gives agents in \/ra\/trust-bundle\.pem$/);
+    const inter = makeIntermediate(other, { days: 30 });
+    snap.clusters.push({
+      name: 'default',
+      dir: '/ra/clusters/default/cacerts',
+      registered: false,
+      caCert: inter.cert,
+      chain: [inter.cert, other.cert],
+      roots: [other.cert],
+    });
+    const bad = stateFindings(snap, { now: NOW }).filter((f) => f.severity !== 'ok');
+    assert.deepEqual(
+      bad.map((f) => f.check),
+      ['trust bundle'],
+    );
+    assert.match(bad[0].message, /does not hold "Other Root", the root the cluster bundles carry/);
+  });
 });

@@ -199,34 +199,57 @@ function databaseFindings(s: StateSnapshot, dirFlag: string): Finding[] {
   return out;
 }
 
+/**
+ * A state without root/: an upstream CA (AWS PCA, a Kubernetes signer), a RootTrustPolicy's Secret or
+ * cert-manager issuers keep the root's key. The reference root is then the one the cluster bundles
+ * carry, else the one serve gave agents in trust-bundle.pem; none at all is a state with no root yet.
+ */
+function borrowedRoot(snap: StateSnapshot, o: StateCheckOptions): { findings: Finding[]; root?: ParsedCertificate } | undefined {
+  if (snap.root || snap.rootError) return undefined;
+  const certs = snap.certificates ?? [];
+  const bundle = snap.trustBundle;
+  const out: Finding[] = [];
+  if (bundle?.error)
+    out.push(fail('trust bundle', `${bundle.path} is unreadable: ${bundle.error}`, `meshca serve --dir ${sh(snap.dir)}   # rewrites it`));
+  const root = mostTrustedRoot(snap.clusters) ?? bundle?.roots[0];
+  const keepers = "an upstream such as AWS Private CA or a Kubernetes signer, or a RootTrustPolicy's secretRef";
+  if (root) {
+    const from = mostTrustedRoot(snap.clusters) ? 'the root their bundles carry' : `the root serve gives agents in ${bundle!.path}`;
+    out.unshift(
+      ok(
+        'root',
+        `no ${snap.rootPath}: meshca signs under a CA it does not keep as its root (${keepers}); checking against ${certLabel(root)} (${root.fingerprint256}), ${from}`,
+      ),
+    );
+    for (const r of bundle?.roots ?? [root]) out.push(lifetimeFinding('root', r, o.now));
+    if (bundle && bundle.roots.length > 0 && !bundle.roots.some((r) => r.fingerprint256 === root.fingerprint256))
+      out.push(
+        fail(
+          'trust bundle',
+          `${bundle.path} does not hold ${certLabel(root)}, the root the cluster bundles carry: agents given it reject their peers`,
+        ),
+      );
+    return { findings: out, root };
+  }
+  if (certs.length === 0) return undefined;
+  out.unshift(
+    ok(
+      'root',
+      `no ${snap.rootPath}: the CAs here come from the issuers of ${certs.length} cert-manager Certificate(s), which keep their roots; each is checked against its Secret's ca.crt`,
+    ),
+  );
+  return { findings: out };
+}
+
 /** Every finding about a state directory: root, its key, each cluster's bundle, failed resources, the database. */
 export function stateFindings(snap: StateSnapshot, o: StateCheckOptions): Finding[] {
   const dirFlag = `--dir ${sh(snap.dir)}`;
-  // An upstream CA (AWS PCA, a Kubernetes signer) or a RootTrustPolicy's Secret keeps the root's key: no
-  // root/ then, and the clusters' own root is the reference.
-  const borrowed = !snap.root && !snap.rootError ? mostTrustedRoot(snap.clusters) : undefined;
-  const s = borrowed ? { ...snap, root: borrowed } : snap;
-  const rootName = borrowed ? 'the root the clusters trust' : 'the state root';
+  const borrowed = borrowedRoot(snap, o);
+  const s = borrowed?.root ? { ...snap, root: borrowed.root } : snap;
+  const rootName = borrowed?.root ? 'the root the clusters trust' : 'the state root';
   const certs = snap.certificates ?? [];
-  // cert-manager Certificates alone: their issuers (AWS PCA, a CA Secret) keep the roots.
-  const issuersOnly = !snap.root && !snap.rootError && !borrowed && certs.length > 0;
-  const out = issuersOnly
-    ? [
-        ok(
-          'root',
-          `no ${snap.rootPath}: the CAs here come from the issuers of ${certs.length} cert-manager Certificate(s), which keep their roots; each is checked against its Secret's ca.crt`,
-        ),
-      ]
-    : borrowed
-      ? [
-          ok(
-            'root',
-            `no ${snap.rootPath}: the intermediates are signed by a CA meshca does not keep as its root (an upstream such as AWS Private CA, or a RootTrustPolicy's secretRef); checking them against ${certLabel(borrowed)} (${borrowed.fingerprint256}), the root their bundles carry`,
-          ),
-          lifetimeFinding('root', borrowed, o.now),
-        ]
-      : rootFindings(s, o.now, dirFlag);
-  if (s.clusters.length === 0 && !issuersOnly) out.push(ok('clusters', 'no cluster intermediates yet'));
+  const out = borrowed ? borrowed.findings : rootFindings(s, o.now, dirFlag);
+  if (s.clusters.length === 0 && (!borrowed || borrowed.root)) out.push(ok('clusters', 'no cluster intermediates yet'));
   for (const c of s.clusters) out.push(...clusterFindings(s, c, o, dirFlag, rootName));
   if (s.root && s.clusters.length > 1) {
     const apart = s.clusters.filter((c) => c.caCert && !c.roots.some((r) => r.fingerprint256 === s.root!.fingerprint256));

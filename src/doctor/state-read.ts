@@ -5,6 +5,7 @@ import { durationSeconds } from '../config/duration.js';
 import { CONFIG_FILE_NAME } from '../config/load.js';
 import { flattenUpstreamBlock } from '../config/upstream.js';
 import { CaState } from '../ca/state.js';
+import { trustBundlePath } from '../ca/trust-bundle-file.js';
 import { decryptKey } from '../ca/stored-key.js';
 import { failedResources, type FailedResource } from '../controllers/failures.js';
 import { parseCertificate, parseCertificates, type ParsedCertificate } from '../pki/certificate.js';
@@ -66,6 +67,8 @@ export interface StateSnapshot {
   rootKey?: KeyFile;
   clusters: ClusterSnapshot[];
   certificates?: CertificateSnapshot[];
+  /** DIR/trust-bundle.pem, which serve writes in every mode: the roots agents are told to trust. */
+  trustBundle?: { path: string; roots: ParsedCertificate[]; error?: string };
   failed: FailedResource[];
   resourcesError?: string;
   database?: { path: string; mode: number; schema?: number; latest: number; error?: string };
@@ -201,6 +204,14 @@ export async function readStateSnapshot(dir: string, passphrase?: string): Promi
     const c = readCluster(state, name, registered.includes(name), passphrase);
     await ownership(c, secrets, store).catch(() => undefined);
     snap.clusters.push(c);
+  }
+  const bundle = trustBundlePath(state.dir);
+  if (existsSync(bundle)) {
+    try {
+      snap.trustBundle = { path: bundle, roots: parseCertificates(readFileSync(bundle, 'utf8'), bundle) };
+    } catch (e) {
+      snap.trustBundle = { path: bundle, roots: [], error: errorMessage(e) };
+    }
   }
   snap.database = await readDatabase(state.dir);
   snap.serveRenewBefore = serveRenewBefore(state.dir);
