@@ -41,7 +41,7 @@ function listArns(cas: PcaCa[], format: string): void {
 /** The PCA-flavoured options; the testing ones (fault injection) exist only on this standalone double. */
 export function addPcaOptions(cmd: Command): Command {
   return cmd
-    .option('--pca-region <region>', 'region in the ARNs and the SigV4 scope (default: $AWS_REGION or us-east-1)')
+    .option('--pca-region <region>', 'region in the ARNs and the SigV4 scope (default: $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1)')
     .option('--pca-account <id>', '12-digit account id in the ARNs', '000000000000')
     .option(
       '--pca-access-key <ID:SECRET>',

@@ -164,7 +164,10 @@ export const UPSTREAM_FIELDS = {
   pcaAccessKeysFile: { kind: 'string', help: 'PCA API: file of ID:SECRET lines' },
   pcaInsecure: { kind: 'bool', help: 'PCA API: allow running without access keys, on a loopback address only' },
   pcaUsageMode: { kind: 'string', help: 'PCA API: usage mode reported and enforced (general-purpose, short-lived)' },
-  pcaRegion: { kind: 'string', help: 'PCA API: region in its ARNs and SigV4 scope (default: $AWS_REGION or us-east-1)' },
+  pcaRegion: {
+    kind: 'string',
+    help: 'PCA API: region in its ARNs and SigV4 scope (default: $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1)',
+  },
   pcaAccount: { kind: 'string', help: 'PCA API: 12-digit account id in its ARNs' },
 } as const satisfies Record<keyof typeof UPSTREAM_SHAPE, FieldSpec>;
 

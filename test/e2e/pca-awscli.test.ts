@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { CaState } from '../../src/ca/state.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { opensslOk, opensslVerify } from '../helpers/openssl.js';
-import { runMeshca } from '../helpers/run.js';
+import { ok, runMeshca } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { awsCliPath, awsEnv, runAws, startPcaApiProcess, type PcaApiProcess } from './pca-helpers.js';
 
@@ -154,6 +154,28 @@ describe('the real AWS CLI against `meshca pca-api`', { skip: CLI ? false : 'no 
     const stray = await runMeshca(['pca-api', '--dir', stateDir, '-o', 'json']);
     assert.notEqual(stray.code, 0);
     assert.match(stray.stderr, /-o\/--output applies to --list-arns only/);
+  });
+
+  it('--list-arns names the region as serving does: --pca-region, $AWS_REGION, $AWS_DEFAULT_REGION', async () => {
+    const id = arn.split('/').pop()!;
+    const listed = async (args: string[], env: Record<string, string | undefined>): Promise<string> => {
+      const r = await runMeshca(['pca-api', '--dir', stateDir, '--list-arns', ...args], { env });
+      return ok(r, `--list-arns ${args.join(' ')}`).stdout.trim();
+    };
+    const none = { AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined };
+    assert.equal(await listed([], none), `arn:aws:acm-pca:us-east-1:000000000000:certificate-authority/${id}`);
+    assert.equal(
+      await listed([], { ...none, AWS_DEFAULT_REGION: 'eu-west-1' }),
+      `arn:aws:acm-pca:eu-west-1:000000000000:certificate-authority/${id}`,
+    );
+    assert.equal(
+      await listed([], { AWS_REGION: 'ap-south-1', AWS_DEFAULT_REGION: 'eu-west-1' }),
+      `arn:aws:acm-pca:ap-south-1:000000000000:certificate-authority/${id}`,
+    );
+    assert.equal(
+      await listed(['--pca-region', 'eu-central-1'], { AWS_REGION: 'ap-south-1' }),
+      `arn:aws:acm-pca:eu-central-1:000000000000:certificate-authority/${id}`,
+    );
   });
 
   it('refuses to start unauthenticated unless on loopback with --pca-insecure', async () => {
