@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { invalid } from '../pki/errors.js';
-import { PcaService, accessKeysFrom, startPcaApi, usageModeOf, type PcaCa } from '../server/pca/index.js';
+import { PcaService, accessKeysFrom, pcaRegionOf, startPcaApi, usageModeOf, type PcaCa } from '../server/pca/index.js';
 import { openState, parseIntOption, withDir } from './options.js';
 import { renamedFlag } from './renamed.js';
 import { emit, table, withOutput } from './output.js';
@@ -85,7 +85,7 @@ export function register(program: Command): void {
   withOutput(withDir(cmd)).action(async (o: PcaApiOptions) => {
     if (!o.listArns && cmd.getOptionValueSource('output') === 'cli') throw invalid('bad_flag', '-o/--output applies to --list-arns only');
     const state = openState(o);
-    const region = o.pcaRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    const region = pcaRegionOf(o.pcaRegion);
     if (!/^\d{12}$/.test(o.pcaAccount)) throw invalid('bad_flag', `--pca-account must be 12 digits, got "${o.pcaAccount}"`);
     const warn = (m: string): void => void process.stderr.write(`meshca: warning: ${m}\n`);
     if (o.listArns) {

@@ -5,6 +5,7 @@ import {
   accessKeysFrom,
   checkPcaApiSecurity,
   parseHostPort,
+  pcaRegionOf,
   startPcaApi,
   usageModeOf,
   type AccessKey,
@@ -27,7 +28,7 @@ export function servePcaApi(config: ServeConfig): ServePcaApi | undefined {
   const addr = config.pcaApiAddr;
   const keys = accessKeysFrom({ pcaAccessKey: config.pcaAccessKey, pcaAccessKeysFile: config.pcaAccessKeysFile });
   checkPcaApiSecurity(parseHostPort(addr, '--pca-api-addr').host, keys, config.pcaInsecure);
-  const region = config.pcaRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const region = pcaRegionOf(config.pcaRegion);
   return {
     addr,
     keys,

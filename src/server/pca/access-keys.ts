@@ -56,6 +56,11 @@ export function accessKeysFrom(o: { pcaAccessKey?: string[]; pcaAccessKeysFile?:
   return keys;
 }
 
+/** The region in the ARNs and SigV4 scope; one rule so that `--list-arns` names the ARNs the API serves. */
+export function pcaRegionOf(flag: string | undefined): string {
+  return flag ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+}
+
 /** The flag spelling (general-purpose, short-lived) as the API reports it. */
 export function usageModeOf(v: string): UsageMode {
   return v === 'short-lived' ? 'SHORT_LIVED_CERTIFICATE' : 'GENERAL_PURPOSE';

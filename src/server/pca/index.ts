@@ -12,7 +12,7 @@ export { PcaService, type UsageMode } from './service.js';
 export type { PcaCallRecord } from './http.js';
 export type { PcaCa } from './cas.js';
 export { caIdFromDer, DEFAULT_ACCOUNT } from './arn.js';
-export { accessKeysFrom, parseAccessKey, readAccessKeysFile, usageModeOf, type AccessKey } from './access-keys.js';
+export { accessKeysFrom, parseAccessKey, pcaRegionOf, readAccessKeysFile, usageModeOf, type AccessKey } from './access-keys.js';
 
 export interface PcaApiOptions {
   state: CaState;
